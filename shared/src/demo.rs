@@ -1,0 +1,690 @@
+//! Deterministic demo data: a roster, household files and cases with a year of history,
+//! generated from a seed through the same typed API the app uses. Two sizes: `small` (one
+//! community) and `street` (Fenghuang Street scale from the source report: 86 grids, 471
+//! buildings, about 25,000 households, 9,000+ help requests, 1,200 disputes, 660 micro-wishes).
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use rand::prelude::*;
+use rand_chacha::ChaCha8Rng;
+
+use crate::case::{Action, CaseFile, CaseKind};
+use crate::codes::*;
+use crate::household::{HouseholdFile, NeedEntry, Resident, TagEntry, Visit};
+use crate::ids::*;
+use crate::org::*;
+use crate::policy::PolicyConfig;
+use crate::time::{DAY_MS, HOUR_MS, MINUTE_MS, Millis, local_date};
+
+/// How much to generate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DemoSize {
+    /// One community, 3 grids, ~20 buildings, ~300 households.
+    Small,
+    /// 86 grids, 471 buildings, ~25,000 households, a year of visits and cases.
+    Street,
+}
+
+impl std::str::FromStr for DemoSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "small" => Ok(DemoSize::Small),
+            "street" => Ok(DemoSize::Street),
+            other => Err(format!("unknown demo size '{other}': expected small or street")),
+        }
+    }
+}
+
+/// A generated dataset.
+#[derive(Clone, Debug)]
+pub struct DemoData {
+    pub roster: Roster,
+    pub households: Vec<HouseholdFile>,
+    pub cases: Vec<CaseFile>,
+    /// The instant the history ends at.
+    pub now: Millis,
+}
+
+impl DemoData {
+    /// The demo admin who "imported" everything.
+    pub fn admin(&self) -> &Staff {
+        self.roster.staff.iter().find(|s| s.role == Role::Admin).expect("demo roster has an admin")
+    }
+
+    /// Staff of a role, in roster order.
+    pub fn staff_with_role(&self, role: Role) -> impl Iterator<Item = &Staff> {
+        self.roster.staff.iter().filter(move |s| s.role == role)
+    }
+}
+
+const SURNAMES: &[&str] = &[
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林", "罗",
+    "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹", "彭", "曾", "肖", "田", "董", "袁", "潘", "蒋", "蔡", "余",
+    "杜", "叶", "程", "苏", "魏", "吕", "丁", "任", "沈", "姚", "卢", "姜", "崔", "钟", "谭", "陆", "汪", "范", "金", "石",
+    "廖", "贾", "夏", "付", "方", "邹", "熊", "秦", "江", "尹", "雷", "龙", "陶", "贺", "顾", "毛", "龚", "万", "严", "戴",
+];
+const MALE_GIVEN: &[&str] = &[
+    "伟", "强", "军", "勇", "杰", "涛", "明", "超", "刚", "平", "建国", "建华", "国强", "志明", "志强", "海波", "德胜",
+    "春生", "卫东", "红兵", "文斌", "俊杰", "浩然", "子轩", "宇航", "家豪", "立新", "长江", "永福", "金山",
+];
+const FEMALE_GIVEN: &[&str] = &[
+    "芳", "娜", "敏", "静", "丽", "艳", "娟", "霞", "秀英", "桂兰", "玉兰", "秀珍", "凤英", "淑华", "红梅", "丽华",
+    "晓燕", "春梅", "美玲", "雪梅", "欣怡", "梓涵", "诗琪", "雨桐", "婷婷", "佳怡", "慧敏", "金凤", "翠花", "小红",
+];
+const COMMUNITIES: &[&str] = &[
+    "凤凰台社区", "滨湖社区", "文星社区", "洋澜社区", "南浦社区", "寿山社区", "古楼社区", "吴都社区", "明塘社区",
+    "澜湖社区",
+];
+const COMPOUNDS: &[&str] = &[
+    "滨湖小区", "文星花园", "洋澜湖畔", "南浦新村", "寿山苑", "古楼街小区", "凤凰台小区", "吴都花园", "明珠花园",
+    "怡景苑", "金色港湾", "澜湖印象", "凤凰新城", "江南春城", "翠湖苑", "碧桂园", "东方家园", "和谐家园", "幸福里",
+    "书香门第", "锦绣江南", "阳光小区", "建设新村", "粮食局宿舍", "电力小区",
+];
+const ROADS: &[&str] = &["凤凰路", "滨湖南路", "文星路", "洋澜路", "南浦路", "寿山大道", "古楼街", "吴都大道", "明塘路"];
+
+/// Generates a dataset. Same `size`, `seed` and `now` give the same data.
+pub fn generate(size: DemoSize, seed: u64, now: Millis) -> DemoData {
+    Generator::new(seed, now).run(size)
+}
+
+struct Generator {
+    rng: ChaCha8Rng,
+    next_id: u128,
+    now: Millis,
+    seed: u64,
+}
+
+impl Generator {
+    fn new(seed: u64, now: Millis) -> Self {
+        Generator { rng: ChaCha8Rng::seed_from_u64(seed), next_id: 0, now, seed }
+    }
+
+    /// Deterministic ids: the seed in the high bits, a counter in the low bits, shaped as a
+    /// UUIDv8-style value so demo ids never collide with device-generated UUIDv7 ones.
+    fn id(&mut self) -> u128 {
+        self.next_id += 1;
+        (u128::from(self.seed) << 64) | (0x8000_u128 << 48) | self.next_id
+    }
+
+    fn pick<'a>(&mut self, items: &'a [&'a str]) -> &'a str {
+        items[self.rng.random_range(0..items.len())]
+    }
+
+    fn person_name(&mut self, sex: Sex) -> String {
+        let surname = self.pick(SURNAMES);
+        let given = match sex {
+            Sex::Male => self.pick(MALE_GIVEN),
+            Sex::Female => self.pick(FEMALE_GIVEN),
+        };
+        format!("{surname}{given}")
+    }
+
+    fn phone(&mut self) -> String {
+        let prefix = ["138", "139", "135", "136", "150", "151", "187", "177", "133", "189"][self.rng.random_range(0..10)];
+        format!("{prefix}{:08}", self.rng.random_range(0..100_000_000u32))
+    }
+
+    /// A plausible resident ID number for Ezhou (区划 4207xx) with a valid check digit.
+    fn id_number(&mut self, birth_year: u16, sex: Sex) -> String {
+        let district = ["420702", "420703", "420704"][self.rng.random_range(0..3)];
+        let month = self.rng.random_range(1..=12);
+        let day = self.rng.random_range(1..=28);
+        let order = self.rng.random_range(0..50u32) * 2 + u32::from(sex == Sex::Male) + 1;
+        let body = format!("{district}{birth_year:04}{month:02}{day:02}{:03}", order % 1000);
+        const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+        let sum: u32 = body.chars().zip(WEIGHTS).map(|(c, w)| c.to_digit(10).unwrap_or(0) * w).sum();
+        let check = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'][(sum % 11) as usize];
+        format!("{body}{check}")
+    }
+
+    fn run(mut self, size: DemoSize) -> DemoData {
+        let (communities, grids_per_community, buildings_total, households_total) = match size {
+            DemoSize::Small => (1, vec![3], 20, 300),
+            DemoSize::Street => (10, vec![9, 9, 9, 9, 9, 9, 8, 8, 8, 8], 471, 25_000),
+        };
+        let mut roster = Roster::default();
+        let street = Street { id: StreetId::from_u128(self.id()), name: "凤凰街道".to_string() };
+        roster.staff.push(Staff {
+            id: UserId::from_u128(self.id()),
+            name: "系统管理员".to_string(),
+            role: Role::Admin,
+            phone: "0711-3200000".to_string(),
+            scopes: vec![Scope::Street(street.id)],
+            pledge: String::new(),
+        });
+        roster.staff.push(Staff {
+            id: UserId::from_u128(self.id()),
+            name: "周建平".to_string(),
+            role: Role::Supervisor,
+            phone: "0711-3201000".to_string(),
+            scopes: vec![Scope::Street(street.id)],
+            pledge: "统筹全街道网格服务，督办逾期事项。".to_string(),
+        });
+        let grid_count: usize = grids_per_community.iter().sum();
+        let buildings_per_grid = split_evenly(buildings_total, grid_count);
+        let mut grid_index = 0;
+        for c in 0..communities {
+            let community = Community {
+                id: CommunityId::from_u128(self.id()),
+                street: street.id,
+                name: COMMUNITIES[c % COMMUNITIES.len()].to_string(),
+            };
+            let sup_sex = if c % 2 == 0 { Sex::Female } else { Sex::Male };
+            let sup_name = self.person_name(sup_sex);
+            let sup_phone = self.phone();
+            roster.staff.push(Staff {
+                id: UserId::from_u128(self.id()),
+                name: sup_name,
+                role: Role::Supervisor,
+                phone: sup_phone,
+                scopes: vec![Scope::Community(community.id)],
+                pledge: "对社区网格工作负总责，群众诉求限时办结。".to_string(),
+            });
+            for g in 0..grids_per_community[c] {
+                let grid = Grid {
+                    id: GridId::from_u128(self.id()),
+                    community: community.id,
+                    name: format!("{}第{}网格", community.name, g + 1),
+                };
+                let sex = if self.rng.random_bool(0.6) { Sex::Female } else { Sex::Male };
+                let worker_name = self.person_name(sex);
+                let worker_phone = self.phone();
+                roster.staff.push(Staff {
+                    id: UserId::from_u128(self.id()),
+                    name: worker_name,
+                    role: Role::GridWorker,
+                    phone: worker_phone,
+                    scopes: vec![Scope::Grid(grid.id)],
+                    pledge: "有事找网格员，接诉即办，件件有回音。".to_string(),
+                });
+                let compound = COMPOUNDS[grid_index % COMPOUNDS.len()];
+                for b in 0..buildings_per_grid[grid_index] {
+                    let building = Building {
+                        id: BuildingId::from_u128(self.id()),
+                        grid: grid.id,
+                        name: format!("{compound}{}栋", b + 1 + (grid_index / COMPOUNDS.len()) * 20),
+                        units: self.rng.random_range(1..=3),
+                        floors: self.rng.random_range(5..=18),
+                        rooms_per_floor: 2,
+                    };
+                    let leader_sex = if self.rng.random_bool(0.5) { Sex::Female } else { Sex::Male };
+                    let leader_name = self.person_name(leader_sex);
+                    let leader_phone = self.phone();
+                    roster.staff.push(Staff {
+                        id: UserId::from_u128(self.id()),
+                        name: leader_name,
+                        role: Role::BuildingLeader,
+                        phone: leader_phone,
+                        scopes: vec![Scope::Building(building.id)],
+                        pledge: "卫生监督、政策宣传、信息上报、邻里调解。".to_string(),
+                    });
+                    roster.buildings.push(building);
+                }
+                roster.grids.push(grid);
+                grid_index += 1;
+            }
+            for category in ServiceCategory::ALL {
+                for n in 0..2 {
+                    let road = self.pick(ROADS);
+                    let number = self.rng.random_range(1..300);
+                    let phone = self.phone();
+                    roster.outlets.push(Outlet {
+                        id: OutletId::from_u128(self.id()),
+                        community: community.id,
+                        category: *category,
+                        name: outlet_name(*category, &community.name, n),
+                        phone,
+                        address: format!("鄂州市鄂城区{road}{number}号"),
+                        hours: if *category == ServiceCategory::Locksmith { "24小时".into() } else { "08:00-18:00".into() },
+                    });
+                }
+            }
+            roster.communities.push(community);
+        }
+        roster.streets.push(street);
+
+        let households = self.households(&roster, households_total);
+        let cases = self.cases(&roster, &households, size);
+        DemoData { roster, households, cases, now: self.now }
+    }
+
+    fn households(&mut self, roster: &Roster, total: usize) -> Vec<HouseholdFile> {
+        let per_building = split_evenly(total, roster.buildings.len());
+        let workers: BTreeMap<GridId, (UserId, String)> = roster
+            .staff
+            .iter()
+            .filter(|s| s.role == Role::GridWorker)
+            .filter_map(|s| match s.scopes.first() {
+                Some(Scope::Grid(g)) => Some((*g, (s.id, s.name.clone()))),
+                _ => None,
+            })
+            .collect();
+        let admin = roster.staff[0].id;
+        let mut out = Vec::with_capacity(total);
+        for (building, count) in roster.buildings.iter().zip(per_building) {
+            let placement = roster.placement_of_building(building.id).expect("building is on the roster");
+            let worker = workers[&building.grid].clone();
+            for n in 0..count {
+                let unit = (n % usize::from(building.units)) + 1;
+                let slot = n / usize::from(building.units);
+                let floor = slot / 2 + 1;
+                let room = format!("{}{:02}", floor, slot % 2 + 1);
+                out.push(self.household(placement, building, unit, &room, &worker, admin));
+            }
+        }
+        out
+    }
+
+    fn household(
+        &mut self,
+        placement: Placement,
+        building: &Building,
+        unit: usize,
+        room: &str,
+        worker: &(UserId, String),
+        admin: UserId,
+    ) -> HouseholdFile {
+        let now = self.now;
+        let year_ago = now - 365 * DAY_MS;
+        let today_year = u16::try_from(chrono::Datelike::year(&local_date(now))).unwrap_or(2026);
+        let roll: f64 = self.rng.random();
+        let mut tags: Vec<MustVisitTag> = Vec::new();
+        let elderly_head = roll < 0.10;
+        if elderly_head {
+            tags.push(MustVisitTag::EmptyNest);
+        }
+        if self.rng.random_bool(0.04) {
+            tags.push(MustVisitTag::PoorFamily);
+        }
+        if self.rng.random_bool(0.02) {
+            tags.push(MustVisitTag::ProblemFamily);
+        }
+        let new_arrival = self.rng.random_bool(0.03);
+        if new_arrival {
+            tags.push(MustVisitTag::NewArrival);
+        }
+
+        let head_sex = if self.rng.random_bool(0.5) { Sex::Male } else { Sex::Female };
+        let head_name = self.person_name(head_sex);
+        let head_birth = if elderly_head {
+            today_year - self.rng.random_range(68..92)
+        } else {
+            today_year - self.rng.random_range(28..66)
+        };
+        let created_at = if new_arrival { now - self.rng.random_range(1..20) * DAY_MS } else { year_ago - DAY_MS };
+        let mut file = HouseholdFile::new(
+            HouseholdId::from_u128(self.id()),
+            placement,
+            &building.name,
+            &unit.to_string(),
+            room,
+            &head_name,
+            created_at,
+        );
+        file.phone = self.phone();
+        let mut add_resident = |g: &mut Self, name: String, sex: Sex, birth: u16, relation: &str, flags: &[ResidentFlag]| {
+            let id = ResidentId::from_u128(g.id());
+            let id_number = g.id_number(birth, sex);
+            let phone = if today_year - birth > 16 { g.phone() } else { String::new() };
+            file.residents.insert(
+                id,
+                Resident {
+                    id,
+                    name,
+                    sex,
+                    birth_year: birth,
+                    relation: relation.to_string(),
+                    phone,
+                    id_number,
+                    flags: flags.iter().map(|f| (*f, true)).collect(),
+                },
+            );
+        };
+        let head_flags: Vec<ResidentFlag> = [
+            (self.rng.random_bool(0.06), ResidentFlag::PartyMember),
+            (self.rng.random_bool(0.03), ResidentFlag::Disabled),
+            (elderly_head && self.rng.random_bool(0.4), ResidentFlag::LivingAlone),
+        ]
+        .into_iter()
+        .filter_map(|(on, f)| on.then_some(f))
+        .collect();
+        let living_alone = head_flags.contains(&ResidentFlag::LivingAlone);
+        add_resident(self, head_name.clone(), head_sex, head_birth, "户主", &head_flags);
+        if !living_alone && self.rng.random_bool(0.8) {
+            let sex = if head_sex == Sex::Male { Sex::Female } else { Sex::Male };
+            let name = self.person_name(sex);
+            let birth = head_birth + self.rng.random_range(0..4);
+            add_resident(self, name, sex, birth.min(today_year - 18), "配偶", &[]);
+        }
+        if !elderly_head {
+            for _ in 0..self.rng.random_range(0..3) {
+                let sex = if self.rng.random_bool(0.5) { Sex::Male } else { Sex::Female };
+                let surname: String = head_name.chars().take(1).collect();
+                let given = match sex {
+                    Sex::Male => self.pick(MALE_GIVEN),
+                    Sex::Female => self.pick(FEMALE_GIVEN),
+                };
+                let birth = (head_birth + self.rng.random_range(22..34)).min(today_year - 1);
+                let flags: &[ResidentFlag] =
+                    if self.rng.random_bool(0.05) && today_year - birth < 16 { &[ResidentFlag::LeftBehindChild] } else { &[] };
+                add_resident(self, format!("{surname}{given}"), sex, birth, "子女", flags);
+            }
+        }
+
+        for tag in &tags {
+            let since = if *tag == MustVisitTag::NewArrival {
+                local_date(created_at)
+            } else {
+                local_date(year_ago - self.rng.random_range(0..400) * DAY_MS)
+            };
+            file.tags.insert(*tag, TagEntry { since, added_by: admin, note: String::new() });
+        }
+        if tags.contains(&MustVisitTag::PoorFamily) {
+            file.needs.insert(HelpNeed::Hardship, NeedEntry { since: local_date(year_ago), note: "低保户".to_string() });
+        }
+        if elderly_head && self.rng.random_bool(0.3) {
+            file.needs.insert(HelpNeed::Medical, NeedEntry { since: local_date(year_ago), note: "慢性病，需定期随访".to_string() });
+        }
+
+        // A year of visits at roughly the cadence of the strictest tag, with the odd miss.
+        let config = PolicyConfig::default();
+        let cadence_days = tags
+            .iter()
+            .filter(|t| **t != MustVisitTag::NewArrival)
+            .filter_map(|t| config.visit_every_days.get(t).copied())
+            .min();
+        let mut visit_times = Vec::new();
+        if let Some(every) = cadence_days {
+            let mut t = year_ago + self.rng.random_range(0..every) * DAY_MS;
+            while t < now - DAY_MS {
+                visit_times.push(t);
+                // Most visits are on time; some slip by a few days, which the overdue list shows.
+                let slip = if self.rng.random_bool(0.15) { self.rng.random_range(1..6) } else { 0 };
+                t += (every - self.rng.random_range(0..2) + slip) * DAY_MS;
+            }
+        } else if !new_arrival && self.rng.random_bool(0.2) {
+            visit_times.push(year_ago + self.rng.random_range(0..360) * DAY_MS);
+        }
+        if new_arrival && self.rng.random_bool(0.5) {
+            visit_times.push((created_at + self.rng.random_range(1..5) * DAY_MS).min(now - HOUR_MS));
+        }
+        let resident_ids: Vec<ResidentId> = file.residents.keys().copied().collect();
+        for at in visit_times {
+            let at = at + self.rng.random_range(9..18) * HOUR_MS;
+            let outcome = match self.rng.random_range(0..100) {
+                0..88 => VisitOutcome::Met,
+                88..98 => VisitOutcome::NotHome,
+                _ => VisitOutcome::Refused,
+            };
+            let notes = match outcome {
+                VisitOutcome::Met => self.pick(&[
+                    "身体状况良好，生活能自理。",
+                    "了解近况，宣传防诈骗知识。",
+                    "反映楼道灯不亮，已记录。",
+                    "血压偏高，提醒按时服药。",
+                    "家中卫生良好，情绪稳定。",
+                    "询问低保年审材料，已告知。",
+                ]),
+                VisitOutcome::NotHome => "敲门无人应答，已留联系卡。",
+                VisitOutcome::Refused => "住户不便接待，改日再访。",
+            };
+            let id = VisitId::from_u128(self.id());
+            let present = if outcome == VisitOutcome::Met { vec![resident_ids[0]] } else { Vec::new() };
+            file.visits.insert(
+                id,
+                Visit {
+                    id,
+                    visitor: worker.0,
+                    visitor_name: worker.1.clone(),
+                    at,
+                    recorded_at: at + self.rng.random_range(0..120) * MINUTE_MS,
+                    outcome,
+                    notes: notes.to_string(),
+                    needs_found: Vec::new(),
+                    follow_up: None,
+                    residents_present: present,
+                },
+            );
+        }
+        if self.rng.random_bool(0.002) {
+            file.status = HouseholdStatus::MovedOut;
+            file.moved_out_on = Some(local_date(now - self.rng.random_range(1..200) * DAY_MS));
+        }
+        file
+    }
+
+    fn cases(&mut self, roster: &Roster, households: &[HouseholdFile], size: DemoSize) -> Vec<CaseFile> {
+        let counts: [(CaseGroup, usize); 6] = match size {
+            DemoSize::Small => [
+                (CaseGroup::Help, 60),
+                (CaseGroup::Dispute, 10),
+                (CaseGroup::MicroWish, 6),
+                (CaseGroup::MustArrive, 12),
+                (CaseGroup::Report, 20),
+                (CaseGroup::Opinion, 10),
+            ],
+            DemoSize::Street => [
+                (CaseGroup::Help, 9_100),
+                (CaseGroup::Dispute, 1_200),
+                (CaseGroup::MicroWish, 660),
+                (CaseGroup::MustArrive, 900),
+                (CaseGroup::Report, 2_400),
+                (CaseGroup::Opinion, 1_000),
+            ],
+        };
+        let leaders: BTreeMap<BuildingId, (UserId, String)> = roster
+            .staff
+            .iter()
+            .filter(|s| s.role == Role::BuildingLeader)
+            .filter_map(|s| match s.scopes.first() {
+                Some(Scope::Building(b)) => Some((*b, (s.id, s.name.clone()))),
+                _ => None,
+            })
+            .collect();
+        let workers: BTreeMap<GridId, (UserId, String)> = roster
+            .staff
+            .iter()
+            .filter(|s| s.role == Role::GridWorker)
+            .filter_map(|s| match s.scopes.first() {
+                Some(Scope::Grid(g)) => Some((*g, (s.id, s.name.clone()))),
+                _ => None,
+            })
+            .collect();
+        let supervisors: BTreeMap<CommunityId, (UserId, String)> = roster
+            .staff
+            .iter()
+            .filter(|s| s.role == Role::Supervisor)
+            .filter_map(|s| match s.scopes.first() {
+                Some(Scope::Community(c)) => Some((*c, (s.id, s.name.clone()))),
+                _ => None,
+            })
+            .collect();
+        let mut out = Vec::new();
+        for (group, count) in counts {
+            for _ in 0..count {
+                let household = &households[self.rng.random_range(0..households.len())];
+                let placement = household.placement;
+                let building = placement.building.expect("households are in buildings");
+                let worker = workers[&placement.grid].clone();
+                let leader = leaders[&building].clone();
+                let supervisor = supervisors[&placement.community].clone();
+                // Most cases are spread over the year; a few are fresh so today's list has work.
+                let age = if self.rng.random_bool(0.03) {
+                    self.rng.random_range(0..(3 * DAY_MS))
+                } else {
+                    self.rng.random_range(0..(365 * DAY_MS))
+                };
+                let reported_at = self.now - age;
+                let (kind, title, reporter) = self.case_subject(group, &household.head, worker.clone(), leader.clone());
+                let mut case = CaseFile::new(
+                    CaseId::from_u128(self.id()),
+                    kind,
+                    placement,
+                    (group != CaseGroup::Report).then_some(household.id),
+                    &title,
+                    &format!("{}，{}", household.address(), title),
+                    (reporter.0, &reporter.1),
+                    (worker.0, &worker.1),
+                    reported_at,
+                );
+                self.history(&mut case, &worker, &supervisor);
+                out.push(case);
+            }
+        }
+        out
+    }
+
+    fn case_subject(
+        &mut self,
+        group: CaseGroup,
+        head: &str,
+        worker: (UserId, String),
+        leader: (UserId, String),
+    ) -> (CaseKind, String, (UserId, String)) {
+        match group {
+            CaseGroup::Help => {
+                let category = ServiceCategory::ALL[self.rng.random_range(0..8)];
+                let what = match category {
+                    ServiceCategory::Housekeeping => "需要钟点工打扫卫生",
+                    ServiceCategory::ApplianceRepair => "空调不制冷，请求维修",
+                    ServiceCategory::Medical => "老人行动不便，请求上门测血压",
+                    ServiceCategory::ElderlyCare => "申请助餐服务",
+                    ServiceCategory::Utilities => "卫生间水管漏水",
+                    ServiceCategory::Legal => "咨询房屋继承手续",
+                    ServiceCategory::Locksmith => "钥匙锁在屋内",
+                    ServiceCategory::Errands => "代办医保报销",
+                };
+                (CaseKind::Help(category), format!("{head}：{what}"), worker)
+            }
+            CaseGroup::Dispute => (CaseKind::Dispute, format!("{head}与邻居因楼道堆物发生矛盾"), worker),
+            CaseGroup::MicroWish => {
+                let wish = self.pick(&["一个新书包", "一台助听器", "一辆轮椅", "冬季棉被", "学习台灯"]);
+                (CaseKind::MicroWish, format!("{head}家微心愿：{wish}"), worker)
+            }
+            CaseGroup::MustArrive => {
+                let kind = MustArriveKind::ALL[self.rng.random_range(0..4)];
+                let what = match kind {
+                    MustArriveKind::Emergency => "家中老人突发疾病",
+                    MustArriveKind::Dispute => "家庭成员争吵",
+                    MustArriveKind::Discontent => "对物业收费不满",
+                    MustArriveKind::WeddingFuneral => "家中办理丧事",
+                };
+                (CaseKind::MustArrive(kind), format!("{head}：{what}"), worker)
+            }
+            CaseGroup::Report => {
+                let role = LeaderRole::ALL[self.rng.random_range(0..4)];
+                let what = match role {
+                    LeaderRole::Sanitation => "楼道垃圾未及时清运",
+                    LeaderRole::Publicity => "张贴防汛通知",
+                    LeaderRole::Information => "3楼有新住户搬入",
+                    LeaderRole::Mediation => "楼上漏水引发邻里纠纷",
+                };
+                (CaseKind::Report(role), what.to_string(), leader)
+            }
+            CaseGroup::Opinion => (CaseKind::Opinion, "建议小区增设电动车充电桩".to_string(), worker),
+        }
+    }
+
+    /// A realistic timeline: most cases accepted, worked and resolved in time (the report's
+    /// 97.3% completion rate), some closed by the supervisor with a satisfaction score.
+    fn history(&mut self, case: &mut CaseFile, worker: &(UserId, String), supervisor: &(UserId, String)) {
+        let mut t = case.reported_at;
+        let delay = self.minutes(5, 60);
+        if !self.act(case, &mut t, ActionKind::Accept, worker, delay, "已受理") {
+            return;
+        }
+        if matches!(case.kind, CaseKind::MustArrive(_)) {
+            let minutes = if self.rng.random_bool(0.05) { 200 } else { 20 };
+            if !self.act(case, &mut t, ActionKind::Arrive, worker, minutes * MINUTE_MS, "已到现场") {
+                return;
+            }
+        }
+        let delay = self.minutes(60, 1440);
+        if !self.act(case, &mut t, ActionKind::Progress, worker, delay, "正在协调处理") {
+            return;
+        }
+        if self.rng.random_bool(0.027) {
+            return; // still open: the 2.7% not completed
+        }
+        let work = if self.rng.random_bool(0.9) { self.minutes(120, 2000) } else { 6 * DAY_MS };
+        if !self.act(case, &mut t, ActionKind::Resolve, worker, work, "已办结，居民认可") {
+            return;
+        }
+        if self.rng.random_bool(0.6) {
+            let delay = self.minutes(60, 2880);
+            self.act(case, &mut t, ActionKind::Close, supervisor, delay, "回访满意");
+        }
+    }
+
+    fn minutes(&mut self, min: i64, max: i64) -> Millis {
+        self.rng.random_range(min..=max) * MINUTE_MS
+    }
+
+    /// Appends one action `delay` after `*t`, unless that would be in the future.
+    fn act(
+        &mut self,
+        case: &mut CaseFile,
+        t: &mut Millis,
+        kind: ActionKind,
+        who: &(UserId, String),
+        delay: Millis,
+        note: &str,
+    ) -> bool {
+        *t += delay;
+        if *t >= self.now {
+            return false;
+        }
+        let satisfaction = (kind == ActionKind::Close).then(|| [5, 5, 5, 4, 4, 3][self.rng.random_range(0..6)]);
+        case.push_action(Action {
+            id: ActionId::from_u128(self.id()),
+            kind,
+            by: who.0,
+            by_name: who.1.clone(),
+            at: *t,
+            lamport: 0,
+            note: note.to_string(),
+            satisfaction,
+            to: None,
+            to_name: None,
+        });
+        true
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CaseGroup {
+    Help,
+    Dispute,
+    MicroWish,
+    MustArrive,
+    Report,
+    Opinion,
+}
+
+fn outlet_name(category: ServiceCategory, community: &str, n: usize) -> String {
+    let short: String = community.chars().take(2).collect();
+    let base = match category {
+        ServiceCategory::Housekeeping => ["好帮手家政", "贴心家政服务部"],
+        ServiceCategory::ApplianceRepair => ["美达家电维修", "速修家电服务中心"],
+        ServiceCategory::Medical => ["社区卫生服务站", "仁和诊所"],
+        ServiceCategory::ElderlyCare => ["居家养老服务中心", "老年助餐点"],
+        ServiceCategory::Utilities => ["水电维修部", "管道疏通服务"],
+        ServiceCategory::Legal => ["法律援助工作站", "人民调解室"],
+        ServiceCategory::Locksmith => ["公安备案开锁", "安心锁业"],
+        ServiceCategory::Errands => ["便民代办点", "党群服务代办窗口"],
+    };
+    format!("{short}{}", base[n % 2])
+}
+
+/// Splits `total` into `parts` near-equal whole numbers.
+fn split_evenly(total: usize, parts: usize) -> Vec<usize> {
+    (0..parts).map(|i| total / parts + usize::from(i < total % parts)).collect()
+}
+
+/// The date a demo should treat as "today" for a given instant (re-exported for callers that
+/// want to print it).
+pub fn demo_today(now: Millis) -> NaiveDate {
+    local_date(now)
+}

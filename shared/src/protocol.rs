@@ -1,0 +1,299 @@
+//! The sync protocol, version 1: one HTTP request per sync. Types only; the server and the
+//! client do the I/O. Bodies are CBOR (`application/cbor`), with change bytes as CBOR byte
+//! strings, compressed with gzip by HTTP. `docs/protocol.md` walks through examples.
+//!
+//! * The client sends its [`Cursor`] per scope and its unsent changes.
+//! * The server validates and stores each change (idempotent by change hash), then answers
+//!   with one [`Ack`] per change, the changes in the client's scopes after its cursors (a
+//!   page capped in bytes, with `more`), the new cursors, and the scopes added and removed.
+//! * A scope the client has never synced, or whose cursor is older than the server's
+//!   compaction point, is sent as one snapshot per document instead of history.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codes::code_enum;
+use crate::doc::DocType;
+use crate::ids::{DeviceId, DocId};
+use crate::org::{Principal, Roster, Scope};
+use crate::time::Millis;
+use crate::validate::RejectCode;
+
+/// The protocol version spoken by this build.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Media type of request and response bodies.
+pub const CONTENT_TYPE: &str = "application/cbor";
+/// Page size the server uses when the client does not ask for one.
+pub const DEFAULT_PAGE_BYTES: u64 = 1024 * 1024;
+/// The largest page a client may ask for.
+pub const MAX_PAGE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Where a client stands in one scope's log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "at", rename_all = "kebab-case")]
+pub enum Cursor {
+    /// Never synced: the server starts with snapshots.
+    #[default]
+    Start,
+    /// Snapshot transfer under way: documents up to `after` (in id order) were sent; the log
+    /// continues after `upto` once the snapshots are done.
+    Snapshotting { upto: u64, after: DocId },
+    /// Everything up to and including sequence number `seq` of this scope was received.
+    Seq { seq: u64 },
+}
+
+/// One sync request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub protocol: u32,
+    /// The client's cursor for every scope it holds.
+    pub cursors: BTreeMap<Scope, Cursor>,
+    /// Unsent local changes, oldest first (dependencies before dependants).
+    pub changes: Vec<PushChange>,
+    /// Requested page size in bytes (capped by [`MAX_PAGE_BYTES`]).
+    pub page_bytes: Option<u64>,
+    /// Documents whose full server copy the client wants (repair path).
+    pub repair: Vec<DocId>,
+    /// Version of the reference data (roster, outlets) the client holds.
+    pub reference_version: Option<u64>,
+    /// The device's clock when it sent this, for skew diagnostics.
+    pub device_time: Millis,
+}
+
+/// One automerge change pushed by the client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushChange {
+    pub doc: DocId,
+    #[serde(with = "serde_bytes")]
+    pub bytes: Vec<u8>,
+}
+
+/// The server's answer to one sync request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    pub protocol: u32,
+    pub server_time: Millis,
+    /// One ack per pushed change, in request order.
+    pub acks: Vec<Ack>,
+    /// Changes and snapshots for the client's scopes.
+    pub items: Vec<PullItem>,
+    /// New cursor for every scope the client now holds.
+    pub cursors: BTreeMap<Scope, Cursor>,
+    /// More items are waiting: sync again.
+    pub more: bool,
+    pub scopes_added: Vec<Scope>,
+    pub scopes_removed: Vec<Scope>,
+    /// The server's full copy of documents that had a change rejected in this request, or
+    /// that the client asked to repair.
+    pub repairs: Vec<DocSnapshot>,
+    /// Newer reference data, when the client's version is out of date.
+    pub reference: Option<ReferenceData>,
+}
+
+/// The fate of one pushed change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    pub doc: DocId,
+    /// Hex change hash.
+    pub hash: String,
+    pub status: AckStatus,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum AckStatus {
+    /// Stored durably now.
+    Accepted,
+    /// Already stored earlier (a retried request).
+    Duplicate,
+    /// Refused; the client keeps it aside and shows the reason.
+    Rejected { code: RejectCode, message: String },
+}
+
+/// One item of a pull page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "item", rename_all = "kebab-case")]
+pub enum PullItem {
+    /// A logged change, number `seq` of `scope`.
+    Change {
+        scope: Scope,
+        seq: u64,
+        doc: DocId,
+        doc_type: DocType,
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+    /// A whole document (automerge `save()`), sent during a snapshot transfer.
+    Snapshot {
+        scope: Scope,
+        doc: DocId,
+        doc_type: DocType,
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+}
+
+impl PullItem {
+    pub fn doc(&self) -> DocId {
+        match self {
+            PullItem::Change { doc, .. } | PullItem::Snapshot { doc, .. } => *doc,
+        }
+    }
+    pub fn scope(&self) -> Scope {
+        match self {
+            PullItem::Change { scope, .. } | PullItem::Snapshot { scope, .. } => *scope,
+        }
+    }
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            PullItem::Change { bytes, .. } | PullItem::Snapshot { bytes, .. } => bytes,
+        }
+    }
+}
+
+/// A whole document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocSnapshot {
+    pub doc: DocId,
+    pub doc_type: DocType,
+    #[serde(with = "serde_bytes")]
+    pub bytes: Vec<u8>,
+}
+
+/// Reference data written by the server only: the roster slice the user may see, staff
+/// identity cards and the service-outlet directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferenceData {
+    pub version: u64,
+    pub roster: Roster,
+}
+
+/// `POST /v1/enroll` body (JSON).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    pub code: String,
+    pub device_name: String,
+}
+
+/// `POST /v1/enroll` answer (JSON).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    pub device: DeviceId,
+    /// Bearer token; shown once, stored only hashed on the server.
+    pub token: String,
+    /// The automerge actor id bound to this device (hex). Every change it signs must use it.
+    pub actor: String,
+    pub principal: Principal,
+}
+
+/// `GET /v1/me` answer (JSON).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeResponse {
+    pub principal: Principal,
+    pub device: DeviceId,
+    pub actor: String,
+}
+
+code_enum!(
+    /// Machine-readable error codes of the JSON error envelope.
+    ErrorCode {
+        BadRequest => ("bad-request", "请求格式错误", "Malformed request"),
+        Unauthorized => ("unauthorized", "未登录或令牌无效", "Missing or invalid token"),
+        DeviceRevoked => ("device-revoked", "设备已被停用", "This device was revoked"),
+        CodeInvalid => ("code-invalid", "注册码无效", "Enrolment code is invalid"),
+        CodeExpired => ("code-expired", "注册码已过期", "Enrolment code has expired"),
+        CodeUsed => ("code-used", "注册码已使用", "Enrolment code was already used"),
+        Forbidden => ("forbidden", "无权限", "Not allowed"),
+        NotFound => ("not-found", "未找到", "Not found"),
+        PayloadTooLarge => ("payload-too-large", "数据过大", "Request body too large"),
+        UnsupportedProtocol => ("unsupported-protocol", "协议版本不兼容", "Protocol version not supported"),
+        UnsupportedMediaType => ("unsupported-media-type", "数据格式不支持", "Unsupported content type"),
+        Timeout => ("timeout", "请求超时", "Request timed out"),
+        Internal => ("internal", "服务器内部错误", "Internal server error"),
+    }
+);
+
+/// The JSON envelope of every error status: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// A body or page that breaks the protocol.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("body is not valid CBOR for this message: {0}")]
+    Decode(String),
+    #[error("gap in scope {scope}: expected change {expected}, got {got}")]
+    Gap { scope: Scope, expected: u64, got: u64 },
+    #[error("server sent scope {0} that this device does not hold")]
+    UnknownScope(Scope),
+    #[error("cursor of scope {scope} went backwards")]
+    CursorBackwards { scope: Scope },
+}
+
+/// Encodes a message as CBOR.
+pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail for these plain data types.
+    ciborium::into_writer(message, &mut out).expect("CBOR encoding into memory");
+    out
+}
+
+/// Decodes a CBOR message.
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ProtocolError> {
+    ciborium::from_reader(bytes).map_err(|e| ProtocolError::Decode(e.to_string()))
+}
+
+/// Checks a pull page against the cursors the client sent: per scope, logged changes must
+/// continue the client's sequence with no gap, and cursors never move backwards. Pure, so
+/// the client runs it before opening its transaction.
+pub fn check_page(sent: &BTreeMap<Scope, Cursor>, response: &SyncResponse) -> Result<(), ProtocolError> {
+    let mut expected: BTreeMap<Scope, u64> = BTreeMap::new();
+    for item in &response.items {
+        let scope = item.scope();
+        let known = sent.contains_key(&scope) || response.scopes_added.contains(&scope);
+        if !known {
+            return Err(ProtocolError::UnknownScope(scope));
+        }
+        if let PullItem::Change { seq, .. } = item {
+            let next = expected.entry(scope).or_insert_with(|| match sent.get(&scope) {
+                Some(Cursor::Seq { seq }) => seq + 1,
+                Some(Cursor::Snapshotting { upto, .. }) => upto + 1,
+                _ => *seq,
+            });
+            if *seq != *next {
+                return Err(ProtocolError::Gap { scope, expected: *next, got: *seq });
+            }
+            *next += 1;
+        }
+    }
+    for (scope, cursor) in &response.cursors {
+        let before = match sent.get(scope) {
+            Some(Cursor::Seq { seq }) => *seq,
+            _ => 0,
+        };
+        if let Cursor::Seq { seq } = cursor {
+            if *seq < before {
+                return Err(ProtocolError::CursorBackwards { scope: *scope });
+            }
+            let last_delivered = expected.get(scope).map(|next| next - 1);
+            let sent_seq = matches!(sent.get(scope), Some(Cursor::Seq { .. })).then_some(before);
+            // The new cursor must sit exactly on the last change delivered; with no changes
+            // delivered, a cursor that was already in the log must not move.
+            if let Some(want) = last_delivered.or(sent_seq) {
+                if *seq != want {
+                    return Err(ProtocolError::Gap { scope: *scope, expected: want, got: *seq });
+                }
+            }
+        }
+    }
+    Ok(())
+}
