@@ -60,10 +60,11 @@ impl DemoData {
 }
 
 const SURNAMES: &[&str] = &[
-    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林", "罗",
-    "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹", "彭", "曾", "肖", "田", "董", "袁", "潘", "蒋", "蔡", "余",
-    "杜", "叶", "程", "苏", "魏", "吕", "丁", "任", "沈", "姚", "卢", "姜", "崔", "钟", "谭", "陆", "汪", "范", "金", "石",
-    "廖", "贾", "夏", "付", "方", "邹", "熊", "秦", "江", "尹", "雷", "龙", "陶", "贺", "顾", "毛", "龚", "万", "严", "戴",
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林",
+    "罗", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹", "彭", "曾", "肖", "田", "董", "袁", "潘", "蒋",
+    "蔡", "余", "杜", "叶", "程", "苏", "魏", "吕", "丁", "任", "沈", "姚", "卢", "姜", "崔", "钟", "谭", "陆", "汪",
+    "范", "金", "石", "廖", "贾", "夏", "付", "方", "邹", "熊", "秦", "江", "尹", "雷", "龙", "陶", "贺", "顾", "毛",
+    "龚", "万", "严", "戴",
 ];
 const MALE_GIVEN: &[&str] = &[
     "伟", "强", "军", "勇", "杰", "涛", "明", "超", "刚", "平", "建国", "建华", "国强", "志明", "志强", "海波", "德胜",
@@ -74,15 +75,46 @@ const FEMALE_GIVEN: &[&str] = &[
     "晓燕", "春梅", "美玲", "雪梅", "欣怡", "梓涵", "诗琪", "雨桐", "婷婷", "佳怡", "慧敏", "金凤", "翠花", "小红",
 ];
 const COMMUNITIES: &[&str] = &[
-    "凤凰台社区", "滨湖社区", "文星社区", "洋澜社区", "南浦社区", "寿山社区", "古楼社区", "吴都社区", "明塘社区",
+    "凤凰台社区",
+    "滨湖社区",
+    "文星社区",
+    "洋澜社区",
+    "南浦社区",
+    "寿山社区",
+    "古楼社区",
+    "吴都社区",
+    "明塘社区",
     "澜湖社区",
 ];
 const COMPOUNDS: &[&str] = &[
-    "滨湖小区", "文星花园", "洋澜湖畔", "南浦新村", "寿山苑", "古楼街小区", "凤凰台小区", "吴都花园", "明珠花园",
-    "怡景苑", "金色港湾", "澜湖印象", "凤凰新城", "江南春城", "翠湖苑", "碧桂园", "东方家园", "和谐家园", "幸福里",
-    "书香门第", "锦绣江南", "阳光小区", "建设新村", "粮食局宿舍", "电力小区",
+    "滨湖小区",
+    "文星花园",
+    "洋澜湖畔",
+    "南浦新村",
+    "寿山苑",
+    "古楼街小区",
+    "凤凰台小区",
+    "吴都花园",
+    "明珠花园",
+    "怡景苑",
+    "金色港湾",
+    "澜湖印象",
+    "凤凰新城",
+    "江南春城",
+    "翠湖苑",
+    "碧桂园",
+    "东方家园",
+    "和谐家园",
+    "幸福里",
+    "书香门第",
+    "锦绣江南",
+    "阳光小区",
+    "建设新村",
+    "粮食局宿舍",
+    "电力小区",
 ];
-const ROADS: &[&str] = &["凤凰路", "滨湖南路", "文星路", "洋澜路", "南浦路", "寿山大道", "古楼街", "吴都大道", "明塘路"];
+const ROADS: &[&str] =
+    &["凤凰路", "滨湖南路", "文星路", "洋澜路", "南浦路", "寿山大道", "古楼街", "吴都大道", "明塘路"];
 
 /// Generates a dataset. Same `size`, `seed` and `now` give the same data.
 pub fn generate(size: DemoSize, seed: u64, now: Millis) -> DemoData {
@@ -122,7 +154,8 @@ impl Generator {
     }
 
     fn phone(&mut self) -> String {
-        let prefix = ["138", "139", "135", "136", "150", "151", "187", "177", "133", "189"][self.rng.random_range(0..10)];
+        let prefix =
+            ["138", "139", "135", "136", "150", "151", "187", "177", "133", "189"][self.rng.random_range(0..10)];
         format!("{prefix}{:08}", self.rng.random_range(0..100_000_000u32))
     }
 
@@ -237,7 +270,11 @@ impl Generator {
                         name: outlet_name(*category, &community.name, n),
                         phone,
                         address: format!("鄂州市鄂城区{road}{number}号"),
-                        hours: if *category == ServiceCategory::Locksmith { "24小时".into() } else { "08:00-18:00".into() },
+                        hours: if *category == ServiceCategory::Locksmith {
+                            "24小时".into()
+                        } else {
+                            "08:00-18:00".into()
+                        },
                     });
                 }
             }
@@ -324,24 +361,25 @@ impl Generator {
             created_at,
         );
         file.phone = self.phone();
-        let mut add_resident = |g: &mut Self, name: String, sex: Sex, birth: u16, relation: &str, flags: &[ResidentFlag]| {
-            let id = ResidentId::from_u128(g.id());
-            let id_number = g.id_number(birth, sex);
-            let phone = if today_year - birth > 16 { g.phone() } else { String::new() };
-            file.residents.insert(
-                id,
-                Resident {
+        let mut add_resident =
+            |g: &mut Self, name: String, sex: Sex, birth: u16, relation: &str, flags: &[ResidentFlag]| {
+                let id = ResidentId::from_u128(g.id());
+                let id_number = g.id_number(birth, sex);
+                let phone = if today_year - birth > 16 { g.phone() } else { String::new() };
+                file.residents.insert(
                     id,
-                    name,
-                    sex,
-                    birth_year: birth,
-                    relation: relation.to_string(),
-                    phone,
-                    id_number,
-                    flags: flags.iter().map(|f| (*f, true)).collect(),
-                },
-            );
-        };
+                    Resident {
+                        id,
+                        name,
+                        sex,
+                        birth_year: birth,
+                        relation: relation.to_string(),
+                        phone,
+                        id_number,
+                        flags: flags.iter().map(|f| (*f, true)).collect(),
+                    },
+                );
+            };
         let head_flags: Vec<ResidentFlag> = [
             (self.rng.random_bool(0.06), ResidentFlag::PartyMember),
             (self.rng.random_bool(0.03), ResidentFlag::Disabled),
@@ -367,8 +405,11 @@ impl Generator {
                     Sex::Female => self.pick(FEMALE_GIVEN),
                 };
                 let birth = (head_birth + self.rng.random_range(22..34)).min(today_year - 1);
-                let flags: &[ResidentFlag] =
-                    if self.rng.random_bool(0.05) && today_year - birth < 16 { &[ResidentFlag::LeftBehindChild] } else { &[] };
+                let flags: &[ResidentFlag] = if self.rng.random_bool(0.05) && today_year - birth < 16 {
+                    &[ResidentFlag::LeftBehindChild]
+                } else {
+                    &[]
+                };
                 add_resident(self, format!("{surname}{given}"), sex, birth, "子女", flags);
             }
         }
@@ -382,10 +423,14 @@ impl Generator {
             file.tags.insert(*tag, TagEntry { since, added_by: admin, note: String::new() });
         }
         if tags.contains(&MustVisitTag::PoorFamily) {
-            file.needs.insert(HelpNeed::Hardship, NeedEntry { since: local_date(year_ago), note: "低保户".to_string() });
+            file.needs
+                .insert(HelpNeed::Hardship, NeedEntry { since: local_date(year_ago), note: "低保户".to_string() });
         }
         if elderly_head && self.rng.random_bool(0.3) {
-            file.needs.insert(HelpNeed::Medical, NeedEntry { since: local_date(year_ago), note: "慢性病，需定期随访".to_string() });
+            file.needs.insert(
+                HelpNeed::Medical,
+                NeedEntry { since: local_date(year_ago), note: "慢性病，需定期随访".to_string() },
+            );
         }
 
         // A year of visits at roughly the cadence of the strictest tag, with the odd miss.

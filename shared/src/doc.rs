@@ -40,9 +40,7 @@ pub enum DocError {
 }
 
 /// A typed Gridlink document.
-pub trait GridDocument:
-    autosurgeon::Reconcile + autosurgeon::Hydrate + Clone + std::fmt::Debug + PartialEq
-{
+pub trait GridDocument: autosurgeon::Reconcile + autosurgeon::Hydrate + Clone + std::fmt::Debug + PartialEq {
     const TYPE: DocType;
     fn doc_id(&self) -> DocId;
     fn placement(&self) -> Placement;

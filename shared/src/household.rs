@@ -155,11 +155,7 @@ pub fn mask_id_number(id_number: &str) -> String {
     if chars.len() <= 8 {
         return "*".repeat(chars.len());
     }
-    chars
-        .iter()
-        .enumerate()
-        .map(|(i, c)| if i < 4 || i >= chars.len() - 4 { *c } else { '*' })
-        .collect()
+    chars.iter().enumerate().map(|(i, c)| if i < 4 || i >= chars.len() - 4 { *c } else { '*' }).collect()
 }
 
 #[cfg(test)]

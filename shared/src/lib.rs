@@ -44,8 +44,8 @@ pub mod validate;
 
 pub use case::{Action, CaseFile, CaseKind};
 pub use codes::{
-    ActionKind, CaseStatus, HelpNeed, HouseholdStatus, Lang, LeaderRole, MustArriveKind, MustVisitTag, ResidentFlag, Role,
-    ServiceCategory, Sex, VisitOutcome,
+    ActionKind, CaseStatus, HelpNeed, HouseholdStatus, Lang, LeaderRole, MustArriveKind, MustVisitTag, ResidentFlag,
+    Role, ServiceCategory, Sex, VisitOutcome,
 };
 pub use doc::{AnyDoc, DocError, DocType, GridDocument, SCHEMA_VERSION};
 pub use household::{HouseholdFile, NeedEntry, Resident, TagEntry, Visit, mask_id_number};

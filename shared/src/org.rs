@@ -64,9 +64,7 @@ impl<'de> Deserialize<'de> for Scope {
 
 /// Where a document sits in the roster. Every household file and case carries one, so the
 /// validator can check access without a roster lookup and the server can index it.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, autosurgeon::Reconcile, autosurgeon::Hydrate,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, autosurgeon::Reconcile, autosurgeon::Hydrate)]
 pub struct Placement {
     pub street: StreetId,
     pub community: CommunityId,

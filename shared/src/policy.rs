@@ -171,8 +171,13 @@ pub fn first_arrival(case: &CaseFile) -> Option<Millis> {
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum ArrivalState {
     /// Nobody has arrived; `remaining_ms` until the deadline (negative when late).
-    Waiting { deadline: Millis, remaining_ms: Millis },
-    Arrived { on_time: bool },
+    Waiting {
+        deadline: Millis,
+        remaining_ms: Millis,
+    },
+    Arrived {
+        on_time: bool,
+    },
 }
 
 /// Whether the must-arrive deadline was (or is being) met; `None` for other kinds.

@@ -26,11 +26,7 @@ pub fn local_date(ms: Millis) -> NaiveDate {
 /// Midnight at the start of `date` in Asia/Shanghai, as [`Millis`].
 pub fn start_of_local_day(date: NaiveDate) -> Millis {
     let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
-    Shanghai
-        .from_local_datetime(&midnight)
-        .earliest()
-        .map(|t| t.timestamp_millis())
-        .unwrap_or_default()
+    Shanghai.from_local_datetime(&midnight).earliest().map(|t| t.timestamp_millis()).unwrap_or_default()
 }
 
 /// Formats an instant for people: `2026-11-28 09:30` in Asia/Shanghai.
@@ -60,11 +56,7 @@ pub mod opt_date {
         prop: Prop<'_>,
     ) -> Result<Option<NaiveDate>, HydrateError> {
         let raw = Option::<String>::hydrate(doc, obj, prop)?;
-        raw.map(|s| {
-            s.parse()
-                .map_err(|_| HydrateError::unexpected("a YYYY-MM-DD date", s.clone()))
-        })
-        .transpose()
+        raw.map(|s| s.parse().map_err(|_| HydrateError::unexpected("a YYYY-MM-DD date", s.clone()))).transpose()
     }
 }
 
@@ -77,14 +69,9 @@ pub mod date {
         reconciler.str(date.to_string())
     }
 
-    pub fn hydrate<D: ReadDoc>(
-        doc: &D,
-        obj: &automerge::ObjId,
-        prop: Prop<'_>,
-    ) -> Result<NaiveDate, HydrateError> {
+    pub fn hydrate<D: ReadDoc>(doc: &D, obj: &automerge::ObjId, prop: Prop<'_>) -> Result<NaiveDate, HydrateError> {
         let raw = String::hydrate(doc, obj, prop)?;
-        raw.parse()
-            .map_err(|_| HydrateError::unexpected("a YYYY-MM-DD date", raw.clone()))
+        raw.parse().map_err(|_| HydrateError::unexpected("a YYYY-MM-DD date", raw.clone()))
     }
 }
 

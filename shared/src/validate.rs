@@ -152,9 +152,8 @@ pub fn role_may_act(role: Role, action: ActionKind) -> bool {
 
 /// Checks that `author` may turn `before` (None for a new document) into `after`.
 pub fn authorize_edit(before: Option<&AnyDoc>, after: &AnyDoc, author: &Principal) -> Result<(), ValidationError> {
-    let out_of_scope = || {
-        ValidationError::new(RejectCode::OutOfScope, format!("{} is not responsible for this place", author.name))
-    };
+    let out_of_scope =
+        || ValidationError::new(RejectCode::OutOfScope, format!("{} is not responsible for this place", author.name));
     if !author.covers(&after.placement()) {
         return Err(out_of_scope());
     }
