@@ -1,0 +1,328 @@
+//! 事件 Cases: mine / open / overdue lists, a case with its timeline and the actions the role
+//! and status allow, opening a case of any kind, and the building leader's one-tap report.
+
+use dioxus::prelude::*;
+use gridlink_client::{CaseDetail, CaseFilter};
+use gridlink_shared::policy::{ArrivalState, CompletionState};
+use gridlink_shared::{ActionKind, BuildingId, CaseId, CaseKind, HouseholdId, Lang, UserId};
+
+use crate::components::badges::StatusBadge;
+use crate::components::case_row::CaseRowCard;
+use crate::components::countdown::Countdown;
+use crate::components::page::{Empty, ErrorState, PageTitle, SectionTitle};
+use crate::format;
+use crate::i18n::tr;
+use crate::route::{KindSlug, Route};
+use crate::state::use_ctx;
+use crate::views::actions::{self, CaseForm};
+
+#[component]
+pub fn Cases() -> Element {
+    let ctx = use_ctx();
+    ctx.watch();
+    let lang = ctx.lang();
+    let t = tr(lang);
+    let mut filter = use_signal(|| CaseFilter::Mine);
+    let rows = ctx.client.cases(filter(), ctx.minute());
+    let choices =
+        [(CaseFilter::Mine, t.cases_mine), (CaseFilter::Open, t.cases_open), (CaseFilter::Overdue, t.cases_overdue)];
+    rsx! {
+        PageTitle { title: t.cases_title.to_string(),
+            Link { class: "btn primary small", id: "new-case", to: Route::NewCase {}, "+ {t.new_case}" }
+        }
+        div { class: "segmented",
+            for (choice, label) in choices {
+                button {
+                    key: "{label}",
+                    class: if filter() == choice { "on" } else { "" },
+                    onclick: move |_| filter.set(choice),
+                    {label}
+                }
+            }
+        }
+        match rows {
+            Err(error) => rsx! { ErrorState { text: ctx.words(&error) } },
+            Ok(rows) if rows.is_empty() => rsx! { Empty { text: t.no_cases.to_string() } },
+            Ok(rows) => rsx! {
+                for row in rows {
+                    CaseRowCard { key: "{row.id}", row }
+                }
+            },
+        }
+    }
+}
+
+#[component]
+pub fn CasePage(id: CaseId) -> Element {
+    let ctx = use_ctx();
+    ctx.watch();
+    let lang = ctx.lang();
+    let t = tr(lang);
+    match ctx.client.case(id, ctx.minute()) {
+        Ok(detail) => rsx! { CaseView { detail, lang } },
+        Err(error) => rsx! {
+            PageTitle { title: t.case_detail.to_string(), back: true }
+            ErrorState { text: ctx.words(&error) }
+        },
+    }
+}
+
+#[component]
+fn CaseView(detail: CaseDetail, lang: Lang) -> Element {
+    let t = tr(lang);
+    let row = &detail.row;
+    rsx! {
+        PageTitle { title: t.case_detail.to_string(), back: true }
+        div { class: "card",
+            div { class: "row",
+                div { class: "grow muted", {row.kind.label(lang)} }
+                StatusBadge { status: row.status, lang }
+            }
+            div { class: "title", style: "margin-top:4px;font-size:19px", {row.title.clone()} }
+            if !row.place.is_empty() {
+                div { class: "sub", {row.place.clone()} }
+            }
+            if !detail.description.is_empty() {
+                div { class: "sub", style: "margin-top:8px", {detail.description.clone()} }
+            }
+            if let Some(ArrivalState::Waiting { deadline, .. }) = detail.arrival {
+                div { class: "row", style: "margin-top:10px",
+                    Countdown { deadline }
+                    span { class: "muted", {(t.arrive_by)(&format::short_time(deadline))} }
+                }
+            }
+            div { class: "kv", style: "margin-top:12px",
+                span { class: "k", {t.reported_by} }
+                span { "{detail.reporter_name} · {format::date_time(row.reported_at)}" }
+                span { class: "k", {t.responsible} }
+                span { {row.responsible_name.clone()} }
+                span { class: "k", {t.deadline} }
+                span {
+                    {format::date_time(row.deadline)}
+                    if let CompletionState::Open { overdue: true, .. } = detail.completion {
+                        span { class: "badge overdue", style: "margin-left:6px", {t.overdue} }
+                    }
+                }
+                if let Some(stars) = detail.satisfaction {
+                    span { class: "k", {t.satisfaction} }
+                    span { {"★".repeat(usize::from(stars))} }
+                }
+            }
+        }
+        CaseActions { case: row.id, allowed: detail.allowed_actions.clone(), lang }
+        SectionTitle { title: t.timeline.to_string(), count: detail.timeline.len() }
+        div { class: "card",
+            div { class: "timeline",
+                div { class: "entry",
+                    div { class: "what", {gridlink_shared::CaseStatus::Reported.label(lang)} }
+                    div { class: "when", "{format::date_time(row.reported_at)} · {detail.reporter_name}" }
+                }
+                for entry in detail.timeline.iter() {
+                    div { key: "{entry.id}", class: "entry",
+                        div { class: "what",
+                            {entry.kind.label(lang)}
+                            if let Some(status) = entry.status_after {
+                                span { style: "margin-left:6px", StatusBadge { status, lang } }
+                            }
+                        }
+                        div { class: "when", "{format::date_time(entry.at)} · {entry.by_name}" }
+                        if let Some(to) = &entry.to_name {
+                            div { class: "note", "→ {to}" }
+                        }
+                        if let Some(stars) = entry.satisfaction {
+                            div { class: "note", {"★".repeat(usize::from(stars))} }
+                        }
+                        if !entry.note.is_empty() {
+                            div { class: "note", {entry.note.clone()} }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The buttons for what the user may do now; close asks for satisfaction, reassign for a
+/// person. Every action is saved on the phone at once.
+#[component]
+fn CaseActions(case: CaseId, allowed: Vec<ActionKind>, lang: Lang) -> Element {
+    let ctx = use_ctx();
+    let t = tr(lang);
+    let mut note = use_signal(String::new);
+    let mut satisfaction = use_signal(|| None::<u8>);
+    let mut to = use_signal(|| None::<UserId>);
+    let mut error = use_signal(|| None::<String>);
+    let staff =
+        if allowed.contains(&ActionKind::Reassign) { ctx.client.staff().unwrap_or_default() } else { Vec::new() };
+    let act = {
+        let ctx = ctx.clone();
+        move |kind: ActionKind| {
+            let stars = if kind == ActionKind::Close { satisfaction() } else { None };
+            let person = if kind == ActionKind::Reassign { to() } else { None };
+            match actions::act_on_case(&ctx.client, case, kind, &note(), stars, person, ctx.now_untracked()) {
+                Ok(()) => {
+                    note.set(String::new());
+                    error.set(None);
+                    ctx.flash(Route::CasePage { id: case }, tr(ctx.lang()).action_saved);
+                    ctx.changed();
+                }
+                Err(e) => error.set(Some(ctx.words(&e))),
+            }
+        }
+    };
+    if allowed.is_empty() {
+        return rsx! { div { class: "card muted", {t.no_actions} } };
+    }
+    rsx! {
+        div { class: "card case-actions",
+            if let Some(message) = error() {
+                div { class: "form-error", role: "alert", {message} }
+            }
+            div { class: "field",
+                label { r#for: "action-note", {t.action_note} }
+                input { id: "action-note", value: note(), oninput: move |e| note.set(e.value()) }
+            }
+            if allowed.contains(&ActionKind::Close) {
+                div { class: "field",
+                    span { class: "label", {t.satisfaction} }
+                    div { class: "stars",
+                        for n in 1..=5u8 {
+                            button {
+                                key: "{n}",
+                                class: if satisfaction().is_some_and(|s| s >= n) { "on" } else { "" },
+                                onclick: move |_| satisfaction.set(Some(n)),
+                                "★"
+                            }
+                        }
+                    }
+                }
+            }
+            if !staff.is_empty() {
+                div { class: "field",
+                    label { {t.reassign_to} }
+                    select {
+                        onchange: move |e| to.set(e.value().parse().ok()),
+                        option { value: "", {t.none} }
+                        for person in staff.iter() {
+                            option { key: "{person.id}", value: "{person.id}", "{person.name} · {person.role.label(lang)}" }
+                        }
+                    }
+                }
+            }
+            div { class: "action-grid",
+                for kind in allowed.iter().copied() {
+                    button {
+                        key: "{kind.code()}",
+                        id: "act-{kind.code()}",
+                        class: if matches!(kind, ActionKind::Arrive | ActionKind::Resolve | ActionKind::Accept) { "btn primary" } else { "btn" },
+                        disabled: kind == ActionKind::Reassign && to().is_none(),
+                        onclick: {
+                            let mut act = act.clone();
+                            move |_| act(kind)
+                        },
+                        {kind.label(lang)}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The open-a-case form; `kind` and `household` may be preset.
+#[component]
+fn CaseFormView(
+    kind: Option<CaseKind>,
+    household: Option<HouseholdId>,
+    building: Option<BuildingId>,
+    title: String,
+) -> Element {
+    let ctx = use_ctx();
+    let lang = ctx.lang();
+    let t = tr(lang);
+    let preset_kind = kind;
+    let mut kind = use_signal(|| preset_kind.unwrap_or(CaseKind::Opinion));
+    let mut case_title = use_signal(|| preset_kind.map(|k| k.label(lang)).unwrap_or_default());
+    let mut note = use_signal(String::new);
+    let mut error = use_signal(|| None::<String>);
+    let place = household.and_then(|id| ctx.client.household(id, ctx.now_untracked()).ok()).map(|d| d.address);
+    let submit = {
+        let ctx = ctx.clone();
+        move |_| {
+            let form = CaseForm { kind: kind(), household, building, title: case_title(), note: note() };
+            match actions::open_case(&ctx.client, &form, ctx.now_untracked()) {
+                Ok(id) => {
+                    ctx.changed();
+                    ctx.flash(Route::CasePage { id }, tr(ctx.lang()).case_saved);
+                    navigator().replace(Route::CasePage { id });
+                }
+                Err(e) => error.set(Some(ctx.words(&e))),
+            }
+        }
+    };
+    rsx! {
+        PageTitle { title, back: true }
+        if let Some(address) = place {
+            div { class: "card", div { class: "sub", {address} } }
+        }
+        if let Some(message) = error() {
+            div { class: "form-error", role: "alert", id: "case-error", {message} }
+        }
+        if preset_kind.is_none() {
+            div { class: "field",
+                label { r#for: "case-kind", {t.kind} }
+                select {
+                    id: "case-kind",
+                    value: kind().to_string(),
+                    onchange: move |e| if let Ok(k) = e.value().parse() { kind.set(k) },
+                    for each in CaseKind::all() {
+                        option { key: "{each}", value: "{each}", selected: each == kind(), {each.label(lang)} }
+                    }
+                }
+            }
+        }
+        div { class: "field",
+            label { r#for: "case-title", {t.case_title} }
+            input { id: "case-title", value: case_title(), oninput: move |e| case_title.set(e.value()) }
+        }
+        div { class: "field",
+            label { r#for: "case-note", {t.description} }
+            textarea { id: "case-note", value: note(), oninput: move |e| note.set(e.value()) }
+        }
+        div { class: "sticky-bottom",
+            button { class: "btn primary block big", id: "submit-case", onclick: submit, {t.submit} }
+        }
+    }
+}
+
+/// Open a case of any kind, not tied to a household.
+#[component]
+pub fn NewCase() -> Element {
+    let ctx = use_ctx();
+    let t = tr(ctx.lang());
+    rsx! { CaseFormView { kind: None, household: None, building: None, title: t.new_case.to_string() } }
+}
+
+/// Open a case about one household.
+#[component]
+pub fn NewHouseholdCase(id: HouseholdId) -> Element {
+    let ctx = use_ctx();
+    let t = tr(ctx.lang());
+    rsx! { CaseFormView { kind: None, household: Some(id), building: None, title: t.open_case.to_string() } }
+}
+
+/// A building leader's report of a preset kind, placed in their (first) building.
+#[component]
+pub fn Report(kind: KindSlug) -> Element {
+    let ctx = use_ctx();
+    let lang = ctx.lang();
+    let t = tr(lang);
+    let building = ctx.client.buildings().ok().and_then(|b| b.first().map(|b| b.id));
+    rsx! {
+        CaseFormView {
+            kind: Some(kind.0),
+            household: None,
+            building,
+            title: (t.report_title)(&kind.0.label(lang)),
+        }
+    }
+}

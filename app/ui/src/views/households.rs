@@ -1,0 +1,541 @@
+//! 住户 Households: the list by building and unit with tag badges, search and filters; the
+//! household file (一户一档); recording a visit; editing the file.
+
+use dioxus::prelude::*;
+use gridlink_client::{HouseholdDetail, HouseholdEdit, HouseholdFilter, HouseholdRow};
+use gridlink_shared::{HelpNeed, HouseholdId, HouseholdStatus, Lang, MustVisitTag, ResidentId, VisitOutcome};
+
+use crate::components::badges::{NeedBadge, TagBadge};
+use crate::components::case_row::CaseRowCard;
+use crate::components::icons::{Icon, SEARCH};
+use crate::components::page::{Empty, ErrorState, PageTitle, SectionTitle};
+use crate::format;
+use crate::i18n::tr;
+use crate::route::Route;
+use crate::state::use_ctx;
+use crate::views::actions::{self, VisitForm};
+
+/// The list: search box, tag and overdue filters, households grouped by building and unit.
+#[component]
+pub fn Households() -> Element {
+    let ctx = use_ctx();
+    ctx.watch();
+    let lang = ctx.lang();
+    let t = tr(lang);
+    let mut search = use_signal(String::new);
+    let mut due_only = use_signal(|| false);
+    let mut tag = use_signal(|| None::<MustVisitTag>);
+    let filter = HouseholdFilter {
+        search: Some(search()).filter(|s| !s.trim().is_empty()),
+        due_only: due_only(),
+        tag: tag(),
+        building: None,
+    };
+    let filtering = filter != HouseholdFilter::default();
+    let rows = ctx.client.households(&filter, ctx.minute());
+    rsx! {
+        PageTitle { title: t.households_title.to_string() }
+        div { class: "search",
+            span { class: "icon", Icon { svg: SEARCH } }
+            input {
+                id: "household-search",
+                r#type: "search",
+                placeholder: t.search_placeholder,
+                value: search(),
+                oninput: move |e| search.set(e.value()),
+            }
+        }
+        div { class: "chips",
+            button {
+                class: if !due_only() && tag().is_none() { "chip on" } else { "chip" },
+                onclick: move |_| { due_only.set(false); tag.set(None); },
+                {t.filter_all}
+            }
+            button {
+                class: if due_only() { "chip on" } else { "chip" },
+                id: "filter-overdue",
+                onclick: move |_| due_only.set(!due_only()),
+                {t.filter_overdue}
+            }
+            for each in MustVisitTag::ALL.iter().copied() {
+                button {
+                    key: "{each.code()}",
+                    class: if tag() == Some(each) { "chip on" } else { "chip" },
+                    onclick: move |_| tag.set(if tag() == Some(each) { None } else { Some(each) }),
+                    {each.label(lang)}
+                }
+            }
+        }
+        match rows {
+            Err(error) => rsx! { ErrorState { text: ctx.words(&error) } },
+            Ok(rows) if rows.is_empty() => rsx! {
+                Empty { text: if filtering { t.no_match.to_string() } else { t.no_households.to_string() } }
+            },
+            Ok(rows) => rsx! { HouseholdGroups { rows, lang } },
+        }
+    }
+}
+
+/// Rows under "building unit" headings, in the order the core sorted them.
+#[component]
+fn HouseholdGroups(rows: Vec<HouseholdRow>, lang: Lang) -> Element {
+    let t = tr(lang);
+    let mut groups: Vec<(String, Vec<HouseholdRow>)> = Vec::new();
+    for row in rows {
+        let heading = (t.unit_label)(&row.building_name, &row.unit);
+        match groups.last_mut() {
+            Some((last, members)) if *last == heading => members.push(row),
+            _ => groups.push((heading, vec![row])),
+        }
+    }
+    rsx! {
+        for (heading, members) in groups {
+            div { key: "{heading}",
+                div { class: "group-title", {heading.clone()} }
+                for row in members {
+                    HouseholdRowCard { key: "{row.id}", row, lang }
+                }
+            }
+        }
+    }
+}
+
+#[component]
+fn HouseholdRowCard(row: HouseholdRow, lang: Lang) -> Element {
+    let t = tr(lang);
+    rsx! {
+        Link { class: "card list-item household-row", to: Route::HouseholdPage { id: row.id },
+            div { class: "room", "{row.room}" small { {t.room_suffix} } }
+            div { class: "grow",
+                div { class: "title", {row.head.clone()}
+                    if row.moved_out {
+                        span { class: "badge", style: "margin-left:6px", {t.moved_out} }
+                    }
+                }
+                div { class: "sub", {row.phone.clone()} }
+                if let Some(state) = &row.next_due_state {
+                    if !matches!(state, gridlink_shared::policy::DueState::NotDue { .. }) {
+                        div { class: "reason {format::due_class(state)}", {format::due_phrase(lang, state)} }
+                    }
+                }
+                if !row.tags.is_empty() {
+                    div { class: "badges",
+                        for tag in row.tags.iter().copied() {
+                            TagBadge { key: "{tag.code()}", tag, lang }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The household file.
+#[component]
+pub fn HouseholdPage(id: HouseholdId) -> Element {
+    let ctx = use_ctx();
+    ctx.watch();
+    let lang = ctx.lang();
+    let t = tr(lang);
+    match ctx.client.household(id, ctx.minute()) {
+        Ok(detail) => rsx! { HouseholdFileView { detail, lang } },
+        Err(error) => rsx! {
+            PageTitle { title: t.household_file.to_string(), back: true }
+            ErrorState { text: ctx.words(&error) }
+        },
+    }
+}
+
+#[component]
+fn HouseholdFileView(detail: HouseholdDetail, lang: Lang) -> Element {
+    let t = tr(lang);
+    let id = detail.id;
+    let now_year = format::year_of(use_ctx().now_untracked());
+    rsx! {
+        PageTitle { title: detail.head.clone(), back: true }
+        div { class: "card",
+            div { class: "kv",
+                span { class: "k", {t.address} }
+                span { {detail.address.clone()} }
+                span { class: "k", {t.head} }
+                span { {detail.head.clone()} }
+                span { class: "k", {t.phone} }
+                span { {detail.phone.clone()} }
+                if detail.status == HouseholdStatus::MovedOut {
+                    span { class: "k", {t.moved_out} }
+                    span { {detail.moved_out_on.map(|d| d.to_string()).unwrap_or_default()} }
+                }
+                if !detail.notes.is_empty() {
+                    span { class: "k", {t.household_notes} }
+                    span { {detail.notes.clone()} }
+                }
+            }
+            if !detail.dues.is_empty() {
+                for due in detail.dues.iter().filter(|d| d.is_actionable()) {
+                    div { key: "{due.tag.code()}", class: "reason {format::due_class(&due.state)}",
+                        "{due.tag.label(lang)} · {format::due_phrase(lang, &due.state)}"
+                    }
+                }
+            }
+        }
+        div { class: "action-grid",
+            Link { class: "btn primary big", id: "record-visit", to: Route::RecordVisit { id }, {t.record_visit} }
+            Link { class: "btn big", to: Route::NewHouseholdCase { id }, {t.open_case} }
+        }
+
+        SectionTitle { title: t.residents.to_string(), count: detail.residents.len() }
+        div { class: "card",
+            for resident in detail.residents.iter() {
+                div { key: "{resident.id}", class: "visit resident",
+                    div { class: "row",
+                        strong { {resident.name.clone()} }
+                        span { class: "muted", "{resident.relation} · {resident.sex.label(lang)} · {resident.birth_year} ({now_year - i32::from(resident.birth_year)})" }
+                    }
+                    div { class: "sub", "{t.id_number} {resident.id_number_masked}" }
+                    if !resident.phone.is_empty() {
+                        div { class: "sub", "{t.phone} {resident.phone}" }
+                    }
+                    if !resident.flags.is_empty() {
+                        div { class: "badges",
+                            for flag in resident.flags.iter() {
+                                span { key: "{flag.code()}", class: "badge", {flag.label(lang)} }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        SectionTitle { title: t.tags.to_string() }
+        TagEditor { household: id, tags: detail.tags.iter().map(|tag| (tag.tag, tag.since.to_string())).collect::<Vec<_>>(), lang }
+
+        SectionTitle { title: t.needs.to_string() }
+        div { class: "card",
+            if detail.needs.is_empty() {
+                div { class: "muted", {t.no_needs} }
+            }
+            div { class: "badges",
+                for need in detail.needs.iter() {
+                    NeedBadge { key: "{need.need.code()}", need: need.need, lang }
+                }
+            }
+        }
+
+        if !detail.open_cases.is_empty() {
+            SectionTitle { title: t.open_cases.to_string(), count: detail.open_cases.len() }
+            for row in detail.open_cases.iter().cloned() {
+                CaseRowCard { key: "{row.id}", row }
+            }
+        }
+
+        SectionTitle { title: t.visit_history.to_string(), count: detail.visits.len() }
+        div { class: "card visits",
+            if detail.visits.is_empty() {
+                div { class: "muted", {t.no_visits} }
+            }
+            for visit in detail.visits.iter() {
+                div { key: "{visit.id}", class: "visit",
+                    div { class: "row",
+                        strong { {visit.outcome.label(lang)} }
+                        span { class: "muted grow", style: "text-align:right", {format::date_time(visit.at)} }
+                    }
+                    if !visit.notes.is_empty() {
+                        div { class: "sub", {visit.notes.clone()} }
+                    }
+                    div { class: "muted", {(t.visit_by)(&visit.visitor_name)}
+                        if !visit.residents_present.is_empty() {
+                            " · {visit.residents_present.join(\"、\")}"
+                        }
+                        if let Some(date) = visit.follow_up {
+                            " · {t.follow_up} {date}"
+                        }
+                    }
+                    if !visit.needs_found.is_empty() {
+                        div { class: "badges",
+                            for need in visit.needs_found.iter().copied() {
+                                NeedBadge { key: "{need.code()}", need, lang }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        div { class: "actions",
+            Link { class: "btn", to: Route::EditHousehold { id }, {t.edit} }
+        }
+    }
+}
+
+/// Tags on the file, each removable; the ones not on it can be added with a start date.
+#[component]
+fn TagEditor(household: HouseholdId, tags: Vec<(MustVisitTag, String)>, lang: Lang) -> Element {
+    let ctx = use_ctx();
+    let t = tr(lang);
+    let mut adding = use_signal(|| None::<MustVisitTag>);
+    let mut since = use_signal(|| format::date(ctx.now_untracked()));
+    let mut error = use_signal(|| None::<String>);
+    let present: Vec<MustVisitTag> = tags.iter().map(|(tag, _)| *tag).collect();
+    let missing: Vec<MustVisitTag> = MustVisitTag::ALL.iter().copied().filter(|tag| !present.contains(tag)).collect();
+    let set_tag = {
+        let ctx = ctx.clone();
+        move |tag: MustVisitTag, on: bool, since: Option<String>| {
+            let date = match since.as_deref().map(actions::parse_date).transpose() {
+                Ok(date) => date.flatten(),
+                Err(e) => return error.set(Some(ctx.words(&e))),
+            };
+            match ctx.client.set_tag(household, tag, on, date, ctx.now_untracked()) {
+                Ok(()) => {
+                    error.set(None);
+                    adding.set(None);
+                    ctx.changed();
+                }
+                Err(e) => error.set(Some(ctx.words(&e))),
+            }
+        }
+    };
+    let remove = set_tag.clone();
+    rsx! {
+        div { class: "card tags",
+            if let Some(message) = error() {
+                div { class: "form-error", role: "alert", {message} }
+            }
+            if tags.is_empty() {
+                div { class: "muted", {t.no_tags} }
+            }
+            for (tag, tag_since) in tags.iter().cloned() {
+                div { key: "{tag.code()}", class: "row", style: "margin-bottom:8px",
+                    div { class: "grow",
+                        TagBadge { tag, lang }
+                        span { class: "muted", style: "margin-left:8px", {(t.since)(&tag_since)} }
+                    }
+                    button {
+                        class: "btn small danger",
+                        onclick: {
+                            let mut remove = remove.clone();
+                            move |_| remove(tag, false, None)
+                        },
+                        {t.remove}
+                    }
+                }
+            }
+            if !missing.is_empty() {
+                div { class: "chips",
+                    for tag in missing.iter().copied() {
+                        button {
+                            key: "{tag.code()}",
+                            class: if adding() == Some(tag) { "chip on" } else { "chip" },
+                            onclick: move |_| adding.set(Some(tag)),
+                            "+ {tag.label(lang)}"
+                        }
+                    }
+                }
+            }
+            if let Some(tag) = adding() {
+                div { class: "field",
+                    label { {t.start_date} }
+                    input { r#type: "date", value: since(), oninput: move |e| since.set(e.value()) }
+                }
+                button {
+                    class: "btn primary block",
+                    onclick: {
+                        let mut set_tag = set_tag.clone();
+                        move |_| set_tag(tag, true, Some(since()))
+                    },
+                    "{t.add_tag}: {tag.label(lang)}"
+                }
+            }
+        }
+    }
+}
+
+/// Record a visit: outcome, notes, needs found, follow-up date, residents present. Saved at
+/// once on the phone.
+#[component]
+pub fn RecordVisit(id: HouseholdId) -> Element {
+    let ctx = use_ctx();
+    let lang = ctx.lang();
+    let t = tr(lang);
+    let mut form = use_signal(VisitForm::default);
+    let mut error = use_signal(|| None::<String>);
+    let detail = match ctx.client.household(id, ctx.now_untracked()) {
+        Ok(detail) => detail,
+        Err(e) => {
+            return rsx! {
+                PageTitle { title: t.record_visit.to_string(), back: true }
+                ErrorState { text: ctx.words(&e) }
+            };
+        }
+    };
+    let residents: Vec<(ResidentId, String)> = detail.residents.iter().map(|r| (r.id, r.name.clone())).collect();
+    let save = {
+        let ctx = ctx.clone();
+        move |_| match actions::record_visit(&ctx.client, id, &form.peek(), ctx.now_untracked()) {
+            Ok(_) => {
+                ctx.changed();
+                ctx.flash(Route::HouseholdPage { id }, tr(ctx.lang()).saved_locally);
+                navigator().replace(Route::HouseholdPage { id });
+            }
+            Err(e) => error.set(Some(ctx.words(&e))),
+        }
+    };
+    let current = form();
+    rsx! {
+        PageTitle { title: t.record_visit.to_string(), back: true }
+        div { class: "card",
+            div { class: "title", {detail.head.clone()} }
+            div { class: "sub", {detail.address.clone()} }
+        }
+        if let Some(message) = error() {
+            div { class: "form-error", role: "alert", id: "visit-error", {message} }
+        }
+        div { class: "field",
+            span { class: "label", {t.outcome} }
+            div { class: "segmented",
+                for outcome in VisitOutcome::ALL.iter().copied() {
+                    button {
+                        key: "{outcome.code()}",
+                        id: "outcome-{outcome.code()}",
+                        class: if current.outcome == outcome { "on" } else { "" },
+                        onclick: move |_| form.write().outcome = outcome,
+                        {outcome.label(lang)}
+                    }
+                }
+            }
+        }
+        div { class: "field",
+            label { r#for: "visit-notes", {t.notes} }
+            textarea {
+                id: "visit-notes",
+                placeholder: t.notes_placeholder,
+                value: current.notes.clone(),
+                oninput: move |e| form.write().notes = e.value(),
+            }
+        }
+        div { class: "field",
+            span { class: "label", {t.needs_found} }
+            div { class: "chips",
+                for need in HelpNeed::ALL.iter().copied() {
+                    button {
+                        key: "{need.code()}",
+                        class: if current.needs_found.contains(&need) { "chip on" } else { "chip" },
+                        onclick: move |_| {
+                            let mut f = form.write();
+                            if let Some(i) = f.needs_found.iter().position(|n| *n == need) {
+                                f.needs_found.remove(i);
+                            } else {
+                                f.needs_found.push(need);
+                            }
+                        },
+                        {need.label(lang)}
+                    }
+                }
+            }
+        }
+        if !residents.is_empty() {
+            div { class: "field",
+                span { class: "label", {t.residents_present} }
+                for (resident, name) in residents {
+                    label {
+                        key: "{resident}",
+                        class: if current.residents_present.contains(&resident) { "check on" } else { "check" },
+                        input {
+                            r#type: "checkbox",
+                            checked: current.residents_present.contains(&resident),
+                            onchange: move |_| {
+                                let mut f = form.write();
+                                if let Some(i) = f.residents_present.iter().position(|r| *r == resident) {
+                                    f.residents_present.remove(i);
+                                } else {
+                                    f.residents_present.push(resident);
+                                }
+                            },
+                        }
+                        {name}
+                    }
+                }
+            }
+        }
+        div { class: "field",
+            label { r#for: "follow-up", {t.follow_up} }
+            input {
+                id: "follow-up",
+                r#type: "date",
+                value: current.follow_up.clone(),
+                oninput: move |e| form.write().follow_up = e.value(),
+            }
+            div { class: "hint", {t.follow_up_hint} }
+        }
+        div { class: "sticky-bottom",
+            button { class: "btn primary block big", id: "save-visit", onclick: save, {t.save} }
+        }
+    }
+}
+
+/// Edit the file's own fields: head, phone, notes, moved out.
+#[component]
+pub fn EditHousehold(id: HouseholdId) -> Element {
+    let ctx = use_ctx();
+    let lang = ctx.lang();
+    let t = tr(lang);
+    let detail = ctx.client.household(id, ctx.now_untracked());
+    let initial = detail.as_ref().ok().cloned();
+    let mut head = use_signal(|| initial.as_ref().map(|d| d.head.clone()).unwrap_or_default());
+    let mut phone = use_signal(|| initial.as_ref().map(|d| d.phone.clone()).unwrap_or_default());
+    let mut notes = use_signal(|| initial.as_ref().map(|d| d.notes.clone()).unwrap_or_default());
+    let mut moved_out = use_signal(|| initial.as_ref().map(|d| d.status == HouseholdStatus::MovedOut).unwrap_or(false));
+    let mut error = use_signal(|| None::<String>);
+    let Some(detail) = initial else {
+        let text = detail.err().map(|e| ctx.words(&e)).unwrap_or_default();
+        return rsx! {
+            PageTitle { title: t.edit_household.to_string(), back: true }
+            ErrorState { text }
+        };
+    };
+    let save = {
+        let ctx = ctx.clone();
+        move |_| {
+            let edit = HouseholdEdit {
+                head: Some(head().trim().to_string()).filter(|h| *h != detail.head),
+                phone: Some(phone().trim().to_string()).filter(|p| *p != detail.phone),
+                notes: Some(notes().trim().to_string()).filter(|n| *n != detail.notes),
+                status: Some(if moved_out() { HouseholdStatus::MovedOut } else { HouseholdStatus::Active })
+                    .filter(|s| *s != detail.status),
+                moved_out_on: None,
+            };
+            match ctx.client.edit_household(id, edit, ctx.now_untracked()) {
+                Ok(()) => {
+                    ctx.changed();
+                    ctx.flash(Route::HouseholdPage { id }, tr(ctx.lang()).saved_locally);
+                    navigator().replace(Route::HouseholdPage { id });
+                }
+                Err(e) => error.set(Some(ctx.words(&e))),
+            }
+        }
+    };
+    rsx! {
+        PageTitle { title: t.edit_household.to_string(), back: true }
+        div { class: "card", div { class: "sub", {detail.address.clone()} } }
+        if let Some(message) = error() {
+            div { class: "form-error", role: "alert", {message} }
+        }
+        div { class: "field",
+            label { {t.head} }
+            input { value: head(), oninput: move |e| head.set(e.value()) }
+        }
+        div { class: "field",
+            label { {t.phone} }
+            input { r#type: "tel", inputmode: "tel", value: phone(), oninput: move |e| phone.set(e.value()) }
+        }
+        div { class: "field",
+            label { {t.household_notes} }
+            textarea { value: notes(), oninput: move |e| notes.set(e.value()) }
+        }
+        label { class: if moved_out() { "check on" } else { "check" },
+            input { r#type: "checkbox", checked: moved_out(), onchange: move |_| moved_out.set(!moved_out()) }
+            {t.moved_out}
+        }
+        div { class: "sticky-bottom",
+            button { class: "btn primary block big", onclick: save, {t.save} }
+        }
+    }
+}
