@@ -1,1 +1,375 @@
-fn main() {}
+//! `gridlink-server`: run the sync server and administer its data directory.
+//!
+//! Every command takes `--data DIR`. Admin commands open the same SQLite file as a running
+//! `serve` (WAL + busy timeout), so they work while the server runs.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use gridlink_shared::demo::DemoSize;
+use gridlink_shared::time::now_millis;
+use gridlink_shared::{DeviceId, Role, Scope, UserId};
+use gridlink_sync_server::store::{CSV_COLUMNS, DEFAULT_CODE_HOURS, ImportError};
+use gridlink_sync_server::{AppState, SqliteStore};
+
+#[derive(Parser)]
+#[command(name = "gridlink-server", version, about = "Gridlink (网格通) sync server and admin tool")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct DataDir {
+    /// Data directory holding server.db.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the data directory and database, optionally with demo data.
+    Init {
+        #[command(flatten)]
+        data: DataDir,
+        /// Load a generated demo dataset: small (one community) or street (86 grids, ~25,000 households).
+        #[arg(long, value_name = "SIZE")]
+        demo: Option<DemoSize>,
+        /// Seed of the demo generator.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Serve the sync API.
+    Serve {
+        #[command(flatten)]
+        data: DataDir,
+        /// Address to listen on; port 0 picks a free port. Prints `listening on http://IP:PORT`.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Print the roster: communities, grids, buildings and household counts.
+    Roster {
+        #[command(flatten)]
+        data: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage users (staff who may enrol devices).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage enrolled devices.
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
+    /// Import a roster CSV. Nothing is imported from a file with errors.
+    #[command(long_about = IMPORT_HELP)]
+    Import {
+        #[command(flatten)]
+        data: DataDir,
+        /// The CSV file.
+        file: PathBuf,
+    },
+}
+
+const IMPORT_HELP: &str = "Import a roster CSV (UTF-8, header row required) with the columns
+record_type,id,parent_id,name,phone,role,scopes,units,floors,rooms_per_floor,unit,room
+
+record_type  street | community | grid | building | staff | household
+id           UUID of the record (households: the household file id)
+parent_id    street: empty; community: its street; grid: its community;
+             building: its grid; household: its building; staff: empty
+name         the name (household: head of household; staff: the person)
+phone        staff and household phone (optional)
+role         staff only: grid-worker | building-leader | supervisor | admin
+scopes       staff only: grid:ID building:ID community:ID street:ID, separated by ';' or spaces
+units, floors, rooms_per_floor   buildings only, numbers 1-200
+unit, room   households only (room required)
+
+Rows may come in any order; parents may be in the same file or already on the roster.
+Existing roster rows are updated; existing households are left as they are. Every bad row
+is reported as `row N, column C: problem` and nothing is imported until the file is clean.
+Staff get no enrolment code here: run `user code --user ID` for each.";
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; prints a one-time enrolment code on the last line.
+    Add {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        name: String,
+        /// grid-worker | building-leader | supervisor | admin
+        #[arg(long)]
+        role: Role,
+        /// grid:ID | building:ID | community:ID | street:ID (repeatable).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<Scope>,
+        #[arg(long, default_value = "")]
+        phone: String,
+        /// Hours the code stays valid.
+        #[arg(long, default_value_t = DEFAULT_CODE_HOURS)]
+        code_hours: i64,
+    },
+    /// Issue a new one-time enrolment code for an existing user (printed on the last line).
+    Code {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        user: UserId,
+        #[arg(long, default_value_t = DEFAULT_CODE_HOURS)]
+        code_hours: i64,
+    },
+    /// Replace a user's scopes (e.g. move a grid worker to another grid).
+    SetScopes {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        user: UserId,
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<Scope>,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// List devices.
+    List {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a device, or every device of a user. Takes effect at their next request.
+    Revoke {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long, conflicts_with = "user", required_unless_present = "user")]
+        device: Option<DeviceId>,
+        #[arg(long)]
+        user: Option<UserId>,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=info,gridlink_sync_server=info".into()),
+        )
+        .init();
+    if let Err(error) = run(Cli::parse()) {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn open(data: &Path) -> anyhow::Result<SqliteStore> {
+    Ok(SqliteStore::open(data)?)
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init { data, demo, seed } => {
+            let started = Instant::now();
+            let store = SqliteStore::create(&data.data)
+                .with_context(|| format!("creating the store in {}", data.data.display()))?;
+            println!("created {}", data.data.join(gridlink_sync_server::store::DB_FILE).display());
+            if let Some(size) = demo {
+                let s = store.load_demo(size, seed, now_millis())?;
+                println!(
+                    "demo data: {} communities, {} grids, {} buildings, {} staff, {} households, {} cases",
+                    s.communities, s.grids, s.buildings, s.staff, s.households, s.cases
+                );
+                println!(
+                    "stored {} changes and {} scope-log entries; generated in {} ms, stored in {} ms",
+                    s.changes, s.log_entries, s.generate_ms, s.store_ms
+                );
+            }
+            println!("init took {} ms", started.elapsed().as_millis());
+        }
+        Command::Serve { data, listen } => serve(&data.data, listen)?,
+        Command::Roster { data, json } => {
+            let report = open(&data.data)?.roster_report()?;
+            if json {
+                print_json(&report)?;
+            } else {
+                for street in &report.streets {
+                    println!("{} {}", street.name, street.id);
+                    for community in &street.communities {
+                        println!("  {} {}", community.name, community.id);
+                        for grid in &community.grids {
+                            println!(
+                                "    {} grid:{} ({} households, {} open cases)",
+                                grid.name, grid.id, grid.households, grid.open_cases
+                            );
+                            for b in &grid.buildings {
+                                println!("      {} building:{} ({} households)", b.name, b.id, b.households);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Command::User { command } => user(command)?,
+        Command::Device { command } => device(command)?,
+        Command::Import { data, file } => {
+            let store = open(&data.data)?;
+            match store.import_csv(&file, now_millis()) {
+                Ok(s) => println!(
+                    "imported {}: {} streets, {} communities, {} grids, {} buildings, {} staff, {} new households \
+                     ({} already present)",
+                    file.display(),
+                    s.streets,
+                    s.communities,
+                    s.grids,
+                    s.buildings,
+                    s.staff,
+                    s.households_created,
+                    s.households_already_present
+                ),
+                Err(ImportError::Rows(problems)) => {
+                    for p in &problems {
+                        eprintln!("{p}");
+                    }
+                    bail!(
+                        "{} problem(s) in {}; nothing was imported (expected columns: {})",
+                        problems.len(),
+                        file.display(),
+                        CSV_COLUMNS.join(",")
+                    );
+                }
+                Err(ImportError::Store(e)) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn user(command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add { data, name, role, scopes, phone, code_hours } => {
+            let (user, code) = open(&data.data)?.add_user(&name, role, &scopes, &phone, now_millis(), code_hours)?;
+            println!("added user {user} ({name}, {role}); enrolment code valid for {code_hours} h:");
+            println!("{code}");
+        }
+        UserCommand::Code { data, user, code_hours } => {
+            let code = open(&data.data)?.new_code(user, now_millis(), code_hours)?;
+            println!("enrolment code for user {user}, valid for {code_hours} h:");
+            println!("{code}");
+        }
+        UserCommand::SetScopes { data, user, scopes } => {
+            open(&data.data)?.set_scopes(user, &scopes)?;
+            let list: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+            println!("user {user} now has scopes {}; devices drop the old ones at their next sync", list.join(" "));
+        }
+        UserCommand::List { data, json } => {
+            let users = open(&data.data)?.list_users()?;
+            if json {
+                print_json(&users)?;
+            } else {
+                for u in &users {
+                    let scopes: Vec<String> = u.scopes.iter().map(|s| s.to_string()).collect();
+                    println!("{} {} {} devices={} {}", u.id, u.role, u.name, u.active_devices, scopes.join(" "));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn device(command: DeviceCommand) -> anyhow::Result<()> {
+    match command {
+        DeviceCommand::List { data, json } => {
+            let devices = open(&data.data)?.list_devices()?;
+            if json {
+                print_json(&devices)?;
+            } else {
+                for d in &devices {
+                    let state = if d.revoked_at.is_some() { "revoked" } else { "active" };
+                    println!("{} {} {} ({}) {}", d.id, state, d.name, d.user_name, d.user);
+                }
+            }
+        }
+        DeviceCommand::Revoke { data, device, user } => {
+            let store = open(&data.data)?;
+            match (device, user) {
+                (Some(device), _) => {
+                    store.revoke_device(device, now_millis())?;
+                    println!("revoked device {device}");
+                }
+                (None, Some(user)) => {
+                    let n = store.revoke_user_devices(user, now_millis())?;
+                    println!("revoked {n} device(s) of user {user}");
+                }
+                (None, None) => bail!("give --device ID or --user ID"),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn serve(data: &Path, listen: SocketAddr) -> anyhow::Result<()> {
+    let store = open(data)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        let mut stdout = std::io::stdout();
+        writeln!(stdout, "listening on http://{addr}")?;
+        stdout.flush()?;
+        tracing::info!(%addr, data = %data.display(), "serving");
+        gridlink_sync_server::serve(listener, AppState::new(store), shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
+}

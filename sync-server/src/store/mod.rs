@@ -1,0 +1,75 @@
+//! Server storage behind one small, domain-level trait: authenticate a token, enrol a
+//! device, run one sync. The HTTP layer talks only to [`Store`]; the SQLite backend
+//! ([`SqliteStore`]) also carries the admin operations the CLI needs.
+
+mod pull;
+mod push;
+mod roster;
+mod schema;
+mod sqlite;
+
+use gridlink_shared::protocol::{EnrollRequest, EnrollResponse, SyncRequest, SyncResponse};
+use gridlink_shared::time::Millis;
+use gridlink_shared::{DeviceId, Principal};
+
+pub use roster::{CSV_COLUMNS, ImportError, ImportSummary, RosterReport, RowProblem};
+pub use sqlite::{DEFAULT_CODE_HOURS, DeviceRow, InitSummary, SqliteStore, UserRow};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "server.db";
+
+/// An enrolled, not revoked device and the person using it, as the roster says now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthedDevice {
+    pub device: DeviceId,
+    /// Hex automerge actor id bound to the device at enrolment.
+    pub actor: String,
+    pub principal: Principal,
+}
+
+/// What can go wrong in storage. The auth and enrolment variants are answers, not faults;
+/// `Backend` is a fault and is logged, never shown to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("missing or invalid token")]
+    Unauthorized,
+    #[error("this device was revoked")]
+    DeviceRevoked,
+    #[error("enrolment code is invalid")]
+    CodeInvalid,
+    #[error("enrolment code has expired")]
+    CodeExpired,
+    #[error("enrolment code was already used")]
+    CodeUsed,
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError::Backend(error.to_string())
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(error: serde_json::Error) -> Self {
+        StoreError::Backend(format!("stored JSON is unreadable: {error}"))
+    }
+}
+
+/// What the HTTP layer needs from storage. Every call reads the roster afresh, so a revoked
+/// device or a changed scope takes effect on the next request.
+pub trait Store: Send + Sync + 'static {
+    /// Finds the device a bearer token belongs to.
+    fn authenticate(&self, token: &str) -> Result<AuthedDevice, StoreError>;
+
+    /// Redeems a one-time enrolment code for a device token and actor id.
+    fn enroll(&self, request: &EnrollRequest, now: Millis) -> Result<EnrollResponse, StoreError>;
+
+    /// Stores the pushed changes durably and answers with acks and the next pull page.
+    fn sync(&self, device: DeviceId, request: &SyncRequest, now: Millis) -> Result<SyncResponse, StoreError>;
+}

@@ -1,0 +1,186 @@
+//! The pull half of a sync: scopes added and removed, the page of changes or snapshots after
+//! each cursor (capped in bytes, at least one item so a sync always makes progress), the new
+//! cursors, repairs and reference data.
+
+use std::collections::BTreeSet;
+
+use gridlink_shared::protocol::{
+    Cursor, DEFAULT_PAGE_BYTES, DocSnapshot, MAX_PAGE_BYTES, PROTOCOL_VERSION, PullItem, SyncRequest, SyncResponse,
+};
+use gridlink_shared::time::Millis;
+use gridlink_shared::{DocId, DocType, Scope};
+use rusqlite::{Connection, OptionalExtension};
+
+use super::push::{Pushed, scope_head};
+use super::sqlite::{parse_code, parse_id};
+use super::{AuthedDevice, StoreError, roster};
+
+/// Bytes left on the page.
+struct Page {
+    limit: u64,
+    used: u64,
+    items: Vec<PullItem>,
+    more: bool,
+}
+
+impl Page {
+    /// Whether an item of `len` bytes goes on this page; a page always takes its first item.
+    fn fits(&self, len: usize) -> bool {
+        self.items.is_empty() || self.used + len as u64 <= self.limit
+    }
+
+    fn push(&mut self, item: PullItem) {
+        self.used += item.bytes().len() as u64;
+        self.items.push(item);
+    }
+}
+
+/// Where one scope's transfer stands while the page is filled.
+enum Position {
+    /// Sending snapshots of documents after `after` (in id order); the log resumes at `upto`.
+    Snapshots { upto: u64, after: Option<DocId> },
+    /// Sending logged changes after `seq`.
+    Log { seq: u64 },
+}
+
+/// Builds the response, inside the same transaction as the push.
+pub(super) fn respond(
+    conn: &Connection,
+    device: &AuthedDevice,
+    request: &SyncRequest,
+    pushed: Pushed,
+    now: Millis,
+) -> Result<SyncResponse, StoreError> {
+    let held: BTreeSet<Scope> = device.principal.scopes.iter().copied().collect();
+    let scopes_added: Vec<Scope> = held.iter().filter(|s| !request.cursors.contains_key(s)).copied().collect();
+    let scopes_removed: Vec<Scope> = request.cursors.keys().filter(|s| !held.contains(s)).copied().collect();
+
+    let limit = request.page_bytes.unwrap_or(DEFAULT_PAGE_BYTES).clamp(1, MAX_PAGE_BYTES);
+    let mut page = Page { limit, used: 0, items: Vec::new(), more: false };
+    let mut cursors = std::collections::BTreeMap::new();
+    for scope in &held {
+        let cursor = request.cursors.get(scope).copied().unwrap_or(Cursor::Start);
+        cursors.insert(*scope, pull_scope(conn, *scope, cursor, &mut page)?);
+    }
+
+    let mut repairs = Vec::new();
+    let repair_ids: BTreeSet<DocId> = pushed.rejected_docs.iter().chain(&request.repair).copied().collect();
+    for id in repair_ids {
+        if let Some(snapshot) = readable_snapshot(conn, id, &held)? {
+            repairs.push(snapshot);
+        }
+    }
+
+    let version = roster::reference_version(conn)?;
+    let reference = (request.reference_version != Some(version))
+        .then(|| roster::reference_for(conn, &device.principal, version))
+        .transpose()?;
+
+    Ok(SyncResponse {
+        protocol: PROTOCOL_VERSION,
+        server_time: now,
+        acks: pushed.acks,
+        items: page.items,
+        cursors,
+        more: page.more,
+        scopes_added,
+        scopes_removed,
+        repairs,
+        reference,
+    })
+}
+
+fn scope_floor(conn: &Connection, scope: Scope) -> Result<u64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT floor FROM scope_floor WHERE scope = ?1")?
+        .query_row([scope.to_string()], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Fills the page from one scope and returns the scope's new cursor.
+fn pull_scope(conn: &Connection, scope: Scope, cursor: Cursor, page: &mut Page) -> Result<Cursor, StoreError> {
+    let key = scope.to_string();
+    let mut position = match cursor {
+        Cursor::Start => Position::Snapshots { upto: scope_head(conn, scope)?, after: None },
+        Cursor::Snapshotting { upto, after } => Position::Snapshots { upto, after: Some(after) },
+        Cursor::Seq { seq } if seq < scope_floor(conn, scope)? => {
+            Position::Snapshots { upto: scope_head(conn, scope)?, after: None }
+        }
+        Cursor::Seq { seq } => Position::Log { seq },
+    };
+
+    if let Position::Snapshots { upto, after } = &mut position {
+        let mut stmt = conn.prepare_cached(
+            "SELECT d.id, d.doc_type, d.bytes FROM doc_scopes s JOIN docs d ON d.id = s.doc_id
+             WHERE s.scope = ?1 AND s.doc_id > ?2 ORDER BY s.doc_id",
+        )?;
+        let start = after.map(|a| a.to_string()).unwrap_or_default();
+        let mut rows = stmt.query(rusqlite::params![key, start])?;
+        let mut finished = true;
+        while let Some(row) = rows.next()? {
+            let bytes: Vec<u8> = row.get(2)?;
+            if !page.fits(bytes.len()) {
+                page.more = true;
+                finished = false;
+                break;
+            }
+            let doc: DocId = parse_id(&row.get::<_, String>(0)?)?;
+            let doc_type: DocType = parse_code(&row.get::<_, String>(1)?)?;
+            page.push(PullItem::Snapshot { scope, doc, doc_type, bytes });
+            *after = Some(doc);
+        }
+        if !finished {
+            return Ok(match after {
+                Some(after) => Cursor::Snapshotting { upto: *upto, after: *after },
+                None => cursor_unmoved(cursor),
+            });
+        }
+        position = Position::Log { seq: *upto };
+    }
+
+    let Position::Log { mut seq } = position else { unreachable!("snapshots finished above") };
+    let mut stmt = conn.prepare_cached(
+        "SELECT l.seq, l.doc_id, d.doc_type, c.bytes
+         FROM scope_log l JOIN changes c ON c.hash = l.change_hash JOIN docs d ON d.id = l.doc_id
+         WHERE l.scope = ?1 AND l.seq > ?2 ORDER BY l.seq",
+    )?;
+    let mut rows = stmt.query(rusqlite::params![key, seq])?;
+    while let Some(row) = rows.next()? {
+        let bytes: Vec<u8> = row.get(3)?;
+        if !page.fits(bytes.len()) {
+            page.more = true;
+            break;
+        }
+        let next: u64 = row.get(0)?;
+        let doc: DocId = parse_id(&row.get::<_, String>(1)?)?;
+        let doc_type: DocType = parse_code(&row.get::<_, String>(2)?)?;
+        page.push(PullItem::Change { scope, seq: next, doc, doc_type, bytes });
+        seq = next;
+    }
+    Ok(Cursor::Seq { seq })
+}
+
+/// A cursor for a scope where nothing could be sent on this page.
+fn cursor_unmoved(cursor: Cursor) -> Cursor {
+    match cursor {
+        // A compacted-away Seq cursor restarts from scratch.
+        Cursor::Seq { .. } => Cursor::Start,
+        other => other,
+    }
+}
+
+/// The server's copy of a document, if `held` scopes may read it.
+fn readable_snapshot(conn: &Connection, id: DocId, held: &BTreeSet<Scope>) -> Result<Option<DocSnapshot>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT scope FROM doc_scopes WHERE doc_id = ?1")?;
+    let scopes: Vec<String> = stmt.query_map([id.to_string()], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let readable = scopes.iter().filter_map(|s| s.parse::<Scope>().ok()).any(|s| held.contains(&s));
+    if !readable {
+        return Ok(None);
+    }
+    let row: Option<(String, Vec<u8>)> = conn
+        .prepare_cached("SELECT doc_type, bytes FROM docs WHERE id = ?1")?
+        .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    row.map(|(doc_type, bytes)| Ok(DocSnapshot { doc: id, doc_type: parse_code(&doc_type)?, bytes })).transpose()
+}

@@ -1,0 +1,207 @@
+//! The SQLite schema and connection settings.
+//!
+//! Durability first: WAL with `synchronous=FULL`, so a change acknowledged to a phone is on
+//! disk before the reply leaves. `busy_timeout` lets the admin CLI write while `serve` runs.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Version of this schema, kept in `meta`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+-- The roster. Written by the admin CLI only.
+CREATE TABLE IF NOT EXISTS streets (
+    id   TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS communities (
+    id     TEXT PRIMARY KEY,
+    street TEXT NOT NULL REFERENCES streets(id),
+    name   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS grids (
+    id        TEXT PRIMARY KEY,
+    community TEXT NOT NULL REFERENCES communities(id),
+    name      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS buildings (
+    id              TEXT PRIMARY KEY,
+    grid            TEXT NOT NULL REFERENCES grids(id),
+    name            TEXT NOT NULL,
+    units           INTEGER NOT NULL,
+    floors          INTEGER NOT NULL,
+    rooms_per_floor INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outlets (
+    id        TEXT PRIMARY KEY,
+    community TEXT NOT NULL REFERENCES communities(id),
+    category  TEXT NOT NULL,
+    name      TEXT NOT NULL,
+    phone     TEXT NOT NULL,
+    address   TEXT NOT NULL,
+    hours     TEXT NOT NULL
+);
+-- Staff: everyone who may enrol a device. `scopes` is a JSON array of scope strings.
+CREATE TABLE IF NOT EXISTS users (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    role       TEXT NOT NULL,
+    phone      TEXT NOT NULL,
+    pledge     TEXT NOT NULL,
+    scopes     TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+-- Auth. Secrets are stored only as SHA-256 hashes.
+CREATE TABLE IF NOT EXISTS enrol_codes (
+    code_hash  TEXT PRIMARY KEY,
+    user_id    TEXT NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER,
+    device_id  TEXT
+);
+CREATE TABLE IF NOT EXISTS devices (
+    id               TEXT PRIMARY KEY,
+    user_id          TEXT NOT NULL REFERENCES users(id),
+    name             TEXT NOT NULL,
+    token_hash       TEXT NOT NULL UNIQUE,
+    actor            TEXT NOT NULL UNIQUE,
+    created_at       INTEGER NOT NULL,
+    revoked_at       INTEGER,
+    last_sync_at     INTEGER,
+    last_device_time INTEGER
+);
+CREATE INDEX IF NOT EXISTS devices_by_user ON devices(user_id);
+
+-- Documents: the automerge save() of each, its placement and the scopes it is delivered to.
+CREATE TABLE IF NOT EXISTS docs (
+    id         TEXT PRIMARY KEY,
+    doc_type   TEXT NOT NULL,
+    bytes      BLOB NOT NULL,
+    street     TEXT NOT NULL,
+    community  TEXT NOT NULL,
+    grid       TEXT NOT NULL,
+    building   TEXT,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS doc_scopes (
+    scope  TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    PRIMARY KEY (scope, doc_id)
+) WITHOUT ROWID;
+-- Every accepted change, by hash: pushes are idempotent on this key.
+CREATE TABLE IF NOT EXISTS changes (
+    hash        TEXT PRIMARY KEY,
+    doc_id      TEXT NOT NULL,
+    bytes       BLOB NOT NULL,
+    actor       TEXT NOT NULL,
+    accepted_at INTEGER NOT NULL
+);
+-- Per-scope append-only log with a gapless sequence starting at 1.
+CREATE TABLE IF NOT EXISTS scope_log (
+    scope       TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    change_hash TEXT NOT NULL,
+    doc_id      TEXT NOT NULL,
+    PRIMARY KEY (scope, seq)
+) WITHOUT ROWID;
+-- Compaction point per scope: a cursor below it gets snapshots instead of history.
+CREATE TABLE IF NOT EXISTS scope_floor (
+    scope TEXT PRIMARY KEY,
+    floor INTEGER NOT NULL
+);
+-- Who pushed what, when by the server's clock and when by the device's.
+CREATE TABLE IF NOT EXISTS audit (
+    id          INTEGER PRIMARY KEY,
+    change_hash TEXT NOT NULL,
+    doc_id      TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    device_id   TEXT NOT NULL,
+    server_time INTEGER NOT NULL,
+    device_time INTEGER NOT NULL,
+    change_time INTEGER NOT NULL
+);
+
+-- Query tables for supervisors, rewritten from the document in the same transaction.
+CREATE TABLE IF NOT EXISTS household_rows (
+    id            TEXT PRIMARY KEY,
+    grid          TEXT NOT NULL,
+    building      TEXT,
+    address       TEXT NOT NULL,
+    head          TEXT NOT NULL,
+    phone         TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    tags          TEXT NOT NULL,
+    needs         TEXT NOT NULL,
+    residents     INTEGER NOT NULL,
+    visits        INTEGER NOT NULL,
+    last_visit_at INTEGER,
+    updated_at    INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS household_rows_by_grid ON household_rows(grid);
+CREATE TABLE IF NOT EXISTS case_rows (
+    id               TEXT PRIMARY KEY,
+    grid             TEXT NOT NULL,
+    building         TEXT,
+    household        TEXT,
+    kind             TEXT NOT NULL,
+    title            TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    reporter         TEXT NOT NULL,
+    responsible      TEXT NOT NULL,
+    responsible_name TEXT NOT NULL,
+    reported_at      INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS case_rows_by_grid ON case_rows(grid, status);
+"#;
+
+/// Opens (creating if asked) the database in `data_dir` with the durability settings.
+pub fn open(data_dir: &Path, create: bool) -> Result<Connection, StoreError> {
+    let path = data_dir.join(super::DB_FILE);
+    if !create && !path.exists() {
+        return Err(StoreError::NotFound(format!(
+            "no server database at {}; run `gridlink-server init --data {}` first",
+            path.display(),
+            data_dir.display()
+        )));
+    }
+    if create {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::Invalid(format!("cannot create data directory {}: {e}", data_dir.display())))?;
+    }
+    let conn = Connection::open(&path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.execute_batch(SCHEMA)?;
+    let found: Option<String> =
+        conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).ok();
+    match found {
+        None => {
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?1), ('reference_version', '1')",
+                [SCHEMA_VERSION.to_string()],
+            )?;
+        }
+        Some(v) if v == SCHEMA_VERSION.to_string() => {}
+        Some(v) => {
+            return Err(StoreError::Invalid(format!(
+                "database schema version {v} is not {SCHEMA_VERSION}; use the matching gridlink-server"
+            )));
+        }
+    }
+    Ok(conn)
+}

@@ -1,0 +1,481 @@
+//! The SQLite backend: one file in the data directory, one connection per process behind a
+//! mutex (SQLite has one writer anyway), every sync in one `BEGIN IMMEDIATE` transaction.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use automerge::ActorId;
+use gridlink_shared::demo::{self, DemoSize};
+use gridlink_shared::protocol::{EnrollRequest, EnrollResponse, SyncRequest, SyncResponse};
+use gridlink_shared::time::Millis;
+use gridlink_shared::{AnyDoc, DeviceId, Role, Scope, Staff, UserId, doc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+
+use super::push::{LogAppender, insert_change, write_doc};
+use super::{AuthedDevice, Store, StoreError, roster, schema};
+use crate::secrets;
+
+/// The SQLite store.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+/// What `init` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct InitSummary {
+    pub communities: usize,
+    pub grids: usize,
+    pub buildings: usize,
+    pub staff: usize,
+    pub households: usize,
+    pub cases: usize,
+    pub changes: usize,
+    pub log_entries: usize,
+    pub generate_ms: u128,
+    pub store_ms: u128,
+}
+
+/// A user as `user list` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct UserRow {
+    pub id: UserId,
+    pub name: String,
+    pub role: Role,
+    pub phone: String,
+    pub scopes: Vec<Scope>,
+    pub active_devices: u64,
+}
+
+/// A device as `device list` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeviceRow {
+    pub id: DeviceId,
+    pub user: UserId,
+    pub user_name: String,
+    pub name: String,
+    pub actor: String,
+    pub created_at: Millis,
+    pub revoked_at: Option<Millis>,
+    pub last_sync_at: Option<Millis>,
+    pub last_device_time: Option<Millis>,
+}
+
+/// Default lifetime of an enrolment code.
+pub const DEFAULT_CODE_HOURS: i64 = 72;
+
+impl SqliteStore {
+    /// Opens the store in `data_dir`, creating directory and schema if needed.
+    pub fn create(data_dir: &Path) -> Result<Self, StoreError> {
+        Ok(SqliteStore { conn: Mutex::new(schema::open(data_dir, true)?) })
+    }
+
+    /// Opens an existing store; a clear error if `init` was never run there.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Ok(SqliteStore { conn: Mutex::new(schema::open(data_dir, false)?) })
+    }
+
+    pub(super) fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn.lock().map_err(|_| StoreError::Backend("connection lock poisoned".into()))?;
+        f(&mut conn)
+    }
+
+    /// Adds a user and returns their id and a first enrolment code.
+    pub fn add_user(
+        &self,
+        name: &str,
+        role: Role,
+        scopes: &[Scope],
+        phone: &str,
+        now: Millis,
+        code_hours: i64,
+    ) -> Result<(UserId, String), StoreError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 50 {
+            return Err(StoreError::Invalid("a user needs a name of 1 to 50 characters".into()));
+        }
+        if scopes.is_empty() {
+            return Err(StoreError::Invalid("a user needs at least one --scope".into()));
+        }
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            roster::check_scopes_exist(&tx, scopes)?;
+            let staff = Staff {
+                id: UserId::new(),
+                name: name.to_string(),
+                role,
+                phone: phone.to_string(),
+                scopes: scopes.to_vec(),
+                pledge: String::new(),
+            };
+            roster::insert_staff(&tx, &staff, now)?;
+            let code = issue_code(&tx, staff.id, now, code_hours)?;
+            roster::bump_reference_version(&tx)?;
+            tx.commit()?;
+            Ok((staff.id, code))
+        })
+    }
+
+    /// Issues a new one-time enrolment code for an existing user.
+    pub fn new_code(&self, user: UserId, now: Millis, code_hours: i64) -> Result<String, StoreError> {
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if load_staff(&tx, user)?.is_none() {
+                return Err(StoreError::NotFound(format!("user {user}")));
+            }
+            let code = issue_code(&tx, user, now, code_hours)?;
+            tx.commit()?;
+            Ok(code)
+        })
+    }
+
+    /// Replaces a user's scopes (a worker moved to another grid). Their devices drop the old
+    /// scopes at their next sync.
+    pub fn set_scopes(&self, user: UserId, scopes: &[Scope]) -> Result<(), StoreError> {
+        if scopes.is_empty() {
+            return Err(StoreError::Invalid("give at least one --scope".into()));
+        }
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            roster::check_scopes_exist(&tx, scopes)?;
+            let changed = tx.execute(
+                "UPDATE users SET scopes = ?1 WHERE id = ?2",
+                params![scopes_json(scopes)?, user.to_string()],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(format!("user {user}")));
+            }
+            roster::bump_reference_version(&tx)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    pub fn list_users(&self) -> Result<Vec<UserRow>, StoreError> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT u.id, u.name, u.role, u.phone, u.scopes,
+                        (SELECT COUNT(*) FROM devices d WHERE d.user_id = u.id AND d.revoked_at IS NULL)
+                 FROM users u ORDER BY u.role, u.name, u.id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, u64>(5)?,
+                ))
+            })?;
+            let mut users = Vec::new();
+            for row in rows {
+                let (id, name, role, phone, scopes, active_devices) = row?;
+                users.push(UserRow {
+                    id: parse_id(&id)?,
+                    name,
+                    role: parse_code(&role)?,
+                    phone,
+                    scopes: serde_json::from_str(&scopes)?,
+                    active_devices,
+                });
+            }
+            Ok(users)
+        })
+    }
+
+    pub fn list_devices(&self) -> Result<Vec<DeviceRow>, StoreError> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT d.id, d.user_id, u.name, d.name, d.actor, d.created_at, d.revoked_at, d.last_sync_at,
+                        d.last_device_time
+                 FROM devices d JOIN users u ON u.id = d.user_id ORDER BY d.created_at, d.id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, Option<i64>>(6)?,
+                    r.get::<_, Option<i64>>(7)?,
+                    r.get::<_, Option<i64>>(8)?,
+                ))
+            })?;
+            let mut devices = Vec::new();
+            for row in rows {
+                let (id, user, user_name, name, actor, created_at, revoked_at, last_sync_at, last_device_time) = row?;
+                devices.push(DeviceRow {
+                    id: parse_id(&id)?,
+                    user: parse_id(&user)?,
+                    user_name,
+                    name,
+                    actor,
+                    created_at,
+                    revoked_at,
+                    last_sync_at,
+                    last_device_time,
+                });
+            }
+            Ok(devices)
+        })
+    }
+
+    /// Revokes one device. Its token stops working at once.
+    pub fn revoke_device(&self, device: DeviceId, now: Millis) -> Result<(), StoreError> {
+        self.with_conn(|conn| {
+            let exists: Option<Option<i64>> = conn
+                .query_row("SELECT revoked_at FROM devices WHERE id = ?1", [device.to_string()], |r| r.get(0))
+                .optional()?;
+            match exists {
+                None => Err(StoreError::NotFound(format!("device {device}"))),
+                Some(Some(_)) => Ok(()),
+                Some(None) => {
+                    conn.execute("UPDATE devices SET revoked_at = ?1 WHERE id = ?2", params![now, device.to_string()])?;
+                    Ok(())
+                }
+            }
+        })
+    }
+
+    /// Revokes every device of a user; returns how many were still active.
+    pub fn revoke_user_devices(&self, user: UserId, now: Millis) -> Result<usize, StoreError> {
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if load_staff(&tx, user)?.is_none() {
+                return Err(StoreError::NotFound(format!("user {user}")));
+            }
+            let n = tx.execute(
+                "UPDATE devices SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
+                params![now, user.to_string()],
+            )?;
+            // Unused codes of the user die too: a lost phone's owner gets a fresh code.
+            tx.execute(
+                "UPDATE enrol_codes SET expires_at = MIN(expires_at, ?1) WHERE user_id = ?2 AND used_at IS NULL",
+                params![now, user.to_string()],
+            )?;
+            tx.commit()?;
+            Ok(n)
+        })
+    }
+
+    /// Loads a generated demo dataset: roster, staff, and one document per household and
+    /// case, each logged as a change in its scopes. One transaction.
+    pub fn load_demo(&self, size: DemoSize, seed: u64, now: Millis) -> Result<InitSummary, StoreError> {
+        let started = Instant::now();
+        let data = demo::generate(size, seed, now);
+        let generate_ms = started.elapsed().as_millis();
+        let started = Instant::now();
+        let actor = import_actor(self)?;
+        let (changes, log_entries) = self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let existing: i64 = tx.query_row("SELECT COUNT(*) FROM docs", [], |r| r.get(0))?;
+            if existing > 0 {
+                return Err(StoreError::Invalid("this data directory already holds documents; use a new one".into()));
+            }
+            roster::insert_roster(&tx, &data.roster, now)?;
+            let mut log = LogAppender::default();
+            let mut changes = 0;
+            let docs = data
+                .households
+                .iter()
+                .map(|h| (doc::create(h, actor.clone(), h.created_at), AnyDoc::Household(h.clone())))
+                .chain(
+                    data.cases.iter().map(|c| (doc::create(c, actor.clone(), c.reported_at), AnyDoc::Case(c.clone()))),
+                );
+            for (created, any) in docs {
+                let mut automerge_doc = created.map_err(|e| StoreError::Backend(format!("demo document: {e}")))?;
+                let change = automerge_doc
+                    .get_last_local_change()
+                    .ok_or_else(|| StoreError::Backend("demo document has no change".into()))?;
+                let hash = change.hash().to_string();
+                let doc_id = any.doc_id();
+                insert_change(&tx, &hash, doc_id, change.raw_bytes(), &actor.to_hex_string(), now)?;
+                for scope in any.scopes() {
+                    log.append(&tx, scope, &hash, doc_id)?;
+                }
+                write_doc(&tx, &any, &automerge_doc.save(), now)?;
+                changes += 1;
+            }
+            roster::bump_reference_version(&tx)?;
+            tx.commit()?;
+            Ok((changes, log.appended))
+        })?;
+        Ok(InitSummary {
+            communities: data.roster.communities.len(),
+            grids: data.roster.grids.len(),
+            buildings: data.roster.buildings.len(),
+            staff: data.roster.staff.len(),
+            households: data.households.len(),
+            cases: data.cases.len(),
+            changes,
+            log_entries,
+            generate_ms,
+            store_ms: started.elapsed().as_millis(),
+        })
+    }
+
+    /// Runs a read-only closure on the connection (tests and reports).
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.with_conn(|conn| f(conn))
+    }
+}
+
+/// The actor id the server signs imported documents with, created once per data directory.
+pub fn import_actor(store: &SqliteStore) -> Result<ActorId, StoreError> {
+    store.with_conn(|conn| {
+        let found: Option<String> =
+            conn.query_row("SELECT value FROM meta WHERE key = 'import_actor'", [], |r| r.get(0)).optional()?;
+        let hex_actor = match found {
+            Some(actor) => actor,
+            None => {
+                let actor = secrets::new_actor_hex();
+                conn.execute("INSERT INTO meta (key, value) VALUES ('import_actor', ?1)", [&actor])?;
+                actor
+            }
+        };
+        let bytes = hex::decode(&hex_actor).map_err(|e| StoreError::Backend(format!("import actor: {e}")))?;
+        Ok(ActorId::from(bytes))
+    })
+}
+
+fn issue_code(conn: &Connection, user: UserId, now: Millis, code_hours: i64) -> Result<String, StoreError> {
+    if code_hours <= 0 {
+        return Err(StoreError::Invalid("a code must be valid for at least one hour".into()));
+    }
+    let code = secrets::new_enrol_code();
+    let canonical = secrets::normalize_enrol_code(&code).expect("generated codes are valid");
+    conn.execute(
+        "INSERT INTO enrol_codes (code_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![secrets::sha256_hex(&canonical), user.to_string(), now, now + code_hours * 3_600_000],
+    )?;
+    Ok(code)
+}
+
+pub(super) fn scopes_json(scopes: &[Scope]) -> Result<String, StoreError> {
+    Ok(serde_json::to_string(scopes)?)
+}
+
+pub(super) fn parse_id<T: std::str::FromStr>(raw: &str) -> Result<T, StoreError> {
+    raw.parse().map_err(|_| StoreError::Backend(format!("stored id '{raw}' is not a UUID")))
+}
+
+pub(super) fn parse_code<T: std::str::FromStr>(raw: &str) -> Result<T, StoreError> {
+    raw.parse().map_err(|_| StoreError::Backend(format!("stored code '{raw}' is unknown")))
+}
+
+/// A staff member as the roster says now.
+pub(super) fn load_staff(conn: &Connection, user: UserId) -> Result<Option<Staff>, StoreError> {
+    let row = conn
+        .query_row("SELECT name, role, phone, pledge, scopes FROM users WHERE id = ?1", [user.to_string()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })
+        .optional()?;
+    row.map(|(name, role, phone, pledge, scopes)| {
+        Ok(Staff { id: user, name, role: parse_code(&role)?, phone, pledge, scopes: serde_json::from_str(&scopes)? })
+    })
+    .transpose()
+}
+
+/// The device and principal behind a device id, refusing revoked devices.
+pub(super) fn load_device(conn: &Connection, device: DeviceId) -> Result<AuthedDevice, StoreError> {
+    let row: Option<(String, String, Option<i64>)> = conn
+        .query_row("SELECT user_id, actor, revoked_at FROM devices WHERE id = ?1", [device.to_string()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let (user, actor, revoked_at) = row.ok_or(StoreError::Unauthorized)?;
+    if revoked_at.is_some() {
+        return Err(StoreError::DeviceRevoked);
+    }
+    let staff = load_staff(conn, parse_id(&user)?)?.ok_or(StoreError::Unauthorized)?;
+    Ok(AuthedDevice { device, actor, principal: staff.principal() })
+}
+
+impl Store for SqliteStore {
+    fn authenticate(&self, token: &str) -> Result<AuthedDevice, StoreError> {
+        if token.is_empty() || token.len() > 200 {
+            return Err(StoreError::Unauthorized);
+        }
+        let hash = secrets::sha256_hex(token);
+        self.with_conn(|conn| {
+            let device: Option<String> =
+                conn.query_row("SELECT id FROM devices WHERE token_hash = ?1", [&hash], |r| r.get(0)).optional()?;
+            let device = device.ok_or(StoreError::Unauthorized)?;
+            load_device(conn, parse_id(&device)?)
+        })
+    }
+
+    fn enroll(&self, request: &EnrollRequest, now: Millis) -> Result<EnrollResponse, StoreError> {
+        let device_name = request.device_name.trim();
+        if device_name.is_empty() || device_name.chars().count() > 100 {
+            return Err(StoreError::Invalid("device_name must be 1 to 100 characters".into()));
+        }
+        let canonical = secrets::normalize_enrol_code(&request.code).ok_or(StoreError::CodeInvalid)?;
+        let code_hash = secrets::sha256_hex(&canonical);
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let row: Option<(String, i64, Option<i64>)> = tx
+                .query_row("SELECT user_id, expires_at, used_at FROM enrol_codes WHERE code_hash = ?1", [&code_hash], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()?;
+            let (user, expires_at, used_at) = row.ok_or(StoreError::CodeInvalid)?;
+            if used_at.is_some() {
+                return Err(StoreError::CodeUsed);
+            }
+            if expires_at <= now {
+                return Err(StoreError::CodeExpired);
+            }
+            let user: UserId = parse_id(&user)?;
+            let staff = load_staff(&tx, user)?.ok_or(StoreError::CodeInvalid)?;
+            let device = DeviceId::new();
+            let token = secrets::new_token();
+            let actor = secrets::new_actor_hex();
+            tx.execute(
+                "INSERT INTO devices (id, user_id, name, token_hash, actor, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![device.to_string(), user.to_string(), device_name, secrets::sha256_hex(&token), actor, now],
+            )?;
+            tx.execute(
+                "UPDATE enrol_codes SET used_at = ?1, device_id = ?2 WHERE code_hash = ?3",
+                params![now, device.to_string(), code_hash],
+            )?;
+            tx.commit()?;
+            Ok(EnrollResponse { device, token, actor, principal: staff.principal() })
+        })
+    }
+
+    fn sync(&self, device: DeviceId, request: &SyncRequest, now: Millis) -> Result<SyncResponse, StoreError> {
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let authed = load_device(&tx, device)?;
+            let pushed = super::push::push(&tx, &authed, request, now)?;
+            let response = super::pull::respond(&tx, &authed, request, pushed, now)?;
+            tx.execute(
+                "UPDATE devices SET last_sync_at = ?1, last_device_time = ?2 WHERE id = ?3",
+                params![now, request.device_time, device.to_string()],
+            )?;
+            // Committed before the reply is built into HTTP: an ack means durable.
+            tx.commit()?;
+            Ok(response)
+        })
+    }
+}
