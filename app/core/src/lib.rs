@@ -1,1 +1,390 @@
-//! Placeholder; being written.
+//! # gridlink-client
+//!
+//! The client core of Gridlink (网格通), shared by the Dioxus UI and the `gridlink` CLI. It has
+//! no UI dependency. It owns:
+//!
+//! * the **encrypted local store** ([`store`]): one SQLCipher file per data directory holding
+//!   every document's automerge bytes, an outbox of unsent changes, sync cursors, changes the
+//!   server refused, and query tables materialized from the documents in the same transaction;
+//! * **offline writes** ([`Client::record_visit`], [`Client::open_case`], ...): load the
+//!   document, change the typed value, run the shared validator, commit an automerge change
+//!   signed with this device's actor, store document + outbox + query rows atomically;
+//! * the **sync engine** ([`sync`]): one `POST /v1/sync` per round, CBOR over gzip, with
+//!   retries, page checks and one SQLite transaction per response;
+//! * **view-models** ([`views`]) the screens read.
+//!
+//! Data flows one way: UI/CLI -> [`Client`] -> store (SQLite) <-> sync engine <-> server.
+//! Methods that depend on time take `now: Millis`; nothing in here reads the clock except the
+//! sync engine's HTTP edge (for `device_time`) and backoff sleeps.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), gridlink_client::Error> {
+//! use gridlink_client::Client;
+//! let client = Client::open("/data/gridlink")?;
+//! client.enroll("https://grid.example.cn", "ABCD-1234", "王芳的手机").await?;
+//! let report = client.sync().await?;
+//! println!("pulled {} changes", report.pulled_changes);
+//! # Ok(()) }
+//! ```
+
+mod error;
+pub mod fixtures;
+mod reads;
+pub mod search;
+pub mod store;
+pub mod sync;
+pub mod views;
+mod writes;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::NaiveDate;
+use gridlink_shared::policy::PolicyConfig;
+use gridlink_shared::time::Millis;
+use gridlink_shared::{
+    ActionKind, AnyDoc, BuildingId, CaseId, CaseKind, HelpNeed, HouseholdId, HouseholdStatus, MustVisitTag, Principal,
+    ResidentFlag, ResidentId, Roster, Sex, UserId, VisitOutcome,
+};
+use serde::{Deserialize, Serialize};
+
+pub use error::{Error, Result};
+pub use views::*;
+
+/// A handle on one data directory. Cheap to clone; every clone shares one SQLite connection
+/// behind a mutex, so read and write methods are synchronous (milliseconds, no network) and
+/// may be called from UI event handlers, while [`Client::sync`] runs on a background task.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    db: Mutex<rusqlite::Connection>,
+    http: reqwest::Client,
+    /// One sync at a time per data directory.
+    sync_gate: tokio::sync::Mutex<()>,
+    policy: PolicyConfig,
+    retry: Mutex<sync::RetryPolicy>,
+    limits: Mutex<sync::BatchLimits>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("dir", &self.inner.dir).finish_non_exhaustive()
+    }
+}
+
+/// A visit to record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewVisit {
+    pub household: HouseholdId,
+    pub outcome: VisitOutcome,
+    pub notes: String,
+    pub needs_found: Vec<HelpNeed>,
+    pub follow_up: Option<NaiveDate>,
+    pub residents_present: Vec<ResidentId>,
+    /// When the visit happened (may be earlier than now).
+    pub at: Millis,
+}
+
+/// A household to file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewHousehold {
+    pub building: BuildingId,
+    pub unit: String,
+    pub room: String,
+    pub head: String,
+    pub phone: String,
+    pub notes: String,
+}
+
+/// Changes to a household file's own fields; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HouseholdEdit {
+    pub head: Option<String>,
+    pub phone: Option<String>,
+    pub notes: Option<String>,
+    /// Setting [`HouseholdStatus::MovedOut`] records `moved_out_on` (today if not given);
+    /// setting `Active` clears it.
+    pub status: Option<HouseholdStatus>,
+    pub moved_out_on: Option<NaiveDate>,
+}
+
+/// A resident's fields, for adding or editing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResidentInput {
+    pub name: String,
+    pub sex: Sex,
+    pub birth_year: u16,
+    pub relation: String,
+    pub phone: String,
+    /// The full ID number. On edit, `None` keeps the stored one (the UI only ever sees it
+    /// masked).
+    pub id_number: Option<String>,
+    pub flags: Vec<ResidentFlag>,
+}
+
+/// A case to open.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewCase {
+    pub kind: CaseKind,
+    /// The household it concerns; its building and grid place the case.
+    pub household: Option<HouseholdId>,
+    /// The building it concerns, when there is no household.
+    pub building: Option<BuildingId>,
+    pub title: String,
+    pub note: String,
+    /// When it happened or was raised.
+    pub at: Millis,
+}
+
+/// An action on a case timeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseAction {
+    pub case: CaseId,
+    pub action: ActionKind,
+    pub note: String,
+    /// 1..=5, only with [`ActionKind::Close`].
+    pub satisfaction: Option<u8>,
+    /// New responsible person, only with [`ActionKind::Reassign`].
+    pub to: Option<UserId>,
+}
+
+impl Client {
+    /// Opens (or creates) the store in `dir`. The database key comes from `GRIDLINK_DB_KEY`
+    /// (64 hex characters) if set, else from `dir/db.key` (created with mode 0600). A wrong
+    /// key or a corrupt file is an error, never a silent reset.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Client> {
+        let key = store::resolve_key(dir.as_ref())?;
+        Self::open_with_key(dir, &key)
+    }
+
+    /// Opens the store with an explicit 32-byte key (from the platform keystore on phones).
+    pub fn open_with_key(dir: impl AsRef<Path>, key: &[u8; 32]) -> Result<Client> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Io(format!("cannot create {}: {e}", dir.display())))?;
+        let conn = store::open_encrypted(&dir.join(store::DB_FILE), key)?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(60))
+            .gzip(true)
+            .build()
+            .map_err(|e| Error::Io(format!("cannot start the HTTP client: {e}")))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                dir,
+                db: Mutex::new(conn),
+                http,
+                sync_gate: tokio::sync::Mutex::new(()),
+                policy: PolicyConfig::default(),
+                retry: Mutex::new(sync::RetryPolicy::default()),
+                limits: Mutex::new(sync::BatchLimits::default()),
+            }),
+        })
+    }
+
+    /// Opens a store and fills it with documents as if they had been synced: no server, no
+    /// outbox. For UI component tests, demos and fixtures; see [`fixtures`].
+    pub fn open_with_documents(
+        dir: impl AsRef<Path>,
+        principal: Principal,
+        roster: Roster,
+        docs: Vec<AnyDoc>,
+    ) -> Result<Client> {
+        let client = Client::open(dir)?;
+        client.with_tx(|tx| store::install_documents(tx, &principal, &roster, &docs))?;
+        Ok(client)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The policy settings used for due dates and deadlines.
+    pub fn policy(&self) -> &PolicyConfig {
+        &self.inner.policy
+    }
+
+    /// How [`Client::sync`] retries transient failures.
+    pub fn retry_policy(&self) -> sync::RetryPolicy {
+        *self.inner.retry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_retry_policy(&self, policy: sync::RetryPolicy) {
+        *self.inner.retry.lock().unwrap_or_else(|p| p.into_inner()) = policy;
+    }
+
+    /// How many changes one sync round pushes at most.
+    pub fn batch_limits(&self) -> sync::BatchLimits {
+        *self.inner.limits.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_batch_limits(&self, limits: sync::BatchLimits) {
+        *self.inner.limits.lock().unwrap_or_else(|p| p.into_inner()) = limits;
+    }
+
+    pub(crate) fn db(&self) -> MutexGuard<'_, rusqlite::Connection> {
+        // A panic while holding the lock leaves SQLite consistent (transactions roll back),
+        // so a poisoned mutex is safe to keep using.
+        self.inner.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` in one SQLite transaction, committing only if it succeeds.
+    pub(crate) fn with_tx<T>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.db();
+        let tx = conn.transaction()?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    // ----- enrolment, sync, session -------------------------------------------------------
+
+    /// Enrols this device with a one-time code from the administrator.
+    pub async fn enroll(&self, server_url: &str, code: &str, device_name: &str) -> Result<Identity> {
+        sync::enroll(self, server_url, code, device_name).await?;
+        self.identity()
+    }
+
+    /// Pushes unsent changes and pulls everything new, round after round until the server
+    /// has nothing more. Retries transient errors with backoff.
+    pub async fn sync(&self) -> Result<SyncReport> {
+        sync::sync(self).await
+    }
+
+    /// Sync state for the status bar.
+    pub fn status(&self) -> Result<SyncStatus> {
+        reads::status(self)
+    }
+
+    /// The identity card (亮身份) of the enrolled user.
+    pub fn identity(&self) -> Result<Identity> {
+        reads::identity(self)
+    }
+
+    /// Sets the app-lock PIN (4 to 12 digits). Only a salted hash is stored, inside the
+    /// encrypted database.
+    pub fn set_pin(&self, pin: &str) -> Result<()> {
+        writes::set_pin(self, pin)
+    }
+
+    /// Checks the app-lock PIN. `Ok(true)` when no PIN is set.
+    pub fn verify_pin(&self, pin: &str) -> Result<bool> {
+        writes::verify_pin(self, pin)
+    }
+
+    /// Whether an app-lock PIN is set.
+    pub fn has_pin(&self) -> Result<bool> {
+        writes::has_pin(self)
+    }
+
+    /// Forgets the server session and deletes the local store. Refuses while changes are
+    /// unsent or rejected changes are kept aside, unless `force` (which loses them).
+    pub fn logout(&self, force: bool) -> Result<()> {
+        writes::logout(self, force)
+    }
+
+    // ----- reads -----------------------------------------------------------------------------
+
+    pub fn today(&self, now: Millis) -> Result<TodayView> {
+        reads::today(self, now)
+    }
+
+    /// Households held locally, sorted by building, unit and room.
+    pub fn households(&self, filter: &HouseholdFilter, now: Millis) -> Result<Vec<HouseholdRow>> {
+        reads::households(self, filter, now)
+    }
+
+    pub fn household(&self, id: HouseholdId, now: Millis) -> Result<HouseholdDetail> {
+        reads::household(self, id, now)
+    }
+
+    pub fn buildings(&self) -> Result<Vec<BuildingRow>> {
+        reads::buildings(self)
+    }
+
+    pub fn cases(&self, filter: CaseFilter, now: Millis) -> Result<Vec<CaseRow>> {
+        reads::cases(self, filter, now)
+    }
+
+    pub fn case(&self, id: CaseId, now: Millis) -> Result<CaseDetail> {
+        reads::case(self, id, now)
+    }
+
+    /// The service-outlet directory, grouped by the 8 categories.
+    pub fn services(&self) -> Result<Vec<OutletGroup>> {
+        reads::services(self)
+    }
+
+    /// Changes the server refused, newest first.
+    pub fn rejected_changes(&self) -> Result<Vec<RejectedChange>> {
+        reads::rejected_changes(self)
+    }
+
+    /// Staff on the roster (for reassigning a case), sorted by name.
+    pub fn staff(&self) -> Result<Vec<gridlink_shared::Staff>> {
+        reads::staff(self)
+    }
+
+    /// Everything held locally as deterministic JSON: households with visits and cases with
+    /// timelines, sorted by id. Two converged clients produce identical exports.
+    pub fn export(&self) -> Result<serde_json::Value> {
+        reads::export(self)
+    }
+
+    // ----- writes (offline, instant) ----------------------------------------------------------
+
+    pub fn record_visit(&self, visit: NewVisit, now: Millis) -> Result<gridlink_shared::VisitId> {
+        writes::record_visit(self, visit, now)
+    }
+
+    pub fn add_household(&self, household: NewHousehold, now: Millis) -> Result<HouseholdId> {
+        writes::add_household(self, household, now)
+    }
+
+    pub fn edit_household(&self, id: HouseholdId, edit: HouseholdEdit, now: Millis) -> Result<()> {
+        writes::edit_household(self, id, edit, now)
+    }
+
+    pub fn add_resident(&self, household: HouseholdId, resident: ResidentInput, now: Millis) -> Result<ResidentId> {
+        writes::add_resident(self, household, resident, now)
+    }
+
+    pub fn edit_resident(
+        &self,
+        household: HouseholdId,
+        resident: ResidentId,
+        input: ResidentInput,
+        now: Millis,
+    ) -> Result<()> {
+        writes::edit_resident(self, household, resident, input, now)
+    }
+
+    /// Adds (`on = true`) or removes a must-visit tag. `since` defaults to today.
+    pub fn set_tag(
+        &self,
+        household: HouseholdId,
+        tag: MustVisitTag,
+        on: bool,
+        since: Option<NaiveDate>,
+        now: Millis,
+    ) -> Result<()> {
+        writes::set_tag(self, household, tag, on, since, now)
+    }
+
+    /// Adds (`on = true`) or removes a help need.
+    pub fn set_need(&self, household: HouseholdId, need: HelpNeed, on: bool, note: &str, now: Millis) -> Result<()> {
+        writes::set_need(self, household, need, on, note, now)
+    }
+
+    pub fn open_case(&self, case: NewCase, now: Millis) -> Result<CaseId> {
+        writes::open_case(self, case, now)
+    }
+
+    pub fn act_on_case(&self, action: CaseAction, now: Millis) -> Result<()> {
+        writes::act_on_case(self, action, now)
+    }
+}

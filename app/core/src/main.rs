@@ -1,1 +1,2 @@
+//! The `gridlink` command line client. Being written.
 fn main() {}

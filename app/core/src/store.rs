@@ -1,0 +1,464 @@
+//! The encrypted local store: one SQLCipher file, `DIR/gridlink.db`.
+//!
+//! Tables (schema version in `PRAGMA user_version`, see [`MIGRATIONS`]):
+//!
+//! * `docs`: each document's automerge bytes (`save()`), heads and delivery scopes;
+//! * `outbox`: unsent changes (hash, document, bytes) in commit order;
+//! * `cursors`: the protocol [`Cursor`] per scope;
+//! * `rejected`: changes the server refused, with code and message, kept for the user;
+//! * `repair_wanted`: documents whose server copy must be fetched;
+//! * `meta`: server url, device, token, actor, principal, reference data, sync state, PIN hash;
+//! * query tables `households`, `residents`, `visits`, `household_tags`, `cases`, `timeline`,
+//!   rewritten from the document in the same transaction as every document write
+//!   ([`save_doc`]), so lists never disagree with documents.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use automerge::AutoCommit;
+use gridlink_shared::policy::{self, PolicyConfig};
+use gridlink_shared::protocol::Cursor;
+use gridlink_shared::time::Millis;
+use gridlink_shared::{AnyDoc, CaseFile, DocId, HouseholdFile, Principal, Roster, Scope, doc};
+use rand::RngCore;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::error::{Error, Result};
+use crate::search;
+
+pub const DB_FILE: &str = "gridlink.db";
+pub const KEY_FILE: &str = "db.key";
+pub const KEY_ENV: &str = "GRIDLINK_DB_KEY";
+
+/// A far-future instant used when materializing due dates, so a visit's own time counts as
+/// recorded; the read side compares due dates with the real `now`.
+const MATERIALIZE_NOW: Millis = 4_102_444_800_000;
+
+/// Schema migrations, applied in order; `user_version` is the count applied.
+pub const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE docs (
+    id TEXT PRIMARY KEY,
+    doc_type TEXT NOT NULL,
+    bytes BLOB NOT NULL,
+    heads TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    kept_aside INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    hash TEXT NOT NULL UNIQUE,
+    doc TEXT NOT NULL,
+    bytes BLOB NOT NULL,
+    summary TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL
+);
+CREATE INDEX outbox_doc ON outbox(doc);
+CREATE TABLE cursors (scope TEXT PRIMARY KEY, cursor TEXT NOT NULL);
+CREATE TABLE rejected (
+    hash TEXT PRIMARY KEY,
+    doc TEXT NOT NULL,
+    bytes BLOB NOT NULL,
+    summary TEXT NOT NULL,
+    code TEXT NOT NULL,
+    message TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    rejected_at INTEGER NOT NULL
+);
+CREATE TABLE repair_wanted (doc TEXT PRIMARY KEY);
+CREATE TABLE households (
+    id TEXT PRIMARY KEY,
+    building_id TEXT NOT NULL,
+    grid_id TEXT NOT NULL,
+    building_name TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    room TEXT NOT NULL,
+    address TEXT NOT NULL,
+    head TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    moved_out INTEGER NOT NULL,
+    search TEXT NOT NULL
+);
+CREATE INDEX households_building ON households(building_id);
+CREATE TABLE residents (
+    household TEXT NOT NULL,
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    birth_year INTEGER NOT NULL,
+    PRIMARY KEY (household, id)
+);
+CREATE TABLE visits (
+    household TEXT NOT NULL,
+    id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    visitor TEXT NOT NULL,
+    visitor_name TEXT NOT NULL,
+    PRIMARY KEY (household, id)
+);
+CREATE TABLE household_tags (
+    household TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    since TEXT NOT NULL,
+    due_on TEXT,
+    last_met INTEGER,
+    PRIMARY KEY (household, tag)
+);
+CREATE INDEX household_tags_due ON household_tags(due_on);
+CREATE TABLE cases (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    title TEXT NOT NULL,
+    status TEXT NOT NULL,
+    is_open INTEGER NOT NULL,
+    household TEXT,
+    building_id TEXT,
+    grid_id TEXT NOT NULL,
+    responsible TEXT NOT NULL,
+    responsible_name TEXT NOT NULL,
+    reported_at INTEGER NOT NULL,
+    arrival_deadline INTEGER,
+    first_arrival INTEGER,
+    completion_deadline INTEGER NOT NULL
+);
+CREATE TABLE timeline (
+    case_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    by_name TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    lamport INTEGER NOT NULL,
+    PRIMARY KEY (case_id, id)
+);
+"#];
+
+/// The database key: `GRIDLINK_DB_KEY` (64 hex characters) if set, else `dir/db.key`, created
+/// with a fresh random 256-bit key (mode 0600) when neither exists and the database is new.
+pub fn resolve_key(dir: &Path) -> Result<[u8; 32]> {
+    if let Ok(hex_key) = std::env::var(KEY_ENV) {
+        return parse_key(hex_key.trim()).map_err(|e| Error::BadKey(format!("{KEY_ENV}: {e}")));
+    }
+    let key_path = dir.join(KEY_FILE);
+    match std::fs::read_to_string(&key_path) {
+        Ok(text) => parse_key(text.trim()).map_err(|e| Error::BadKey(format!("{}: {e}", key_path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if dir.join(DB_FILE).exists() {
+                return Err(Error::BadKey(format!(
+                    "{} exists but its key file {} is missing and {KEY_ENV} is not set; \
+                     without the key the local copy cannot be read",
+                    dir.join(DB_FILE).display(),
+                    key_path.display()
+                )));
+            }
+            std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("cannot create {}: {e}", dir.display())))?;
+            let mut key = [0u8; 32];
+            rand::rng().fill_bytes(&mut key);
+            write_private_file(&key_path, hex::encode(key).as_bytes())?;
+            Ok(key)
+        }
+        Err(e) => Err(Error::Io(format!("cannot read {}: {e}", key_path.display()))),
+    }
+}
+
+fn parse_key(hex_key: &str) -> std::result::Result<[u8; 32], String> {
+    let bytes = hex::decode(hex_key).map_err(|e| format!("not hex: {e}"))?;
+    bytes.try_into().map_err(|b: Vec<u8>| format!("{} bytes; a key is 32 bytes (64 hex characters)", b.len()))
+}
+
+fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| Error::Io(format!("cannot create {}: {e}", path.display())))?;
+    file.write_all(contents)
+        .and_then(|_| file.sync_all())
+        .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Opens the SQLCipher database with `key`, checks the key really opens it, and migrates.
+pub fn open_encrypted(path: &Path, key: &[u8; 32]) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex::encode(key)))?;
+    // SQLCipher only notices a wrong key at the first read.
+    let readable = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0));
+    if let Err(e) = readable {
+        let not_a_db = matches!(&e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase);
+        return Err(if not_a_db { Error::WrongKey { path: path.display().to_string() } } else { e.into() });
+    }
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    if version > MIGRATIONS.len() {
+        return Err(Error::Io(format!(
+            "the local database was written by a newer app (schema {version}, this app knows {}); update the app",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        conn.execute_batch(&format!("BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;", index + 1))?;
+    }
+    Ok(())
+}
+
+// ----- meta ---------------------------------------------------------------------------------
+
+pub fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+}
+
+pub fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [
+        key, value,
+    ])?;
+    Ok(())
+}
+
+pub fn meta_delete(conn: &Connection, key: &str) -> Result<()> {
+    conn.execute("DELETE FROM meta WHERE key = ?1", [key])?;
+    Ok(())
+}
+
+pub fn meta_json<T: serde::de::DeserializeOwned>(conn: &Connection, key: &str) -> Result<Option<T>> {
+    meta_get(conn, key)?
+        .map(|raw| serde_json::from_str(&raw).map_err(|e| Error::Io(format!("stored {key} is unreadable: {e}"))))
+        .transpose()
+}
+
+pub fn meta_set_json<T: serde::Serialize>(conn: &Connection, key: &str, value: &T) -> Result<()> {
+    let raw = serde_json::to_string(value).map_err(|e| Error::Io(e.to_string()))?;
+    meta_set(conn, key, &raw)
+}
+
+pub fn principal(conn: &Connection) -> Result<Principal> {
+    meta_json(conn, "principal")?.ok_or(Error::NotEnrolled)
+}
+
+pub fn roster(conn: &Connection) -> Result<Roster> {
+    Ok(meta_json(conn, "roster")?.unwrap_or_default())
+}
+
+/// This device's automerge actor (given by the server at enrolment).
+pub fn actor(conn: &Connection) -> Result<automerge::ActorId> {
+    let hex_actor = meta_get(conn, "actor")?.ok_or(Error::NotEnrolled)?;
+    let bytes = hex::decode(&hex_actor).map_err(|e| Error::Io(format!("stored actor id is not hex: {e}")))?;
+    Ok(automerge::ActorId::from(bytes))
+}
+
+// ----- cursors ------------------------------------------------------------------------------
+
+pub fn cursors(conn: &Connection) -> Result<BTreeMap<Scope, Cursor>> {
+    let mut stmt = conn.prepare("SELECT scope, cursor FROM cursors")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let (scope, cursor) = row?;
+        let scope: Scope = scope.parse().map_err(|e| Error::Io(format!("stored scope: {e}")))?;
+        let cursor: Cursor = serde_json::from_str(&cursor).map_err(|e| Error::Io(format!("stored cursor: {e}")))?;
+        out.insert(scope, cursor);
+    }
+    Ok(out)
+}
+
+pub fn set_cursor(conn: &Connection, scope: &Scope, cursor: &Cursor) -> Result<()> {
+    let json = serde_json::to_string(cursor).map_err(|e| Error::Io(e.to_string()))?;
+    conn.execute(
+        "INSERT INTO cursors (scope, cursor) VALUES (?1, ?2) ON CONFLICT(scope) DO UPDATE SET cursor = excluded.cursor",
+        params![scope.to_string(), json],
+    )?;
+    Ok(())
+}
+
+// ----- documents ----------------------------------------------------------------------------
+
+/// Loads a document's automerge state, if held.
+pub fn load_doc(conn: &Connection, id: DocId) -> Result<Option<AutoCommit>> {
+    let bytes: Option<Vec<u8>> =
+        conn.query_row("SELECT bytes FROM docs WHERE id = ?1", [id.to_string()], |r| r.get(0)).optional()?;
+    bytes.map(|b| doc::load(&b).map_err(Error::from)).transpose()
+}
+
+/// Saves a document (compacted) and rewrites its query rows from `value`, in the caller's
+/// transaction. `value` is `None` when the bytes do not hydrate yet (changes still waiting
+/// for their dependencies); the bytes are kept and the rows left as they were.
+pub fn save_doc(tx: &Transaction<'_>, id: DocId, doc: &mut AutoCommit, policy: &PolicyConfig) -> Result<Option<AnyDoc>> {
+    let value = doc::read_any(doc).ok();
+    let heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
+    let bytes = doc.save();
+    let (doc_type, scopes) = match &value {
+        Some(v) => (v.doc_type().code().to_string(), v.scopes().iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+        None => ("unknown".to_string(), Vec::new()),
+    };
+    tx.execute(
+        "INSERT INTO docs (id, doc_type, bytes, heads, scopes) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(id) DO UPDATE SET doc_type = excluded.doc_type, bytes = excluded.bytes,
+             heads = excluded.heads, scopes = excluded.scopes",
+        params![
+            id.to_string(),
+            doc_type,
+            bytes,
+            serde_json::to_string(&heads).unwrap_or_default(),
+            serde_json::to_string(&scopes).unwrap_or_default()
+        ],
+    )?;
+    if let Some(value) = &value {
+        materialize(tx, value, policy)?;
+    }
+    Ok(value)
+}
+
+/// Deletes a document and its query rows.
+pub fn delete_doc(tx: &Transaction<'_>, id: DocId) -> Result<()> {
+    let id = id.to_string();
+    tx.execute("DELETE FROM docs WHERE id = ?1", [&id])?;
+    unmaterialize(tx, &id)?;
+    tx.execute("DELETE FROM repair_wanted WHERE doc = ?1", [&id])?;
+    Ok(())
+}
+
+fn unmaterialize(tx: &Transaction<'_>, id: &str) -> Result<()> {
+    tx.execute("DELETE FROM households WHERE id = ?1", [id])?;
+    tx.execute("DELETE FROM residents WHERE household = ?1", [id])?;
+    tx.execute("DELETE FROM visits WHERE household = ?1", [id])?;
+    tx.execute("DELETE FROM household_tags WHERE household = ?1", [id])?;
+    tx.execute("DELETE FROM cases WHERE id = ?1", [id])?;
+    tx.execute("DELETE FROM timeline WHERE case_id = ?1", [id])?;
+    Ok(())
+}
+
+/// Rewrites the query rows of one document.
+pub fn materialize(tx: &Transaction<'_>, value: &AnyDoc, policy: &PolicyConfig) -> Result<()> {
+    let id = value.doc_id().to_string();
+    unmaterialize(tx, &id)?;
+    match value {
+        AnyDoc::Household(h) => materialize_household(tx, h, policy),
+        AnyDoc::Case(c) => materialize_case(tx, c, policy),
+    }
+}
+
+fn materialize_household(tx: &Transaction<'_>, h: &HouseholdFile, policy: &PolicyConfig) -> Result<()> {
+    let id = h.id.to_string();
+    let mut names: Vec<&str> = vec![&h.head];
+    names.extend(h.residents.values().map(|r| r.name.as_str()));
+    let search_text = search::search_text(&names, &[&h.address(), &h.phone, &h.notes]);
+    tx.execute(
+        "INSERT INTO households (id, building_id, grid_id, building_name, unit, room, address, head, phone, moved_out, search)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            id,
+            h.placement.building.map(|b| b.to_string()).unwrap_or_default(),
+            h.placement.grid.to_string(),
+            h.building_name,
+            h.unit,
+            h.room,
+            h.address(),
+            h.head,
+            h.phone,
+            h.status == gridlink_shared::HouseholdStatus::MovedOut,
+            search_text
+        ],
+    )?;
+    for r in h.residents.values() {
+        tx.execute(
+            "INSERT INTO residents (household, id, name, birth_year) VALUES (?1, ?2, ?3, ?4)",
+            params![id, r.id.to_string(), r.name, r.birth_year],
+        )?;
+    }
+    for v in h.visits.values() {
+        tx.execute(
+            "INSERT INTO visits (household, id, at, outcome, visitor, visitor_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, v.id.to_string(), v.at, v.outcome.code(), v.visitor.to_string(), v.visitor_name],
+        )?;
+    }
+    let dues = policy::visits_due(h, MATERIALIZE_NOW, policy);
+    for (tag, entry) in &h.tags {
+        let due = dues.iter().find(|d| d.tag == *tag);
+        tx.execute(
+            "INSERT INTO household_tags (household, tag, since, due_on, last_met) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                id,
+                tag.code(),
+                entry.since.to_string(),
+                due.map(|d| d.due_on.to_string()),
+                due.and_then(|d| d.last_met)
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+fn materialize_case(tx: &Transaction<'_>, c: &CaseFile, policy: &PolicyConfig) -> Result<()> {
+    let id = c.id.to_string();
+    let (responsible, responsible_name) = c.responsible();
+    tx.execute(
+        "INSERT INTO cases (id, kind, title, status, is_open, household, building_id, grid_id, responsible,
+             responsible_name, reported_at, arrival_deadline, first_arrival, completion_deadline)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        params![
+            id,
+            c.kind.to_string(),
+            c.title,
+            c.status().code(),
+            c.is_open(),
+            c.household.map(|h| h.to_string()),
+            c.placement.building.map(|b| b.to_string()),
+            c.placement.grid.to_string(),
+            responsible.to_string(),
+            responsible_name,
+            c.reported_at,
+            policy::arrival_deadline(c, policy),
+            policy::first_arrival(c),
+            policy::completion_deadline(c, policy)
+        ],
+    )?;
+    for a in c.timeline.values() {
+        tx.execute(
+            "INSERT INTO timeline (case_id, id, kind, by_name, at, lamport) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, a.id.to_string(), a.kind.code(), a.by_name, a.at, a.lamport as i64],
+        )?;
+    }
+    Ok(())
+}
+
+/// Number of outbox entries (unsent changes) of one document.
+pub fn unsent_for_doc(conn: &Connection, id: DocId) -> Result<usize> {
+    Ok(conn.query_row("SELECT count(*) FROM outbox WHERE doc = ?1", [id.to_string()], |r| r.get::<_, i64>(0))? as usize)
+}
+
+pub fn count(conn: &Connection, table: &str) -> Result<usize> {
+    Ok(conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0))? as usize)
+}
+
+/// Fills a store with documents as if synced (fixtures, demos, UI tests): the documents are
+/// created with a fresh local actor and nothing goes to the outbox.
+pub fn install_documents(
+    tx: &Transaction<'_>,
+    principal: &Principal,
+    roster: &Roster,
+    docs: &[AnyDoc],
+) -> Result<()> {
+    meta_set_json(tx, "principal", principal)?;
+    meta_set_json(tx, "roster", roster)?;
+    if meta_get(tx, "actor")?.is_none() {
+        meta_set(tx, "actor", &automerge::ActorId::random().to_hex_string())?;
+    }
+    let policy = PolicyConfig::default();
+    let installer = automerge::ActorId::random();
+    for value in docs {
+        let mut automerge_doc = match value {
+            AnyDoc::Household(h) => doc::create(h, installer.clone(), h.created_at)?,
+            AnyDoc::Case(c) => doc::create(c, installer.clone(), c.reported_at)?,
+        };
+        save_doc(tx, value.doc_id(), &mut automerge_doc, &policy)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,542 @@
+//! The sync engine: one `POST /v1/sync` per round, CBOR bodies, gzip both ways.
+//!
+//! A round: read cursors, the oldest unsent changes (bounded batch) and repair requests from
+//! the store ([`plan_request`], pure); send; check the page with
+//! [`gridlink_shared::protocol::check_page`] before touching the store; apply acks, repairs,
+//! pulled items, cursors, scope changes and reference data in ONE SQLite transaction
+//! ([`apply_response`]). Rounds repeat while the server says `more` (or while a batch-limited
+//! outbox still shrinks). Transient failures (connection, timeout, 5xx, 429, a garbled body)
+//! are retried with exponential backoff and full jitter; pushes are idempotent by change
+//! hash, so a lost reply costs only a retry and an acknowledged change is never re-sent
+//! (acks and outbox deletions commit together).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use automerge::AutoCommit;
+use gridlink_shared::protocol::{
+    self, AckStatus, CONTENT_TYPE, Cursor, EnrollRequest, EnrollResponse, ErrorCode, ErrorEnvelope, PROTOCOL_VERSION,
+    PullItem, PushChange, SyncRequest, SyncResponse,
+};
+use gridlink_shared::time::{Millis, now_millis};
+use gridlink_shared::{DocError, DocId, Principal, Scope, doc};
+use rand::Rng;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::error::{Error, Result};
+use crate::views::SyncReport;
+use crate::{Client, store};
+
+/// How hard to retry transient failures within one [`Client::sync`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per round, the first included.
+    pub attempts: u32,
+    /// Backoff before the second attempt; doubles each time, capped at `max_delay`, with full
+    /// jitter (a random delay between zero and the cap).
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { attempts: 6, base_delay: Duration::from_millis(300), max_delay: Duration::from_secs(10) }
+    }
+}
+
+impl RetryPolicy {
+    /// The backoff ceiling before attempt `attempt` (1-based retries).
+    pub fn ceiling(&self, retry: u32) -> Duration {
+        let factor = 1u32.checked_shl(retry.saturating_sub(1).min(20)).unwrap_or(u32::MAX);
+        self.base_delay.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
+/// Bounds on the changes pushed in one round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchLimits {
+    pub max_changes: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        BatchLimits { max_changes: 500, max_bytes: 2 * 1024 * 1024 }
+    }
+}
+
+/// Rounds per [`Client::sync`]; a street-sized first sync needs a few dozen.
+const MAX_ROUNDS: usize = 10_000;
+
+/// One unsent change as the planner sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub seq: i64,
+    pub hash: String,
+    pub doc: DocId,
+    pub bytes: Vec<u8>,
+}
+
+/// Builds a sync request (pure): the cursors, the oldest outbox entries within `limits`
+/// (always at least one, so an oversized change still goes), repair requests.
+pub fn plan_request(
+    cursors: BTreeMap<Scope, Cursor>,
+    outbox: &[OutboxEntry],
+    repair: Vec<DocId>,
+    reference_version: Option<u64>,
+    device_time: Millis,
+    limits: &BatchLimits,
+) -> SyncRequest {
+    let mut ordered: Vec<&OutboxEntry> = outbox.iter().collect();
+    ordered.sort_by_key(|e| e.seq);
+    let mut changes = Vec::new();
+    let mut bytes = 0usize;
+    for entry in ordered {
+        if !changes.is_empty() && (changes.len() >= limits.max_changes || bytes + entry.bytes.len() > limits.max_bytes) {
+            break;
+        }
+        bytes += entry.bytes.len();
+        changes.push(PushChange { doc: entry.doc, bytes: entry.bytes.clone() });
+    }
+    SyncRequest {
+        protocol: PROTOCOL_VERSION,
+        cursors,
+        changes,
+        page_bytes: None,
+        repair,
+        reference_version,
+        device_time,
+    }
+}
+
+fn outbox_entries(conn: &Connection, limit: usize) -> Result<Vec<OutboxEntry>> {
+    let mut stmt = conn.prepare("SELECT seq, hash, doc, bytes FROM outbox ORDER BY seq LIMIT ?1")?;
+    let rows = stmt.query_map([limit as i64], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Vec<u8>>(3)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, hash, doc, bytes) = row?;
+        let doc = doc.parse().map_err(|e| Error::Io(format!("outbox document id: {e}")))?;
+        out.push(OutboxEntry { seq, hash, doc, bytes });
+    }
+    Ok(out)
+}
+
+fn repair_wanted(conn: &Connection) -> Result<Vec<DocId>> {
+    let mut stmt = conn.prepare("SELECT doc FROM repair_wanted ORDER BY doc LIMIT 100")?;
+    let ids: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    ids.iter().map(|id| id.parse().map_err(|e| Error::Io(format!("repair document id: {e}")))).collect()
+}
+
+fn base_url(url: &str) -> String {
+    url.trim().trim_end_matches('/').to_string()
+}
+
+fn http_error(e: reqwest::Error) -> Error {
+    if e.is_timeout() {
+        Error::Timeout(e.to_string())
+    } else {
+        // Connection refused, reset, cut mid-body: all worth retrying.
+        Error::Connect(e.to_string())
+    }
+}
+
+async fn error_from_response(response: reqwest::Response) -> Error {
+    let status = response.status().as_u16();
+    let body = response.bytes().await.unwrap_or_default();
+    match serde_json::from_slice::<ErrorEnvelope>(&body) {
+        Ok(envelope) if envelope.error.code == ErrorCode::DeviceRevoked => Error::Revoked,
+        Ok(envelope) => Error::Server { status, code: Some(envelope.error.code), message: envelope.error.message },
+        Err(_) => Error::Server { status, code: None, message: String::from_utf8_lossy(&body).chars().take(200).collect() },
+    }
+}
+
+// ----- enrolment ----------------------------------------------------------------------------
+
+pub(crate) async fn enroll(client: &Client, server_url: &str, code: &str, device_name: &str) -> Result<()> {
+    {
+        let conn = client.db();
+        if store::meta_get(&conn, "token")?.is_some() && store::meta_get(&conn, "revoked")?.is_none() {
+            return Err(Error::Input("this data directory is already enrolled".into()));
+        }
+        let unsent = store::count(&conn, "outbox")?;
+        if unsent > 0 {
+            return Err(Error::Unsent { unsent, rejected: store::count(&conn, "rejected")? });
+        }
+    }
+    let url = base_url(server_url);
+    let request = EnrollRequest { code: code.trim().to_string(), device_name: device_name.to_string() };
+    let response =
+        client.inner.http.post(format!("{url}/v1/enroll")).json(&request).send().await.map_err(http_error)?;
+    if !response.status().is_success() {
+        return Err(error_from_response(response).await);
+    }
+    let enrolled: EnrollResponse = response.json().await.map_err(|e| Error::Protocol(e.to_string()))?;
+    hex::decode(&enrolled.actor).map_err(|e| Error::Protocol(format!("actor id is not hex: {e}")))?;
+    client.with_tx(|tx| {
+        store::meta_set(tx, "server_url", &url)?;
+        store::meta_set(tx, "device", &enrolled.device.to_string())?;
+        store::meta_set(tx, "token", &enrolled.token)?;
+        store::meta_set(tx, "actor", &enrolled.actor)?;
+        store::meta_set_json(tx, "principal", &enrolled.principal)?;
+        store::meta_delete(tx, "revoked")?;
+        if store::cursors(tx)?.is_empty() {
+            for scope in &enrolled.principal.scopes {
+                store::set_cursor(tx, scope, &Cursor::Start)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+// ----- one round ----------------------------------------------------------------------------
+
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).and_then(|_| encoder.finish()).map_err(|e| Error::Io(format!("gzip: {e}")))
+}
+
+async fn post_sync(client: &Client, url: &str, token: &str, request: &SyncRequest) -> Result<SyncResponse> {
+    let body = gzip(&protocol::encode(request))?;
+    let response = client
+        .inner
+        .http
+        .post(format!("{url}/v1/sync"))
+        .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+        .header(reqwest::header::CONTENT_ENCODING, "gzip")
+        .header(reqwest::header::ACCEPT, CONTENT_TYPE)
+        .bearer_auth(token)
+        .body(body)
+        .send()
+        .await
+        .map_err(http_error)?;
+    if !response.status().is_success() {
+        return Err(error_from_response(response).await);
+    }
+    let bytes = response.bytes().await.map_err(http_error)?;
+    let decoded: SyncResponse = protocol::decode(&bytes).map_err(|e| Error::Protocol(e.to_string()))?;
+    protocol::check_page(&request.cursors, &decoded).map_err(|e| Error::Protocol(e.to_string()))?;
+    Ok(decoded)
+}
+
+async fn exchange(
+    client: &Client,
+    url: &str,
+    token: &str,
+    request: &SyncRequest,
+    report: &mut SyncReport,
+) -> Result<SyncResponse> {
+    let policy = client.retry_policy();
+    let mut attempt = 1;
+    loop {
+        match post_sync(client, url, token, request).await {
+            Ok(response) => return Ok(response),
+            Err(e) if e.is_retryable() && attempt < policy.attempts => {
+                let ceiling = policy.ceiling(attempt);
+                let delay = rand::rng().random_range(0..=ceiling.as_millis() as u64);
+                tracing::warn!(attempt, delay_ms = delay, error = %e, "sync round failed; retrying");
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+                report.retries += 1;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+// ----- applying a response ------------------------------------------------------------------
+
+fn outbox_changes_of(tx: &Transaction<'_>, id: DocId) -> Result<Vec<automerge::Change>> {
+    let mut stmt = tx.prepare("SELECT bytes FROM outbox WHERE doc = ?1 ORDER BY seq")?;
+    let blobs: Vec<Vec<u8>> = stmt.query_map([id.to_string()], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    blobs.iter().map(|b| doc::parse_change(b).map_err(Error::from)).collect()
+}
+
+fn automerge_error(e: automerge::AutomergeError) -> Error {
+    Error::Doc(DocError::from(e))
+}
+
+/// Applies one whole response in one transaction.
+pub(crate) fn apply_response(
+    client: &Client,
+    request: &SyncRequest,
+    response: &SyncResponse,
+    report: &mut SyncReport,
+) -> Result<()> {
+    let policy = client.policy();
+    let now = now_millis();
+    client.with_tx(|tx| {
+        report.pushed += request.changes.len();
+        let mut rejected_docs: BTreeSet<DocId> = BTreeSet::new();
+        for ack in &response.acks {
+            match &ack.status {
+                AckStatus::Accepted | AckStatus::Duplicate => {
+                    if matches!(ack.status, AckStatus::Accepted) {
+                        report.accepted += 1;
+                    } else {
+                        report.duplicates += 1;
+                    }
+                    tx.execute("DELETE FROM outbox WHERE hash = ?1", [&ack.hash])?;
+                }
+                AckStatus::Rejected { code, message } => {
+                    report.rejected += 1;
+                    // Kept aside with its reason, never dropped.
+                    tx.execute(
+                        "INSERT OR REPLACE INTO rejected (hash, doc, bytes, summary, code, message, recorded_at, rejected_at)
+                         SELECT hash, doc, bytes, summary, ?2, ?3, recorded_at, ?4 FROM outbox WHERE hash = ?1",
+                        params![ack.hash, code.code(), message, now],
+                    )?;
+                    tx.execute("DELETE FROM outbox WHERE hash = ?1", [&ack.hash])?;
+                    rejected_docs.insert(ack.doc);
+                }
+            }
+        }
+
+        // Repairs: the server's copy, plus whatever is still unsent locally.
+        for snapshot in &response.repairs {
+            let mut repaired = doc::load(&snapshot.bytes)?;
+            let pending = outbox_changes_of(tx, snapshot.doc)?;
+            if !pending.is_empty() {
+                repaired.apply_changes(pending).map_err(automerge_error)?;
+            }
+            store::save_doc(tx, snapshot.doc, &mut repaired, policy)?;
+            tx.execute("DELETE FROM repair_wanted WHERE doc = ?1", [snapshot.doc.to_string()])?;
+            rejected_docs.remove(&snapshot.doc);
+            report.repaired += 1;
+        }
+        for id in &rejected_docs {
+            tx.execute("INSERT OR IGNORE INTO repair_wanted (doc) VALUES (?1)", [id.to_string()])?;
+        }
+
+        // Pulled items, one load and one save per document.
+        let mut touched: BTreeMap<DocId, Option<AutoCommit>> = BTreeMap::new();
+        for item in &response.items {
+            let id = item.doc();
+            if !touched.contains_key(&id) {
+                touched.insert(id, store::load_doc(tx, id)?);
+            }
+            let slot = touched.get_mut(&id).expect("inserted above");
+            match item {
+                PullItem::Change { bytes, .. } => {
+                    let change = doc::parse_change(bytes)?;
+                    slot.get_or_insert_with(AutoCommit::new).apply_changes([change]).map_err(automerge_error)?;
+                    report.pulled_changes += 1;
+                }
+                PullItem::Snapshot { bytes, .. } => {
+                    match slot {
+                        Some(existing) => {
+                            existing.load_incremental(bytes).map_err(automerge_error)?;
+                        }
+                        None => *slot = Some(doc::load(bytes)?),
+                    }
+                    report.pulled_snapshots += 1;
+                }
+            }
+        }
+        for (id, slot) in touched {
+            let Some(mut automerge_doc) = slot else { continue };
+            if !automerge_doc.get_missing_deps(&[]).is_empty() {
+                // Changes waiting for history we do not hold: ask for the whole document.
+                tx.execute("INSERT OR IGNORE INTO repair_wanted (doc) VALUES (?1)", [id.to_string()])?;
+            }
+            store::save_doc(tx, id, &mut automerge_doc, policy)?;
+        }
+
+        // Cursors and scopes.
+        let mut principal: Principal = store::principal(tx)?;
+        for scope in &response.scopes_removed {
+            tx.execute("DELETE FROM cursors WHERE scope = ?1", [scope.to_string()])?;
+            principal.scopes.retain(|s| s != scope);
+            report.scopes_removed.push(scope.to_string());
+        }
+        for scope in &response.scopes_added {
+            if !principal.scopes.contains(scope) {
+                principal.scopes.push(*scope);
+            }
+            report.scopes_added.push(scope.to_string());
+        }
+        for (scope, cursor) in &response.cursors {
+            if !response.scopes_removed.contains(scope) {
+                store::set_cursor(tx, scope, cursor)?;
+            }
+        }
+        for scope in &response.scopes_added {
+            if !response.cursors.contains_key(scope) {
+                tx.execute("INSERT OR IGNORE INTO cursors (scope, cursor) VALUES (?1, ?2)", [
+                    scope.to_string(),
+                    serde_json::to_string(&Cursor::Start).unwrap_or_default(),
+                ])?;
+            }
+        }
+        if let Some(reference) = &response.reference {
+            store::meta_set_json(tx, "roster", &reference.roster)?;
+            store::meta_set(tx, "reference_version", &reference.version.to_string())?;
+            if let Some(me) = reference.roster.staff.iter().find(|s| s.id == principal.user) {
+                principal.name = me.name.clone();
+                principal.role = me.role;
+            }
+        }
+        store::meta_set_json(tx, "principal", &principal)?;
+
+        if !response.scopes_removed.is_empty() || store::meta_get(tx, "purge_pending")?.is_some() {
+            purge_unheld(tx, report)?;
+        }
+        Ok(())
+    })
+}
+
+/// Deletes documents that no held scope covers any more, except those with unsent changes:
+/// they stay (marked kept aside) until their changes are pushed or refused.
+fn purge_unheld(tx: &Transaction<'_>, report: &mut SyncReport) -> Result<()> {
+    let held: BTreeSet<String> = store::cursors(tx)?.keys().map(|s| s.to_string()).collect();
+    let rows: Vec<(String, String)> = {
+        let mut stmt = tx.prepare("SELECT id, scopes FROM docs")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?
+    };
+    let mut kept = 0;
+    for (id, scopes) in rows {
+        let scopes: Vec<String> = serde_json::from_str(&scopes).unwrap_or_default();
+        if scopes.is_empty() || scopes.iter().any(|s| held.contains(s)) {
+            continue;
+        }
+        let doc_id: DocId = id.parse().map_err(|e| Error::Io(format!("document id: {e}")))?;
+        if store::unsent_for_doc(tx, doc_id)? > 0 {
+            tx.execute("UPDATE docs SET kept_aside = 1 WHERE id = ?1", [&id])?;
+            kept += 1;
+        } else {
+            store::delete_doc(tx, doc_id)?;
+            report.purged += 1;
+        }
+    }
+    report.kept_aside = kept;
+    if kept > 0 {
+        store::meta_set(tx, "purge_pending", "1")?;
+    } else {
+        store::meta_delete(tx, "purge_pending")?;
+    }
+    Ok(())
+}
+
+fn record_attempt(client: &Client, outcome: &Result<SyncReport>) -> Result<()> {
+    let now = now_millis();
+    let conn = client.db();
+    store::meta_set(&conn, "last_attempt_at", &now.to_string())?;
+    match outcome {
+        Ok(_) => {
+            store::meta_set(&conn, "last_success_at", &now.to_string())?;
+            store::meta_set(&conn, "online", "1")?;
+            store::meta_delete(&conn, "last_error")?;
+        }
+        Err(e) => {
+            let offline = matches!(e, Error::Connect(_) | Error::Timeout(_));
+            store::meta_set(&conn, "online", if offline { "0" } else { "1" })?;
+            store::meta_set_json(&conn, "last_error", &e.plain())?;
+            if matches!(e, Error::Revoked) {
+                store::meta_set(&conn, "revoked", "1")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn sync(client: &Client) -> Result<SyncReport> {
+    let _one_at_a_time = client.inner.sync_gate.lock().await;
+    let (url, token) = {
+        let conn = client.db();
+        if store::meta_get(&conn, "revoked")?.is_some() {
+            return Err(Error::Revoked);
+        }
+        let token = store::meta_get(&conn, "token")?.ok_or(Error::NotEnrolled)?;
+        let url = store::meta_get(&conn, "server_url")?.ok_or(Error::NotEnrolled)?;
+        (url, token)
+    };
+    let outcome = sync_rounds(client, &url, &token).await;
+    record_attempt(client, &outcome)?;
+    outcome
+}
+
+async fn sync_rounds(client: &Client, url: &str, token: &str) -> Result<SyncReport> {
+    let limits = client.batch_limits();
+    let mut report = SyncReport::default();
+    for _ in 0..MAX_ROUNDS {
+        let (request, unsent_before) = {
+            let conn = client.db();
+            let reference_version = store::meta_get(&conn, "reference_version")?.and_then(|v| v.parse().ok());
+            let request = plan_request(
+                store::cursors(&conn)?,
+                &outbox_entries(&conn, limits.max_changes)?,
+                repair_wanted(&conn)?,
+                reference_version,
+                now_millis(),
+                &limits,
+            );
+            (request, store::count(&conn, "outbox")?)
+        };
+        let response = exchange(client, url, token, &request, &mut report).await?;
+        apply_response(client, &request, &response, &mut report)?;
+        report.rounds += 1;
+        let unsent_after = store::count(&client.db(), "outbox")?;
+        let outbox_moving = !request.changes.is_empty() && unsent_after > 0 && unsent_after < unsent_before;
+        if !response.more && !outbox_moving {
+            return Ok(report);
+        }
+    }
+    Ok(report)
+}
+
+/// Whether a document is held locally (for tests and the CLI).
+pub fn holds_document(conn: &Connection, id: DocId) -> Result<bool> {
+    Ok(conn.query_row("SELECT 1 FROM docs WHERE id = ?1", [id.to_string()], |_| Ok(())).optional()?.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gridlink_shared::GridId;
+
+    fn entry(seq: i64, size: usize) -> OutboxEntry {
+        OutboxEntry { seq, hash: format!("h{seq}"), doc: DocId::from_u128(seq as u128), bytes: vec![0; size] }
+    }
+
+    #[test]
+    fn plan_sends_oldest_first_within_limits_and_at_least_one() {
+        let outbox = vec![entry(3, 10), entry(1, 10), entry(2, 10)];
+        let cursors = BTreeMap::from([(Scope::Grid(GridId::from_u128(1)), Cursor::Seq { seq: 4 })]);
+        let limits = BatchLimits { max_changes: 2, max_bytes: 1000 };
+        let request = plan_request(cursors.clone(), &outbox, vec![], Some(3), 99, &limits);
+        assert_eq!(request.changes.iter().map(|c| c.doc).collect::<Vec<_>>(), vec![
+            DocId::from_u128(1),
+            DocId::from_u128(2)
+        ]);
+        assert_eq!(request.cursors, cursors);
+        assert_eq!(request.reference_version, Some(3));
+
+        let tiny = BatchLimits { max_changes: 10, max_bytes: 5 };
+        let request = plan_request(BTreeMap::new(), &outbox, vec![], None, 0, &tiny);
+        assert_eq!(request.changes.len(), 1, "an oversized change still goes, alone");
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let policy = RetryPolicy {
+            attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(1000),
+        };
+        assert_eq!(policy.ceiling(1), Duration::from_millis(100));
+        assert_eq!(policy.ceiling(2), Duration::from_millis(200));
+        assert_eq!(policy.ceiling(4), Duration::from_millis(800));
+        assert_eq!(policy.ceiling(9), Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn retryable_errors_are_the_transient_ones() {
+        assert!(Error::Connect("reset".into()).is_retryable());
+        assert!(Error::Server { status: 503, code: None, message: String::new() }.is_retryable());
+        assert!(Error::Server { status: 429, code: None, message: String::new() }.is_retryable());
+        assert!(!Error::Server { status: 400, code: Some(ErrorCode::BadRequest), message: String::new() }.is_retryable());
+        assert!(!Error::Revoked.is_retryable());
+    }
+}

@@ -1,0 +1,429 @@
+//! Offline writes. Each one: load the document, hydrate it, change the typed value, run the
+//! shared validator against the enrolled principal, commit one automerge change signed with
+//! this device's actor, and store document, outbox entry and query rows in one transaction.
+
+use automerge::AutoCommit;
+use gridlink_shared::case::Action;
+use gridlink_shared::time::{Millis, local_date};
+use gridlink_shared::validate::check_edit;
+use gridlink_shared::{
+    ActionId, ActionKind, AnyDoc, CaseFile, CaseId, DocId, GridDocument, HelpNeed, HouseholdFile, HouseholdId,
+    HouseholdStatus, MustVisitTag, NeedEntry, Resident, ResidentId, Role, TagEntry, Visit, VisitId, doc,
+};
+use rusqlite::{Transaction, params};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::{CaseAction, Client, HouseholdEdit, NewCase, NewHousehold, NewVisit, ResidentInput, store};
+
+/// The two document types, to move between typed values and [`AnyDoc`].
+pub(crate) trait Typed: GridDocument + Sized {
+    const WHAT: &'static str;
+    fn to_any(&self) -> AnyDoc;
+}
+
+impl Typed for HouseholdFile {
+    const WHAT: &'static str = "household";
+    fn to_any(&self) -> AnyDoc {
+        AnyDoc::Household(self.clone())
+    }
+}
+
+impl Typed for CaseFile {
+    const WHAT: &'static str = "case";
+    fn to_any(&self) -> AnyDoc {
+        AnyDoc::Case(self.clone())
+    }
+}
+
+/// Stores the changes made since `heads_before`, the document and its query rows.
+fn persist(
+    tx: &Transaction<'_>,
+    client: &Client,
+    id: DocId,
+    automerge_doc: &mut AutoCommit,
+    heads_before: &[automerge::ChangeHash],
+    summary: &str,
+    now: Millis,
+) -> Result<()> {
+    for change in automerge_doc.get_changes(heads_before) {
+        tx.execute(
+            "INSERT OR IGNORE INTO outbox (hash, doc, bytes, summary, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![change.hash().to_string(), id.to_string(), change.raw_bytes(), summary, now],
+        )?;
+    }
+    store::save_doc(tx, id, automerge_doc, client.policy())?;
+    Ok(())
+}
+
+/// Creates a new document after validating it.
+fn create<T: Typed>(client: &Client, value: &T, summary: &str, now: Millis) -> Result<()> {
+    client.with_tx(|tx| {
+        let principal = store::principal(tx)?;
+        check_edit(None, &value.to_any(), &principal)?;
+        let mut automerge_doc = doc::create(value, store::actor(tx)?, now)?;
+        persist(tx, client, value.doc_id(), &mut automerge_doc, &[], summary, now)
+    })
+}
+
+/// Loads, edits, validates and commits one document.
+fn edit<T: Typed, R>(
+    client: &Client,
+    id: DocId,
+    summary: &str,
+    now: Millis,
+    change: impl FnOnce(&mut T, &gridlink_shared::Principal) -> Result<R>,
+) -> Result<R> {
+    client.with_tx(|tx| {
+        let principal = store::principal(tx)?;
+        let mut automerge_doc =
+            store::load_doc(tx, id)?.ok_or_else(|| Error::NotFound { what: T::WHAT, id: id.to_string() })?;
+        automerge_doc.set_actor(store::actor(tx)?);
+        let before: T = doc::read(&automerge_doc)?;
+        let mut after = before.clone();
+        let result = change(&mut after, &principal)?;
+        if after == before {
+            return Ok(result);
+        }
+        check_edit(Some(&before.to_any()), &after.to_any(), &principal)?;
+        let heads_before = automerge_doc.get_heads();
+        doc::update(&mut automerge_doc, &after, summary, now)?;
+        persist(tx, client, id, &mut automerge_doc, &heads_before, summary, now)?;
+        Ok(result)
+    })
+}
+
+fn required(field: &str, value: &str) -> Result<String> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(Error::Input(format!("{field} must not be empty")));
+    }
+    Ok(trimmed.to_string())
+}
+
+pub(crate) fn record_visit(client: &Client, visit: NewVisit, now: Millis) -> Result<VisitId> {
+    let id = VisitId::new();
+    let summary = format!("visit {} ({})", visit.household, visit.outcome);
+    edit(client, visit.household.into(), &summary, now, |h: &mut HouseholdFile, principal| {
+        h.visits.insert(
+            id,
+            Visit {
+                id,
+                visitor: principal.user,
+                visitor_name: principal.name.clone(),
+                at: visit.at,
+                recorded_at: now,
+                outcome: visit.outcome,
+                notes: visit.notes.trim().to_string(),
+                needs_found: visit.needs_found.clone(),
+                follow_up: visit.follow_up,
+                residents_present: visit.residents_present.clone(),
+            },
+        );
+        // Needs found at the door become open needs of the household.
+        for need in &visit.needs_found {
+            h.needs
+                .entry(*need)
+                .or_insert_with(|| NeedEntry { since: local_date(visit.at.min(now)), note: String::new() });
+        }
+        Ok(())
+    })?;
+    Ok(id)
+}
+
+pub(crate) fn add_household(client: &Client, input: NewHousehold, now: Millis) -> Result<HouseholdId> {
+    let roster = store::roster(&client.db())?;
+    let building = roster
+        .buildings
+        .iter()
+        .find(|b| b.id == input.building)
+        .ok_or_else(|| Error::NotFound { what: "building", id: input.building.to_string() })?;
+    let placement = roster
+        .placement_of_building(input.building)
+        .ok_or_else(|| Error::NotFound { what: "building", id: input.building.to_string() })?;
+    let id = HouseholdId::new();
+    let mut file = HouseholdFile::new(
+        id,
+        placement,
+        &building.name,
+        input.unit.trim(),
+        &required("room", &input.room)?,
+        &required("head of household", &input.head)?,
+        now,
+    );
+    file.phone = input.phone.trim().to_string();
+    file.notes = input.notes.trim().to_string();
+    create(client, &file, &format!("add household {}", file.address()), now)?;
+    Ok(id)
+}
+
+pub(crate) fn edit_household(client: &Client, id: HouseholdId, e: HouseholdEdit, now: Millis) -> Result<()> {
+    edit(client, id.into(), "edit household", now, |h: &mut HouseholdFile, _| {
+        if let Some(head) = &e.head {
+            h.head = required("head of household", head)?;
+        }
+        if let Some(phone) = &e.phone {
+            h.phone = phone.trim().to_string();
+        }
+        if let Some(notes) = &e.notes {
+            h.notes = notes.trim().to_string();
+        }
+        match e.status {
+            Some(HouseholdStatus::MovedOut) => {
+                h.status = HouseholdStatus::MovedOut;
+                h.moved_out_on = Some(e.moved_out_on.unwrap_or_else(|| local_date(now)));
+            }
+            Some(HouseholdStatus::Active) => {
+                h.status = HouseholdStatus::Active;
+                h.moved_out_on = None;
+            }
+            None => {
+                if e.moved_out_on.is_some() && h.status == HouseholdStatus::MovedOut {
+                    h.moved_out_on = e.moved_out_on;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+fn fill_resident(r: &mut Resident, input: &ResidentInput) -> Result<()> {
+    r.name = required("resident name", &input.name)?;
+    r.sex = input.sex;
+    r.birth_year = input.birth_year;
+    r.relation = input.relation.trim().to_string();
+    r.phone = input.phone.trim().to_string();
+    if let Some(number) = &input.id_number {
+        r.id_number = number.trim().to_uppercase();
+    }
+    r.flags = input.flags.iter().map(|f| (*f, true)).collect();
+    Ok(())
+}
+
+pub(crate) fn add_resident(client: &Client, household: HouseholdId, input: ResidentInput, now: Millis) -> Result<ResidentId> {
+    let id = ResidentId::new();
+    edit(client, household.into(), "add resident", now, |h: &mut HouseholdFile, _| {
+        let mut resident = Resident {
+            id,
+            name: String::new(),
+            sex: input.sex,
+            birth_year: input.birth_year,
+            relation: String::new(),
+            phone: String::new(),
+            id_number: String::new(),
+            flags: Default::default(),
+        };
+        fill_resident(&mut resident, &input)?;
+        h.residents.insert(id, resident);
+        Ok(())
+    })?;
+    Ok(id)
+}
+
+pub(crate) fn edit_resident(
+    client: &Client,
+    household: HouseholdId,
+    resident: ResidentId,
+    input: ResidentInput,
+    now: Millis,
+) -> Result<()> {
+    edit(client, household.into(), "edit resident", now, |h: &mut HouseholdFile, _| {
+        let r = h
+            .residents
+            .get_mut(&resident)
+            .ok_or_else(|| Error::NotFound { what: "resident", id: resident.to_string() })?;
+        fill_resident(r, &input)
+    })
+}
+
+pub(crate) fn set_tag(
+    client: &Client,
+    household: HouseholdId,
+    tag: MustVisitTag,
+    on: bool,
+    since: Option<chrono::NaiveDate>,
+    now: Millis,
+) -> Result<()> {
+    let summary = format!("{} tag {tag}", if on { "add" } else { "remove" });
+    edit(client, household.into(), &summary, now, |h: &mut HouseholdFile, principal| {
+        if on {
+            let since = since.unwrap_or_else(|| local_date(now));
+            match h.tags.get_mut(&tag) {
+                Some(entry) => entry.since = since,
+                None => {
+                    h.tags.insert(tag, TagEntry { since, added_by: principal.user, note: String::new() });
+                }
+            }
+        } else {
+            h.tags.remove(&tag);
+        }
+        Ok(())
+    })
+}
+
+pub(crate) fn set_need(
+    client: &Client,
+    household: HouseholdId,
+    need: HelpNeed,
+    on: bool,
+    note: &str,
+    now: Millis,
+) -> Result<()> {
+    let summary = format!("{} need {need}", if on { "add" } else { "remove" });
+    edit(client, household.into(), &summary, now, |h: &mut HouseholdFile, _| {
+        if on {
+            let entry =
+                h.needs.entry(need).or_insert_with(|| NeedEntry { since: local_date(now), note: String::new() });
+            entry.note = note.trim().to_string();
+        } else {
+            h.needs.remove(&need);
+        }
+        Ok(())
+    })
+}
+
+pub(crate) fn open_case(client: &Client, input: NewCase, now: Millis) -> Result<CaseId> {
+    let (principal, roster) = {
+        let conn = client.db();
+        (store::principal(&conn)?, store::roster(&conn)?)
+    };
+    let placement = if let Some(household) = input.household {
+        let conn = client.db();
+        let automerge_doc = store::load_doc(&conn, household.into())?
+            .ok_or_else(|| Error::NotFound { what: "household", id: household.to_string() })?;
+        doc::read::<HouseholdFile>(&automerge_doc)?.placement
+    } else if let Some(building) = input.building {
+        roster.placement_of_building(building).ok_or_else(|| Error::NotFound { what: "building", id: building.to_string() })?
+    } else {
+        // A case about no particular address goes to the first grid the author covers.
+        principal
+            .scopes
+            .iter()
+            .find_map(|scope| match scope {
+                gridlink_shared::Scope::Grid(grid) => roster.placement_of_grid(*grid),
+                gridlink_shared::Scope::Building(b) => roster.placement_of_building(*b),
+                _ => None,
+            })
+            .ok_or_else(|| Error::Input("name a household or a building for this case".into()))?
+    };
+    // First-asked responsibility (首问负责): a grid worker answers for what they open; a report
+    // from anyone else goes to the grid worker of that grid.
+    let responsible = if principal.role == Role::GridWorker {
+        (principal.user, principal.name.clone())
+    } else {
+        roster
+            .staff
+            .iter()
+            .filter(|s| s.role == Role::GridWorker)
+            .find(|s| s.scopes.iter().any(|scope| placement.is_within(scope)))
+            .map(|s| (s.id, s.name.clone()))
+            .unwrap_or((principal.user, principal.name.clone()))
+    };
+    let id = CaseId::new();
+    let case = CaseFile::new(
+        id,
+        input.kind,
+        placement,
+        input.household,
+        &required("title", &input.title)?,
+        input.note.trim(),
+        (principal.user, &principal.name),
+        (responsible.0, &responsible.1),
+        input.at,
+    );
+    create(client, &case, &format!("open case {}", input.kind), now)?;
+    Ok(id)
+}
+
+pub(crate) fn act_on_case(client: &Client, input: CaseAction, now: Millis) -> Result<()> {
+    let roster = store::roster(&client.db())?;
+    let to_name = match input.to {
+        Some(to) => Some(
+            roster
+                .staff
+                .iter()
+                .find(|s| s.id == to)
+                .map(|s| s.name.clone())
+                .ok_or_else(|| Error::NotFound { what: "staff member", id: to.to_string() })?,
+        ),
+        None => None,
+    };
+    if input.action == ActionKind::Reassign && input.to.is_none() {
+        return Err(Error::Input("reassign needs the person to hand the case to".into()));
+    }
+    let summary = format!("{} case", input.action);
+    edit(client, input.case.into(), &summary, now, |c: &mut CaseFile, principal| {
+        if !crate::reads::allowed_actions(c, principal.role).contains(&input.action) {
+            return Err(Error::Input(format!(
+                "cannot {} a case that is {} ({})",
+                input.action.en().to_lowercase(),
+                c.status().en().to_lowercase(),
+                c.status().zh()
+            )));
+        }
+        c.push_action(Action {
+            id: ActionId::new(),
+            kind: input.action,
+            by: principal.user,
+            by_name: principal.name.clone(),
+            at: now,
+            lamport: 0,
+            note: input.note.trim().to_string(),
+            satisfaction: input.satisfaction,
+            to: input.to,
+            to_name: to_name.clone(),
+        });
+        Ok(())
+    })
+}
+
+// ----- app lock -----------------------------------------------------------------------------
+
+fn pin_hash(salt: &str, pin: &str) -> String {
+    // Many rounds of SHA-256: the database is already encrypted; this only keeps the PIN
+    // itself out of a memory or file dump.
+    let mut digest = Sha256::digest(format!("{salt}:{pin}").as_bytes());
+    for _ in 0..10_000 {
+        digest = Sha256::digest(digest);
+    }
+    hex::encode(digest)
+}
+
+pub(crate) fn set_pin(client: &Client, pin: &str) -> Result<()> {
+    if !(4..=12).contains(&pin.len()) || !pin.chars().all(|c| c.is_ascii_digit()) {
+        return Err(Error::Input("a PIN is 4 to 12 digits".into()));
+    }
+    let salt = hex::encode(rand::random::<[u8; 16]>());
+    let conn = client.db();
+    store::meta_set(&conn, "pin_salt", &salt)?;
+    store::meta_set(&conn, "pin_hash", &pin_hash(&salt, pin))
+}
+
+pub(crate) fn verify_pin(client: &Client, pin: &str) -> Result<bool> {
+    let conn = client.db();
+    match (store::meta_get(&conn, "pin_salt")?, store::meta_get(&conn, "pin_hash")?) {
+        (Some(salt), Some(hash)) => Ok(pin_hash(&salt, pin) == hash),
+        _ => Ok(true),
+    }
+}
+
+pub(crate) fn has_pin(client: &Client) -> Result<bool> {
+    Ok(store::meta_get(&client.db(), "pin_hash")?.is_some())
+}
+
+pub(crate) fn logout(client: &Client, force: bool) -> Result<()> {
+    let conn = client.db();
+    let unsent = store::count(&conn, "outbox")?;
+    let rejected = store::count(&conn, "rejected")?;
+    if (unsent > 0 || rejected > 0) && !force {
+        return Err(Error::Unsent { unsent, rejected });
+    }
+    conn.execute_batch(
+        "BEGIN;
+         DELETE FROM docs; DELETE FROM outbox; DELETE FROM cursors; DELETE FROM rejected;
+         DELETE FROM repair_wanted; DELETE FROM households; DELETE FROM residents; DELETE FROM visits;
+         DELETE FROM household_tags; DELETE FROM cases; DELETE FROM timeline; DELETE FROM meta;
+         COMMIT;",
+    )?;
+    Ok(())
+}
