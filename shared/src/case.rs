@@ -231,7 +231,7 @@ impl CaseFile {
     /// The timeline in causal order: Lamport counter, then time, then id.
     pub fn ordered_timeline(&self) -> Vec<&Action> {
         let mut actions: Vec<&Action> = self.timeline.values().collect();
-        actions.sort_by(|a, b| (a.lamport, a.at, a.id).cmp(&(b.lamport, b.at, b.id)));
+        actions.sort_by_key(|a| (a.lamport, a.at, a.id));
         actions
     }
 

@@ -288,12 +288,76 @@ pub fn check_page(sent: &BTreeMap<Scope, Cursor>, response: &SyncResponse) -> Re
             let sent_seq = matches!(sent.get(scope), Some(Cursor::Seq { .. })).then_some(before);
             // The new cursor must sit exactly on the last change delivered; with no changes
             // delivered, a cursor that was already in the log must not move.
-            if let Some(want) = last_delivered.or(sent_seq) {
-                if *seq != want {
-                    return Err(ProtocolError::Gap { scope: *scope, expected: want, got: *seq });
-                }
+            if let Some(want) = last_delivered.or(sent_seq)
+                && *seq != want
+            {
+                return Err(ProtocolError::Gap { scope: *scope, expected: want, got: *seq });
             }
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::GridId;
+
+    fn change(scope: Scope, seq: u64) -> PullItem {
+        PullItem::Change { scope, seq, doc: DocId::from_u128(1), doc_type: DocType::Household, bytes: vec![1, 2, 3] }
+    }
+
+    fn response(items: Vec<PullItem>, cursors: BTreeMap<Scope, Cursor>) -> SyncResponse {
+        SyncResponse {
+            protocol: PROTOCOL_VERSION,
+            server_time: 0,
+            acks: vec![],
+            items,
+            cursors,
+            more: false,
+            scopes_added: vec![],
+            scopes_removed: vec![],
+            repairs: vec![],
+            reference: None,
+        }
+    }
+
+    #[test]
+    fn a_contiguous_page_passes_and_a_gap_is_caught() {
+        let grid = Scope::Grid(GridId::from_u128(3));
+        let sent = BTreeMap::from([(grid, Cursor::Seq { seq: 4 })]);
+        let ok = response(vec![change(grid, 5), change(grid, 6)], BTreeMap::from([(grid, Cursor::Seq { seq: 6 })]));
+        assert_eq!(check_page(&sent, &ok), Ok(()));
+
+        let gap = response(vec![change(grid, 5), change(grid, 7)], BTreeMap::from([(grid, Cursor::Seq { seq: 7 })]));
+        assert_eq!(check_page(&sent, &gap), Err(ProtocolError::Gap { scope: grid, expected: 6, got: 7 }));
+
+        let skipped_tail = response(vec![change(grid, 5)], BTreeMap::from([(grid, Cursor::Seq { seq: 9 })]));
+        assert!(matches!(check_page(&sent, &skipped_tail), Err(ProtocolError::Gap { .. })));
+
+        let silent_jump = response(vec![], BTreeMap::from([(grid, Cursor::Seq { seq: 9 })]));
+        assert!(matches!(check_page(&sent, &silent_jump), Err(ProtocolError::Gap { .. })));
+
+        let backwards = response(vec![], BTreeMap::from([(grid, Cursor::Seq { seq: 2 })]));
+        assert!(check_page(&sent, &backwards).is_err());
+    }
+
+    #[test]
+    fn items_for_scopes_the_device_does_not_hold_are_refused() {
+        let grid = Scope::Grid(GridId::from_u128(3));
+        let stranger = Scope::Grid(GridId::from_u128(4));
+        let sent = BTreeMap::from([(grid, Cursor::Start)]);
+        let page = response(vec![change(stranger, 1)], BTreeMap::new());
+        assert_eq!(check_page(&sent, &page), Err(ProtocolError::UnknownScope(stranger)));
+    }
+
+    #[test]
+    fn messages_round_trip_through_cbor_and_garbage_is_an_error() {
+        let grid = Scope::Grid(GridId::from_u128(3));
+        let message = response(vec![change(grid, 1)], BTreeMap::from([(grid, Cursor::Seq { seq: 1 })]));
+        let bytes = encode(&message);
+        assert_eq!(decode::<SyncResponse>(&bytes).unwrap(), message);
+        assert!(decode::<SyncResponse>(&bytes[..bytes.len() / 2]).is_err());
+        assert!(decode::<SyncRequest>(b"\xff\x00garbage").is_err());
+    }
 }

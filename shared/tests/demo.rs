@@ -1,0 +1,80 @@
+//! The demo dataset is deterministic, realistic and valid through the same typed API.
+
+use gridlink_shared::demo::{DemoSize, generate};
+use gridlink_shared::validate::check_edit;
+use gridlink_shared::*;
+
+const NOW: i64 = 1_795_831_200_000;
+
+#[test]
+fn small_demo_round_trips_through_automerge_and_validates() {
+    let data = generate(DemoSize::Small, 7, NOW);
+    assert_eq!(data.roster.communities.len(), 1);
+    assert_eq!(data.roster.grids.len(), 3);
+    assert_eq!(data.roster.buildings.len(), 20);
+    assert_eq!(data.households.len(), 300);
+    let admin = data.admin().principal();
+    for file in &data.households {
+        let mut doc = doc::create(file, automerge::ActorId::random(), NOW).unwrap();
+        let loaded = doc::load(&doc.save()).unwrap();
+        let back: HouseholdFile = doc::read(&loaded).unwrap();
+        assert_eq!(&back, file);
+        check_edit(None, &AnyDoc::Household(back), &admin).unwrap();
+    }
+    for case in &data.cases {
+        let mut doc = doc::create(case, automerge::ActorId::random(), NOW).unwrap();
+        let back: CaseFile = doc::read(&doc::load(&doc.save()).unwrap()).unwrap();
+        assert_eq!(&back, case);
+        assert_eq!(back.status(), case.status());
+        check_edit(None, &AnyDoc::Case(back), &admin).unwrap();
+    }
+}
+
+#[test]
+fn demo_is_deterministic_per_seed() {
+    let a = generate(DemoSize::Small, 7, NOW);
+    let b = generate(DemoSize::Small, 7, NOW);
+    let c = generate(DemoSize::Small, 8, NOW);
+    assert_eq!(a.households, b.households);
+    assert_eq!(a.cases, b.cases);
+    assert_ne!(a.households, c.households);
+}
+
+#[test]
+fn small_demo_has_work_for_today_and_realistic_names() {
+    let data = generate(DemoSize::Small, 7, NOW);
+    let config = PolicyConfig::default();
+    let due: usize = data
+        .households
+        .iter()
+        .filter(|h| policy::visits_due(h, NOW, &config).iter().any(|d| d.is_actionable()))
+        .count();
+    assert!(due > 0, "some must-visits are due or overdue");
+    assert!(data.households.iter().all(|h| h.head.chars().all(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))));
+    assert!(data.households.iter().any(|h| h.tags.contains_key(&MustVisitTag::EmptyNest)));
+    for kind in ["help", "dispute", "micro-wish", "must-arrive", "report", "opinion"] {
+        assert!(data.cases.iter().any(|c| c.kind.to_string().starts_with(kind)), "{kind} cases exist");
+    }
+    let rates = policy::case_rates(&data.cases, NOW, &config);
+    assert!(rates.completion_rate > 0.85 && rates.completion_rate < 1.0, "rate {}", rates.completion_rate);
+    // Grid workers, building leaders and supervisors all exist with scopes.
+    assert_eq!(data.staff_with_role(Role::GridWorker).count(), 3);
+    assert_eq!(data.staff_with_role(Role::BuildingLeader).count(), 20);
+    assert!(data.roster.outlets.iter().any(|o| o.category == ServiceCategory::Medical));
+}
+
+#[test]
+fn street_demo_has_the_scale_of_fenghuang_street() {
+    let data = generate(DemoSize::Street, 1, NOW);
+    assert_eq!(data.roster.grids.len(), 86);
+    assert_eq!(data.roster.buildings.len(), 471);
+    assert_eq!(data.households.len(), 25_000);
+    let help = data.cases.iter().filter(|c| matches!(c.kind, CaseKind::Help(_))).count();
+    let disputes = data.cases.iter().filter(|c| c.kind == CaseKind::Dispute).count();
+    let wishes = data.cases.iter().filter(|c| c.kind == CaseKind::MicroWish).count();
+    assert!(help >= 9_000, "{help} help requests");
+    assert_eq!(disputes, 1_200);
+    assert_eq!(wishes, 660);
+    let visits: usize = data.households.iter().map(|h| h.visits.len()).sum();
+    assert!(visits > 50_000, "a year of visits: {visits}");
+}
