@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The test command from the README: installs what is needed, then runs every test of the
+# workspace (domain, server, client core, UI components, end-to-end scenarios).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+# The end-to-end scenarios start the real binaries; build them first.
+cargo build --bins -p gridlink-sync-server -p gridlink-client
+cargo test --workspace --exclude gridlink-app
