@@ -27,8 +27,9 @@ pub mod views;
 
 use dioxus::prelude::*;
 use gridlink_client::Client;
-use gridlink_shared::{Lang, time::Millis};
+use gridlink_shared::time::Millis;
 
+pub use gridlink_shared::Lang;
 pub use route::Route;
 pub use state::{Ctx, Gate, use_ctx};
 
@@ -48,7 +49,8 @@ pub struct AppConfig {
     pub now: Option<Millis>,
     /// Start in this language instead of the saved one.
     pub lang: Option<Lang>,
-    /// Start past the first-run and lock screens if the device is enrolled (tests).
+    /// Skip the first-run, PIN and lock screens: tests, and demo stores filled without a
+    /// server (`gridlink_client::fixtures`).
     pub unlocked: bool,
     /// Start at this path (tests); the launcher leaves it `None` for "/".
     pub initial_path: Option<String>,
@@ -76,7 +78,7 @@ pub fn App(config: AppConfig) -> Element {
         let now = config.now.unwrap_or_else(gridlink_shared::time::now_millis);
         let lang = config.lang.unwrap_or_else(|| prefs::load_lang(config.client.dir()));
         let mut gate = state::initial_gate(&config.client);
-        if config.unlocked && gate == Gate::Locked {
+        if config.unlocked {
             gate = Gate::Open;
         }
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

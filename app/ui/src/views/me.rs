@@ -15,6 +15,7 @@ pub fn IdentityCard(identity: Identity, lang: Lang) -> Element {
     let t = tr(lang);
     rsx! {
         div { class: "id-card", id: "identity-card",
+            div { class: "seal", style: "margin:0 0 10px", "{t.identity_card} · {t.app_name}" }
             div { class: "head",
                 div { class: "avatar", {format::initial(&identity.name)} }
                 div {
