@@ -1,2 +1,429 @@
-//! The `gridlink` command line client. Being written.
-fn main() {}
+//! `gridlink`: the command-line client over the client core. Every command works on one data
+//! directory (`--data DIR`, before the subcommand); errors go to stderr with a non-zero exit;
+//! `--json` prints stable JSON with lists sorted by id.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use gridlink_client::{
+    CaseAction, CaseFilter, Client, HouseholdFilter, NewCase, NewHousehold, NewVisit, SyncReport,
+};
+use gridlink_shared::time::now_millis;
+use gridlink_shared::{ActionKind, BuildingId, CaseId, CaseKind, HouseholdId, MustVisitTag, UserId, VisitOutcome};
+
+#[derive(Parser)]
+#[command(name = "gridlink", version, about = "Gridlink (网格通) client: offline household files, visits and cases")]
+struct Cli {
+    /// Data directory holding the encrypted store (gridlink.db) and its key (db.key, unless
+    /// GRIDLINK_DB_KEY is set).
+    #[arg(long, value_name = "DIR", env = "GRIDLINK_DATA")]
+    data: PathBuf,
+    /// Print JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Enrol this device with a one-time code from the administrator.
+    Enroll {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        code: String,
+        /// Device name shown to the administrator.
+        #[arg(long, default_value = "gridlink-cli")]
+        name: String,
+    },
+    /// Push unsent changes and pull what is new.
+    Sync,
+    /// Sync state: enrolled, online, last sync, unsent and rejected counts.
+    Status,
+    /// The identity card (亮身份) of the enrolled user.
+    Whoami,
+    /// List households.
+    Households {
+        /// Only households with a visit overdue, due today or due soon.
+        #[arg(long)]
+        due: bool,
+        /// Name, address, phone or pinyin initials ("zs" finds 张三).
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long)]
+        tag: Option<MustVisitTag>,
+        #[arg(long)]
+        building: Option<BuildingId>,
+    },
+    /// Work on one household.
+    Household {
+        #[command(subcommand)]
+        command: HouseholdCommand,
+    },
+    /// Record visits.
+    Visit {
+        #[command(subcommand)]
+        command: VisitCommand,
+    },
+    /// Open and act on cases.
+    Case {
+        #[command(subcommand)]
+        command: CaseCommand,
+    },
+    /// List cases with their timelines.
+    Cases {
+        /// mine, open, overdue or all.
+        #[arg(long, default_value = "all")]
+        filter: String,
+    },
+    /// Buildings of your grids.
+    Buildings,
+    /// Changes the server refused, kept aside.
+    Rejected,
+    /// Everything held locally as deterministic JSON.
+    Export,
+    /// Forget the server session and delete local data (refuses while changes are unsent).
+    Logout {
+        /// Delete even unsent and refused changes.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum HouseholdCommand {
+    /// File a new household.
+    Add {
+        #[arg(long)]
+        building: BuildingId,
+        #[arg(long)]
+        room: String,
+        #[arg(long)]
+        head: String,
+        #[arg(long, default_value = "")]
+        unit: String,
+        #[arg(long, default_value = "")]
+        phone: String,
+    },
+    /// Add or remove a must-visit tag.
+    Tag {
+        #[arg(long)]
+        id: HouseholdId,
+        #[command(flatten)]
+        change: TagChange,
+    },
+    /// Show one household file.
+    Show {
+        #[arg(long)]
+        id: HouseholdId,
+    },
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct TagChange {
+    /// new-arrival, problem-family, poor-family or empty-nest.
+    #[arg(long)]
+    add: Option<MustVisitTag>,
+    #[arg(long)]
+    remove: Option<MustVisitTag>,
+}
+
+#[derive(Subcommand)]
+enum VisitCommand {
+    /// Record a visit made now.
+    Add {
+        #[arg(long)]
+        household: HouseholdId,
+        /// met, not-home or refused.
+        #[arg(long)]
+        outcome: VisitOutcome,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaseCommand {
+    /// Open a case. KIND: must-arrive:emergency|dispute|discontent|wedding-funeral,
+    /// help:CATEGORY, report:sanitation|publicity|information|mediation, dispute, micro-wish,
+    /// opinion.
+    Open {
+        #[arg(long)]
+        kind: CaseKind,
+        #[arg(long)]
+        household: Option<HouseholdId>,
+        #[arg(long)]
+        building: Option<BuildingId>,
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Add an action to a case timeline.
+    Act {
+        #[arg(long)]
+        id: CaseId,
+        /// accept, arrive, progress, resolve, close, reopen, reassign or comment.
+        #[arg(long)]
+        action: ActionKind,
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Resident satisfaction 1-5, with close.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
+        satisfaction: Option<u8>,
+        /// User id of the new responsible person, with reassign.
+        #[arg(long)]
+        to: Option<UserId>,
+    },
+    /// Show one case with its timeline.
+    Show {
+        #[arg(long)]
+        id: CaseId,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("GRIDLINK_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(error) = run(Cli::parse()) {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    use std::io::Write;
+    let text = serde_json::to_string_pretty(value)?;
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        // A closed pipe (`| head`) is the reader's choice, not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}
+
+fn describe_sync(r: &SyncReport) -> String {
+    let mut text = format!(
+        "pushed {} change(s) ({} accepted, {} already stored, {} refused); pulled {} change(s) and {} document(s) in {} round(s)",
+        r.pushed, r.accepted, r.duplicates, r.rejected, r.pulled_changes, r.pulled_snapshots, r.rounds
+    );
+    if r.repaired > 0 {
+        text.push_str(&format!("; repaired {} document(s)", r.repaired));
+    }
+    if !r.scopes_added.is_empty() {
+        text.push_str(&format!("; new scopes {}", r.scopes_added.join(" ")));
+    }
+    if !r.scopes_removed.is_empty() {
+        text.push_str(&format!("; scopes removed {} ({} document(s) deleted)", r.scopes_removed.join(" "), r.purged));
+    }
+    if r.kept_aside > 0 {
+        text.push_str(&format!("; {} document(s) kept until their changes are sent", r.kept_aside));
+    }
+    if r.retries > 0 {
+        text.push_str(&format!("; {} retr(ies) after network errors", r.retries));
+    }
+    text
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let client = Client::open(&cli.data).with_context(|| format!("opening {}", cli.data.display()))?;
+    let now = now_millis();
+    let json = cli.json;
+    match cli.command {
+        Command::Enroll { server, code, name } => {
+            let identity = runtime()?.block_on(client.enroll(&server, &code, &name))?;
+            if json {
+                print_json(&identity)?;
+            } else {
+                println!("enrolled as {} ({}) on {server}", identity.name, identity.role.zh());
+            }
+        }
+        Command::Sync => {
+            let outcome = runtime()?.block_on(client.sync());
+            match outcome {
+                Ok(report) if json => print_json(&report)?,
+                Ok(report) => println!("{}", describe_sync(&report)),
+                Err(e) => {
+                    let status = client.status()?;
+                    bail!("{e}\n{}\n{} change(s) still unsent; they are kept and will be sent later", e.plain().zh, status.unsent);
+                }
+            }
+        }
+        Command::Status => {
+            let status = client.status()?;
+            if json {
+                print_json(&status)?;
+            } else {
+                println!(
+                    "enrolled: {}; online: {}; last sync: {}; unsent: {}; refused: {}{}",
+                    status.enrolled,
+                    status.online.map(|o| o.to_string()).unwrap_or_else(|| "unknown".into()),
+                    status.last_success_at.map(gridlink_shared::time::format_local).unwrap_or_else(|| "never".into()),
+                    status.unsent,
+                    status.rejected,
+                    if status.revoked { "; THIS DEVICE WAS REVOKED" } else { "" }
+                );
+                if let Some(error) = status.last_error {
+                    println!("last error: {} / {}", error.zh, error.en);
+                }
+            }
+        }
+        Command::Whoami => {
+            let identity = client.identity()?;
+            if json {
+                print_json(&identity)?;
+            } else {
+                println!("{} {} {} {}", identity.name, identity.role.zh(), identity.phone, identity.grid_names.join(" "));
+            }
+        }
+        Command::Households { due, search, tag, building } => {
+            let mut rows =
+                client.households(&HouseholdFilter { search, due_only: due, tag, building }, now)?;
+            if json {
+                rows.sort_by_key(|r| r.id);
+                print_json(&rows)?;
+            } else {
+                for r in rows {
+                    let tags: Vec<&str> = r.tags.iter().map(|t| t.zh()).collect();
+                    let due = r.next_due.map(|d| format!(" 下次走访 {d}")).unwrap_or_default();
+                    println!("{} {} {} {}{}", r.id, r.address, r.head, tags.join("、"), due);
+                }
+            }
+        }
+        Command::Household { command } => match command {
+            HouseholdCommand::Add { building, room, head, unit, phone } => {
+                let id = client.add_household(
+                    NewHousehold { building, unit, room, head, phone, notes: String::new() },
+                    now,
+                )?;
+                if json {
+                    print_json(&serde_json::json!({ "id": id }))?;
+                } else {
+                    println!("{id}");
+                }
+            }
+            HouseholdCommand::Tag { id, change } => {
+                let (tag, on) = match (change.add, change.remove) {
+                    (Some(tag), _) => (tag, true),
+                    (None, Some(tag)) => (tag, false),
+                    (None, None) => bail!("give --add TAG or --remove TAG"),
+                };
+                client.set_tag(id, tag, on, None, now)?;
+                if !json {
+                    println!("{} {tag} on {id}", if on { "added" } else { "removed" });
+                }
+            }
+            HouseholdCommand::Show { id } => {
+                let detail = client.household(id, now)?;
+                if json {
+                    print_json(&detail)?;
+                } else {
+                    println!("{} {} {}", detail.address, detail.head, detail.phone);
+                    for v in &detail.visits {
+                        println!(
+                            "  {} {} {} {}",
+                            gridlink_shared::time::format_local(v.at),
+                            v.visitor_name,
+                            v.outcome.zh(),
+                            v.notes
+                        );
+                    }
+                }
+            }
+        },
+        Command::Visit { command: VisitCommand::Add { household, outcome, note } } => {
+            let id = client.record_visit(
+                NewVisit {
+                    household,
+                    outcome,
+                    notes: note,
+                    needs_found: vec![],
+                    follow_up: None,
+                    residents_present: vec![],
+                    at: now,
+                },
+                now,
+            )?;
+            if json {
+                print_json(&serde_json::json!({ "id": id }))?;
+            } else {
+                println!("{id}");
+            }
+        }
+        Command::Case { command } => match command {
+            CaseCommand::Open { kind, household, building, title, note } => {
+                let id = client.open_case(NewCase { kind, household, building, title, note, at: now }, now)?;
+                if json {
+                    print_json(&serde_json::json!({ "id": id }))?;
+                } else {
+                    println!("{id}");
+                }
+            }
+            CaseCommand::Act { id, action, note, satisfaction, to } => {
+                client.act_on_case(CaseAction { case: id, action, note, satisfaction, to }, now)?;
+                let detail = client.case(id, now)?;
+                if json {
+                    print_json(&detail)?;
+                } else {
+                    println!("{} {}: {}", id, action, detail.row.status.zh());
+                }
+            }
+            CaseCommand::Show { id } => print_json(&client.case(id, now)?)?,
+        },
+        Command::Cases { filter } => {
+            let filter: CaseFilter = serde_json::from_value(serde_json::Value::String(filter.clone()))
+                .map_err(|_| anyhow::anyhow!("unknown filter '{filter}': expected mine, open, overdue or all"))?;
+            let mut rows = client.cases(filter, now)?;
+            rows.sort_by_key(|r| r.id);
+            if json {
+                let mut items = Vec::new();
+                for row in rows {
+                    let detail = client.case(row.id, now)?;
+                    let mut item = serde_json::to_value(&row)?;
+                    item["timeline"] = serde_json::to_value(&detail.timeline)?;
+                    item["allowed_actions"] = serde_json::to_value(&detail.allowed_actions)?;
+                    items.push(item);
+                }
+                print_json(&items)?;
+            } else {
+                for r in rows {
+                    println!("{} {} {} {} {}", r.id, r.kind.zh(), r.status.zh(), r.responsible_name, r.title);
+                }
+            }
+        }
+        Command::Buildings => {
+            let rows = client.buildings()?;
+            if json {
+                print_json(&rows)?;
+            } else {
+                for b in rows {
+                    println!("{} {} {} ({} households)", b.id, b.grid_name, b.name, b.households);
+                }
+            }
+        }
+        Command::Rejected => {
+            let rows = client.rejected_changes()?;
+            if json {
+                print_json(&rows)?;
+            } else {
+                for r in rows {
+                    println!("{} {} {}: {}", r.doc, r.summary, r.code.zh(), r.message);
+                }
+            }
+        }
+        Command::Export => print_json(&client.export()?)?,
+        Command::Logout { force } => {
+            client.logout(force)?;
+            println!("logged out; local data deleted");
+        }
+    }
+    Ok(())
+}
