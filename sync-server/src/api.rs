@@ -1,7 +1,7 @@
 //! HTTP: the router, its layers, the auth extractor and the thin handlers.
 //!
 //! Request path: trace -> gzip response compression -> error envelope for bare statuses ->
-//! timeout -> gzip request decompression -> body limit -> handler. A handler authenticates
+//! timeout -> gzip request decompression -> body limit (on inflated bytes) -> handler. A handler authenticates
 //! (extractor), decodes, hands the work to the [`Store`] on a blocking thread, and encodes.
 
 use std::future::Future;
@@ -89,8 +89,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(limits.body_bytes))
-        .layer(RequestDecompressionLayer::new())
+        // The limit sits inside decompression, so it counts inflated bytes (no gzip bombs).
         .layer(RequestBodyLimitLayer::new(limits.body_bytes))
+        .layer(RequestDecompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
         .layer(axum::middleware::map_response(envelope_for_bare_errors))
         .layer(CompressionLayer::new())
