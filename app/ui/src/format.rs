@@ -88,9 +88,9 @@ mod tests {
     #[test]
     fn countdowns_and_ages_read_naturally() {
         assert_eq!(countdown(Lang::Zh, 5 * 60_000 + 7_000), "05:07");
-        assert_eq!(countdown(Lang::Zh, -(3600_000 + 61_000)), "1:01:01");
-        assert_eq!(countdown(Lang::Zh, 2 * 86_400_000 + 5 * 3600_000), "2天5小时");
-        assert_eq!(ago(Lang::Zh, 0, 3 * 3600_000), "3小时前");
+        assert_eq!(countdown(Lang::Zh, -(3_600_000 + 61_000)), "1:01:01");
+        assert_eq!(countdown(Lang::Zh, 2 * 86_400_000 + 5 * 3_600_000), "2天5小时");
+        assert_eq!(ago(Lang::Zh, 0, 3 * 3_600_000), "3小时前");
         assert_eq!(ago(Lang::En, 0, 30_000), "just now");
         assert_eq!(due_phrase(Lang::Zh, &DueState::Overdue { days: 3 }), "逾期3天");
     }

@@ -152,6 +152,7 @@ fn CaseActions(case: CaseId, allowed: Vec<ActionKind>, lang: Lang) -> Element {
     let mut satisfaction = use_signal(|| None::<u8>);
     let mut to = use_signal(|| None::<UserId>);
     let mut error = use_signal(|| None::<String>);
+    let mut taken = use_signal(|| 0u32);
     let staff =
         if allowed.contains(&ActionKind::Reassign) { ctx.client.staff().unwrap_or_default() } else { Vec::new() };
     let act = {
@@ -162,6 +163,7 @@ fn CaseActions(case: CaseId, allowed: Vec<ActionKind>, lang: Lang) -> Element {
             match actions::act_on_case(&ctx.client, case, kind, &note(), stars, person, ctx.now_untracked()) {
                 Ok(()) => {
                     note.set(String::new());
+                    taken += 1;
                     error.set(None);
                     ctx.flash(Route::CasePage { id: case }, tr(ctx.lang()).action_saved);
                     ctx.changed();
@@ -180,7 +182,10 @@ fn CaseActions(case: CaseId, allowed: Vec<ActionKind>, lang: Lang) -> Element {
             }
             div { class: "field",
                 label { r#for: "action-note", {t.action_note} }
-                input { id: "action-note", value: note(), oninput: move |e| note.set(e.value()) }
+                // Keyed by the number of actions taken, so the field empties after each one.
+                for taken in [taken()] {
+                    input { key: "{taken}", id: "action-note", oninput: move |e| note.set(e.value()) }
+                }
             }
             if allowed.contains(&ActionKind::Close) {
                 div { class: "field",
@@ -282,11 +287,11 @@ fn CaseFormView(
         }
         div { class: "field",
             label { r#for: "case-title", {t.case_title} }
-            input { id: "case-title", value: case_title(), oninput: move |e| case_title.set(e.value()) }
+            input { id: "case-title", initial_value: case_title(), oninput: move |e| case_title.set(e.value()) }
         }
         div { class: "field",
             label { r#for: "case-note", {t.description} }
-            textarea { id: "case-note", value: note(), oninput: move |e| note.set(e.value()) }
+            textarea { id: "case-note", initial_value: note(), oninput: move |e| note.set(e.value()) }
         }
         div { class: "sticky-bottom",
             button { class: "btn primary block big", id: "submit-case", onclick: submit, {t.submit} }

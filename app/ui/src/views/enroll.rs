@@ -71,7 +71,7 @@ pub fn Enroll() -> Element {
                         inputmode: "url",
                         autocomplete: "off",
                         placeholder: t.server_placeholder,
-                        value: server(),
+                        initial_value: server(),
                         oninput: move |e| server.set(e.value()),
                     }
                 }
@@ -81,7 +81,7 @@ pub fn Enroll() -> Element {
                         id: "code",
                         autocomplete: "one-time-code",
                         placeholder: t.enroll_code_placeholder,
-                        value: code(),
+                        initial_value: code(),
                         oninput: move |e| code.set(e.value()),
                     }
                     div { class: "hint", {t.scan_qr} }

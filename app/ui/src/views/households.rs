@@ -41,7 +41,7 @@ pub fn Households() -> Element {
                 id: "household-search",
                 r#type: "search",
                 placeholder: t.search_placeholder,
-                value: search(),
+                initial_value: search(),
                 oninput: move |e| search.set(e.value()),
             }
         }
@@ -333,7 +333,7 @@ fn TagEditor(household: HouseholdId, tags: Vec<(MustVisitTag, String)>, lang: La
             if let Some(tag) = adding() {
                 div { class: "field",
                     label { {t.start_date} }
-                    input { r#type: "date", value: since(), oninput: move |e| since.set(e.value()) }
+                    input { r#type: "date", initial_value: since(), oninput: move |e| since.set(e.value()) }
                 }
                 button {
                     class: "btn primary block",
@@ -407,7 +407,7 @@ pub fn RecordVisit(id: HouseholdId) -> Element {
             textarea {
                 id: "visit-notes",
                 placeholder: t.notes_placeholder,
-                value: current.notes.clone(),
+                initial_value: current.notes.clone(),
                 oninput: move |e| form.write().notes = e.value(),
             }
         }
@@ -460,7 +460,7 @@ pub fn RecordVisit(id: HouseholdId) -> Element {
             input {
                 id: "follow-up",
                 r#type: "date",
-                value: current.follow_up.clone(),
+                initial_value: current.follow_up.clone(),
                 oninput: move |e| form.write().follow_up = e.value(),
             }
             div { class: "hint", {t.follow_up_hint} }
@@ -520,15 +520,15 @@ pub fn EditHousehold(id: HouseholdId) -> Element {
         }
         div { class: "field",
             label { {t.head} }
-            input { value: head(), oninput: move |e| head.set(e.value()) }
+            input { initial_value: head(), oninput: move |e| head.set(e.value()) }
         }
         div { class: "field",
             label { {t.phone} }
-            input { r#type: "tel", inputmode: "tel", value: phone(), oninput: move |e| phone.set(e.value()) }
+            input { r#type: "tel", inputmode: "tel", initial_value: phone(), oninput: move |e| phone.set(e.value()) }
         }
         div { class: "field",
             label { {t.household_notes} }
-            textarea { value: notes(), oninput: move |e| notes.set(e.value()) }
+            textarea { initial_value: notes(), oninput: move |e| notes.set(e.value()) }
         }
         label { class: if moved_out() { "check on" } else { "check" },
             input { r#type: "checkbox", checked: moved_out(), onchange: move |_| moved_out.set(!moved_out()) }

@@ -14,6 +14,14 @@ pub fn pin_shape_ok(pin: &str) -> bool {
 /// Digits typed so far as dots, plus a keypad and a numeric field (for keyboards).
 #[component]
 fn PinPad(pin: Signal<String>, on_done: EventHandler<String>) -> Element {
+    // The field is uncontrolled (a controlled one drops fast keystrokes); it is remounted
+    // whenever the PIN is cleared so it empties too.
+    let mut cleared = use_signal(|| 0u32);
+    use_effect(move || {
+        if pin().is_empty() {
+            cleared += 1;
+        }
+    });
     let ctx = use_ctx();
     let t = tr(ctx.lang());
     let mut pin = pin;
@@ -29,7 +37,9 @@ fn PinPad(pin: Signal<String>, on_done: EventHandler<String>) -> Element {
             }
         }
         div { class: "field", style: "max-width:240px;margin:0 auto",
+            for generation in [cleared()] {
             input {
+                key: "{generation}",
                 id: "pin",
                 r#type: "password",
                 inputmode: "numeric",
@@ -37,9 +47,9 @@ fn PinPad(pin: Signal<String>, on_done: EventHandler<String>) -> Element {
                 autofocus: true,
                 maxlength: 6,
                 style: "text-align:center;letter-spacing:8px",
-                value: pin(),
                 oninput: move |e| pin.set(e.value().chars().filter(|c| c.is_ascii_digit()).take(6).collect()),
                 onkeydown: move |e| if e.key() == Key::Enter { on_done.call(pin()) },
+            }
             }
         }
         div { class: "keypad",
