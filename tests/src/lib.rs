@@ -1,1 +1,352 @@
-//! Shared helpers for the end-to-end scenarios in tests/tests/. Placeholder; being written.
+//! Shared helpers for the end-to-end scenarios in `tests/tests/`: a real `gridlink-server`
+//! process on 127.0.0.1 (demo data, admin commands, SIGKILL and restart on the same port),
+//! enrolled [`gridlink_client::Client`]s with one data directory each, and a fault-injecting
+//! TCP proxy that cuts connections at seeded random points of requests and responses.
+//!
+//! The server binary is built with `cargo build -p gridlink-sync-server` on first use (the
+//! tests need the real executable, which a library dependency does not provide) and found in
+//! the target directory next to the test executable.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use gridlink_client::Client;
+use gridlink_client::sync::RetryPolicy;
+use rand::{Rng, SeedableRng};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The target directory holding this test executable (`target/debug`).
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/debug/deps/<test>-<hash> -> target/debug
+    exe.parent().and_then(Path::parent).expect("target directory").to_path_buf()
+}
+
+/// Path of the `gridlink-server` binary, building it once if needed.
+pub fn server_binary() -> PathBuf {
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    let path = target_dir().join(format!("gridlink-server{}", std::env::consts::EXE_SUFFIX));
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "gridlink-sync-server", "--bin", "gridlink-server"])
+            .stdout(Stdio::null())
+            .status();
+        if !matches!(status, Ok(s) if s.success()) && !path.exists() {
+            panic!("cannot build gridlink-server; run `cargo build -p gridlink-sync-server` first");
+        }
+    });
+    assert!(path.exists(), "{} is missing; run `cargo build -p gridlink-sync-server`", path.display());
+    path
+}
+
+/// A `gridlink-server` process serving a data directory with the small demo dataset.
+pub struct Server {
+    pub data: tempfile::TempDir,
+    child: Option<Child>,
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// `init --demo small`, then `serve --listen 127.0.0.1:0`.
+    pub fn start_demo() -> anyhow::Result<Server> {
+        let data = tempfile::tempdir()?;
+        let out = Command::new(server_binary())
+            .args(["init", "--data"])
+            .arg(data.path())
+            .args(["--demo", "small"])
+            .output()?;
+        if !out.status.success() {
+            bail!("init failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let (child, addr) = spawn_serve(data.path(), "127.0.0.1:0".parse()?)?;
+        Ok(Server { data, child: Some(child), addr })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Runs an admin command against the data directory (while serving) and returns stdout.
+    pub fn admin(&self, args: &[&str]) -> anyhow::Result<String> {
+        let mut command = Command::new(server_binary());
+        command.args(&args[..args.len().min(2)]);
+        command.arg("--data").arg(self.data.path());
+        command.args(args.iter().skip(2));
+        let out = command.output()?;
+        if !out.status.success() {
+            bail!("gridlink-server {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8(out.stdout)?)
+    }
+
+    /// Users on the roster, as `user list --json` prints them.
+    pub fn users(&self) -> anyhow::Result<Vec<serde_json::Value>> {
+        Ok(serde_json::from_str(&self.admin(&["user", "list", "--json"])?)?)
+    }
+
+    /// The first user with `role`: (id, first scope).
+    pub fn user_with_role(&self, role: &str, index: usize) -> anyhow::Result<(String, String)> {
+        let users = self.users()?;
+        let user = users
+            .iter()
+            .filter(|u| u["role"] == role)
+            .nth(index)
+            .with_context(|| format!("no {role} number {index} on the demo roster"))?;
+        let id = user["id"].as_str().context("user id")?.to_string();
+        let scope = user["scopes"][0].as_str().context("user scope")?.to_string();
+        Ok((id, scope))
+    }
+
+    /// A fresh enrolment code for a user (last line of `user code`).
+    pub fn code_for(&self, user: &str) -> anyhow::Result<String> {
+        last_line(&self.admin(&["user", "code", "--user", user])?)
+    }
+
+    /// Adds a user and returns (user id, enrolment code).
+    pub fn add_user(&self, name: &str, role: &str, scope: &str) -> anyhow::Result<(String, String)> {
+        let out = self.admin(&["user", "add", "--name", name, "--role", role, "--scope", scope])?;
+        let code = last_line(&out)?;
+        let users = self.users()?;
+        let id = users
+            .iter()
+            .find(|u| u["name"] == name)
+            .and_then(|u| u["id"].as_str())
+            .context("new user in the list")?
+            .to_string();
+        Ok((id, code))
+    }
+
+    /// SIGKILL: no graceful shutdown, like a power cut.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts serving again on the same address (after [`Server::kill`]).
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match spawn_serve(self.data.path(), self.addr) {
+                Ok((child, _)) => {
+                    self.child = Some(child);
+                    return Ok(());
+                }
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("restart: {e}; retrying");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn last_line(text: &str) -> anyhow::Result<String> {
+    Ok(text.lines().rev().find(|l| !l.trim().is_empty()).context("empty output")?.trim().to_string())
+}
+
+fn spawn_serve(data: &Path, listen: SocketAddr) -> anyhow::Result<(Child, SocketAddr)> {
+    let mut child = Command::new(server_binary())
+        .args(["serve", "--data"])
+        .arg(data)
+        .args(["--listen", &listen.to_string()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child.stdout.take().context("server stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    // The first line is `listening on http://IP:PORT`; the process exits if it cannot bind.
+    let first = lines.next().transpose()?.unwrap_or_default();
+    let Some(url) = first.strip_prefix("listening on http://") else {
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!("server did not start: {first:?}");
+    };
+    let addr: SocketAddr = url.trim().parse()?;
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Ok((child, addr))
+}
+
+/// Retry settings for tests: quick, so cut connections cost milliseconds, not seconds.
+pub fn quick_retries(attempts: u32) -> RetryPolicy {
+    RetryPolicy { attempts, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(50) }
+}
+
+/// Opens a client in `dir`, enrols it for `user` and runs the first sync.
+pub async fn enrolled(server: &Server, url: &str, dir: &Path, user: &str, device: &str) -> anyhow::Result<Client> {
+    let code = server.code_for(user)?;
+    let client = Client::open(dir)?;
+    client.set_retry_policy(quick_retries(4));
+    client.enroll(url, &code, device).await?;
+    client.sync().await?;
+    Ok(client)
+}
+
+/// The deterministic export as one string.
+pub fn export(client: &Client) -> String {
+    serde_json::to_string_pretty(&client.export().expect("export")).expect("json")
+}
+
+/// Panics when a scenario loop runs past its safety bound (a hang guard, not a timing test).
+pub struct Bound {
+    deadline: Instant,
+    what: &'static str,
+}
+
+impl Bound {
+    pub fn new(what: &'static str, limit: Duration) -> Bound {
+        Bound { deadline: Instant::now() + limit, what }
+    }
+    pub fn check(&self) {
+        assert!(Instant::now() < self.deadline, "{} did not finish within its safety bound", self.what);
+    }
+}
+
+/// A TCP proxy on 127.0.0.1 that forwards to `upstream` and, while faults are enabled, cuts
+/// the connection at seeded random points: each chunk read in either direction (request or
+/// response) is, with `cut_probability`, forwarded only up to a random offset and then both
+/// sides are dropped. Deciding per chunk rather than per connection makes kept-alive
+/// connections fail mid-request and mid-response too.
+pub struct FaultProxy {
+    pub addr: SocketAddr,
+    cuts: Arc<AtomicUsize>,
+    /// Request bytes forwarded so far, across connections.
+    pub request_bytes: Arc<AtomicU64>,
+    enabled: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+type SharedRng = Arc<std::sync::Mutex<rand::rngs::StdRng>>;
+
+#[derive(Clone)]
+struct Faults {
+    enabled: Arc<AtomicBool>,
+    rng: SharedRng,
+    probability: f64,
+    cuts: Arc<AtomicUsize>,
+}
+
+impl Faults {
+    /// How many bytes of an `n`-byte chunk to forward before cutting, if this chunk is cut.
+    fn cut_point(&self, n: usize) -> Option<usize> {
+        if !self.enabled.load(Ordering::SeqCst) {
+            return None;
+        }
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        rng.random_bool(self.probability).then(|| rng.random_range(0..n))
+    }
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: SocketAddr, seed: u64, cut_probability: f64) -> anyhow::Result<FaultProxy> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let faults = Faults {
+            enabled: Arc::new(AtomicBool::new(false)),
+            rng: Arc::new(std::sync::Mutex::new(rand::rngs::StdRng::seed_from_u64(seed))),
+            probability: cut_probability,
+            cuts: Arc::new(AtomicUsize::new(0)),
+        };
+        let request_bytes = Arc::new(AtomicU64::new(0));
+        let (cuts, enabled) = (faults.cuts.clone(), faults.enabled.clone());
+        let task = {
+            let request_bytes = request_bytes.clone();
+            tokio::spawn(async move {
+                while let Ok((inbound, _)) = listener.accept().await {
+                    let (faults, request_bytes) = (faults.clone(), request_bytes.clone());
+                    tokio::spawn(async move {
+                        let _ = proxy_connection(inbound, upstream, faults, request_bytes).await;
+                    });
+                }
+            })
+        };
+        Ok(FaultProxy { addr, cuts, request_bytes, enabled, task })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn set_faults(&self, on: bool) {
+        self.enabled.store(on, Ordering::SeqCst);
+    }
+
+    pub fn cut_count(&self) -> usize {
+        self.cuts.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn proxy_connection(
+    inbound: TcpStream,
+    upstream: SocketAddr,
+    faults: Faults,
+    request_bytes: Arc<AtomicU64>,
+) -> std::io::Result<()> {
+    let outbound = TcpStream::connect(upstream).await?;
+    let (mut in_read, mut in_write) = inbound.into_split();
+    let (mut out_read, mut out_write) = outbound.into_split();
+    let up_faults = faults.clone();
+    let cuts = faults.cuts.clone();
+    let upstream_dir = async move { copy_with_faults(&mut in_read, &mut out_write, &up_faults, Some(request_bytes)).await };
+    let downstream_dir = async move { copy_with_faults(&mut out_read, &mut in_write, &faults, None).await };
+    // Whichever direction ends (EOF or cut) ends the connection: both halves drop here.
+    let cut = tokio::select! {
+        r = upstream_dir => r?,
+        r = downstream_dir => r?,
+    };
+    if cut {
+        cuts.fetch_add(1, Ordering::SeqCst);
+    }
+    Ok(())
+}
+
+/// Copies until EOF (false) or until a cut (true).
+async fn copy_with_faults(
+    from: &mut tokio::net::tcp::OwnedReadHalf,
+    to: &mut tokio::net::tcp::OwnedWriteHalf,
+    faults: &Faults,
+    counter: Option<Arc<AtomicU64>>,
+) -> std::io::Result<bool> {
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            let _ = to.shutdown().await;
+            return Ok(false);
+        }
+        let cut = faults.cut_point(n);
+        let forward = cut.unwrap_or(n);
+        to.write_all(&buf[..forward]).await?;
+        if let Some(counter) = &counter {
+            counter.fetch_add(forward as u64, Ordering::SeqCst);
+        }
+        if cut.is_some() {
+            return Ok(true);
+        }
+    }
+}
