@@ -35,8 +35,8 @@ use gridlink_shared::automerge::{ActorId, AutoCommit};
 use gridlink_shared::demo::DemoSize;
 use gridlink_shared::time::{Millis, now_millis};
 use gridlink_shared::{
-    ActionKind, CaseKind, CaseStatus, DocId, HouseholdFile, HouseholdId, MustArriveKind, Role, Scope, ServiceCategory, UserId,
-    Visit, VisitId, VisitOutcome, doc,
+    ActionKind, CaseKind, CaseStatus, DocId, HouseholdFile, HouseholdId, MustArriveKind, Role, Scope, ServiceCategory,
+    UserId, Visit, VisitId, VisitOutcome, doc,
 };
 use gridlink_sync_server::store::UserRow;
 use gridlink_sync_server::{AppState, SqliteStore, serve};
@@ -99,8 +99,14 @@ async fn run(size: DemoSize) -> Result<()> {
     admin.read(|conn| Ok(conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?))?;
     let server_bytes = dir_size(server_dir.path());
     let mut t = Table::new(&["server load_demo", "value"]);
-    t.row(["communities / grids / buildings".into(), format!("{} / {} / {}", summary.communities, summary.grids, summary.buildings)]);
-    t.row(["households / cases / staff".into(), format!("{} / {} / {}", summary.households, summary.cases, summary.staff)]);
+    t.row([
+        "communities / grids / buildings".into(),
+        format!("{} / {} / {}", summary.communities, summary.grids, summary.buildings),
+    ]);
+    t.row([
+        "households / cases / staff".into(),
+        format!("{} / {} / {}", summary.households, summary.cases, summary.staff),
+    ]);
     t.row(["log entries (change x scope)".into(), summary.log_entries.to_string()]);
     t.row(["generate (typed values)".into(), ms(Duration::from_millis(summary.generate_ms as u64))]);
     t.row(["store (automerge + SQLite, one tx)".into(), ms(Duration::from_millis(summary.store_ms as u64))]);
@@ -170,7 +176,10 @@ async fn run(size: DemoSize) -> Result<()> {
     let supervisor_base = baseline_first_sync(&admin, &community_supervisor.scopes, None)?;
     first.row(first_row("community supervisor", &supervisor_first, &supervisor_base));
 
-    progress(format!("first sync: street supervisor {} (budget {:?})", street_supervisor.name, STREET_SUPERVISOR_BUDGET));
+    progress(format!(
+        "first sync: street supervisor {} (budget {:?})",
+        street_supervisor.name, STREET_SUPERVISOR_BUDGET
+    ));
     let street = first_sync(
         &admin,
         &wire,
@@ -281,7 +290,8 @@ async fn run(size: DemoSize) -> Result<()> {
     progress(format!("throughput: enrolling and first-syncing {} grid workers", workers.len()));
     let mut clients = Vec::new();
     for (i, user) in workers.iter().enumerate() {
-        let (client, _) = first_sync(&admin, &wire, &url, user, phones_dir.path().join(format!("tp{i}")), now, None).await?;
+        let (client, _) =
+            first_sync(&admin, &wire, &url, user, phones_dir.path().join(format!("tp{i}")), now, None).await?;
         let households = client.households(&HouseholdFilter::default(), now)?;
         clients.push((client, households));
     }
@@ -322,12 +332,18 @@ async fn run(size: DemoSize) -> Result<()> {
     t.row(["syncs / s".into(), format!("{:.1}", sync_latencies.len() as f64 / elapsed.as_secs_f64())]);
     t.row(["changes accepted / s".into(), format!("{:.1}", accepted as f64 / elapsed.as_secs_f64())]);
     t.row(["HTTP requests".into(), used.requests.to_string()]);
-    t.row(["sync latency p50 / p99 / max".into(), format!("{} / {} / {}", ms(stats.p50), ms(stats.p99), ms(stats.max))]);
-    t.row(["bytes up / down per sync".into(), format!(
-        "{} / {}",
-        bytes((used.up as f64 / sync_latencies.len() as f64) as u64),
-        bytes((used.down as f64 / sync_latencies.len() as f64) as u64)
-    )]);
+    t.row([
+        "sync latency p50 / p99 / max".into(),
+        format!("{} / {} / {}", ms(stats.p50), ms(stats.p99), ms(stats.max)),
+    ]);
+    t.row([
+        "bytes up / down per sync".into(),
+        format!(
+            "{} / {}",
+            bytes((used.up as f64 / sync_latencies.len() as f64) as u64),
+            bytes((used.down as f64 / sync_latencies.len() as f64) as u64)
+        ),
+    ]);
     t.print("4. Server throughput (clients, proxy and server share the same cores)");
 
     latencies.print("5. Phone-side latencies (SQLCipher store, release build)");
@@ -384,15 +400,18 @@ async fn first_sync(
     let wall = started.elapsed();
     let used = wire.snapshot().since(&before);
     let docs = client.households(&HouseholdFilter::default(), now)?.len() + client.cases(CaseFilter::All, now)?.len();
-    Ok((client, FirstSync {
-        docs,
-        requests: used.requests,
-        rounds: report.rounds,
-        up: used.up,
-        down: used.down,
-        wall,
-        local_bytes: dir_size(&dir),
-    }))
+    Ok((
+        client,
+        FirstSync {
+            docs,
+            requests: used.requests,
+            rounds: report.rounds,
+            up: used.up,
+            down: used.down,
+            wall,
+            local_bytes: dir_size(&dir),
+        },
+    ))
 }
 
 fn first_row(who: &str, ours: &FirstSync, base: &BaselineFirst) -> [String; 13] {
@@ -528,7 +547,11 @@ struct BaselineFirst {
 }
 
 /// The documents of `scopes` on the server, in id order, streamed to `each`.
-fn server_documents(admin: &SqliteStore, scopes: &[Scope], mut each: impl FnMut(DocId, &[u8]) -> Result<()>) -> Result<usize> {
+fn server_documents(
+    admin: &SqliteStore,
+    scopes: &[Scope],
+    mut each: impl FnMut(DocId, &[u8]) -> Result<()>,
+) -> Result<usize> {
     let mut ids: BTreeSet<String> = BTreeSet::new();
     admin.read(|conn| {
         let mut stmt = conn.prepare("SELECT doc_id FROM doc_scopes WHERE scope = ?1")?;
@@ -582,12 +605,10 @@ fn baseline_first_sync(admin: &SqliteStore, scopes: &[Scope], mut keep: Option<&
             bail!("automerge sync left document {id} diverged");
         }
         if let Some(pairs) = keep.as_deref_mut() {
-            pairs.docs.insert(id, Pair {
-                phone,
-                server,
-                phone_state: phone_state.encode(),
-                server_state: server_state.encode(),
-            });
+            pairs.docs.insert(
+                id,
+                Pair { phone, server, phone_state: phone_state.encode(), server_state: server_state.encode() },
+            );
         }
         Ok(())
     })?;
@@ -633,18 +654,21 @@ impl Pairs {
             let mut file: HouseholdFile = doc::read(&pair.phone)?;
             let visit = visit_input(households[i % households.len()].id, i, now);
             let visit_id = VisitId::new();
-            file.visits.insert(visit_id, Visit {
-                id: visit_id,
-                visitor,
-                visitor_name: "网格员".into(),
-                at: visit.at,
-                recorded_at: now,
-                outcome: visit.outcome,
-                notes: visit.notes,
-                needs_found: visit.needs_found,
-                follow_up: visit.follow_up,
-                residents_present: visit.residents_present,
-            });
+            file.visits.insert(
+                visit_id,
+                Visit {
+                    id: visit_id,
+                    visitor,
+                    visitor_name: "网格员".into(),
+                    at: visit.at,
+                    recorded_at: now,
+                    outcome: visit.outcome,
+                    notes: visit.notes,
+                    needs_found: visit.needs_found,
+                    follow_up: visit.follow_up,
+                    residents_present: visit.residents_present,
+                },
+            );
             doc::update(&mut pair.phone, &file, "visit", now)?;
         }
         let (mut all, mut changed) = (Tally::default(), Tally::default());
@@ -652,7 +676,8 @@ impl Pairs {
             let mut phone_state = State::decode(&pair.phone_state)?;
             let mut server_state = State::decode(&pair.server_state)?;
             let tally = if touched.contains(id) { &mut changed } else { &mut all };
-            let rounds = sync_one_document(&mut pair.phone, &mut pair.server, &mut phone_state, &mut server_state, tally)?;
+            let rounds =
+                sync_one_document(&mut pair.phone, &mut pair.server, &mut phone_state, &mut server_state, tally)?;
             tally.rounds = tally.rounds.max(rounds);
             tally.docs += 1;
             pair.phone_state = phone_state.encode();
@@ -693,7 +718,12 @@ fn phone_latencies(table: &mut Table, who: &str, dir: &Path, writes: bool) -> Re
     drop(probe);
     let household = households.get(households.len() / 2).context("store holds households")?.clone();
     let name = household.head.clone();
-    let open_case = cases.iter().find(|c| !matches!(c.status, CaseStatus::Resolved | CaseStatus::Closed)).or(cases.first()).context("store holds cases")?.clone();
+    let open_case = cases
+        .iter()
+        .find(|c| !matches!(c.status, CaseStatus::Resolved | CaseStatus::Closed))
+        .or(cases.first())
+        .context("store holds cases")?
+        .clone();
 
     let mut op = |label: &str, f: &mut dyn FnMut(&Client, usize) -> Result<String>| -> Result<()> {
         let client = Client::open(dir)?;
@@ -703,7 +733,16 @@ fn phone_latencies(table: &mut Table, who: &str, dir: &Path, writes: bool) -> Re
         let result = match first {
             Ok(result) => result,
             Err(e) => {
-                table.row([label.into(), who.into(), "-".into(), "-".into(), "-".into(), "-".into(), "0".into(), format!("refused: {e:#}")]);
+                table.row([
+                    label.into(),
+                    who.into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "0".into(),
+                    format!("refused: {e:#}"),
+                ]);
                 return Ok(());
             }
         };
@@ -729,7 +768,12 @@ fn phone_latencies(table: &mut Table, who: &str, dir: &Path, writes: bool) -> Re
 
     op("today()", &mut |c, _| {
         let today = c.today(now)?;
-        Ok(format!("{} due, {} must-arrive, {} mine", today.due_visits.len(), today.must_arrive.len(), today.my_cases.len()))
+        Ok(format!(
+            "{} due, {} must-arrive, {} mine",
+            today.due_visits.len(),
+            today.must_arrive.len(),
+            today.my_cases.len()
+        ))
     })?;
     op("households(all)", &mut |c, _| Ok(format!("{} rows", c.households(&HouseholdFilter::default(), now)?.len())))?;
     op(&format!("households(search \"{name}\")"), &mut |c, _| {
@@ -836,7 +880,11 @@ impl Wire {
 
 impl WireSnapshot {
     fn since(&self, before: &WireSnapshot) -> WireSnapshot {
-        WireSnapshot { up: self.up - before.up, down: self.down - before.down, requests: self.requests - before.requests }
+        WireSnapshot {
+            up: self.up - before.up,
+            down: self.down - before.down,
+            requests: self.requests - before.requests,
+        }
     }
 }
 
@@ -942,7 +990,13 @@ fn ms(d: Duration) -> String {
 }
 
 fn bytes(n: u64) -> String {
-    if n >= 1024 * 1024 { mib(n) } else if n >= 1024 { kib(n) } else { format!("{n} B") }
+    if n >= 1024 * 1024 {
+        mib(n)
+    } else if n >= 1024 {
+        kib(n)
+    } else {
+        format!("{n} B")
+    }
 }
 
 fn kib(n: u64) -> String {

@@ -312,7 +312,8 @@ async fn proxy_connection(
     let (mut out_read, mut out_write) = outbound.into_split();
     let up_faults = faults.clone();
     let cuts = faults.cuts.clone();
-    let upstream_dir = async move { copy_with_faults(&mut in_read, &mut out_write, &up_faults, Some(request_bytes)).await };
+    let upstream_dir =
+        async move { copy_with_faults(&mut in_read, &mut out_write, &up_faults, Some(request_bytes)).await };
     let downstream_dir = async move { copy_with_faults(&mut out_read, &mut in_write, &faults, None).await };
     // Whichever direction ends (EOF or cut) ends the connection: both halves drop here.
     let cut = tokio::select! {

@@ -5,9 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use gridlink_client::{
-    CaseAction, CaseFilter, Client, Error, HouseholdEdit, HouseholdFilter, NewCase, NewVisit,
-};
+use gridlink_client::{CaseAction, CaseFilter, Client, Error, HouseholdEdit, HouseholdFilter, NewCase, NewVisit};
 use gridlink_shared::time::{DAY_MS, HOUR_MS, now_millis};
 use gridlink_shared::{ActionKind, CaseKind, LeaderRole, MustVisitTag, RejectCode, VisitOutcome};
 use gridlink_tests::{Bound, FaultProxy, Server, enrolled, export, quick_retries};
@@ -159,7 +157,8 @@ async fn report_accept_resolve_close_in_any_sync_order_agree() -> TestResult {
         assert_eq!(views[0].timeline.len(), 4);
         assert!(!views[0].row.status.code().is_empty());
     }
-    let open_everywhere: Vec<usize> = clients.iter().map(|c| c.cases(CaseFilter::Open, now_millis()).unwrap().len()).collect();
+    let open_everywhere: Vec<usize> =
+        clients.iter().map(|c| c.cases(CaseFilter::Open, now_millis()).unwrap().len()).collect();
     assert!(open_everywhere.iter().all(|n| *n < 1000));
     Ok(())
 }

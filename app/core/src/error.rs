@@ -22,7 +22,7 @@ pub enum Error {
     #[error("local database error: {0}")]
     Store(#[from] rusqlite::Error),
     #[error("document error: {0}")]
-    Doc(#[from] DocError),
+    Doc(Box<DocError>),
     #[error("refused before saving: {0}")]
     Invalid(#[from] ValidationError),
     #[error("{0}")]
@@ -33,7 +33,9 @@ pub enum Error {
     NotEnrolled,
     #[error("this device was revoked by the administrator; sync is stopped and unsynced data is kept encrypted on it")]
     Revoked,
-    #[error("{unsent} change(s) are not yet on the server and {rejected} are kept aside; sync first, or force to lose them")]
+    #[error(
+        "{unsent} change(s) are not yet on the server and {rejected} are kept aside; sync first, or force to lose them"
+    )]
     Unsent { unsent: usize, rejected: usize },
     #[error("cannot reach the server: {0}")]
     Connect(String),
@@ -45,6 +47,12 @@ pub enum Error {
     Protocol(String),
     #[error("{0}")]
     Io(String),
+}
+
+impl From<DocError> for Error {
+    fn from(e: DocError) -> Self {
+        Error::Doc(Box::new(e))
+    }
 }
 
 impl Error {

@@ -17,8 +17,8 @@ use gridlink_shared::demo::{self, DemoData, DemoSize};
 use gridlink_shared::time::Millis;
 use gridlink_shared::{AnyDoc, Principal, Role};
 
-use crate::error::{Error, Result};
 use crate::Client;
+use crate::error::{Error, Result};
 
 /// 2026-11-28 09:00 in Asia/Shanghai: the default "now" of fixtures.
 pub const DEMO_NOW: Millis = 1_795_827_600_000;
@@ -30,10 +30,7 @@ pub const DEMO_SEED: u64 = 7;
 pub fn documents_for(data: &DemoData, principal: &Principal) -> Vec<AnyDoc> {
     let households = data.households.iter().cloned().map(AnyDoc::Household);
     let cases = data.cases.iter().cloned().map(AnyDoc::Case);
-    households
-        .chain(cases)
-        .filter(|doc| doc.scopes().iter().any(|scope| principal.scopes.contains(scope)))
-        .collect()
+    households.chain(cases).filter(|doc| doc.scopes().iter().any(|scope| principal.scopes.contains(scope))).collect()
 }
 
 /// Opens a store in `dir` holding the small demo dataset as seen by the first staff member

@@ -6,9 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use gridlink_client::{
-    CaseAction, CaseFilter, Client, HouseholdFilter, NewCase, NewHousehold, NewVisit, SyncReport,
-};
+use gridlink_client::{CaseAction, CaseFilter, Client, HouseholdFilter, NewCase, NewHousehold, NewVisit, SyncReport};
 use gridlink_shared::time::now_millis;
 use gridlink_shared::{ActionKind, BuildingId, CaseId, CaseKind, HouseholdId, MustVisitTag, UserId, VisitOutcome};
 
@@ -253,7 +251,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(report) => println!("{}", describe_sync(&report)),
                 Err(e) => {
                     let status = client.status()?;
-                    bail!("{e}\n{}\n{} change(s) still unsent; they are kept and will be sent later", e.plain().zh, status.unsent);
+                    bail!(
+                        "{e}\n{}\n{} change(s) still unsent; they are kept and will be sent later",
+                        e.plain().zh,
+                        status.unsent
+                    );
                 }
             }
         }
@@ -281,12 +283,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if json {
                 print_json(&identity)?;
             } else {
-                println!("{} {} {} {}", identity.name, identity.role.zh(), identity.phone, identity.grid_names.join(" "));
+                println!(
+                    "{} {} {} {}",
+                    identity.name,
+                    identity.role.zh(),
+                    identity.phone,
+                    identity.grid_names.join(" ")
+                );
             }
         }
         Command::Households { due, search, tag, building } => {
-            let mut rows =
-                client.households(&HouseholdFilter { search, due_only: due, tag, building }, now)?;
+            let mut rows = client.households(&HouseholdFilter { search, due_only: due, tag, building }, now)?;
             if json {
                 rows.sort_by_key(|r| r.id);
                 print_json(&rows)?;
@@ -300,10 +307,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Household { command } => match command {
             HouseholdCommand::Add { building, room, head, unit, phone } => {
-                let id = client.add_household(
-                    NewHousehold { building, unit, room, head, phone, notes: String::new() },
-                    now,
-                )?;
+                let id = client
+                    .add_household(NewHousehold { building, unit, room, head, phone, notes: String::new() }, now)?;
                 if json {
                     print_json(&serde_json::json!({ "id": id }))?;
                 } else {

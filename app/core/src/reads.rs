@@ -168,9 +168,8 @@ struct TagRow {
 
 fn tag_rows(conn: &Connection) -> Result<Vec<TagRow>> {
     let mut stmt = conn.prepare("SELECT household, tag, due_on FROM household_tags ORDER BY household, tag")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
-    })?;
+    let rows =
+        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))?;
     let mut out = Vec::new();
     for row in rows {
         let (household, tag, due_on) = row?;
@@ -360,17 +359,15 @@ pub(crate) fn today(client: &Client, now: Millis) -> Result<TodayView> {
     };
     for id in arrive_ids {
         let case = load_case(&conn, parse(&id, "case id")?)?;
-        let (CaseKind::MustArrive(kind), Some(state), Some(deadline)) = (
-            case.kind,
-            policy::arrival_state(&case, now, config),
-            policy::arrival_deadline(&case, config),
-        ) else {
+        let (CaseKind::MustArrive(kind), Some(state), Some(deadline)) =
+            (case.kind, policy::arrival_state(&case, now, config), policy::arrival_deadline(&case, config))
+        else {
             continue;
         };
         let address = match case.household {
-            Some(h) => conn
-                .query_row("SELECT address FROM households WHERE id = ?1", [h.to_string()], |r| r.get(0))
-                .ok(),
+            Some(h) => {
+                conn.query_row("SELECT address FROM households WHERE id = ?1", [h.to_string()], |r| r.get(0)).ok()
+            }
             None => None,
         };
         must_arrive.push(MustArriveRow { case: case.id, title: case.title.clone(), kind, deadline, state, address });

@@ -187,7 +187,8 @@ pub fn open_encrypted(path: &Path, key: &[u8; 32]) -> Result<Connection> {
     // SQLCipher only notices a wrong key at the first read.
     let readable = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0));
     if let Err(e) = readable {
-        let not_a_db = matches!(&e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase);
+        let not_a_db =
+            matches!(&e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase);
         return Err(if not_a_db { Error::WrongKey { path: path.display().to_string() } } else { e.into() });
     }
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
@@ -217,9 +218,10 @@ pub fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
 }
 
 pub fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
-    conn.execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [
-        key, value,
-    ])?;
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )?;
     Ok(())
 }
 
@@ -290,7 +292,12 @@ pub fn load_doc(conn: &Connection, id: DocId) -> Result<Option<AutoCommit>> {
 /// Saves a document (compacted) and rewrites its query rows from `value`, in the caller's
 /// transaction. `value` is `None` when the bytes do not hydrate yet (changes still waiting
 /// for their dependencies); the bytes are kept and the rows left as they were.
-pub fn save_doc(tx: &Transaction<'_>, id: DocId, doc: &mut AutoCommit, policy: &PolicyConfig) -> Result<Option<AnyDoc>> {
+pub fn save_doc(
+    tx: &Transaction<'_>,
+    id: DocId,
+    doc: &mut AutoCommit,
+    policy: &PolicyConfig,
+) -> Result<Option<AnyDoc>> {
     let value = doc::read_any(doc).ok();
     let heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
     let bytes = doc.save();
@@ -440,12 +447,7 @@ pub fn count(conn: &Connection, table: &str) -> Result<usize> {
 
 /// Fills a store with documents as if synced (fixtures, demos, UI tests): the documents are
 /// created with a fresh local actor and nothing goes to the outbox.
-pub fn install_documents(
-    tx: &Transaction<'_>,
-    principal: &Principal,
-    roster: &Roster,
-    docs: &[AnyDoc],
-) -> Result<()> {
+pub fn install_documents(tx: &Transaction<'_>, principal: &Principal, roster: &Roster, docs: &[AnyDoc]) -> Result<()> {
     meta_set_json(tx, "principal", principal)?;
     meta_set_json(tx, "roster", roster)?;
     if meta_get(tx, "actor")?.is_none() {

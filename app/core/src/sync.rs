@@ -92,7 +92,8 @@ pub fn plan_request(
     let mut changes = Vec::new();
     let mut bytes = 0usize;
     for entry in ordered {
-        if !changes.is_empty() && (changes.len() >= limits.max_changes || bytes + entry.bytes.len() > limits.max_bytes) {
+        if !changes.is_empty() && (changes.len() >= limits.max_changes || bytes + entry.bytes.len() > limits.max_bytes)
+        {
             break;
         }
         bytes += entry.bytes.len();
@@ -148,7 +149,9 @@ async fn error_from_response(response: reqwest::Response) -> Error {
     match serde_json::from_slice::<ErrorEnvelope>(&body) {
         Ok(envelope) if envelope.error.code == ErrorCode::DeviceRevoked => Error::Revoked,
         Ok(envelope) => Error::Server { status, code: Some(envelope.error.code), message: envelope.error.message },
-        Err(_) => Error::Server { status, code: None, message: String::from_utf8_lossy(&body).chars().take(200).collect() },
+        Err(_) => {
+            Error::Server { status, code: None, message: String::from_utf8_lossy(&body).chars().take(200).collect() }
+        }
     }
 }
 
@@ -255,7 +258,7 @@ fn outbox_changes_of(tx: &Transaction<'_>, id: DocId) -> Result<Vec<automerge::C
 }
 
 fn automerge_error(e: automerge::AutomergeError) -> Error {
-    Error::Doc(DocError::from(e))
+    Error::from(DocError::from(e))
 }
 
 /// Applies one whole response in one transaction.
@@ -314,10 +317,10 @@ pub(crate) fn apply_response(
         let mut touched: BTreeMap<DocId, Option<AutoCommit>> = BTreeMap::new();
         for item in &response.items {
             let id = item.doc();
-            if !touched.contains_key(&id) {
-                touched.insert(id, store::load_doc(tx, id)?);
-            }
-            let slot = touched.get_mut(&id).expect("inserted above");
+            let slot = match touched.entry(id) {
+                std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::btree_map::Entry::Vacant(entry) => entry.insert(store::load_doc(tx, id)?),
+            };
             match item {
                 PullItem::Change { bytes, .. } => {
                     let change = doc::parse_change(bytes)?;
@@ -506,10 +509,10 @@ mod tests {
         let cursors = BTreeMap::from([(Scope::Grid(GridId::from_u128(1)), Cursor::Seq { seq: 4 })]);
         let limits = BatchLimits { max_changes: 2, max_bytes: 1000 };
         let request = plan_request(cursors.clone(), &outbox, vec![], Some(3), 99, &limits);
-        assert_eq!(request.changes.iter().map(|c| c.doc).collect::<Vec<_>>(), vec![
-            DocId::from_u128(1),
-            DocId::from_u128(2)
-        ]);
+        assert_eq!(
+            request.changes.iter().map(|c| c.doc).collect::<Vec<_>>(),
+            vec![DocId::from_u128(1), DocId::from_u128(2)]
+        );
         assert_eq!(request.cursors, cursors);
         assert_eq!(request.reference_version, Some(3));
 
@@ -536,7 +539,9 @@ mod tests {
         assert!(Error::Connect("reset".into()).is_retryable());
         assert!(Error::Server { status: 503, code: None, message: String::new() }.is_retryable());
         assert!(Error::Server { status: 429, code: None, message: String::new() }.is_retryable());
-        assert!(!Error::Server { status: 400, code: Some(ErrorCode::BadRequest), message: String::new() }.is_retryable());
+        assert!(
+            !Error::Server { status: 400, code: Some(ErrorCode::BadRequest), message: String::new() }.is_retryable()
+        );
         assert!(!Error::Revoked.is_retryable());
     }
 }

@@ -200,7 +200,12 @@ fn fill_resident(r: &mut Resident, input: &ResidentInput) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn add_resident(client: &Client, household: HouseholdId, input: ResidentInput, now: Millis) -> Result<ResidentId> {
+pub(crate) fn add_resident(
+    client: &Client,
+    household: HouseholdId,
+    input: ResidentInput,
+    now: Millis,
+) -> Result<ResidentId> {
     let id = ResidentId::new();
     edit(client, household.into(), "add resident", now, |h: &mut HouseholdFile, _| {
         let mut resident = Resident {
@@ -293,7 +298,9 @@ pub(crate) fn open_case(client: &Client, input: NewCase, now: Millis) -> Result<
             .ok_or_else(|| Error::NotFound { what: "household", id: household.to_string() })?;
         doc::read::<HouseholdFile>(&automerge_doc)?.placement
     } else if let Some(building) = input.building {
-        roster.placement_of_building(building).ok_or_else(|| Error::NotFound { what: "building", id: building.to_string() })?
+        roster
+            .placement_of_building(building)
+            .ok_or_else(|| Error::NotFound { what: "building", id: building.to_string() })?
     } else {
         // A case about no particular address goes to the first grid the author covers.
         principal

@@ -31,7 +31,7 @@ fn fixtures_fill_lists_today_and_identity() {
     let due = client.households(&HouseholdFilter { due_only: true, ..Default::default() }, DEMO_NOW).unwrap();
     assert!(due.iter().all(|h| !matches!(h.next_due_state, Some(DueState::NotDue { .. }) | None)));
     let today = client.today(DEMO_NOW).unwrap();
-    assert_eq!(today.due_visits.len() >= due.len(), true);
+    assert!(today.due_visits.len() >= due.len());
     assert!(!client.buildings().unwrap().is_empty());
     assert_eq!(client.services().unwrap().len(), 8);
     let status = client.status().unwrap();
@@ -49,7 +49,9 @@ fn pinyin_initials_find_heads() {
         .households(&HouseholdFilter { search: Some(initials.to_uppercase()), ..Default::default() }, DEMO_NOW)
         .unwrap();
     assert!(found.iter().any(|h| h.id == target.id), "{initials} should find {}", target.head);
-    let by_name = client.households(&HouseholdFilter { search: Some(target.head.clone()), ..Default::default() }, DEMO_NOW).unwrap();
+    let by_name = client
+        .households(&HouseholdFilter { search: Some(target.head.clone()), ..Default::default() }, DEMO_NOW)
+        .unwrap();
     assert!(by_name.iter().any(|h| h.id == target.id));
 }
 
@@ -116,9 +118,11 @@ fn households_residents_tags_and_moves() {
             DEMO_NOW,
         )
         .unwrap();
-    let found = client.households(&HouseholdFilter { search: Some("zs".into()), ..Default::default() }, DEMO_NOW).unwrap();
+    let found =
+        client.households(&HouseholdFilter { search: Some("zs".into()), ..Default::default() }, DEMO_NOW).unwrap();
     assert!(found.iter().any(|h| h.id == id), "zs finds 张三");
-    let found = client.households(&HouseholdFilter { search: Some("ls".into()), ..Default::default() }, DEMO_NOW).unwrap();
+    let found =
+        client.households(&HouseholdFilter { search: Some("ls".into()), ..Default::default() }, DEMO_NOW).unwrap();
     assert!(found.iter().any(|h| h.id == id), "ls finds resident 李四");
     let detail = client.household(id, DEMO_NOW).unwrap();
     assert_eq!(detail.residents[0].id_number_masked, "4207**********0021");
@@ -199,7 +203,10 @@ fn case_lifecycle_and_allowed_actions() {
     assert_eq!(detail.row.status, CaseStatus::Resolved);
     assert_eq!(detail.timeline.len(), 3);
     let err = client
-        .act_on_case(CaseAction { case: id, action: ActionKind::Accept, note: String::new(), satisfaction: None, to: None }, DEMO_NOW)
+        .act_on_case(
+            CaseAction { case: id, action: ActionKind::Accept, note: String::new(), satisfaction: None, to: None },
+            DEMO_NOW,
+        )
         .unwrap_err();
     assert!(matches!(err, Error::Input(_)), "{err}");
     assert!(client.cases(CaseFilter::Open, DEMO_NOW).unwrap().iter().all(|c| c.id != id));
