@@ -331,8 +331,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 if json {
                     print_json(&detail)?;
                 } else {
-                    println!("{} {} {}", detail.address, detail.head, detail.phone);
-                    for v in &detail.visits {
+                    let tags: Vec<&str> = detail.tags.iter().map(|t| t.tag.zh()).collect();
+                    println!("{} {} {} {}", detail.address, detail.head, detail.phone, tags.join("、"));
+                    if detail.visits.len() > 5 {
+                        println!("  {} visits; the 5 newest:", detail.visits.len());
+                    }
+                    for v in detail.visits.iter().take(5) {
                         println!(
                             "  {} {} {} {}",
                             gridlink_shared::time::format_local(v.at),

@@ -324,8 +324,12 @@ pub(crate) fn apply_response(
             match item {
                 PullItem::Change { bytes, .. } => {
                     let change = doc::parse_change(bytes)?;
-                    slot.get_or_insert_with(AutoCommit::new).apply_changes([change]).map_err(automerge_error)?;
-                    report.pulled_changes += 1;
+                    let target = slot.get_or_insert_with(AutoCommit::new);
+                    // Our own pushed changes come back in the log; only count what is new.
+                    if target.get_change_by_hash(&change.hash()).is_none() {
+                        report.pulled_changes += 1;
+                    }
+                    target.apply_changes([change]).map_err(automerge_error)?;
                 }
                 PullItem::Snapshot { bytes, .. } => {
                     match slot {
