@@ -100,6 +100,7 @@ CREATE TABLE IF NOT EXISTS doc_scopes (
     doc_id TEXT NOT NULL,
     PRIMARY KEY (scope, doc_id)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS doc_scopes_by_doc ON doc_scopes(doc_id);
 -- Every accepted change, by hash: pushes are idempotent on this key.
 CREATE TABLE IF NOT EXISTS changes (
     hash        TEXT PRIMARY KEY,
@@ -186,6 +187,8 @@ pub fn open(data_dir: &Path, create: bool) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // 64 MiB of page cache: a street-sized import is one large transaction.
+    conn.pragma_update(None, "cache_size", -65536)?;
     conn.execute_batch(SCHEMA)?;
     let found: Option<String> =
         conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).ok();

@@ -39,7 +39,11 @@ pub struct InitSummary {
     pub cases: usize,
     pub changes: usize,
     pub log_entries: usize,
+    /// Generating the dataset.
     pub generate_ms: u128,
+    /// Building the automerge documents (part of `store_ms`).
+    pub build_ms: u128,
+    /// Building and writing everything, in one transaction.
     pub store_ms: u128,
 }
 
@@ -279,7 +283,7 @@ impl SqliteStore {
         let generate_ms = started.elapsed().as_millis();
         let started = Instant::now();
         let actor = import_actor(self)?;
-        let (changes, log_entries) = self.with_conn(|conn| {
+        let (changes, log_entries, build_ms) = self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let existing: i64 = tx.query_row("SELECT COUNT(*) FROM docs", [], |r| r.get(0))?;
             if existing > 0 {
@@ -288,30 +292,31 @@ impl SqliteStore {
             roster::insert_roster(&tx, &data.roster, now)?;
             let mut log = LogAppender::default();
             let mut changes = 0;
-            let docs = data
+            let docs: Vec<AnyDoc> = data
                 .households
                 .iter()
-                .map(|h| (doc::create(h, actor.clone(), h.created_at), AnyDoc::Household(h.clone())))
-                .chain(
-                    data.cases.iter().map(|c| (doc::create(c, actor.clone(), c.reported_at), AnyDoc::Case(c.clone()))),
-                );
-            for (created, any) in docs {
-                let mut automerge_doc = created.map_err(|e| StoreError::Backend(format!("demo document: {e}")))?;
-                let change = automerge_doc
-                    .get_last_local_change()
-                    .ok_or_else(|| StoreError::Backend("demo document has no change".into()))?;
-                let hash = change.hash().to_string();
-                let doc_id = any.doc_id();
-                insert_change(&tx, &hash, doc_id, change.raw_bytes(), &actor.to_hex_string(), now)?;
-                for scope in any.scopes() {
-                    log.append(&tx, scope, &hash, doc_id)?;
+                .map(|h| AnyDoc::Household(h.clone()))
+                .chain(data.cases.iter().map(|c| AnyDoc::Case(c.clone())))
+                .collect();
+            // Building automerge documents is the slow part: it runs on every core, a chunk
+            // at a time, and this thread writes each chunk.
+            let mut build_time = std::time::Duration::ZERO;
+            for chunk in docs.chunks(2048) {
+                let building = Instant::now();
+                let built_chunk = build_docs(chunk, &actor)?;
+                build_time += building.elapsed();
+                for built in built_chunk {
+                    insert_change(&tx, &built.hash, built.doc.doc_id(), &built.change, &actor.to_hex_string(), now)?;
+                    for scope in built.doc.scopes() {
+                        log.append(&tx, scope, &built.hash, built.doc.doc_id())?;
+                    }
+                    write_doc(&tx, &built.doc, &built.saved, now)?;
+                    changes += 1;
                 }
-                write_doc(&tx, &any, &automerge_doc.save(), now)?;
-                changes += 1;
             }
             roster::bump_reference_version(&tx)?;
             tx.commit()?;
-            Ok((changes, log.appended))
+            Ok((changes, log.appended, build_time.as_millis()))
         })?;
         Ok(InitSummary {
             communities: data.roster.communities.len(),
@@ -323,6 +328,7 @@ impl SqliteStore {
             changes,
             log_entries,
             generate_ms,
+            build_ms,
             store_ms: started.elapsed().as_millis(),
         })
     }
@@ -331,6 +337,48 @@ impl SqliteStore {
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         self.with_conn(|conn| f(conn))
     }
+}
+
+/// An imported document, ready to store.
+struct BuiltDoc<'a> {
+    doc: &'a AnyDoc,
+    hash: String,
+    change: Vec<u8>,
+    saved: Vec<u8>,
+}
+
+fn build_one<'a>(any: &'a AnyDoc, actor: &ActorId) -> Result<BuiltDoc<'a>, StoreError> {
+    let created = match any {
+        AnyDoc::Household(h) => doc::create(h, actor.clone(), h.created_at),
+        AnyDoc::Case(c) => doc::create(c, actor.clone(), c.reported_at),
+    };
+    let mut automerge_doc = created.map_err(|e| StoreError::Backend(format!("demo document: {e}")))?;
+    let change = automerge_doc
+        .get_last_local_change()
+        .ok_or_else(|| StoreError::Backend("demo document has no change".into()))?;
+    Ok(BuiltDoc {
+        doc: any,
+        hash: change.hash().to_string(),
+        change: change.raw_bytes().to_vec(),
+        saved: automerge_doc.save(),
+    })
+}
+
+/// Builds documents on all cores, keeping their order.
+fn build_docs<'a>(docs: &'a [AnyDoc], actor: &ActorId) -> Result<Vec<BuiltDoc<'a>>, StoreError> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
+    let per_thread = docs.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = docs
+            .chunks(per_thread)
+            .map(|part| scope.spawn(move || part.iter().map(|d| build_one(d, actor)).collect::<Result<Vec<_>, _>>()))
+            .collect();
+        let mut out = Vec::with_capacity(docs.len());
+        for handle in handles {
+            out.extend(handle.join().map_err(|_| StoreError::Backend("document builder panicked".into()))??);
+        }
+        Ok(out)
+    })
 }
 
 /// The actor id the server signs imported documents with, created once per data directory.
