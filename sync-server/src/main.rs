@@ -222,8 +222,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         println!("  {} {}", community.name, community.id);
                         for grid in &community.grids {
                             println!(
-                                "    {} grid:{} ({} households, {} open cases)",
-                                grid.name, grid.id, grid.households, grid.open_cases
+                                "    {} grid:{} ({} households, {} moved out, {} open cases)",
+                                grid.name, grid.id, grid.households, grid.moved_out, grid.open_cases
                             );
                             for b in &grid.buildings {
                                 println!("      {} building:{} ({} households)", b.name, b.id, b.households);

@@ -282,7 +282,9 @@ pub struct CommunityReport {
 pub struct GridReport {
     pub id: GridId,
     pub name: String,
+    /// Household files in the grid, moved-out households included.
     pub households: u64,
+    pub moved_out: u64,
     pub open_cases: u64,
     pub buildings: Vec<BuildingReport>,
 }
@@ -367,11 +369,11 @@ impl SqliteStore {
                 let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
                 Ok(rows.collect::<Result<_, _>>()?)
             };
-            let per_grid = count_by("SELECT grid, COUNT(*) FROM household_rows WHERE status = 'active' GROUP BY grid")?;
-            let per_building = count_by(
-                "SELECT building, COUNT(*) FROM household_rows WHERE status = 'active' AND building IS NOT NULL
-                 GROUP BY building",
-            )?;
+            let per_grid = count_by("SELECT grid, COUNT(*) FROM household_rows GROUP BY grid")?;
+            let moved_out =
+                count_by("SELECT grid, COUNT(*) FROM household_rows WHERE status != 'active' GROUP BY grid")?;
+            let per_building =
+                count_by("SELECT building, COUNT(*) FROM household_rows WHERE building IS NOT NULL GROUP BY building")?;
             let open = count_by("SELECT grid, COUNT(*) FROM case_rows WHERE status != 'closed' GROUP BY grid")?;
             let streets = roster
                 .streets
@@ -394,6 +396,7 @@ impl SqliteStore {
                                     id: g.id,
                                     name: g.name.clone(),
                                     households: per_grid.get(&g.id.to_string()).copied().unwrap_or(0),
+                                    moved_out: moved_out.get(&g.id.to_string()).copied().unwrap_or(0),
                                     open_cases: open.get(&g.id.to_string()).copied().unwrap_or(0),
                                     buildings: roster
                                         .buildings
@@ -583,14 +586,14 @@ fn plan_import(
                 },
                 "building" => {
                     let grid = match parent.parse::<GridId>() {
-                        Ok(grid) if has_grid(&stored, &roster, grid) => grid,
+                        Ok(grid) if has_grid(&stored, &roster, grid) => Some(grid),
                         _ => {
                             problem(row, "parent_id", parent_missing("grid"));
-                            continue;
+                            None
                         }
                     };
                     let mut numbers = [0u16; 3];
-                    let mut ok = true;
+                    let mut ok = grid.is_some();
                     for (slot, column) in numbers.iter_mut().zip(["units", "floors", "rooms_per_floor"]) {
                         match row.get(column).parse::<u16>() {
                             Ok(n) if (1..=200).contains(&n) => *slot = n,
@@ -600,7 +603,7 @@ fn plan_import(
                             }
                         }
                     }
-                    if ok {
+                    if let (true, Some(grid)) = (ok, grid) {
                         roster.buildings.push(Building {
                             id: BuildingId(id),
                             grid,
