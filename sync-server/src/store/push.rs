@@ -215,12 +215,14 @@ fn push_one(
     if known.is_some() {
         return Ok((hash, AckStatus::Duplicate));
     }
-    if !working.contains_key(&pushed.doc) {
-        let stored = load_doc(conn, pushed.doc)?;
-        let exists = stored.is_some();
-        working.insert(pushed.doc, Working { doc: stored.unwrap_or_default(), exists, accepted: None });
-    }
-    let work = working.get_mut(&pushed.doc).expect("inserted above");
+    let work = match working.entry(pushed.doc) {
+        std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+        std::collections::hash_map::Entry::Vacant(entry) => {
+            let stored = load_doc(conn, pushed.doc)?;
+            let exists = stored.is_some();
+            entry.insert(Working { doc: stored.unwrap_or_default(), exists, accepted: None })
+        }
+    };
     let missing = change.deps().iter().filter(|dep| work.doc.get_change_by_hash(dep).is_none()).count();
     if missing > 0 {
         let message = format!("{missing} earlier change(s) of this document are not on the server; push them first");

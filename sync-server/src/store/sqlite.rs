@@ -310,7 +310,7 @@ impl SqliteStore {
                     for scope in built.doc.scopes() {
                         log.append(&tx, scope, &built.hash, built.doc.doc_id())?;
                     }
-                    write_doc(&tx, &built.doc, &built.saved, now)?;
+                    write_doc(&tx, built.doc, &built.saved, now)?;
                     changes += 1;
                 }
             }
