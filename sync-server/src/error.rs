@@ -127,3 +127,19 @@ impl From<tokio::task::JoinError> for ApiError {
         ApiError::internal(format!("storage task failed: {error}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_statuses_map_to_stable_codes_and_faults_say_nothing_inside() {
+        assert_eq!(ApiError::from_status(StatusCode::REQUEST_TIMEOUT).code, ErrorCode::Timeout);
+        assert_eq!(ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE).code, ErrorCode::PayloadTooLarge);
+        assert_eq!(ApiError::from_status(StatusCode::NOT_FOUND).code, ErrorCode::NotFound);
+        assert_eq!(ApiError::from_status(StatusCode::BAD_GATEWAY).code, ErrorCode::Internal);
+        let fault = ApiError::from(StoreError::Backend("disk I/O error at /srv/gridlink/server.db".into()));
+        assert_eq!(fault.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!fault.message.contains("/srv"), "internals never reach the client");
+    }
+}

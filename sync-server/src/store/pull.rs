@@ -184,3 +184,26 @@ fn readable_snapshot(conn: &Connection, id: DocId, held: &BTreeSet<Scope>) -> Re
         .optional()?;
     row.map(|(doc_type, bytes)| Ok(DocSnapshot { doc: id, doc_type: parse_code(&doc_type)?, bytes })).transpose()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_always_takes_its_first_item_then_respects_the_cap() {
+        let item = |n: usize| PullItem::Snapshot {
+            scope: Scope::Grid(gridlink_shared::GridId::from_u128(1)),
+            doc: DocId::from_u128(n as u128),
+            doc_type: DocType::Household,
+            bytes: vec![0; n],
+        };
+        let mut page = Page { limit: 100, used: 0, items: Vec::new(), more: false };
+        assert!(page.fits(500), "an oversized first item still goes in");
+        page.push(item(500));
+        assert!(!page.fits(1));
+        let mut page = Page { limit: 100, used: 0, items: Vec::new(), more: false };
+        page.push(item(60));
+        assert!(page.fits(40));
+        assert!(!page.fits(41));
+    }
+}
