@@ -9,7 +9,7 @@ use std::io::Write;
 
 use common::Harness;
 use gridlink_shared::protocol::{self, AckStatus, SyncRequest, SyncResponse};
-use gridlink_shared::{HouseholdFile, RejectCode, Role, Scope, Visit, VisitId, VisitOutcome};
+use gridlink_shared::{HouseholdFile, RejectCode, Scope, Visit, VisitId, VisitOutcome};
 
 fn gzip_len(bytes: &[u8]) -> usize {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
