@@ -204,7 +204,18 @@ async fn sync(State(state): State<AppState>, device: AuthedDevice, Cbor(body): C
     let request: SyncRequest =
         protocol::decode(&body).map_err(|e| ApiError::bad_request(format!("Malformed sync request: {e}")))?;
     let device_id = device.device;
+    let pushed = request.changes.len();
     let response = state.blocking(move |store| store.sync(device_id, &request, now_millis())).await?;
+    let rejected = response.acks.iter().filter(|a| matches!(a.status, protocol::AckStatus::Rejected { .. })).count();
+    tracing::info!(
+        device = %device_id,
+        user = %device.principal.user,
+        pushed,
+        rejected,
+        items = response.items.len(),
+        more = response.more,
+        "sync"
+    );
     let mut reply = protocol::encode(&response).into_response();
     reply.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(CBOR));
     Ok(reply)
