@@ -391,3 +391,22 @@ async fn unsupported_protocol_versions_get_a_clear_error() {
     assert_eq!(status, 400);
     assert_eq!(envelope.error.code, gridlink_shared::protocol::ErrorCode::UnsupportedProtocol);
 }
+
+#[tokio::test]
+async fn a_device_ahead_of_the_server_log_starts_its_scope_over_with_snapshots() {
+    let h = Harness::new();
+    let worker = h.staff(Role::GridWorker);
+    let grid = grid_of(&worker);
+    let mut phone = h.enroll(&worker).await;
+    h.sync_all(&mut phone).await;
+    let held = phone.docs.len();
+    // As if the server had been restored from an older backup.
+    phone.cursors.insert(Scope::Grid(grid), Cursor::Seq { seq: h.log_len(Scope::Grid(grid)) + 50 });
+    let restart = h.sync(&mut phone, Vec::new()).await;
+    assert_eq!(restart.cursors[&Scope::Grid(grid)], Cursor::Start);
+    assert!(restart.more && restart.items.is_empty());
+    let rest = h.sync_all(&mut phone).await;
+    let snapshots = rest.iter().flat_map(|r| &r.items).filter(|i| matches!(i, PullItem::Snapshot { .. })).count();
+    assert_eq!(snapshots, held);
+    assert_eq!(phone.cursors[&Scope::Grid(grid)], Cursor::Seq { seq: h.log_len(Scope::Grid(grid)) });
+}

@@ -104,10 +104,19 @@ fn pull_scope(conn: &Connection, scope: Scope, cursor: Cursor, page: &mut Page) 
     let mut position = match cursor {
         Cursor::Start => Position::Snapshots { upto: scope_head(conn, scope)?, after: None },
         Cursor::Snapshotting { upto, after } => Position::Snapshots { upto, after: Some(after) },
-        Cursor::Seq { seq } if seq < scope_floor(conn, scope)? => {
-            Position::Snapshots { upto: scope_head(conn, scope)?, after: None }
+        Cursor::Seq { seq } => {
+            let head = scope_head(conn, scope)?;
+            if seq < scope_floor(conn, scope)? || seq > head {
+                // History below the compaction point is gone, or the device is ahead of this
+                // server (restored from a backup): start the scope over with snapshots. The
+                // cursor goes back to Start on this page and snapshots follow on the next,
+                // so every page still continues the device's sequence without a gap.
+                tracing::warn!(%scope, seq, head, "cursor outside the log; restarting the scope with snapshots");
+                page.more = true;
+                return Ok(Cursor::Start);
+            }
+            Position::Log { seq }
         }
-        Cursor::Seq { seq } => Position::Log { seq },
     };
 
     if let Position::Snapshots { upto, after } = &mut position {
@@ -133,7 +142,7 @@ fn pull_scope(conn: &Connection, scope: Scope, cursor: Cursor, page: &mut Page) 
         if !finished {
             return Ok(match after {
                 Some(after) => Cursor::Snapshotting { upto: *upto, after: *after },
-                None => cursor_unmoved(cursor),
+                None => cursor,
             });
         }
         position = Position::Log { seq: *upto };
@@ -159,15 +168,6 @@ fn pull_scope(conn: &Connection, scope: Scope, cursor: Cursor, page: &mut Page) 
         seq = next;
     }
     Ok(Cursor::Seq { seq })
-}
-
-/// A cursor for a scope where nothing could be sent on this page.
-fn cursor_unmoved(cursor: Cursor) -> Cursor {
-    match cursor {
-        // A compacted-away Seq cursor restarts from scratch.
-        Cursor::Seq { .. } => Cursor::Start,
-        other => other,
-    }
 }
 
 /// The server's copy of a document, if `held` scopes may read it.
