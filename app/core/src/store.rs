@@ -36,7 +36,8 @@ pub const KEY_ENV: &str = "GRIDLINK_DB_KEY";
 const MATERIALIZE_NOW: Millis = 4_102_444_800_000;
 
 /// Schema migrations, applied in order; `user_version` is the count applied.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE docs (
     id TEXT PRIMARY KEY,
@@ -131,7 +132,14 @@ CREATE TABLE timeline (
     lamport INTEGER NOT NULL,
     PRIMARY KEY (case_id, id)
 );
-"#];
+"#,
+    r#"
+CREATE INDEX cases_household ON cases(household);
+CREATE INDEX cases_responsible ON cases(responsible, is_open);
+CREATE INDEX cases_open_deadline ON cases(is_open, completion_deadline);
+CREATE INDEX visits_household ON visits(household);
+"#,
+];
 
 /// The database key: `GRIDLINK_DB_KEY` (64 hex characters) if set, else `dir/db.key`, created
 /// with a fresh random 256-bit key (mode 0600) when neither exists and the database is new.
