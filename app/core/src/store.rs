@@ -192,6 +192,9 @@ fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
 pub fn open_encrypted(path: &Path, key: &[u8; 32]) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex::encode(key)))?;
+    // SQLCipher would also print its own low-level lines to stderr on a wrong key; the error
+    // returned below says it in words people can act on.
+    conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
     // SQLCipher only notices a wrong key at the first read.
     let readable = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0));
     if let Err(e) = readable {
