@@ -23,9 +23,10 @@ use dioxus::mobile as renderer;
 #[derive(Debug, Parser)]
 #[command(name = "gridlink-app", version)]
 struct Args {
-    /// Data directory: the encrypted local store, shared with the `gridlink` CLI.
+    /// Data directory: the encrypted local store, shared with the `gridlink` CLI. Required on
+    /// desktop; on a phone it defaults to the app's private storage.
     #[arg(long, env = "GRIDLINK_DATA")]
-    data: PathBuf,
+    data: Option<PathBuf>,
     /// Start in this language (zh or en) instead of the saved choice.
     #[arg(long)]
     lang: Option<String>,
@@ -45,6 +46,19 @@ fn parse_lang(code: &str) -> anyhow::Result<Lang> {
     }
 }
 
+/// Where the store lives when `--data` is not given: the app's private storage on a phone;
+/// on desktop there is no silent default, so the CLI and the app never drift apart.
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    if cfg!(target_os = "android") {
+        return Ok(PathBuf::from("/data/data/cn.gridlink.app/files/gridlink"));
+    }
+    if cfg!(target_os = "ios") {
+        let home = std::env::var_os("HOME").context("HOME is not set")?;
+        return Ok(PathBuf::from(home).join("Library/Application Support/gridlink"));
+    }
+    anyhow::bail!("--data DIR is required (or GRIDLINK_DATA): the data directory the gridlink CLI uses")
+}
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -54,8 +68,11 @@ fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     let lang = args.lang.as_deref().map(parse_lang).transpose()?;
-    let client =
-        Client::open(&args.data).with_context(|| format!("cannot open the data directory {}", args.data.display()))?;
+    let data = match args.data {
+        Some(dir) => dir,
+        None => default_data_dir()?,
+    };
+    let client = Client::open(&data).with_context(|| format!("cannot open the data directory {}", data.display()))?;
 
     // Sync and its HTTP client run on this runtime; the UI thread only awaits results.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -76,7 +93,7 @@ fn main() -> anyhow::Result<()> {
         .with_menu(None)
         .with_disable_context_menu(true)
         .with_background_color((242, 243, 245, 255))
-        .with_data_directory(args.data.join("webview"))
+        .with_data_directory(data.join("webview"))
         .with_custom_head(
             r#"<meta name="viewport" content="width=device-width, initial-scale=1, maximum-scale=1, user-scalable=no">"#
                 .to_string(),

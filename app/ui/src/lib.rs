@@ -86,6 +86,7 @@ pub fn App(config: AppConfig) -> Element {
             client: config.client.clone(),
             lang: Signal::new(lang),
             now: Signal::new(now),
+            minute: Signal::new(state::floor_minute(now)),
             revision: Signal::new(0),
             sync: Signal::new(state::SyncUi::default()),
             gate: Signal::new(gate),

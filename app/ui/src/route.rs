@@ -73,11 +73,14 @@ pub fn Shell() -> Element {
     let flash = (ctx.flash)().filter(|f| f.route == route).map(|f| f.text);
     rsx! {
         SyncBar {}
-        main { class: "app-main",
-            if let Some(text) = flash {
-                div { class: "notice", role: "status", id: "flash", {text} }
+        // Keyed by route so each screen opens scrolled to the top.
+        for current in [route.clone()] {
+            main { key: "{current}", class: "app-main",
+                if let Some(text) = flash.clone() {
+                    div { class: "notice", role: "status", id: "flash", {text} }
+                }
+                Outlet::<Route> {}
             }
-            Outlet::<Route> {}
         }
         TabBar {}
     }

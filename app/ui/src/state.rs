@@ -47,6 +47,9 @@ pub struct Ctx {
     pub lang: Signal<Lang>,
     /// The current time, ticking every second in the app (fixed in tests).
     pub now: Signal<Millis>,
+    /// `now` rounded down to the minute. Lists subscribe to this one, so they re-read the
+    /// store once a minute while only countdowns re-render every second.
+    pub minute: Signal<Millis>,
     /// Bumped after every local write and every sync; screens that read it re-read the store.
     pub revision: Signal<u64>,
     pub sync: Signal<SyncUi>,
@@ -79,10 +82,9 @@ impl Ctx {
         (self.lang)()
     }
 
-    /// Now, rounded down to the minute: lists re-read once a minute, not every second.
+    /// Now, rounded down to the minute (subscribes the caller to minute changes only).
     pub fn minute(&self) -> Millis {
-        let now = (self.now)();
-        now - now.rem_euclid(60_000)
+        (self.minute)()
     }
 
     /// Subscribes the caller to store changes.
@@ -105,6 +107,13 @@ impl Ctx {
         let mut signal = self.lang;
         signal.set(lang);
         crate::prefs::save_lang(self.client.dir(), lang);
+    }
+
+    /// After a local write: every screen re-reads, and a sync is asked for so the change
+    /// leaves the phone as soon as there is signal.
+    pub fn saved(&self) {
+        self.changed();
+        self.request_sync();
     }
 
     /// Shows `text` on `route` (typically the screen a form returns to).
@@ -158,6 +167,11 @@ impl Ctx {
     }
 }
 
+/// `at` rounded down to the minute.
+pub fn floor_minute(at: Millis) -> Millis {
+    at - at.rem_euclid(60_000)
+}
+
 /// Plain words in one language.
 pub fn pick(lang: Lang, words: &PlainWords) -> String {
     match lang {
@@ -194,6 +208,11 @@ pub fn run_background(ctx: &Ctx, mut requests: tokio::sync::mpsc::UnboundedRecei
             let now = gridlink_shared::time::now_millis();
             let mut signal = clock.now;
             signal.set(now);
+            let minute = floor_minute(now);
+            if *clock.minute.peek() != minute {
+                let mut signal = clock.minute;
+                signal.set(minute);
+            }
             let idle = now - *clock.last_activity.peek();
             if *clock.gate.peek() == Gate::Open && idle > LOCK_AFTER_MS {
                 clock.lock();

@@ -24,8 +24,12 @@ pub fn Cases() -> Element {
     let t = tr(lang);
     let mut filter = use_signal(|| CaseFilter::Mine);
     let rows = ctx.client.cases(filter(), ctx.minute());
-    let choices =
-        [(CaseFilter::Mine, t.cases_mine), (CaseFilter::Open, t.cases_open), (CaseFilter::Overdue, t.cases_overdue)];
+    let choices = [
+        (CaseFilter::Mine, t.cases_mine),
+        (CaseFilter::Open, t.cases_open),
+        (CaseFilter::Overdue, t.cases_overdue),
+        (CaseFilter::All, t.filter_all),
+    ];
     rsx! {
         PageTitle { title: t.cases_title.to_string(),
             Link { class: "btn primary small", id: "new-case", to: Route::NewCase {}, "+ {t.new_case}" }
@@ -166,7 +170,7 @@ fn CaseActions(case: CaseId, allowed: Vec<ActionKind>, lang: Lang) -> Element {
                     taken += 1;
                     error.set(None);
                     ctx.flash(Route::CasePage { id: case }, tr(ctx.lang()).action_saved);
-                    ctx.changed();
+                    ctx.saved();
                 }
                 Err(e) => error.set(Some(ctx.words(&e))),
             }
@@ -256,7 +260,7 @@ fn CaseFormView(
             let form = CaseForm { kind: kind(), household, building, title: case_title(), note: note() };
             match actions::open_case(&ctx.client, &form, ctx.now_untracked()) {
                 Ok(id) => {
-                    ctx.changed();
+                    ctx.saved();
                     ctx.flash(Route::CasePage { id }, tr(ctx.lang()).case_saved);
                     navigator().replace(Route::CasePage { id });
                 }

@@ -287,7 +287,7 @@ fn TagEditor(household: HouseholdId, tags: Vec<(MustVisitTag, String)>, lang: La
                 Ok(()) => {
                     error.set(None);
                     adding.set(None);
-                    ctx.changed();
+                    ctx.saved();
                 }
                 Err(e) => error.set(Some(ctx.words(&e))),
             }
@@ -371,7 +371,7 @@ pub fn RecordVisit(id: HouseholdId) -> Element {
         let ctx = ctx.clone();
         move |_| match actions::record_visit(&ctx.client, id, &form.peek(), ctx.now_untracked()) {
             Ok(_) => {
-                ctx.changed();
+                ctx.saved();
                 ctx.flash(Route::HouseholdPage { id }, tr(ctx.lang()).saved_locally);
                 navigator().replace(Route::HouseholdPage { id });
             }
@@ -504,7 +504,7 @@ pub fn EditHousehold(id: HouseholdId) -> Element {
             };
             match ctx.client.edit_household(id, edit, ctx.now_untracked()) {
                 Ok(()) => {
-                    ctx.changed();
+                    ctx.saved();
                     ctx.flash(Route::HouseholdPage { id }, tr(ctx.lang()).saved_locally);
                     navigator().replace(Route::HouseholdPage { id });
                 }
