@@ -209,24 +209,39 @@ pub(super) fn load_roster(conn: &Connection) -> Result<Roster, StoreError> {
     })
 }
 
-/// The communities a set of scopes reaches into.
-fn communities_of(roster: &Roster, scopes: &[Scope]) -> BTreeSet<CommunityId> {
-    let grid_community: HashMap<GridId, CommunityId> = roster.grids.iter().map(|g| (g.id, g.community)).collect();
-    let building_grid: HashMap<BuildingId, GridId> = roster.buildings.iter().map(|b| (b.id, b.grid)).collect();
-    let mut out = BTreeSet::new();
-    for scope in scopes {
-        match scope {
-            Scope::Street(street) => {
-                out.extend(roster.communities.iter().filter(|c| c.street == *street).map(|c| c.id));
-            }
-            Scope::Community(c) => {
-                out.insert(*c);
-            }
-            Scope::Grid(g) => out.extend(grid_community.get(g)),
-            Scope::Building(b) => out.extend(building_grid.get(b).and_then(|g| grid_community.get(g))),
+/// Which community each scope reaches into, indexed once per roster.
+struct CommunityIndex<'a> {
+    roster: &'a Roster,
+    grid_community: HashMap<GridId, CommunityId>,
+    building_grid: HashMap<BuildingId, GridId>,
+}
+
+impl<'a> CommunityIndex<'a> {
+    fn new(roster: &'a Roster) -> Self {
+        CommunityIndex {
+            roster,
+            grid_community: roster.grids.iter().map(|g| (g.id, g.community)).collect(),
+            building_grid: roster.buildings.iter().map(|b| (b.id, b.grid)).collect(),
         }
     }
-    out
+
+    /// The communities a set of scopes reaches into.
+    fn communities_of(&self, scopes: &[Scope]) -> BTreeSet<CommunityId> {
+        let mut out = BTreeSet::new();
+        for scope in scopes {
+            match scope {
+                Scope::Street(street) => {
+                    out.extend(self.roster.communities.iter().filter(|c| c.street == *street).map(|c| c.id));
+                }
+                Scope::Community(c) => {
+                    out.insert(*c);
+                }
+                Scope::Grid(g) => out.extend(self.grid_community.get(g)),
+                Scope::Building(b) => out.extend(self.building_grid.get(b).and_then(|g| self.grid_community.get(g))),
+            }
+        }
+        out
+    }
 }
 
 /// The reference data a principal sees: the communities their scopes reach into, with
@@ -237,7 +252,8 @@ pub(super) fn reference_for(
     version: u64,
 ) -> Result<ReferenceData, StoreError> {
     let full = load_roster(conn)?;
-    let visible = communities_of(&full, &principal.scopes);
+    let index = CommunityIndex::new(&full);
+    let visible = index.communities_of(&principal.scopes);
     let streets: BTreeSet<StreetId> =
         full.communities.iter().filter(|c| visible.contains(&c.id)).map(|c| c.street).collect();
     let grids: BTreeSet<GridId> = full.grids.iter().filter(|g| visible.contains(&g.community)).map(|g| g.id).collect();
@@ -249,7 +265,7 @@ pub(super) fn reference_for(
         staff: full
             .staff
             .iter()
-            .filter(|s| s.id == principal.user || !communities_of(&full, &s.scopes).is_disjoint(&visible))
+            .filter(|s| s.id == principal.user || !index.communities_of(&s.scopes).is_disjoint(&visible))
             .cloned()
             .collect(),
         outlets: full.outlets.iter().filter(|o| visible.contains(&o.community)).cloned().collect(),
