@@ -121,7 +121,12 @@ async fn admin_commands_work_while_the_server_runs_and_take_effect_at_once() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("gridlink-server init"));
 
-    server.start_kill().unwrap();
+    // SIGTERM stops the server gracefully with a zero exit.
+    let pid = server.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = server.wait().await.unwrap();
+    assert!(status.success(), "serve exited with {status}");
+    assert!(http.get(format!("{base}/healthz")).send().await.is_err());
 }
 
 const GOOD_CSV: &str = "record_type,id,parent_id,name,phone,role,scopes,units,floors,rooms_per_floor,unit,room
