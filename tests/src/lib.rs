@@ -47,6 +47,50 @@ pub fn server_binary() -> PathBuf {
     path
 }
 
+/// Path of the `gridlink` CLI binary, building it once if needed.
+pub fn cli_binary() -> PathBuf {
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    let path = target_dir().join(format!("gridlink{}", std::env::consts::EXE_SUFFIX));
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "gridlink-client", "--bin", "gridlink"])
+            .stdout(Stdio::null())
+            .status();
+        if !matches!(status, Ok(s) if s.success()) && !path.exists() {
+            panic!("cannot build gridlink; run `cargo build -p gridlink-client` first");
+        }
+    });
+    assert!(path.exists(), "{} is missing; run `cargo build -p gridlink-client`", path.display());
+    path
+}
+
+/// Output of one `gridlink --data DIR ARGS...` run.
+#[derive(Debug)]
+pub struct CliRun {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliRun {
+    /// Stdout parsed as JSON; panics with both streams when it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): stdout {:?} stderr {:?}", self.stdout, self.stderr))
+    }
+}
+
+/// Runs the `gridlink` CLI on a data directory.
+pub fn cli(data: &Path, args: &[&str]) -> CliRun {
+    let out = Command::new(cli_binary()).arg("--data").arg(data).args(args).output().expect("run gridlink");
+    CliRun {
+        success: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// A `gridlink-server` process serving a data directory with the small demo dataset.
 pub struct Server {
     pub data: tempfile::TempDir,

@@ -352,3 +352,54 @@ async fn a_revoked_device_stops_syncing_and_keeps_its_data_encrypted() -> TestRe
     assert!(!raw.windows(needle.len()).any(|w| w == needle), "the database file is encrypted");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_while_syncing_in_the_background_are_all_kept() -> TestResult {
+    let server = Server::start_demo()?;
+    let (worker_id, _) = server.user_with_role("grid-worker", 2)?;
+    let (dir, reader_dir) = (tempfile::tempdir()?, tempfile::tempdir()?);
+
+    let bogus = Client::open(tempfile::tempdir()?.path())?;
+    let refused = bogus.enroll(&server.url(), "XXXX-0000", "phone").await.unwrap_err();
+    assert!(!refused.is_retryable(), "a bad code is not retried: {refused}");
+    assert!(matches!(refused, Error::Server { code: Some(_), .. }), "{refused:?}");
+
+    let worker = enrolled(&server, &server.url(), dir.path(), &worker_id, "phone").await?;
+    let households = worker.households(&HouseholdFilter::default(), now_millis())?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The UI's background task: sync, sync, sync.
+    let background = {
+        let (worker, stop) = (worker.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut rounds = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) && rounds < 10_000 {
+                worker.sync().await.expect("background sync");
+                rounds += 1;
+            }
+            rounds
+        })
+    };
+    // The UI's event handlers: writes on another thread at the same time.
+    let writer = {
+        let (worker, households) = (worker.clone(), households.clone());
+        tokio::task::spawn_blocking(move || {
+            for i in 0..150usize {
+                let now = now_millis();
+                worker
+                    .record_visit(visit(households[i % households.len()].id, &format!("并发测试#{i:03}"), now), now)?;
+            }
+            Ok::<_, Error>(())
+        })
+    };
+    writer.await??;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let rounds = background.await?;
+    worker.sync().await?;
+    println!("{rounds} background syncs ran during 150 writes");
+    assert_eq!(worker.status()?.unsent, 0);
+    let reader = community_reader(&server, reader_dir.path()).await?;
+    let remote = notes_with_prefix(&reader, "并发测试#");
+    assert_eq!(remote.len(), 150);
+    assert!(remote.values().all(|n| *n == 1));
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! The `gridlink` CLI against a real server: the commands, their `--json` shapes, sorting,
+//! and errors on stderr with a non-zero exit.
+
+use gridlink_tests::{Server, cli};
+
+fn ids(list: &serde_json::Value) -> Vec<String> {
+    list.as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn cli_enrols_writes_syncs_and_exports() {
+    let server = Server::start_demo().unwrap();
+    let (worker, _) = server.user_with_role("grid-worker", 0).unwrap();
+    let code = server.code_for(&worker).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+
+    let run = cli(data, &["enroll", "--server", &server.url(), "--code", &code, "--name", "cli-test"]);
+    assert!(run.success, "{run:?}");
+    let again = cli(data, &["enroll", "--server", &server.url(), "--code", &code]);
+    assert!(!again.success && again.stderr.contains("already enrolled"), "{again:?}");
+    let run = cli(data, &["sync"]);
+    assert!(run.success && run.stdout.contains("pulled"), "{run:?}");
+    let status = cli(data, &["status", "--json"]).json();
+    assert_eq!(status["enrolled"], true);
+    assert_eq!(status["unsent"], 0);
+
+    let households = cli(data, &["households", "--json"]).json();
+    let list = ids(&households);
+    assert!(list.len() > 20);
+    assert_eq!(list, sorted(list.clone()), "--json lists are sorted by id");
+    for key in ["id", "building_id", "address", "head", "tags", "next_due"] {
+        assert!(households[0].get(key).is_some(), "households items have {key}");
+    }
+    let due = cli(data, &["households", "--due", "--json"]).json();
+    assert!(due.as_array().unwrap().len() <= list.len());
+
+    let building = cli(data, &["buildings", "--json"]).json()[0]["id"].as_str().unwrap().to_string();
+    let added = cli(
+        data,
+        &["household", "add", "--building", &building, "--room", "1203", "--head", "张三", "--unit", "2", "--json"],
+    );
+    assert!(added.success, "{added:?}");
+    let household = added.json()["id"].as_str().unwrap().to_string();
+    let found = ids(&cli(data, &["households", "--search", "zs", "--json"]).json());
+    assert!(found.contains(&household), "zs finds 张三");
+    assert!(cli(data, &["household", "tag", "--id", &household, "--add", "new-arrival"]).success);
+    let bad_tag = cli(data, &["household", "tag", "--id", &household, "--add", "vip"]);
+    assert!(!bad_tag.success && bad_tag.stderr.contains("new-arrival"), "{bad_tag:?}");
+    let visit =
+        cli(data, &["visit", "add", "--household", &household, "--outcome", "met", "--note", "新迁入住户首次走访"]);
+    assert!(visit.success, "{visit:?}");
+    let unknown =
+        cli(data, &["visit", "add", "--household", "00000000-0000-0000-0000-000000000001", "--outcome", "met"]);
+    assert!(!unknown.success && unknown.stderr.contains("not on this device"), "{unknown:?}");
+
+    let case = cli(
+        data,
+        &[
+            "case",
+            "open",
+            "--kind",
+            "must-arrive:emergency",
+            "--household",
+            &household,
+            "--title",
+            "老人在家摔倒",
+            "--json",
+        ],
+    );
+    assert!(case.success, "{case:?}");
+    let case = case.json()["id"].as_str().unwrap().to_string();
+    assert!(cli(data, &["case", "act", "--id", &case, "--action", "accept", "--note", "马上到"]).success);
+    assert!(cli(data, &["case", "act", "--id", &case, "--action", "arrive"]).success);
+    let close = cli(data, &["case", "act", "--id", &case, "--action", "close", "--satisfaction", "5"]);
+    assert!(!close.success, "a grid worker may not close: {close:?}");
+    let bad_kind = cli(data, &["case", "open", "--kind", "party", "--title", "x"]);
+    assert!(!bad_kind.success && bad_kind.stderr.contains("must-arrive"), "{bad_kind:?}");
+
+    let cases = cli(data, &["cases", "--json"]).json();
+    let case_ids = ids(&cases);
+    assert_eq!(case_ids, sorted(case_ids.clone()));
+    let mine = cases.as_array().unwrap().iter().find(|c| c["id"] == case.as_str()).expect("new case listed");
+    assert_eq!(mine["kind"], "must-arrive:emergency");
+    assert_eq!(mine["status"], "on-site");
+    assert_eq!(mine["timeline"].as_array().unwrap().len(), 2);
+
+    let run = cli(data, &["sync"]);
+    assert!(run.success && run.stdout.contains("pushed 6 change(s) (6 accepted"), "{run:?}");
+    assert_eq!(cli(data, &["status", "--json"]).json()["unsent"], 0);
+
+    let export = cli(data, &["export", "--json"]);
+    let value = export.json();
+    let filed = value["households"].as_array().unwrap().iter().find(|h| h["id"] == household.as_str()).unwrap();
+    assert_eq!(filed["visits"][0]["notes"], "新迁入住户首次走访");
+    assert!(
+        value["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == case.as_str() && c["timeline"].as_array().unwrap().len() == 2)
+    );
+    assert_eq!(export.stdout, cli(data, &["export", "--json"]).stdout, "export is deterministic");
+}
+
+#[test]
+fn cli_errors_go_to_stderr_with_a_non_zero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = cli(dir.path(), &["sync"]);
+    assert!(!run.success);
+    assert!(run.stderr.contains("not enrolled"), "{run:?}");
+    assert!(run.stdout.is_empty());
+    let refused = cli(dir.path(), &["enroll", "--server", "http://127.0.0.1:9", "--code", "NOPE-NOPE"]);
+    assert!(!refused.success && refused.stderr.contains("cannot reach the server"), "{refused:?}");
+}
