@@ -501,7 +501,142 @@ pub fn holds_document(conn: &Connection, id: DocId) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gridlink_shared::GridId;
+    use crate::fixtures::{DEMO_NOW, demo_client};
+    use crate::{HouseholdFilter, NewVisit};
+    use gridlink_shared::protocol::{Ack, DocSnapshot};
+    use gridlink_shared::{GridId, RejectCode, Role, VisitOutcome};
+
+    fn empty_response() -> SyncResponse {
+        SyncResponse {
+            protocol: PROTOCOL_VERSION,
+            server_time: DEMO_NOW,
+            acks: vec![],
+            items: vec![],
+            cursors: BTreeMap::new(),
+            more: false,
+            scopes_added: vec![],
+            scopes_removed: vec![],
+            repairs: vec![],
+            reference: None,
+        }
+    }
+
+    fn plan(client: &Client) -> SyncRequest {
+        let conn = client.db();
+        plan_request(
+            store::cursors(&conn).unwrap(),
+            &outbox_entries(&conn, 100).unwrap(),
+            repair_wanted(&conn).unwrap(),
+            None,
+            DEMO_NOW,
+            &BatchLimits::default(),
+        )
+    }
+
+    #[test]
+    fn a_rejected_change_is_kept_aside_and_the_server_copy_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, _) = demo_client(dir.path(), Role::GridWorker, DEMO_NOW).unwrap();
+        let household = client.households(&HouseholdFilter::default(), DEMO_NOW).unwrap()[0].id;
+        let server_copy = store::load_doc(&client.db(), household.into()).unwrap().unwrap().save();
+        let visits_before = client.household(household, DEMO_NOW).unwrap().visits.len();
+        let visit = NewVisit {
+            household,
+            outcome: VisitOutcome::Met,
+            notes: "将被退回的走访".into(),
+            needs_found: vec![],
+            follow_up: None,
+            residents_present: vec![],
+            at: DEMO_NOW,
+        };
+        client.record_visit(visit, DEMO_NOW).unwrap();
+        let request = plan(&client);
+        assert_eq!(request.changes.len(), 1);
+        let hash = doc::parse_change(&request.changes[0].bytes).unwrap().hash().to_string();
+
+        let mut response = empty_response();
+        response.acks.push(Ack {
+            doc: household.into(),
+            hash: hash.clone(),
+            status: AckStatus::Rejected { code: RejectCode::OutOfScope, message: "not your grid any more".into() },
+        });
+        response.repairs.push(DocSnapshot {
+            doc: household.into(),
+            doc_type: gridlink_shared::DocType::Household,
+            bytes: server_copy,
+        });
+        let mut report = SyncReport::default();
+        apply_response(&client, &request, &response, &mut report).unwrap();
+
+        assert_eq!((report.rejected, report.repaired), (1, 1));
+        let status = client.status().unwrap();
+        assert_eq!((status.unsent, status.rejected), (0, 1));
+        let kept = client.rejected_changes().unwrap();
+        assert_eq!(kept[0].hash, hash);
+        assert_eq!(kept[0].code, RejectCode::OutOfScope);
+        assert_eq!(client.household(household, DEMO_NOW).unwrap().visits.len(), visits_before, "server copy restored");
+        assert!(plan(&client).repair.is_empty(), "the repair arrived, nothing more to ask");
+    }
+
+    #[test]
+    fn a_rejection_without_repair_asks_for_one_and_a_change_with_missing_history_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, data) = demo_client(dir.path(), Role::GridWorker, DEMO_NOW).unwrap();
+        let household = client.households(&HouseholdFilter::default(), DEMO_NOW).unwrap()[0].id;
+        client.set_tag(household, gridlink_shared::MustVisitTag::PoorFamily, true, None, DEMO_NOW).unwrap();
+        let request = plan(&client);
+        let hash = doc::parse_change(&request.changes[0].bytes).unwrap().hash().to_string();
+        let mut response = empty_response();
+        response.acks.push(Ack {
+            doc: household.into(),
+            hash,
+            status: AckStatus::Rejected { code: RejectCode::ForbiddenEdit, message: "no".into() },
+        });
+        // A change of a document this device has never seen, whose history is missing.
+        let case = data
+            .cases
+            .iter()
+            .find(|c| {
+                !client.db().query_row("SELECT 1 FROM docs WHERE id = ?1", [c.id.to_string()], |_| Ok(())).is_ok()
+            })
+            .unwrap();
+        let mut foreign = doc::create(case, automerge::ActorId::random(), DEMO_NOW).unwrap();
+        let mut changed = case.clone();
+        changed.title = "标题已修改".into();
+        let heads = foreign.get_heads();
+        doc::update(&mut foreign, &changed, "retitle", DEMO_NOW).unwrap();
+        let later = foreign.get_changes(&heads).pop().unwrap();
+        let scope = Scope::Grid(case.placement.grid);
+        response.items.push(PullItem::Change {
+            scope,
+            seq: 1,
+            doc: case.id.into(),
+            doc_type: gridlink_shared::DocType::Case,
+            bytes: later.raw_bytes().to_vec(),
+        });
+        let mut report = SyncReport::default();
+        apply_response(&client, &request, &response, &mut report).unwrap();
+        let wanted = plan(&client).repair;
+        assert!(wanted.contains(&household.into()), "rejected without a repair: ask for the server copy");
+        assert!(wanted.contains(&case.id.into()), "missing history: ask for the whole document");
+    }
+
+    #[test]
+    fn a_page_with_a_gap_is_refused_before_anything_is_applied() {
+        let scope = Scope::Grid(GridId::from_u128(9));
+        let sent = BTreeMap::from([(scope, Cursor::Seq { seq: 10 })]);
+        let mut response = empty_response();
+        response.items.push(PullItem::Change {
+            scope,
+            seq: 12,
+            doc: DocId::from_u128(1),
+            doc_type: gridlink_shared::DocType::Case,
+            bytes: vec![],
+        });
+        assert!(protocol::check_page(&sent, &response).is_err());
+        let err = Error::Protocol("gap".into());
+        assert!(err.is_retryable(), "the round is retried, the page never applied");
+    }
 
     fn entry(seq: i64, size: usize) -> OutboxEntry {
         OutboxEntry { seq, hash: format!("h{seq}"), doc: DocId::from_u128(seq as u128), bytes: vec![0; size] }
