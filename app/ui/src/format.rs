@@ -2,7 +2,7 @@
 
 use gridlink_shared::Lang;
 use gridlink_shared::policy::DueState;
-use gridlink_shared::time::{Millis, format_local, to_datetime};
+use gridlink_shared::time::{Millis, format_local};
 
 use crate::i18n::tr;
 
@@ -75,10 +75,10 @@ pub fn initial(name: &str) -> String {
     name.chars().next().map(String::from).unwrap_or_default()
 }
 
-/// Milliseconds for a local calendar date at noon, for "when the visit happened" defaults.
+/// The calendar year (Asia/Shanghai) of an instant, for residents' ages.
 pub fn year_of(at: Millis) -> i32 {
     use chrono::Datelike;
-    to_datetime(at).year()
+    gridlink_shared::time::local_date(at).year()
 }
 
 #[cfg(test)]

@@ -108,6 +108,7 @@ pub fn Me() -> Element {
                 }
             }
         }
+        RejectedList { lang }
         button { class: "btn danger block big", id: "log-out", onclick: move |_| confirming.set(true), {t.log_out} }
         if confirming() {
             div { class: "sheet-backdrop",
@@ -148,6 +149,35 @@ pub fn Me() -> Element {
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Changes the server refused: kept aside on the phone and shown with the reason, never
+/// dropped silently.
+#[component]
+fn RejectedList(lang: Lang) -> Element {
+    let ctx = use_ctx();
+    ctx.watch();
+    let t = tr(lang);
+    let rejected = ctx.client.rejected_changes().unwrap_or_default();
+    if rejected.is_empty() {
+        return rsx! {};
+    }
+    rsx! {
+        div { class: "section-title", span { {t.rejected_title} } span { class: "count", {(t.count)(rejected.len())} } }
+        div { class: "card", id: "rejected",
+            div { class: "muted", style: "margin-bottom:8px", {t.rejected_hint} }
+            for change in rejected {
+                div { key: "{change.hash}", class: "visit",
+                    div { class: "row",
+                        strong { class: "grow", {change.summary.clone()} }
+                        span { class: "badge overdue", {change.code.label(lang)} }
+                    }
+                    div { class: "sub", {change.message.clone()} }
+                    div { class: "muted", {format::date_time(change.recorded_at)} }
                 }
             }
         }
