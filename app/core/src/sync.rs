@@ -593,13 +593,7 @@ mod tests {
             status: AckStatus::Rejected { code: RejectCode::ForbiddenEdit, message: "no".into() },
         });
         // A change of a document this device has never seen, whose history is missing.
-        let case = data
-            .cases
-            .iter()
-            .find(|c| {
-                !client.db().query_row("SELECT 1 FROM docs WHERE id = ?1", [c.id.to_string()], |_| Ok(())).is_ok()
-            })
-            .unwrap();
+        let case = data.cases.iter().find(|c| !holds_document(&client.db(), c.id.into()).unwrap()).unwrap();
         let mut foreign = doc::create(case, automerge::ActorId::random(), DEMO_NOW).unwrap();
         let mut changed = case.clone();
         changed.title = "标题已修改".into();
