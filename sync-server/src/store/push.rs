@@ -223,6 +223,10 @@ fn push_one(
             entry.insert(Working { doc: stored.unwrap_or_default(), exists, accepted: None })
         }
     };
+    // Already inside the document (for instance merged in by the import): nothing to do.
+    if work.doc.get_change_by_hash(&change.hash()).is_some() {
+        return Ok((hash, AckStatus::Duplicate));
+    }
     let missing = change.deps().iter().filter(|dep| work.doc.get_change_by_hash(dep).is_none()).count();
     if missing > 0 {
         let message = format!("{missing} earlier change(s) of this document are not on the server; push them first");
