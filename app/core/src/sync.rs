@@ -321,25 +321,34 @@ pub(crate) fn apply_response(
                 std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
                 std::collections::btree_map::Entry::Vacant(entry) => entry.insert(store::load_doc(tx, id)?),
             };
-            match item {
-                PullItem::Change { bytes, .. } => {
-                    let change = doc::parse_change(bytes)?;
-                    let target = slot.get_or_insert_with(AutoCommit::new);
-                    // Our own pushed changes come back in the log; only count what is new.
-                    if target.get_change_by_hash(&change.hash()).is_none() {
-                        report.pulled_changes += 1;
-                    }
-                    target.apply_changes([change]).map_err(automerge_error)?;
-                }
-                PullItem::Snapshot { bytes, .. } => {
-                    match slot {
-                        Some(existing) => {
-                            existing.load_incremental(bytes).map_err(automerge_error)?;
+            let applied: Result<()> = (|| {
+                match item {
+                    PullItem::Change { bytes, .. } => {
+                        let change = doc::parse_change(bytes)?;
+                        let target = slot.get_or_insert_with(AutoCommit::new);
+                        // Our own pushed changes come back in the log; only count what is new.
+                        if target.get_change_by_hash(&change.hash()).is_none() {
+                            report.pulled_changes += 1;
                         }
-                        None => *slot = Some(doc::load(bytes)?),
+                        target.apply_changes([change]).map_err(automerge_error)?;
                     }
-                    report.pulled_snapshots += 1;
+                    PullItem::Snapshot { bytes, .. } => {
+                        match slot {
+                            Some(existing) => {
+                                existing.load_incremental(bytes).map_err(automerge_error)?;
+                            }
+                            None => *slot = Some(doc::load(bytes)?),
+                        }
+                        report.pulled_snapshots += 1;
+                    }
                 }
+                Ok(())
+            })();
+            if let Err(e) = applied {
+                // One unreadable item must not stall the whole log behind it: the cursor moves
+                // on and the document is fetched whole at the next sync.
+                tracing::warn!(doc = %id, error = %e, "pulled item does not apply; asking for a repair");
+                tx.execute("INSERT OR IGNORE INTO repair_wanted (doc) VALUES (?1)", [id.to_string()])?;
             }
         }
         for (id, slot) in touched {
@@ -608,9 +617,18 @@ mod tests {
             doc_type: gridlink_shared::DocType::Case,
             bytes: later.raw_bytes().to_vec(),
         });
+        let garbled = client.households(&HouseholdFilter::default(), DEMO_NOW).unwrap()[1].id;
+        response.items.push(PullItem::Change {
+            scope,
+            seq: 2,
+            doc: garbled.into(),
+            doc_type: gridlink_shared::DocType::Household,
+            bytes: b"not an automerge change".to_vec(),
+        });
         let mut report = SyncReport::default();
         apply_response(&client, &request, &response, &mut report).unwrap();
         let wanted = plan(&client).repair;
+        assert!(wanted.contains(&garbled.into()), "an unreadable item is repaired, not a stalled log");
         assert!(wanted.contains(&household.into()), "rejected without a repair: ask for the server copy");
         assert!(wanted.contains(&case.id.into()), "missing history: ask for the whole document");
     }
