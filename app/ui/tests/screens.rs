@@ -433,3 +433,39 @@ fn pin_shape_is_four_to_six_digits() {
     assert!(!pin_shape_ok("1234567"));
     assert!(!pin_shape_ok("12a4"));
 }
+
+#[test]
+fn a_resident_added_on_the_edit_screen_shows_masked_and_needs_switch_on_and_off() {
+    let demo = demo(Role::GridWorker);
+    let id = demo.client.households(&HouseholdFilter::default(), NOW).unwrap()[0].id;
+    let edit = render(&demo.client, &format!("/households/{id}/edit"), Lang::Zh);
+    for label in ["编辑住户", "添加家庭成员", "出生年份", "与户主关系", "留守儿童"] {
+        assert_has(&edit, label);
+    }
+
+    let form = actions::ResidentForm {
+        name: "王小雨".to_string(),
+        birth_year: "2016".to_string(),
+        relation: "孙女".to_string(),
+        id_number: "420704201603150047".to_string(),
+        flags: vec![gridlink_shared::ResidentFlag::LeftBehindChild],
+        ..actions::ResidentForm::default()
+    };
+    actions::add_resident(&demo.client, id, &form, NOW).unwrap();
+    let html = render(&demo.client, &format!("/households/{id}"), Lang::Zh);
+    assert_has(&html, "王小雨");
+    assert_has(&html, "孙女");
+    assert_has(&html, "4207**********0047");
+    assert_lacks(&html, "420704201603150047");
+
+    let bad_year = actions::ResidentForm { birth_year: "去年".to_string(), ..form };
+    assert!(actions::add_resident(&demo.client, id, &bad_year, NOW).is_err());
+
+    // The needs switches reach the store.
+    let before = demo.client.household(id, NOW).unwrap().needs.len();
+    demo.client.set_need(id, gridlink_shared::HelpNeed::Schooling, true, "", NOW).unwrap();
+    let detail = demo.client.household(id, NOW).unwrap();
+    assert_eq!(detail.needs.len(), before + 1);
+    let html = render(&demo.client, &format!("/households/{id}"), Lang::Zh);
+    assert!(html.contains("chip on\">助学"), "助学 shows as switched on");
+}

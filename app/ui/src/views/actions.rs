@@ -3,10 +3,11 @@
 //! and instant; sync carries it to the server later.
 
 use chrono::NaiveDate;
-use gridlink_client::{CaseAction, Client, Error, NewCase, NewVisit};
+use gridlink_client::{CaseAction, Client, Error, NewCase, NewVisit, ResidentInput};
 use gridlink_shared::time::Millis;
 use gridlink_shared::{
-    ActionKind, BuildingId, CaseId, CaseKind, HelpNeed, HouseholdId, ResidentId, UserId, VisitId, VisitOutcome,
+    ActionKind, BuildingId, CaseId, CaseKind, HelpNeed, HouseholdId, ResidentFlag, ResidentId, Sex, UserId, VisitId,
+    VisitOutcome,
 };
 
 /// Enrols this device; the device name says which app it is.
@@ -108,4 +109,63 @@ pub fn act_on_case(
     now: Millis,
 ) -> Result<(), Error> {
     client.act_on_case(CaseAction { case, action, note: note.trim().to_string(), satisfaction, to }, now)
+}
+
+/// The add-a-resident form as typed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResidentForm {
+    pub name: String,
+    pub sex: Sex,
+    /// Four digits, as typed.
+    pub birth_year: String,
+    pub relation: String,
+    pub phone: String,
+    /// The full ID number, or empty.
+    pub id_number: String,
+    pub flags: Vec<ResidentFlag>,
+}
+
+impl Default for ResidentForm {
+    fn default() -> Self {
+        ResidentForm {
+            name: String::new(),
+            sex: Sex::Female,
+            birth_year: String::new(),
+            relation: String::new(),
+            phone: String::new(),
+            id_number: String::new(),
+            flags: Vec::new(),
+        }
+    }
+}
+
+/// Adds a resident to a household file, offline. A name and a plausible birth year are required.
+pub fn add_resident(
+    client: &Client,
+    household: HouseholdId,
+    form: &ResidentForm,
+    now: Millis,
+) -> Result<ResidentId, Error> {
+    let name = form.name.trim();
+    if name.is_empty() {
+        return Err(Error::Input("a resident needs a name / 请填写姓名".to_string()));
+    }
+    let birth_year: u16 =
+        form.birth_year.trim().parse().ok().filter(|y| (1900..=2100).contains(y)).ok_or_else(|| {
+            Error::Input(format!("'{}' is not a birth year / 出生年份应为四位数字", form.birth_year.trim()))
+        })?;
+    let id_number = form.id_number.trim().to_uppercase();
+    client.add_resident(
+        household,
+        ResidentInput {
+            name: name.to_string(),
+            sex: form.sex,
+            birth_year,
+            relation: form.relation.trim().to_string(),
+            phone: form.phone.trim().to_string(),
+            id_number: (!id_number.is_empty()).then_some(id_number),
+            flags: form.flags.clone(),
+        },
+        now,
+    )
 }

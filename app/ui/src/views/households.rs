@@ -210,16 +210,7 @@ fn HouseholdFileView(detail: HouseholdDetail, lang: Lang) -> Element {
         TagEditor { household: id, tags: detail.tags.iter().map(|tag| (tag.tag, tag.since.to_string())).collect::<Vec<_>>(), lang }
 
         SectionTitle { title: t.needs.to_string() }
-        div { class: "card",
-            if detail.needs.is_empty() {
-                div { class: "muted", {t.no_needs} }
-            }
-            div { class: "badges",
-                for need in detail.needs.iter() {
-                    NeedBadge { key: "{need.need.code()}", need: need.need, lang }
-                }
-            }
-        }
+        NeedEditor { household: id, needs: detail.needs.iter().map(|n| n.need).collect::<Vec<_>>(), lang }
 
         if !detail.open_cases.is_empty() {
             SectionTitle { title: t.open_cases.to_string(), count: detail.open_cases.len() }
@@ -342,6 +333,44 @@ fn TagEditor(household: HouseholdId, tags: Vec<(MustVisitTag, String)>, lang: La
                         move |_| set_tag(tag, true, Some(since()))
                     },
                     "{t.add_tag}: {tag.label(lang)}"
+                }
+            }
+        }
+    }
+}
+
+/// The five help needs (五助) as switches: tap to add one, tap again to close it.
+#[component]
+fn NeedEditor(household: HouseholdId, needs: Vec<HelpNeed>, lang: Lang) -> Element {
+    let ctx = use_ctx();
+    let t = tr(lang);
+    let mut error = use_signal(|| None::<String>);
+    rsx! {
+        div { class: "card needs",
+            if let Some(message) = error() {
+                div { class: "form-error", role: "alert", {message} }
+            }
+            if needs.is_empty() {
+                div { class: "muted", {t.no_needs} }
+            }
+            div { class: "chips",
+                for need in HelpNeed::ALL.iter().copied() {
+                    button {
+                        key: "{need.code()}",
+                        class: if needs.contains(&need) { "chip on" } else { "chip" },
+                        onclick: {
+                            let ctx = ctx.clone();
+                            let on = !needs.contains(&need);
+                            move |_| match ctx.client.set_need(household, need, on, "", ctx.now_untracked()) {
+                                Ok(()) => {
+                                    error.set(None);
+                                    ctx.saved();
+                                }
+                                Err(e) => error.set(Some(ctx.words(&e))),
+                            }
+                        },
+                        {need.label(lang)}
+                    }
                 }
             }
         }
@@ -534,8 +563,101 @@ pub fn EditHousehold(id: HouseholdId) -> Element {
             input { r#type: "checkbox", checked: moved_out(), onchange: move |_| moved_out.set(!moved_out()) }
             {t.moved_out}
         }
-        div { class: "sticky-bottom",
+        div { class: "actions",
             button { class: "btn primary block big", onclick: save, {t.save} }
+        }
+        SectionTitle { title: t.add_resident.to_string() }
+        AddResident { household: id, lang }
+    }
+}
+
+/// Adds a resident to the file. The ID number is typed in full once and only ever shown
+/// masked afterwards.
+#[component]
+fn AddResident(household: HouseholdId, lang: Lang) -> Element {
+    let ctx = use_ctx();
+    let t = tr(lang);
+    let mut form = use_signal(actions::ResidentForm::default);
+    let mut added = use_signal(|| 0u32);
+    let mut error = use_signal(|| None::<String>);
+    let current = form();
+    let save = {
+        let ctx = ctx.clone();
+        move |_| {
+            let typed = form.peek().clone();
+            match actions::add_resident(&ctx.client, household, &typed, ctx.now_untracked()) {
+                Ok(_) => {
+                    form.set(actions::ResidentForm::default());
+                    added += 1;
+                    error.set(None);
+                    ctx.flash(Route::HouseholdPage { id: household }, tr(ctx.lang()).resident_added);
+                    ctx.saved();
+                    navigator().replace(Route::HouseholdPage { id: household });
+                }
+                Err(e) => error.set(Some(ctx.words(&e))),
+            }
+        }
+    };
+    rsx! {
+        div { class: "card add-resident",
+            if let Some(message) = error() {
+                div { class: "form-error", role: "alert", {message} }
+            }
+            for generation in [added()] {
+                div { key: "{generation}",
+                    div { class: "field",
+                        label { {t.resident_name} }
+                        input { oninput: move |e| form.write().name = e.value() }
+                    }
+                    div { class: "field",
+                        div { class: "segmented",
+                            for sex in gridlink_shared::Sex::ALL.iter().copied() {
+                                button {
+                                    key: "{sex.code()}",
+                                    class: if current.sex == sex { "on" } else { "" },
+                                    onclick: move |_| form.write().sex = sex,
+                                    {sex.label(lang)}
+                                }
+                            }
+                        }
+                    }
+                    div { class: "field",
+                        label { {t.birth_year} }
+                        input { r#type: "number", inputmode: "numeric", oninput: move |e| form.write().birth_year = e.value() }
+                    }
+                    div { class: "field",
+                        label { {t.relation} }
+                        input { placeholder: t.relation_placeholder, oninput: move |e| form.write().relation = e.value() }
+                    }
+                    div { class: "field",
+                        label { {t.phone} }
+                        input { r#type: "tel", inputmode: "tel", oninput: move |e| form.write().phone = e.value() }
+                    }
+                    div { class: "field",
+                        label { {t.id_number} }
+                        input { autocomplete: "off", oninput: move |e| form.write().id_number = e.value() }
+                        div { class: "hint", {t.id_number_hint} }
+                    }
+                    div { class: "chips",
+                        for flag in gridlink_shared::ResidentFlag::ALL.iter().copied() {
+                            button {
+                                key: "{flag.code()}",
+                                class: if current.flags.contains(&flag) { "chip on" } else { "chip" },
+                                onclick: move |_| {
+                                    let mut f = form.write();
+                                    if let Some(i) = f.flags.iter().position(|x| *x == flag) {
+                                        f.flags.remove(i);
+                                    } else {
+                                        f.flags.push(flag);
+                                    }
+                                },
+                                {flag.label(lang)}
+                            }
+                        }
+                    }
+                }
+            }
+            button { class: "btn block", onclick: save, "+ {t.add_resident}" }
         }
     }
 }
