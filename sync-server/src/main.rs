@@ -69,6 +69,15 @@ enum Command {
         #[command(subcommand)]
         command: DeviceCommand,
     },
+    /// Compact the scope logs, keeping the newest entries of each. Devices further behind
+    /// get snapshots at their next sync.
+    Compact {
+        #[command(flatten)]
+        data: DataDir,
+        /// Entries to keep per scope.
+        #[arg(long, default_value_t = 10_000)]
+        keep: u64,
+    },
     /// Import a roster CSV. Nothing is imported from a file with errors.
     #[command(long_about = IMPORT_HELP)]
     Import {
@@ -235,6 +244,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User { command } => user(command)?,
         Command::Device { command } => device(command)?,
+        Command::Compact { data, keep } => {
+            let (entries, changes) = open(&data.data)?.compact(keep)?;
+            println!("removed {entries} log entries and {changes} changes; each scope keeps its newest {keep}");
+        }
         Command::Import { data, file } => {
             let store = open(&data.data)?;
             match store.import_csv(&file, now_millis()) {

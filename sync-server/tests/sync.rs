@@ -410,3 +410,47 @@ async fn a_device_ahead_of_the_server_log_starts_its_scope_over_with_snapshots()
     assert_eq!(snapshots, held);
     assert_eq!(phone.cursors[&Scope::Grid(grid)], Cursor::Seq { seq: h.log_len(Scope::Grid(grid)) });
 }
+
+#[tokio::test]
+async fn after_compaction_a_device_behind_the_floor_gets_snapshots_and_one_ahead_gets_the_rest_of_the_log() {
+    let h = Harness::new();
+    let worker = h.staff(Role::GridWorker);
+    let grid = grid_of(&worker);
+    let mut behind = h.enroll(&worker).await;
+    let mut current = h.enroll(&worker).await;
+    h.sync_all(&mut behind).await;
+    h.sync_all(&mut current).await;
+    let id: DocId = h.demo.households.iter().find(|x| x.placement.grid == grid).unwrap().id.into();
+    let old_push = behind.edit::<HouseholdFile>(id, |x| x.notes = "压缩前的修改".into());
+    h.sync(&mut behind, vec![old_push.clone()]).await;
+    let Cursor::Seq { seq: stale } = current.cursors[&Scope::Grid(grid)] else { panic!() };
+    for i in 0..3 {
+        let push = behind.edit::<HouseholdFile>(id, |x| x.notes = format!("第{i}次修改"));
+        h.sync(&mut behind, vec![push]).await;
+    }
+
+    let (entries, _) = h.admin.compact(2).unwrap();
+    assert!(entries > 0);
+    assert_eq!(h.log_len(Scope::Grid(grid)), 2);
+
+    // `current` stopped at `stale`, four entries ago, now below the floor: it starts over
+    // with snapshots.
+    let floor: u64 = h
+        .admin
+        .read(|c| {
+            Ok(c.query_row("SELECT floor FROM scope_floor WHERE scope = ?1", [Scope::Grid(grid).to_string()], |r| {
+                r.get(0)
+            })?)
+        })
+        .unwrap();
+    assert!(stale < floor);
+    let responses = h.sync_all(&mut current).await;
+    assert_eq!(responses[0].cursors[&Scope::Grid(grid)], Cursor::Start);
+    let on_current: HouseholdFile = gridlink_shared::doc::read(&current.docs[&id]).unwrap();
+    assert_eq!(on_current.notes, "第2次修改");
+
+    // `behind` is up to date: nothing to resend, and a compacted change re-pushed is a duplicate.
+    let response = h.sync(&mut behind, vec![old_push]).await;
+    assert_eq!(response.acks[0].status, AckStatus::Duplicate);
+    assert!(response.items.is_empty());
+}

@@ -117,6 +117,7 @@ CREATE TABLE IF NOT EXISTS scope_log (
     doc_id      TEXT NOT NULL,
     PRIMARY KEY (scope, seq)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS scope_log_by_change ON scope_log(change_hash);
 -- Compaction point per scope: a cursor below it gets snapshots instead of history.
 CREATE TABLE IF NOT EXISTS scope_floor (
     scope TEXT PRIMARY KEY,
