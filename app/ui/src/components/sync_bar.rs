@@ -69,7 +69,7 @@ pub fn SyncBar() -> Element {
             }
         }
         if sync.running {
-            div { class: "sync-progress", div { style: "width: 60%" } }
+            div { class: "sync-progress", role: "progressbar", div {} }
         }
         if let Some(words) = error {
             div { class: "sync-error", role: "alert", {pick(lang, &words)} }
