@@ -191,6 +191,7 @@ async fn run(size: DemoSize) -> Result<()> {
         Some(STREET_SUPERVISOR_BUDGET),
     )
     .await;
+    let mut street_dir = None;
     match street {
         Ok((client, figures)) => {
             progress("baseline: automerge sync of the whole street's documents");
@@ -202,8 +203,7 @@ async fn run(size: DemoSize) -> Result<()> {
                     base.sampled_every
                 ));
             }
-            drop(client);
-            std::fs::remove_dir_all(phones_dir.path().join("street")).ok();
+            street_dir = Some(client.dir().to_path_buf());
         }
         Err(e) => first_notes.push(format!("street supervisor: {e:#}")),
     }
@@ -223,6 +223,7 @@ async fn run(size: DemoSize) -> Result<()> {
         "HTTP req",
         "rounds",
         "accepted",
+        "pulled back",
         "up",
         "down",
         "wall",
@@ -259,6 +260,7 @@ async fn run(size: DemoSize) -> Result<()> {
             used.requests.to_string(),
             report.rounds.to_string(),
             report.accepted.to_string(),
+            report.pulled_changes.to_string(),
             kib(used.up),
             kib(used.down),
             ms(wall),
@@ -274,6 +276,7 @@ async fn run(size: DemoSize) -> Result<()> {
     println!("baseline: automerge sync of every document the worker holds (the phone cannot know which");
     println!("changed on the server without asking per document), with sync states persisted from the");
     println!("previous session; changed-docs-only: the same protocol if an oracle named the changed documents.");
+    println!("pulled back: logged changes in the reply (the device's own pushes return through its grid's log).");
 
     // ----- 5. phone-side latencies ----------------------------------------------------------
     // Before the throughput run, so the stores are as the first sync left them.
@@ -281,11 +284,15 @@ async fn run(size: DemoSize) -> Result<()> {
     let mut latencies = Table::new(&["phone operation", "store", "cold", "p50", "p99", "max", "n", "result"]);
     let worker_dir = worker_client.dir().to_path_buf();
     drop(worker_client);
-    phone_latencies(&mut latencies, "grid worker", &worker_dir, true)?;
+    phone_latencies(&mut latencies, "grid worker", &worker_dir, true, LATENCY_REPEATS)?;
     progress("phone-side latencies: community supervisor");
     let supervisor_dir = supervisor_client.dir().to_path_buf();
     drop(supervisor_client);
-    phone_latencies(&mut latencies, "community supervisor", &supervisor_dir, false)?;
+    phone_latencies(&mut latencies, "community supervisor", &supervisor_dir, false, LATENCY_REPEATS)?;
+    if let Some(dir) = &street_dir {
+        progress("phone-side latencies: street supervisor");
+        phone_latencies(&mut latencies, "street supervisor", dir, false, LATENCY_REPEATS / 3)?;
+    }
 
     // ----- 4. server throughput -------------------------------------------------------------
     let workers: Vec<&UserRow> = grid_workers.iter().skip(1).take(THROUGHPUT_WORKERS).copied().collect();
@@ -899,7 +906,7 @@ impl Pairs {
 
 /// Times the screens' reads and the offline writes on the store in `dir`; the first call of
 /// each on a freshly opened store is reported as cold.
-fn phone_latencies(table: &mut Table, who: &str, dir: &Path, writes: bool) -> Result<()> {
+fn phone_latencies(table: &mut Table, who: &str, dir: &Path, writes: bool, repeats: usize) -> Result<()> {
     let now = now_millis();
     let probe = Client::open(dir)?;
     let households = probe.households(&HouseholdFilter::default(), now)?;
@@ -936,7 +943,7 @@ fn phone_latencies(table: &mut Table, who: &str, dir: &Path, writes: bool) -> Re
             }
         };
         let mut times = Vec::new();
-        for i in 1..=LATENCY_REPEATS {
+        for i in 1..=repeats {
             let started = Instant::now();
             f(&client, i)?;
             times.push(started.elapsed());
