@@ -29,6 +29,11 @@ fn target_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).expect("target directory").to_path_buf()
 }
 
+/// `--release` when running from the release target directory (benchmarks, examples).
+fn release_flag() -> Option<&'static str> {
+    (target_dir().file_name().is_some_and(|n| n == "release")).then_some("--release")
+}
+
 /// Path of the `gridlink-server` binary, building it once if needed.
 pub fn server_binary() -> PathBuf {
     static BUILD: std::sync::Once = std::sync::Once::new();
@@ -37,6 +42,7 @@ pub fn server_binary() -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .args(["build", "-p", "gridlink-sync-server", "--bin", "gridlink-server"])
+            .args(release_flag())
             .stdout(Stdio::null())
             .status();
         if !matches!(status, Ok(s) if s.success()) && !path.exists() {
@@ -55,6 +61,7 @@ pub fn cli_binary() -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .args(["build", "-p", "gridlink-client", "--bin", "gridlink"])
+            .args(release_flag())
             .stdout(Stdio::null())
             .status();
         if !matches!(status, Ok(s) if s.success()) && !path.exists() {
@@ -101,12 +108,14 @@ pub struct Server {
 impl Server {
     /// `init --demo small`, then `serve --listen 127.0.0.1:0`.
     pub fn start_demo() -> anyhow::Result<Server> {
+        Server::start_with_demo("small")
+    }
+
+    /// `init --demo SIZE` (small or street), then `serve --listen 127.0.0.1:0`.
+    pub fn start_with_demo(size: &str) -> anyhow::Result<Server> {
         let data = tempfile::tempdir()?;
-        let out = Command::new(server_binary())
-            .args(["init", "--data"])
-            .arg(data.path())
-            .args(["--demo", "small"])
-            .output()?;
+        let out =
+            Command::new(server_binary()).args(["init", "--data"]).arg(data.path()).args(["--demo", size]).output()?;
         if !out.status.success() {
             bail!("init failed: {}", String::from_utf8_lossy(&out.stderr));
         }

@@ -208,11 +208,20 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
 }
 
+fn human_bytes(n: usize) -> String {
+    match n {
+        n if n >= 1024 * 1024 => format!("{:.1} MiB", n as f64 / 1024.0 / 1024.0),
+        n if n >= 1024 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
 fn describe_sync(r: &SyncReport) -> String {
     let mut text = format!(
         "pushed {} change(s) ({} accepted, {} already stored, {} refused); pulled {} change(s) and {} document(s) in {} round(s)",
         r.pushed, r.accepted, r.duplicates, r.rejected, r.pulled_changes, r.pulled_snapshots, r.rounds
     );
+    text.push_str(&format!("; {} sent, {} received", human_bytes(r.bytes_sent), human_bytes(r.bytes_received)));
     if r.repaired > 0 {
         text.push_str(&format!("; repaired {} document(s)", r.repaired));
     }

@@ -201,8 +201,15 @@ fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
     encoder.write_all(bytes).and_then(|_| encoder.finish()).map_err(|e| Error::Io(format!("gzip: {e}")))
 }
 
-async fn post_sync(client: &Client, url: &str, token: &str, request: &SyncRequest) -> Result<SyncResponse> {
+/// One exchange: the response, gzip bytes sent, CBOR bytes received (after HTTP decoding).
+async fn post_sync(
+    client: &Client,
+    url: &str,
+    token: &str,
+    request: &SyncRequest,
+) -> Result<(SyncResponse, usize, usize)> {
     let body = gzip(&protocol::encode(request))?;
+    let sent = body.len();
     let response = client
         .inner
         .http
@@ -221,7 +228,7 @@ async fn post_sync(client: &Client, url: &str, token: &str, request: &SyncReques
     let bytes = response.bytes().await.map_err(http_error)?;
     let decoded: SyncResponse = protocol::decode(&bytes).map_err(|e| Error::Protocol(e.to_string()))?;
     protocol::check_page(&request.cursors, &decoded).map_err(|e| Error::Protocol(e.to_string()))?;
-    Ok(decoded)
+    Ok((decoded, sent, bytes.len()))
 }
 
 async fn exchange(
@@ -235,7 +242,11 @@ async fn exchange(
     let mut attempt = 1;
     loop {
         match post_sync(client, url, token, request).await {
-            Ok(response) => return Ok(response),
+            Ok((response, sent, received)) => {
+                report.bytes_sent += sent;
+                report.bytes_received += received;
+                return Ok(response);
+            }
             Err(e) if e.is_retryable() && attempt < policy.attempts => {
                 let ceiling = policy.ceiling(attempt);
                 let delay = rand::rng().random_range(0..=ceiling.as_millis() as u64);

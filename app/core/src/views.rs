@@ -318,4 +318,8 @@ pub struct SyncReport {
     pub kept_aside: usize,
     /// Retried attempts after transient errors.
     pub retries: usize,
+    /// Request bytes on the wire (gzip) of the successful rounds.
+    pub bytes_sent: usize,
+    /// Response bytes of the successful rounds, after HTTP decompression (CBOR).
+    pub bytes_received: usize,
 }
