@@ -239,6 +239,7 @@ async fn run(size: DemoSize) -> Result<()> {
     if worker_households.is_empty() {
         bail!("the grid worker holds no households after the first sync");
     }
+    let section_start = wire.snapshot();
     for visits in INCREMENTAL_VISITS {
         progress(format!("incremental: {visits} offline visits, then one sync"));
         let now = now_millis();
@@ -277,6 +278,11 @@ async fn run(size: DemoSize) -> Result<()> {
     println!("changed on the server without asking per document), with sync states persisted from the");
     println!("previous session; changed-docs-only: the same protocol if an oracle named the changed documents.");
     println!("pulled back: logged changes in the reply (the device's own pushes return through its grid's log).");
+    let section = wire.snapshot().since(&section_start);
+    println!(
+        "replies with content-encoding: gzip in this section: {} of {} (seen at the proxy)",
+        section.gzip_responses, section.responses
+    );
 
     // ----- 5. phone-side latencies ----------------------------------------------------------
     // Before the throughput run, so the stores are as the first sync left them.
@@ -1055,6 +1061,8 @@ struct Wire {
     up: AtomicU64,
     down: AtomicU64,
     requests: AtomicU64,
+    responses: AtomicU64,
+    gzip_responses: AtomicU64,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -1062,6 +1070,8 @@ struct WireSnapshot {
     up: u64,
     down: u64,
     requests: u64,
+    responses: u64,
+    gzip_responses: u64,
 }
 
 impl Wire {
@@ -1070,6 +1080,8 @@ impl Wire {
             up: self.up.load(Ordering::SeqCst),
             down: self.down.load(Ordering::SeqCst),
             requests: self.requests.load(Ordering::SeqCst),
+            responses: self.responses.load(Ordering::SeqCst),
+            gzip_responses: self.gzip_responses.load(Ordering::SeqCst),
         }
     }
 }
@@ -1080,6 +1092,8 @@ impl WireSnapshot {
             up: self.up - before.up,
             down: self.down - before.down,
             requests: self.requests - before.requests,
+            responses: self.responses - before.responses,
+            gzip_responses: self.gzip_responses - before.gzip_responses,
         }
     }
 }
@@ -1105,11 +1119,7 @@ async fn run_proxy(listener: TcpListener, upstream: SocketAddr, wire: Arc<Wire>)
                         break;
                     }
                     wire.up.fetch_add(n as u64, Ordering::SeqCst);
-                    carry.extend_from_slice(&buf[..n]);
-                    let found = count_request_lines(&carry);
-                    wire.requests.fetch_add(found, Ordering::SeqCst);
-                    let keep = carry.len().min(REQUEST_LINE.len() - 1);
-                    carry.drain(..carry.len() - keep);
+                    wire.requests.fetch_add(scan(&mut carry, &buf[..n], REQUEST_LINE), Ordering::SeqCst);
                     if to_server.write_all(&buf[..n]).await.is_err() {
                         break;
                     }
@@ -1118,11 +1128,14 @@ async fn run_proxy(listener: TcpListener, upstream: SocketAddr, wire: Arc<Wire>)
             };
             let down = async {
                 let mut buf = vec![0u8; 64 * 1024];
+                let (mut status_carry, mut gzip_carry) = (Vec::new(), Vec::new());
                 while let Ok(n) = from_server.read(&mut buf).await {
                     if n == 0 {
                         break;
                     }
                     wire.down.fetch_add(n as u64, Ordering::SeqCst);
+                    wire.responses.fetch_add(scan(&mut status_carry, &buf[..n], STATUS_LINE), Ordering::SeqCst);
+                    wire.gzip_responses.fetch_add(scan(&mut gzip_carry, &buf[..n], GZIP_HEADER), Ordering::SeqCst);
                     if to_client.write_all(&buf[..n]).await.is_err() {
                         break;
                     }
@@ -1135,9 +1148,18 @@ async fn run_proxy(listener: TcpListener, upstream: SocketAddr, wire: Arc<Wire>)
 }
 
 const REQUEST_LINE: &[u8] = b"POST /v1/";
+const STATUS_LINE: &[u8] = b"HTTP/1.1 ";
+/// hyper writes header names in lower case.
+const GZIP_HEADER: &[u8] = b"content-encoding: gzip";
 
-fn count_request_lines(bytes: &[u8]) -> u64 {
-    bytes.windows(REQUEST_LINE.len()).filter(|w| *w == REQUEST_LINE).count() as u64
+/// Counts `pattern` in a stream read in chunks: `carry` keeps the tail of the previous chunk
+/// (shorter than the pattern, so nothing is counted twice).
+fn scan(carry: &mut Vec<u8>, chunk: &[u8], pattern: &[u8]) -> u64 {
+    carry.extend_from_slice(chunk);
+    let found = carry.windows(pattern.len()).filter(|w| *w == pattern).count() as u64;
+    let keep = carry.len().min(pattern.len() - 1);
+    carry.drain(..carry.len() - keep);
+    found
 }
 
 // ----- figures ---------------------------------------------------------------------------------

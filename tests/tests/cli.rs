@@ -118,3 +118,84 @@ fn cli_errors_go_to_stderr_with_a_non_zero_exit() {
     let refused = cli(dir.path(), &["enroll", "--server", "http://127.0.0.1:9", "--code", "NOPE-NOPE"]);
     assert!(!refused.success && refused.stderr.contains("cannot reach the server"), "{refused:?}");
 }
+
+/// The phone's own process dies mid-sync (SIGKILL of the CLI): the next sync finishes the job
+/// and nothing is lost or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_killed_mid_sync_loses_nothing() {
+    use gridlink_client::{Client, HouseholdFilter, NewVisit};
+    use gridlink_shared::{VisitOutcome, time::now_millis};
+    use std::sync::atomic::Ordering;
+
+    let server = Server::start_demo().unwrap();
+    let proxy = gridlink_tests::FaultProxy::start(server.addr, 3, 0.0).await.unwrap();
+    let (worker, _) = server.user_with_role("grid-worker", 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let client = gridlink_tests::enrolled(&server, &proxy.url(), dir.path(), &worker, "phone").await.unwrap();
+        let households = client.households(&HouseholdFilter::default(), now_millis()).unwrap();
+        let now = now_millis();
+        for i in 0..400usize {
+            let visit = NewVisit {
+                household: households[i % households.len()].id,
+                outcome: VisitOutcome::Met,
+                notes: format!("进程被杀测试#{i:03}"),
+                needs_found: vec![],
+                follow_up: None,
+                residents_present: vec![],
+                at: now,
+            };
+            client.record_visit(visit, now).unwrap();
+        }
+    }
+    let before = proxy.request_bytes.load(Ordering::SeqCst);
+    let mut child = std::process::Command::new(gridlink_tests::cli_binary())
+        .arg("--data")
+        .arg(dir.path())
+        .arg("sync")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let bound = gridlink_tests::Bound::new("waiting for the CLI to start pushing", std::time::Duration::from_secs(60));
+    for _ in 0..60_000 {
+        if proxy.request_bytes.load(Ordering::SeqCst) > before {
+            break;
+        }
+        bound.check();
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    let run = cli(dir.path(), &["sync"]);
+    assert!(run.success, "{run:?}");
+    assert_eq!(cli(dir.path(), &["status", "--json"]).json()["unsent"], 0);
+    let client = Client::open(dir.path()).unwrap();
+    let mut seen = std::collections::BTreeMap::new();
+    for h in client.export().unwrap()["households"].as_array().unwrap() {
+        for v in h["visits"].as_array().unwrap() {
+            if let Some(n) = v["notes"].as_str().filter(|n| n.starts_with("进程被杀测试#")) {
+                *seen.entry(n.to_string()).or_insert(0) += 1;
+            }
+        }
+    }
+    assert_eq!(seen.len(), 400);
+    assert!(seen.values().all(|n| *n == 1));
+    // And the server holds every one: a second device of the same grid sees them all.
+    let (other, code) =
+        server.add_user("赵敏", "grid-worker", &server.user_with_role("grid-worker", 1).unwrap().1).unwrap();
+    let _ = other;
+    let second_dir = tempfile::tempdir().unwrap();
+    let second = Client::open(second_dir.path()).unwrap();
+    second.enroll(&server.url(), &code, "second").await.unwrap();
+    second.sync().await.unwrap();
+    let count = second.export().unwrap()["households"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|h| h["visits"].as_array().unwrap().clone())
+        .filter(|v| v["notes"].as_str().unwrap_or_default().starts_with("进程被杀测试#"))
+        .count();
+    assert_eq!(count, 400);
+}
