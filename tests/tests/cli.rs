@@ -185,7 +185,6 @@ async fn client_killed_mid_sync_loses_nothing() {
     // And the server holds every one: a second device of the same grid sees them all.
     let (other, code) =
         server.add_user("赵敏", "grid-worker", &server.user_with_role("grid-worker", 1).unwrap().1).unwrap();
-    let _ = other;
     let second_dir = tempfile::tempdir().unwrap();
     let second = Client::open(second_dir.path()).unwrap();
     second.enroll(&server.url(), &code, "second").await.unwrap();
