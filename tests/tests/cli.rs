@@ -183,7 +183,7 @@ async fn client_killed_mid_sync_loses_nothing() {
     assert_eq!(seen.len(), 400);
     assert!(seen.values().all(|n| *n == 1));
     // And the server holds every one: a second device of the same grid sees them all.
-    let (other, code) =
+    let (_, code) =
         server.add_user("赵敏", "grid-worker", &server.user_with_role("grid-worker", 1).unwrap().1).unwrap();
     let second_dir = tempfile::tempdir().unwrap();
     let second = Client::open(second_dir.path()).unwrap();
