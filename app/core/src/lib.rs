@@ -324,6 +324,13 @@ impl Client {
         reads::rejected_changes(self)
     }
 
+    /// Removes one refused change from the kept-aside list, after the user has read it (and
+    /// re-entered what still matters). Returns whether it was there. The only way a refused
+    /// change ever leaves the device.
+    pub fn dismiss_rejected(&self, hash: &str) -> Result<bool> {
+        Ok(self.db().execute("DELETE FROM rejected WHERE hash = ?1", [hash])? > 0)
+    }
+
     /// Staff on the roster (for reassigning a case), sorted by name.
     pub fn staff(&self) -> Result<Vec<gridlink_shared::Staff>> {
         reads::staff(self)

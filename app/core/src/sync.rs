@@ -596,6 +596,9 @@ mod tests {
         assert_eq!(kept[0].code, RejectCode::OutOfScope);
         assert_eq!(client.household(household, DEMO_NOW).unwrap().visits.len(), visits_before, "server copy restored");
         assert!(plan(&client).repair.is_empty(), "the repair arrived, nothing more to ask");
+        assert!(client.dismiss_rejected(&hash).unwrap());
+        assert!(!client.dismiss_rejected(&hash).unwrap());
+        assert_eq!(client.status().unwrap().rejected, 0);
     }
 
     #[test]
