@@ -167,6 +167,11 @@ impl Ctx {
     }
 }
 
+/// Whether the open app has been idle long enough to lock.
+pub fn should_lock(gate: Gate, last_activity: Millis, now: Millis) -> bool {
+    gate == Gate::Open && now - last_activity > LOCK_AFTER_MS
+}
+
 /// `at` rounded down to the minute.
 pub fn floor_minute(at: Millis) -> Millis {
     at - at.rem_euclid(60_000)
@@ -213,8 +218,7 @@ pub fn run_background(ctx: &Ctx, mut requests: tokio::sync::mpsc::UnboundedRecei
                 let mut signal = clock.minute;
                 signal.set(minute);
             }
-            let idle = now - *clock.last_activity.peek();
-            if *clock.gate.peek() == Gate::Open && idle > LOCK_AFTER_MS {
+            if should_lock(*clock.gate.peek(), *clock.last_activity.peek(), now) {
                 clock.lock();
             }
         }

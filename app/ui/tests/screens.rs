@@ -469,3 +469,27 @@ fn a_resident_added_on_the_edit_screen_shows_masked_and_needs_switch_on_and_off(
     let html = render(&demo.client, &format!("/households/{id}"), Lang::Zh);
     assert!(html.contains("chip on\">助学"), "助学 shows as switched on");
 }
+
+#[test]
+fn the_app_locks_after_inactivity_only_with_a_pin_and_the_lock_screen_hides_the_data() {
+    use gridlink_ui::Gate;
+    use gridlink_ui::state::{LOCK_AFTER_MS, should_lock};
+    assert!(!should_lock(Gate::Open, NOW, NOW + LOCK_AFTER_MS));
+    assert!(should_lock(Gate::Open, NOW, NOW + LOCK_AFTER_MS + 1));
+    assert!(!should_lock(Gate::Enroll, NOW, NOW + 10 * LOCK_AFTER_MS));
+
+    let demo = demo(Role::GridWorker);
+    let today = demo.client.today(NOW).unwrap();
+    let mut vdom = dom(config(&demo.client, "/", Lang::Zh));
+    // Without a PIN there is nothing to unlock with, so locking does nothing.
+    vdom.in_scope(ScopeId::APP, || consume_context::<Ctx>().lock());
+    vdom.render_immediate(&mut dioxus::dioxus_core::NoOpMutations);
+    assert_has(&dioxus_ssr::render(&vdom), "今日工作");
+
+    demo.client.set_pin("8642").unwrap();
+    vdom.in_scope(ScopeId::APP, || consume_context::<Ctx>().lock());
+    vdom.render_immediate(&mut dioxus::dioxus_core::NoOpMutations);
+    let locked = dioxus_ssr::render(&vdom);
+    assert_has(&locked, "输入PIN码解锁");
+    assert_lacks(&locked, &esc(&today.due_visits[0].address));
+}
