@@ -2,7 +2,7 @@
 //!
 //! It only opens the data directory (the same one the `gridlink` CLI uses, so a device
 //! enrolled with the CLI opens here as is), starts a tokio runtime for the background sync and
-//! hands the client to [`gridlink_ui::App`]. The `desktop` feature (default) opens a
+//! hands the client to [`gridlink_ui::App`](fn@gridlink_ui::App). The `desktop` feature (default) opens a
 //! 390x844 window; the `mobile` feature builds the same components for Android and iOS with
 //! `dx bundle` (see docs/mobile.md). Nothing desktop-only lives in `gridlink-ui`.
 
