@@ -357,8 +357,14 @@ fn a_building_leader_gets_big_report_buttons_and_the_list_of_reports() {
     assert_lacks(&html, "四必访 · 待走访");
     // No household tab for leaders (they do not hold household files).
     assert_lacks(&html, "href=\"/households\"");
+    // Their own reports, with status; cases others reported in the building are not theirs.
+    let me = demo.client.identity().unwrap().user;
     for row in demo.client.cases(CaseFilter::All, NOW).unwrap() {
-        assert_has(&html, &row.title);
+        if demo.client.case(row.id, NOW).unwrap().reporter == me {
+            assert_has(&html, &row.title);
+        } else {
+            assert_lacks(&html, &esc(&row.title));
+        }
     }
 
     // A one-tap report: the kind is preset, the building is the leader's.

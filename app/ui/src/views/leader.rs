@@ -32,7 +32,15 @@ pub fn LeaderHome() -> Element {
     ctx.watch();
     let lang = ctx.lang();
     let t = tr(lang);
-    let reports = ctx.client.cases(CaseFilter::All, ctx.minute());
+    let now = ctx.minute();
+    let me = ctx.identity().map(|i| i.user);
+    // The core lists cases by scope; a leader's own reports are the ones they reported. (A
+    // building holds few cases, so reading each one's reporter is cheap.)
+    let reports = ctx.client.cases(CaseFilter::All, now).map(|rows| {
+        rows.into_iter()
+            .filter(|row| ctx.client.case(row.id, now).map(|detail| Some(detail.reporter) == me).unwrap_or(false))
+            .collect::<Vec<_>>()
+    });
     let roles = LeaderRole::ALL.iter().map(|r| CaseKind::Report(*r));
     let events = MustArriveKind::ALL.iter().map(|k| CaseKind::MustArrive(*k));
     let nav = navigator();
