@@ -124,6 +124,9 @@ pub enum PullItem {
         #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
+    /// A logged change that the requesting device pushed itself: it already holds the
+    /// change, so only its place in the log is sent, no bytes.
+    Echo { scope: Scope, seq: u64, doc: DocId },
     /// A whole document (automerge `save()`), sent during a snapshot transfer.
     Snapshot {
         scope: Scope,
@@ -137,17 +140,19 @@ pub enum PullItem {
 impl PullItem {
     pub fn doc(&self) -> DocId {
         match self {
-            PullItem::Change { doc, .. } | PullItem::Snapshot { doc, .. } => *doc,
+            PullItem::Change { doc, .. } | PullItem::Echo { doc, .. } | PullItem::Snapshot { doc, .. } => *doc,
         }
     }
     pub fn scope(&self) -> Scope {
         match self {
-            PullItem::Change { scope, .. } | PullItem::Snapshot { scope, .. } => *scope,
+            PullItem::Change { scope, .. } | PullItem::Echo { scope, .. } | PullItem::Snapshot { scope, .. } => *scope,
         }
     }
+    /// The change or snapshot bytes (empty for an echo).
     pub fn bytes(&self) -> &[u8] {
         match self {
             PullItem::Change { bytes, .. } | PullItem::Snapshot { bytes, .. } => bytes,
+            PullItem::Echo { .. } => &[],
         }
     }
 }
@@ -263,7 +268,7 @@ pub fn check_page(sent: &BTreeMap<Scope, Cursor>, response: &SyncResponse) -> Re
         if !known {
             return Err(ProtocolError::UnknownScope(scope));
         }
-        if let PullItem::Change { seq, .. } = item {
+        if let PullItem::Change { seq, .. } | PullItem::Echo { seq, .. } = item {
             let next = expected.entry(scope).or_insert_with(|| match sent.get(&scope) {
                 Some(Cursor::Seq { seq }) => seq + 1,
                 Some(Cursor::Snapshotting { upto, .. }) => upto + 1,
@@ -337,6 +342,11 @@ mod tests {
 
         let silent_jump = response(vec![], BTreeMap::from([(grid, Cursor::Seq { seq: 9 })]));
         assert!(matches!(check_page(&sent, &silent_jump), Err(ProtocolError::Gap { .. })));
+
+        let echo = PullItem::Echo { scope: grid, seq: 6, doc: DocId::from_u128(1) };
+        let with_echo =
+            response(vec![change(grid, 5), echo, change(grid, 7)], BTreeMap::from([(grid, Cursor::Seq { seq: 7 })]));
+        assert_eq!(check_page(&sent, &with_echo), Ok(()), "an echo holds its place in the sequence");
 
         let backwards = response(vec![], BTreeMap::from([(grid, Cursor::Seq { seq: 2 })]));
         assert!(check_page(&sent, &backwards).is_err());

@@ -60,6 +60,9 @@ async fn sync(http: &reqwest::Client, base: &str, phone: &mut Phone, changes: Ve
     let decoded: SyncResponse = protocol::decode(&body)?;
     protocol::check_page(&request.cursors, &decoded)?;
     for item in &decoded.items {
+        if matches!(item, PullItem::Echo { .. }) {
+            continue; // this phone's own change
+        }
         let entry = phone.docs.entry(item.doc()).or_default();
         match item {
             PullItem::Snapshot { bytes, .. } => {
@@ -68,6 +71,7 @@ async fn sync(http: &reqwest::Client, base: &str, phone: &mut Phone, changes: Ve
             PullItem::Change { bytes, .. } => {
                 entry.apply_changes([doc::parse_change(bytes)?])?;
             }
+            PullItem::Echo { .. } => {}
         }
     }
     phone.cursors = decoded.cursors.clone();

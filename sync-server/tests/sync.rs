@@ -131,8 +131,8 @@ async fn a_visit_recorded_on_one_phone_reaches_the_other_phone_and_the_superviso
     assert_eq!(response.acks[0].status, AckStatus::Accepted);
     assert!(response.repairs.is_empty());
     let Cursor::Seq { seq: before } = before else { panic!("synced") };
-    // The phone's own change comes back as the next entry of its scope log.
-    assert!(matches!(response.items.as_slice(), [PullItem::Change { seq, .. }] if *seq == before + 1));
+    // The phone's own change comes back as the next entry of its scope log, without its bytes.
+    assert!(matches!(response.items.as_slice(), [PullItem::Echo { seq, .. }] if *seq == before + 1));
 
     let pulled = h.sync(&mut tablet, Vec::new()).await;
     assert_eq!(pulled.items.len(), 1);
@@ -453,4 +453,43 @@ async fn after_compaction_a_device_behind_the_floor_gets_snapshots_and_one_ahead
     let response = h.sync(&mut behind, vec![old_push]).await;
     assert_eq!(response.acks[0].status, AckStatus::Duplicate);
     assert!(response.items.is_empty());
+}
+
+#[tokio::test]
+async fn a_moved_workers_offline_edits_in_the_old_grid_are_accepted_but_later_ones_are_not() {
+    let h = Harness::new();
+    let workers = h.grid_workers();
+    let (old, new) = (grid_of(&workers[0]), grid_of(&workers[1]));
+    let mut phone = h.enroll(&workers[0]).await;
+    h.sync_all(&mut phone).await;
+    let household = h.demo.households.iter().find(|x| x.placement.grid == old).unwrap().clone();
+    // Written in a stairwell without signal, before the office moved the worker...
+    let before_move =
+        phone.edit::<HouseholdFile>(household.id.into(), |x| x.notes = "搬迁前最后一次走访：一切正常".into());
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    h.admin.set_scopes(workers[0].id, &[Scope::Grid(new)]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    // ...and one written after the move took effect.
+    let after_move = phone.edit::<HouseholdFile>(household.id.into(), |x| x.notes = "搬迁后的修改".into());
+
+    let response = h.sync(&mut phone, vec![before_move, after_move]).await;
+    assert_eq!(response.acks[0].status, AckStatus::Accepted, "the last visit before the move still counts");
+    assert_eq!(rejected(&response.acks[1].status), RejectCode::OutOfScope);
+    assert_eq!(response.scopes_removed, vec![Scope::Grid(old)]);
+    let stored: HouseholdFile = gridlink_shared::doc::read(&h.server_doc(household.id.into()).unwrap()).unwrap();
+    assert_eq!(stored.notes, "搬迁前最后一次走访：一切正常");
+
+    // Moving back ends the grace entry: the scope is simply held again.
+    h.admin.set_scopes(workers[0].id, &[Scope::Grid(old)]).unwrap();
+    let graces: i64 = h
+        .admin
+        .read(|conn| {
+            Ok(conn.query_row(
+                "SELECT COUNT(*) FROM scope_grace WHERE scope = ?1",
+                [Scope::Grid(old).to_string()],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(graces, 0);
 }

@@ -327,6 +327,9 @@ pub(crate) fn apply_response(
         // Pulled items, one load and one save per document.
         let mut touched: BTreeMap<DocId, Option<AutoCommit>> = BTreeMap::new();
         for item in &response.items {
+            if matches!(item, PullItem::Echo { .. }) {
+                continue; // our own change: already here
+            }
             let id = item.doc();
             let slot = match touched.entry(id) {
                 std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
@@ -343,6 +346,7 @@ pub(crate) fn apply_response(
                         }
                         target.apply_changes([change]).map_err(automerge_error)?;
                     }
+                    PullItem::Echo { .. } => {}
                     PullItem::Snapshot { bytes, .. } => {
                         match slot {
                             Some(existing) => {

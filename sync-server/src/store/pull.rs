@@ -60,7 +60,7 @@ pub(super) fn respond(
     let mut cursors = std::collections::BTreeMap::new();
     for scope in &held {
         let cursor = request.cursors.get(scope).copied().unwrap_or(Cursor::Start);
-        cursors.insert(*scope, pull_scope(conn, *scope, cursor, &mut page)?);
+        cursors.insert(*scope, pull_scope(conn, *scope, cursor, &device.actor, &mut page)?);
     }
 
     let mut repairs = Vec::new();
@@ -99,7 +99,15 @@ fn scope_floor(conn: &Connection, scope: Scope) -> Result<u64, StoreError> {
 }
 
 /// Fills the page from one scope and returns the scope's new cursor.
-fn pull_scope(conn: &Connection, scope: Scope, cursor: Cursor, page: &mut Page) -> Result<Cursor, StoreError> {
+/// Changes signed by `own_actor` (the requesting device) go back as [`PullItem::Echo`]: the
+/// device has them already, so a month of offline visits is not downloaded again.
+fn pull_scope(
+    conn: &Connection,
+    scope: Scope,
+    cursor: Cursor,
+    own_actor: &str,
+    page: &mut Page,
+) -> Result<Cursor, StoreError> {
     let key = scope.to_string();
     let mut position = match cursor {
         Cursor::Start => Position::Snapshots { upto: scope_head(conn, scope)?, after: None },
@@ -150,21 +158,26 @@ fn pull_scope(conn: &Connection, scope: Scope, cursor: Cursor, page: &mut Page) 
 
     let Position::Log { mut seq } = position else { unreachable!("snapshots finished above") };
     let mut stmt = conn.prepare_cached(
-        "SELECT l.seq, l.doc_id, d.doc_type, c.bytes
+        "SELECT l.seq, l.doc_id, d.doc_type, c.bytes, c.actor
          FROM scope_log l JOIN changes c ON c.hash = l.change_hash JOIN docs d ON d.id = l.doc_id
          WHERE l.scope = ?1 AND l.seq > ?2 ORDER BY l.seq",
     )?;
     let mut rows = stmt.query(rusqlite::params![key, seq])?;
     while let Some(row) = rows.next()? {
-        let bytes: Vec<u8> = row.get(3)?;
+        let own = row.get::<_, String>(4)? == own_actor;
+        let bytes: Vec<u8> = if own { Vec::new() } else { row.get(3)? };
         if !page.fits(bytes.len()) {
             page.more = true;
             break;
         }
         let next: u64 = row.get(0)?;
         let doc: DocId = parse_id(&row.get::<_, String>(1)?)?;
-        let doc_type: DocType = parse_code(&row.get::<_, String>(2)?)?;
-        page.push(PullItem::Change { scope, seq: next, doc, doc_type, bytes });
+        if own {
+            page.push(PullItem::Echo { scope, seq: next, doc });
+        } else {
+            let doc_type: DocType = parse_code(&row.get::<_, String>(2)?)?;
+            page.push(PullItem::Change { scope, seq: next, doc, doc_type, bytes });
+        }
         seq = next;
     }
     Ok(Cursor::Seq { seq })

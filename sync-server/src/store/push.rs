@@ -153,6 +153,33 @@ pub(super) fn load_doc(conn: &Connection, id: DocId) -> Result<Option<AutoCommit
         .transpose()
 }
 
+/// How long a scope taken from a user still accepts the changes their phones made before.
+pub const SCOPE_GRACE_MS: Millis = 30 * gridlink_shared::time::DAY_MS;
+
+/// The principal with the scopes they lost within [`SCOPE_GRACE_MS`] added back, for a change
+/// stamped before the loss; `None` when no lost scope qualifies. The stamp is the phone's
+/// clock, but only a device the user enrolled can sign, and the audit log keeps both times.
+fn principal_with_grace(
+    conn: &Connection,
+    principal: &gridlink_shared::Principal,
+    change_time: Millis,
+    now: Millis,
+) -> Result<Option<gridlink_shared::Principal>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT scope FROM scope_grace WHERE user_id = ?1 AND removed_at >= ?2 AND removed_at >= ?3")?;
+    let lost: Vec<String> = stmt
+        .query_map(params![principal.user.to_string(), now - SCOPE_GRACE_MS, change_time], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if lost.is_empty() {
+        return Ok(None);
+    }
+    let mut former = principal.clone();
+    for scope in lost {
+        former.scopes.push(scope.parse().map_err(|e| StoreError::Backend(format!("stored scope: {e}")))?);
+    }
+    Ok(Some(former))
+}
+
 /// A document touched in this request.
 struct Working {
     doc: AutoCommit,
@@ -252,7 +279,12 @@ fn push_one(
         return Ok((hash, reject(RejectCode::InvalidDocument, message)));
     }
     if let Err(ValidationError { code, message }) = check_edit(before.as_ref(), &after, &device.principal) {
-        return Ok((hash, reject(code, message)));
+        let within_grace = code == RejectCode::OutOfScope
+            && principal_with_grace(conn, &device.principal, change.timestamp(), now)?
+                .is_some_and(|former| check_edit(before.as_ref(), &after, &former).is_ok());
+        if !within_grace {
+            return Ok((hash, reject(code, message)));
+        }
     }
     insert_change(conn, &hash, pushed.doc, &pushed.bytes, &device.actor, now)?;
     conn.prepare_cached(

@@ -167,6 +167,16 @@ CREATE TABLE IF NOT EXISTS case_rows (
     updated_at       INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS case_rows_by_grid ON case_rows(grid, status);
+
+-- Scopes taken from a user (moved to another grid). For a grace period, changes their phones
+-- made while they still held the scope are accepted when pushed afterwards, so a worker's
+-- last offline visits in the old grid are not refused.
+CREATE TABLE IF NOT EXISTS scope_grace (
+    user_id    TEXT NOT NULL,
+    scope      TEXT NOT NULL,
+    removed_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, scope)
+);
 "#;
 
 /// Opens (creating if asked) the database in `data_dir` with the durability settings.

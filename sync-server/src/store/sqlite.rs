@@ -152,12 +152,25 @@ impl SqliteStore {
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             roster::check_scopes_exist(&tx, scopes)?;
-            let changed = tx.execute(
-                "UPDATE users SET scopes = ?1 WHERE id = ?2",
-                params![scopes_json(scopes)?, user.to_string()],
-            )?;
-            if changed == 0 {
-                return Err(StoreError::NotFound(format!("user {user}")));
+            let previous: Option<String> =
+                tx.query_row("SELECT scopes FROM users WHERE id = ?1", [user.to_string()], |r| r.get(0)).optional()?;
+            let previous: Vec<Scope> = match previous {
+                Some(json) => serde_json::from_str(&json)?,
+                None => return Err(StoreError::NotFound(format!("user {user}"))),
+            };
+            tx.execute("UPDATE users SET scopes = ?1 WHERE id = ?2", params![scopes_json(scopes)?, user.to_string()])?;
+            let removed_at = gridlink_shared::time::now_millis();
+            for scope in previous.iter().filter(|s| !scopes.contains(s)) {
+                tx.execute(
+                    "INSERT OR REPLACE INTO scope_grace (user_id, scope, removed_at) VALUES (?1, ?2, ?3)",
+                    params![user.to_string(), scope.to_string(), removed_at],
+                )?;
+            }
+            for scope in scopes {
+                tx.execute(
+                    "DELETE FROM scope_grace WHERE user_id = ?1 AND scope = ?2",
+                    params![user.to_string(), scope.to_string()],
+                )?;
             }
             roster::bump_reference_version(&tx)?;
             tx.commit()?;

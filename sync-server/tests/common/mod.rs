@@ -180,6 +180,7 @@ impl Device {
             match item {
                 PullItem::Snapshot { doc: id, bytes, .. } => self.merge(*id, bytes, true),
                 PullItem::Change { doc: id, bytes, .. } => self.merge(*id, bytes, false),
+                PullItem::Echo { .. } => {}
             }
         }
         for DocSnapshot { doc: id, bytes, .. } in &response.repairs {
