@@ -408,7 +408,7 @@ async fn run(size: DemoSize) -> Result<()> {
     }
     t.print("4b. Server store alone: Store::sync from threads sharing one SqliteStore, as the HTTP handlers do");
     println!("Each sync pushes visits signed with the device's actor (validated, stored, logged) and pulls");
-    println!("the page after the device's cursor (its own changes come back); SQLite in WAL mode, synchronous=FULL.");
+    println!("the page after the device's cursor; SQLite in WAL mode, synchronous=FULL.");
 
     latencies.print("5. Phone-side latencies (SQLCipher store, release build)");
     println!("cold: the first call on a freshly opened store; p50/p99/max over the repeated calls after it.");
