@@ -289,15 +289,7 @@ impl Generator {
 
     fn households(&mut self, roster: &Roster, total: usize) -> Vec<HouseholdFile> {
         let per_building = split_evenly(total, roster.buildings.len());
-        let workers: BTreeMap<GridId, (UserId, String)> = roster
-            .staff
-            .iter()
-            .filter(|s| s.role == Role::GridWorker)
-            .filter_map(|s| match s.scopes.first() {
-                Some(Scope::Grid(g)) => Some((*g, (s.id, s.name.clone()))),
-                _ => None,
-            })
-            .collect();
+        let workers = workers_by_grid(roster);
         let admin = roster.staff[0].id;
         let mut out = Vec::with_capacity(total);
         for (building, count) in roster.buildings.iter().zip(per_building) {
@@ -519,33 +511,15 @@ impl Generator {
                 (CaseGroup::Opinion, 1_000),
             ],
         };
-        let leaders: BTreeMap<BuildingId, (UserId, String)> = roster
-            .staff
-            .iter()
-            .filter(|s| s.role == Role::BuildingLeader)
-            .filter_map(|s| match s.scopes.first() {
-                Some(Scope::Building(b)) => Some((*b, (s.id, s.name.clone()))),
-                _ => None,
-            })
-            .collect();
-        let workers: BTreeMap<GridId, (UserId, String)> = roster
-            .staff
-            .iter()
-            .filter(|s| s.role == Role::GridWorker)
-            .filter_map(|s| match s.scopes.first() {
-                Some(Scope::Grid(g)) => Some((*g, (s.id, s.name.clone()))),
-                _ => None,
-            })
-            .collect();
-        let supervisors: BTreeMap<CommunityId, (UserId, String)> = roster
-            .staff
-            .iter()
-            .filter(|s| s.role == Role::Supervisor)
-            .filter_map(|s| match s.scopes.first() {
-                Some(Scope::Community(c)) => Some((*c, (s.id, s.name.clone()))),
-                _ => None,
-            })
-            .collect();
+        let leaders = staff_by_scope(roster, Role::BuildingLeader, |s| match s {
+            Scope::Building(b) => Some(*b),
+            _ => None,
+        });
+        let workers = workers_by_grid(roster);
+        let supervisors = staff_by_scope(roster, Role::Supervisor, |s| match s {
+            Scope::Community(c) => Some(*c),
+            _ => None,
+        });
         let mut out = Vec::new();
         for (group, count) in counts {
             for _ in 0..count {
@@ -706,6 +680,27 @@ enum CaseGroup {
     MustArrive,
     Report,
     Opinion,
+}
+
+/// Staff of `role` keyed by the roster unit their first scope names (grid, building, ...).
+fn staff_by_scope<K: Ord>(
+    roster: &Roster,
+    role: Role,
+    unit: impl Fn(&Scope) -> Option<K>,
+) -> BTreeMap<K, (UserId, String)> {
+    roster
+        .staff
+        .iter()
+        .filter(|s| s.role == role)
+        .filter_map(|s| Some((unit(s.scopes.first()?)?, (s.id, s.name.clone()))))
+        .collect()
+}
+
+fn workers_by_grid(roster: &Roster) -> BTreeMap<GridId, (UserId, String)> {
+    staff_by_scope(roster, Role::GridWorker, |s| match s {
+        Scope::Grid(g) => Some(*g),
+        _ => None,
+    })
 }
 
 fn outlet_name(category: ServiceCategory, community: &str, n: usize) -> String {
