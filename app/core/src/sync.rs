@@ -4,7 +4,7 @@
 //! the store ([`plan_request`], pure); send; check the page with
 //! [`gridlink_shared::protocol::check_page`] before touching the store; apply acks, repairs,
 //! pulled items, cursors, scope changes and reference data in ONE SQLite transaction
-//! ([`apply_response`]). Rounds repeat while the server says `more` (or while a batch-limited
+//! (`apply_response`). Rounds repeat while the server says `more` (or while a batch-limited
 //! outbox still shrinks). Transient failures (connection, timeout, 5xx, 429, a garbled body)
 //! are retried with exponential backoff and full jitter; pushes are idempotent by change
 //! hash, so a lost reply costs only a retry and an acknowledged change is never re-sent
