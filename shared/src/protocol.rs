@@ -215,6 +215,7 @@ code_enum!(
         UnsupportedProtocol => ("unsupported-protocol", "协议版本不兼容", "Protocol version not supported"),
         UnsupportedMediaType => ("unsupported-media-type", "数据格式不支持", "Unsupported content type"),
         Timeout => ("timeout", "请求超时", "Request timed out"),
+        TooManyRequests => ("too-many-requests", "尝试次数过多，请稍后再试", "Too many attempts; try again later"),
         Internal => ("internal", "服务器内部错误", "Internal server error"),
     }
 );

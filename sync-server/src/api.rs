@@ -37,11 +37,19 @@ pub struct Limits {
     pub body_bytes: usize,
     /// A request (body included) must be answered within this.
     pub request_timeout: Duration,
+    /// Wrong enrolment codes accepted per minute, server-wide, before `/v1/enroll` answers
+    /// 429 for the rest of that minute. Codes are short enough to type, so guessing them
+    /// online must be slow; enrolments are rare, so a server-wide budget costs little.
+    pub enroll_failures_per_minute: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { body_bytes: 16 * 1024 * 1024, request_timeout: Duration::from_secs(60) }
+        Limits {
+            body_bytes: 16 * 1024 * 1024,
+            request_timeout: Duration::from_secs(60),
+            enroll_failures_per_minute: 20,
+        }
     }
 }
 
@@ -50,6 +58,8 @@ impl Default for Limits {
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub limits: Limits,
+    /// When recent wrong enrolment codes were tried (the last minute's worth).
+    enroll_failures: Arc<std::sync::Mutex<std::collections::VecDeque<std::time::Instant>>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -60,7 +70,7 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     pub fn new(store: impl Store) -> Self {
-        AppState { store: Arc::new(store), limits: Limits::default() }
+        AppState { store: Arc::new(store), limits: Limits::default(), enroll_failures: Arc::default() }
     }
 
     pub fn with_limits(mut self, limits: Limits) -> Self {
@@ -225,7 +235,33 @@ async fn enroll(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<EnrollRequest>,
 ) -> Result<Json<EnrollResponse>, ApiError> {
-    Ok(Json(state.blocking(move |store| store.enroll(&request, now_millis())).await?))
+    const WINDOW: Duration = Duration::from_secs(60);
+    let recent_failures = {
+        let mut failures = state.enroll_failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        while failures.front().is_some_and(|t| t.elapsed() > WINDOW) {
+            failures.pop_front();
+        }
+        failures.len()
+    };
+    if recent_failures >= state.limits.enroll_failures_per_minute {
+        tracing::warn!(recent_failures, "enrolment throttled after repeated wrong codes");
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::TooManyRequests,
+            "Too many wrong enrolment codes; try again in a minute",
+        ));
+    }
+    let result = state.blocking(move |store| store.enroll(&request, now_millis())).await;
+    if let Err(error) = &result
+        && matches!(error.code, ErrorCode::CodeInvalid | ErrorCode::CodeExpired | ErrorCode::CodeUsed)
+    {
+        state
+            .enroll_failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push_back(std::time::Instant::now());
+    }
+    Ok(Json(result?))
 }
 
 async fn me(device: AuthedDevice) -> Json<MeResponse> {

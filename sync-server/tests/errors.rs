@@ -256,3 +256,27 @@ async fn malformed_truncated_and_oversized_sync_bodies_are_refused_without_side_
     let response: SyncResponse = protocol::decode(&gunzip(&body)).unwrap();
     assert_eq!(response.acks[0].status, gridlink_shared::protocol::AckStatus::Accepted);
 }
+
+#[tokio::test]
+async fn guessing_enrolment_codes_is_throttled_after_a_few_wrong_ones() {
+    let h = Harness::with_limits(Limits { enroll_failures_per_minute: 3, ..Limits::default() });
+    let worker = h.staff(Role::GridWorker);
+    let real = h.admin.new_code(worker.id, gridlink_shared::time::now_millis(), 72).unwrap();
+    for guess in ["AAAA-AAAA", "BBBB-BBBB", "CCCC-CCCC"] {
+        let (status, body) = enroll_with(&h, guess).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(envelope_of(&body).error.code, ErrorCode::CodeInvalid);
+    }
+    // The budget is spent: even the right code waits, so a guesser learns nothing.
+    let (status, body) = enroll_with(&h, &real).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let envelope = envelope_of(&body);
+    assert_eq!(envelope.error.code, ErrorCode::TooManyRequests);
+    assert!(envelope.error.message.contains("try again"));
+    // The code itself was not used up by the throttled attempt.
+    let unused: i64 = h
+        .admin
+        .read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM enrol_codes WHERE used_at IS NULL", [], |r| r.get(0))?))
+        .unwrap();
+    assert!(unused >= 1);
+}
