@@ -37,6 +37,27 @@ pub enum DocError {
     Automerge(#[from] automerge::AutomergeError),
     #[error("could not write document: {0}")]
     Reconcile(#[from] autosurgeon::ReconcileError),
+    /// automerge panicked on these bytes: they are hostile or corrupt. See [`guarded`].
+    #[error("document bytes make automerge fail ({0})")]
+    Panicked(String),
+}
+
+/// Runs document work that automerge might panic on (hostile or corrupt bytes) and turns a
+/// panic into [`DocError::Panicked`], so one bad document fails alone instead of taking the
+/// process, or a lock it holds, with it. The closure must leave nothing half-changed that the
+/// caller keeps using: callers work on a copy and drop it on error.
+pub fn guarded<T>(what: &str, work: impl FnOnce() -> Result<T, DocError>) -> Result<T, DocError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+        Ok(result) => result,
+        Err(panic) => {
+            let reason = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".to_string());
+            Err(DocError::Panicked(format!("{what}: {reason}")))
+        }
+    }
 }
 
 /// A typed Gridlink document.

@@ -7,6 +7,7 @@
 //! * [`org`]: the roster (street > community > grid > building), staff, [`Scope`]s.
 //! * [`household`] and [`case`]: the two synced documents, typed with autosurgeon.
 //! * [`doc`]: create, read and update documents as automerge.
+//! * [`change_bytes`]: bounded checks of a change's bytes before automerge parses them.
 //! * [`validate`]: the one validator run on the phone before each commit and on the server
 //!   for every pushed change.
 //! * [`policy`]: visit cadence, must-arrive and completion deadlines, rates.
@@ -31,6 +32,7 @@
 //! ```
 
 pub mod case;
+pub mod change_bytes;
 pub mod codes;
 pub mod demo;
 pub mod doc;

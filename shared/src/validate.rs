@@ -23,6 +23,9 @@ code_enum!(
         ForgedActor => ("forged-actor", "设备身份不符", "Change not signed by this device"),
         MissingDependencies => ("missing-dependencies", "缺少前序修改", "Earlier changes are missing"),
         CorruptChange => ("corrupt-change", "数据损坏", "The change is corrupt"),
+        TooLarge => ("too-large", "修改过大", "The change is too large"),
+        OutOfOrder => ("out-of-order", "修改序号异常", "The change's numbering does not follow this device's earlier changes"),
+        BadTime => ("bad-time", "修改时间异常", "The change's time is implausible; check the phone's clock"),
     }
 );
 
@@ -166,20 +169,43 @@ pub fn authorize_edit(before: Option<&AnyDoc>, after: &AnyDoc, author: &Principa
         }
     }
     match (before, after) {
-        (None, AnyDoc::Household(_)) | (Some(AnyDoc::Household(_)), AnyDoc::Household(_)) => {
-            if matches!(author.role, Role::GridWorker | Role::Admin) {
-                Ok(())
-            } else {
-                Err(ValidationError::new(
-                    RejectCode::ForbiddenRole,
-                    format!("a {} may not edit household files", author.role.en().to_lowercase()),
-                ))
-            }
-        }
+        (None, AnyDoc::Household(new)) => authorize_household_edit(None, new, author),
+        (Some(AnyDoc::Household(old)), AnyDoc::Household(new)) => authorize_household_edit(Some(old), new, author),
         (None, AnyDoc::Case(case)) => authorize_case_edit(None, case, author),
         (Some(AnyDoc::Case(old)), AnyDoc::Case(new)) => authorize_case_edit(Some(old), new, author),
         _ => Err(ValidationError::new(RejectCode::ForbiddenEdit, "a document cannot change its kind")),
     }
+}
+
+/// Grid workers (and admins) edit household files. A visit is signed by whoever records it:
+/// a new visit names its author, and who made an earlier visit never changes.
+fn authorize_household_edit(
+    before: Option<&HouseholdFile>,
+    after: &HouseholdFile,
+    author: &Principal,
+) -> Result<(), ValidationError> {
+    if !matches!(author.role, Role::GridWorker | Role::Admin) {
+        return Err(ValidationError::new(
+            RejectCode::ForbiddenRole,
+            format!("a {} may not edit household files", author.role.en().to_lowercase()),
+        ));
+    }
+    let forbidden = |message: &str| Err(ValidationError::new(RejectCode::ForbiddenEdit, message));
+    for (id, visit) in &after.visits {
+        match before.and_then(|b| b.visits.get(id)) {
+            Some(old) if old.visitor != visit.visitor || old.visitor_name != visit.visitor_name => {
+                return forbidden("who made a visit cannot be changed");
+            }
+            Some(_) => {}
+            None if author.role != Role::Admin
+                && (visit.visitor != author.user || visit.visitor_name != author.name) =>
+            {
+                return forbidden("a visit must be recorded in the name of the person recording it");
+            }
+            None => {}
+        }
+    }
+    Ok(())
 }
 
 fn authorize_case_edit(before: Option<&CaseFile>, after: &CaseFile, author: &Principal) -> Result<(), ValidationError> {

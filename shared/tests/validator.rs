@@ -204,3 +204,60 @@ fn every_role_may_comment_and_only_supervisors_close() {
     assert!(!role_may_act(Role::GridWorker, ActionKind::Close));
     assert!(!role_may_act(Role::GridWorker, ActionKind::Reopen));
 }
+
+fn visit_by(who: &Principal) -> Visit {
+    Visit {
+        id: VisitId::new(),
+        visitor: who.user,
+        visitor_name: who.name.clone(),
+        at: 1_795_000_000_000,
+        recorded_at: 1_795_000_000_000,
+        outcome: VisitOutcome::Met,
+        notes: "血压正常".into(),
+        needs_found: Vec::new(),
+        follow_up: None,
+        residents_present: Vec::new(),
+    }
+}
+
+#[test]
+fn a_visit_is_signed_by_the_worker_who_records_it() {
+    let me = grid_worker();
+    let mut colleague = grid_worker();
+    colleague.user = UserId::from_u128(101);
+    colleague.name = "李建国".into();
+    let before = household();
+
+    let mut own = before.clone();
+    let v = visit_by(&me);
+    own.visits.insert(v.id, v);
+    assert_eq!(check_edit(Some(&hh(before.clone())), &hh(own.clone()), &me), Ok(()));
+
+    // Another staff member's id and name on a visit I record: refused.
+    let mut forged = before.clone();
+    let v = visit_by(&colleague);
+    forged.visits.insert(v.id, v);
+    let refusal = check_edit(Some(&hh(before.clone())), &hh(forged), &me).unwrap_err();
+    assert_eq!(refusal.code, RejectCode::ForbiddenEdit);
+    assert!(refusal.message.contains("name of the person recording it"), "{}", refusal.message);
+
+    // My id with someone else's name: refused too, the name is what the supervisor reads.
+    let mut renamed = before.clone();
+    let mut v = visit_by(&me);
+    v.visitor_name = colleague.name.clone();
+    renamed.visits.insert(v.id, v);
+    assert_eq!(check_edit(Some(&hh(before)), &hh(renamed), &me).unwrap_err().code, RejectCode::ForbiddenEdit);
+
+    // Who made an earlier visit cannot be rewritten.
+    let mut rewritten = own.clone();
+    let id = *rewritten.visits.keys().next().unwrap();
+    rewritten.visits.get_mut(&id).unwrap().visitor = colleague.user;
+    let refusal = check_edit(Some(&hh(own.clone())), &hh(rewritten), &colleague).unwrap_err();
+    assert_eq!(refusal.code, RejectCode::ForbiddenEdit);
+
+    // A colleague may still add their own visit to a file that holds mine.
+    let mut both = own.clone();
+    let v = visit_by(&colleague);
+    both.visits.insert(v.id, v);
+    assert_eq!(check_edit(Some(&hh(own)), &hh(both), &colleague), Ok(()));
+}
