@@ -29,6 +29,13 @@ pub enum Error {
     Input(String),
     #[error("{what} {id} is not on this device")]
     NotFound { what: &'static str, id: String },
+    /// The document's data could not be read (automerge failed or panicked on it): it is set
+    /// aside in quarantine until the server's copy repairs it.
+    #[error(
+        "{what} {id} has damaged data; it is set aside (quarantined) and its repair is asked from the server \
+         at the next sync; unsent changes are kept"
+    )]
+    Quarantined { what: &'static str, id: String },
     #[error("this device is not enrolled yet: run enroll with a code from your administrator")]
     NotEnrolled,
     #[error("this device was revoked by the administrator; sync is stopped and unsynced data is kept encrypted on it")]
@@ -80,6 +87,17 @@ impl Error {
             Error::Invalid(v) => (format!("未保存：{}（{}）", v.code.zh(), v.message), format!("Not saved: {} ({})", v.code.en(), v.message)),
             Error::Input(m) => (format!("输入有误：{m}"), m.clone()),
             Error::NotFound { what, id } => (format!("本机没有此记录（{what} {id}）"), format!("{what} {id} is not on this device")),
+            Error::Quarantined { what, .. } => {
+                let zh_what = match *what {
+                    "household" => "住户档案",
+                    "case" => "事件",
+                    _ => "记录",
+                };
+                (
+                    format!("这条{zh_what}数据异常，已隔离，正在向服务器请求修复。请同步后再试；本机未上传的修改不会丢失。"),
+                    format!("This {what} record is damaged. It has been set aside and a repair was asked from the server; sync and try again. Unsent changes on this phone are kept."),
+                )
+            }
             Error::NotEnrolled => ("设备尚未注册，请输入管理员提供的注册码。".into(), "This device is not enrolled yet; enter the code from your administrator.".into()),
             Error::Revoked => (
                 "此设备已被管理员停用，同步已停止；未同步的数据仍加密保存在本机。".into(),

@@ -11,7 +11,11 @@
 //!   signed with this device's actor, store document + outbox + query rows atomically;
 //! * the **sync engine** ([`sync`]): one `POST /v1/sync` per round, CBOR over gzip, with
 //!   retries, page checks and one SQLite transaction per response;
-//! * **view-models** ([`views`]) the screens read.
+//! * **view-models** ([`views`]) the screens read;
+//! * a **quarantine** for documents automerge fails or panics on: every call handing pulled
+//!   or stored bytes to automerge is guarded, so damaged data sets one document aside
+//!   (offending bytes kept, previous state kept, repair asked from the server) instead of
+//!   crashing the app or stopping sync ([`Client::quarantined`], [`Error::Quarantined`]).
 //!
 //! Data flows one way: UI/CLI -> [`Client`] -> store (SQLite) <-> sync engine <-> server.
 //! Methods that depend on time take `now: Millis`; nothing in here reads the clock except the
@@ -29,6 +33,7 @@
 
 mod error;
 pub mod fixtures;
+mod quarantine;
 mod reads;
 pub mod search;
 pub mod store;
@@ -329,6 +334,12 @@ impl Client {
     /// change ever leaves the device.
     pub fn dismiss_rejected(&self, hash: &str) -> Result<bool> {
         Ok(self.db().execute("DELETE FROM rejected WHERE hash = ?1", [hash])? > 0)
+    }
+
+    /// Documents set aside because their data is damaged, with the offending bytes and the
+    /// reason; resolved entries (repaired, or gone with their scope) are kept too.
+    pub fn quarantined(&self) -> Result<Vec<QuarantinedDoc>> {
+        quarantine::entries(&self.db())
     }
 
     /// Staff on the roster (for reassigning a case), sorted by name.

@@ -190,6 +190,9 @@ fn main() {
         .init();
     if let Err(error) = run(Cli::parse()) {
         eprintln!("error: {error:#}");
+        if let Some(damaged @ gridlink_client::Error::Quarantined { .. }) = error.downcast_ref() {
+            eprintln!("{}", damaged.plain().zh);
+        }
         std::process::exit(1);
     }
 }
@@ -230,6 +233,16 @@ fn describe_sync(r: &SyncReport) -> String {
     }
     if !r.scopes_removed.is_empty() {
         text.push_str(&format!("; scopes removed {} ({} document(s) deleted)", r.scopes_removed.join(" "), r.purged));
+    }
+    if r.released > 0 {
+        text.push_str(&format!("; {} damaged record(s) repaired and usable again", r.released));
+    }
+    if r.quarantined > 0 {
+        text.push_str(&format!(
+            "; {} record(s) damaged, set aside (quarantined) and a repair asked from the server \
+             (有 {} 条记录数据异常，已隔离，正在向服务器请求修复)",
+            r.quarantined, r.quarantined
+        ));
     }
     if r.kept_aside > 0 {
         text.push_str(&format!("; {} document(s) kept until their changes are sent", r.kept_aside));
@@ -274,12 +287,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 print_json(&status)?;
             } else {
                 println!(
-                    "enrolled: {}; online: {}; last sync: {}; unsent: {}; refused: {}{}",
+                    "enrolled: {}; online: {}; last sync: {}; unsent: {}; refused: {}; damaged (quarantined): {}{}",
                     status.enrolled,
                     status.online.map(|o| o.to_string()).unwrap_or_else(|| "unknown".into()),
                     status.last_success_at.map(gridlink_shared::time::format_local).unwrap_or_else(|| "never".into()),
                     status.unsent,
                     status.rejected,
+                    status.quarantined,
                     if status.revoked { "; THIS DEVICE WAS REVOKED" } else { "" }
                 );
                 if let Some(error) = status.last_error {

@@ -15,7 +15,7 @@ use rusqlite::{Connection, Row};
 
 use crate::error::{Error, Result};
 use crate::views::*;
-use crate::{Client, search, store};
+use crate::{Client, quarantine, search, store};
 
 fn parse<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T>
 where
@@ -108,16 +108,14 @@ pub(crate) fn cases(client: &Client, filter: CaseFilter, now: Millis) -> Result<
     }
 }
 
+/// A case, hydrated; [`Error::Quarantined`] when its data is damaged (see [`quarantine`]).
 fn load_case(conn: &Connection, id: CaseId) -> Result<CaseFile> {
-    let automerge_doc =
-        store::load_doc(conn, id.into())?.ok_or_else(|| Error::NotFound { what: "case", id: id.to_string() })?;
-    Ok(doc::read(&automerge_doc)?)
+    quarantine::read_stored(conn, "case", id.into())
 }
 
-fn load_household(conn: &Connection, id: HouseholdId) -> Result<HouseholdFile> {
-    let automerge_doc =
-        store::load_doc(conn, id.into())?.ok_or_else(|| Error::NotFound { what: "household", id: id.to_string() })?;
-    Ok(doc::read(&automerge_doc)?)
+/// A household file, hydrated; [`Error::Quarantined`] when its data is damaged.
+pub(crate) fn load_household(conn: &Connection, id: HouseholdId) -> Result<HouseholdFile> {
+    quarantine::read_stored(conn, "household", id.into())
 }
 
 pub(crate) fn case(client: &Client, id: CaseId, now: Millis) -> Result<CaseDetail> {
@@ -358,7 +356,11 @@ pub(crate) fn today(client: &Client, now: Millis) -> Result<TodayView> {
         stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
     };
     for id in arrive_ids {
-        let case = load_case(&conn, parse(&id, "case id")?)?;
+        let case = match load_case(&conn, parse(&id, "case id")?) {
+            // A damaged case is set aside; today's list shows the rest.
+            Err(Error::Quarantined { .. }) => continue,
+            other => other?,
+        };
         let (CaseKind::MustArrive(kind), Some(state), Some(deadline)) =
             (case.kind, policy::arrival_state(&case, now, config), policy::arrival_deadline(&case, config))
         else {
@@ -475,6 +477,7 @@ pub(crate) fn status(client: &Client) -> Result<SyncStatus> {
         last_success_at: millis(get("last_success_at")?),
         unsent: store::count(&conn, "outbox")?,
         rejected: store::count(&conn, "rejected")?,
+        quarantined: quarantine::open_count(&conn)?,
         revoked: get("revoked")?.is_some(),
         device: get("device")?.and_then(|d| d.parse().ok()),
     })
@@ -523,9 +526,15 @@ pub(crate) fn export(client: &Client) -> Result<serde_json::Value> {
     let conn = client.db();
     let mut households = Vec::new();
     let mut cases = Vec::new();
-    for (_, bytes) in all_docs(&conn)? {
-        let automerge_doc = doc::load(&bytes)?;
-        match doc::read_any(&automerge_doc)? {
+    for (id, bytes) in all_docs(&conn)? {
+        let id: DocId = parse(&id, "document id")?;
+        let loaded = quarantine::guarded(|| Ok(doc::read_any(&doc::load(&bytes)?)?));
+        let value = match quarantine::on_damage(&conn, "record", id, loaded) {
+            // Set aside: its repair is asked for; the export holds everything else.
+            Err(Error::Quarantined { .. }) => continue,
+            other => other?,
+        };
+        match value {
             gridlink_shared::AnyDoc::Household(mut h) => {
                 for r in h.residents.values_mut() {
                     r.id_number = mask_id_number(&r.id_number);

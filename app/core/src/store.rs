@@ -7,6 +7,9 @@
 //! * `cursors`: the protocol [`Cursor`] per scope;
 //! * `rejected`: changes the server refused, with code and message, kept for the user;
 //! * `repair_wanted`: documents whose server copy must be fetched;
+//! * `quarantine`: documents automerge failed or panicked on, with the offending bytes and the
+//!   reason, kept (never deleted) and marked resolved once a clean repair arrives (see
+//!   [`crate::quarantine`]);
 //! * `meta`: server url, device, token, actor, principal, reference data, sync state, PIN hash;
 //! * query tables `households`, `residents`, `visits`, `household_tags`, `cases`, `timeline`,
 //!   rewritten from the document in the same transaction as every document write
@@ -25,6 +28,7 @@ use rand::RngCore;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::error::{Error, Result};
+use crate::quarantine::guarded;
 use crate::search;
 
 pub const DB_FILE: &str = "gridlink.db";
@@ -138,6 +142,18 @@ CREATE INDEX cases_household ON cases(household);
 CREATE INDEX cases_responsible ON cases(responsible, is_open);
 CREATE INDEX cases_open_deadline ON cases(is_open, completion_deadline);
 CREATE INDEX visits_household ON visits(household);
+"#,
+    r#"
+CREATE TABLE quarantine (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc TEXT NOT NULL,
+    bytes BLOB NOT NULL,
+    reason TEXT NOT NULL,
+    quarantined_at INTEGER NOT NULL,
+    resolved_at INTEGER,
+    resolution TEXT
+);
+CREATE INDEX quarantine_doc ON quarantine(doc, resolved_at);
 "#,
 ];
 
@@ -293,11 +309,12 @@ pub fn set_cursor(conn: &Connection, scope: &Scope, cursor: &Cursor) -> Result<(
 
 // ----- documents ----------------------------------------------------------------------------
 
-/// Loads a document's automerge state, if held.
+/// Loads a document's automerge state, if held. A panic of automerge on the stored bytes is
+/// returned as an error (see [`crate::quarantine`]), never propagated.
 pub fn load_doc(conn: &Connection, id: DocId) -> Result<Option<AutoCommit>> {
     let bytes: Option<Vec<u8>> =
         conn.query_row("SELECT bytes FROM docs WHERE id = ?1", [id.to_string()], |r| r.get(0)).optional()?;
-    bytes.map(|b| doc::load(&b).map_err(Error::from)).transpose()
+    bytes.map(|b| guarded(|| Ok(doc::load(&b)?))).transpose()
 }
 
 /// Saves a document (compacted) and rewrites its query rows from `value`, in the caller's

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use automerge::AutoCommit;
+use gridlink_shared::policy::PolicyConfig;
 use gridlink_shared::protocol::{
     self, AckStatus, CONTENT_TYPE, Cursor, EnrollRequest, EnrollResponse, ErrorCode, ErrorEnvelope, PROTOCOL_VERSION,
     PullItem, PushChange, SyncRequest, SyncResponse,
@@ -25,7 +26,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::error::{Error, Result};
 use crate::views::SyncReport;
-use crate::{Client, store};
+use crate::{Client, quarantine, store};
 
 /// How hard to retry transient failures within one [`Client::sync`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,10 +125,23 @@ fn outbox_entries(conn: &Connection, limit: usize) -> Result<Vec<OutboxEntry>> {
     Ok(out)
 }
 
-fn repair_wanted(conn: &Connection) -> Result<Vec<DocId>> {
-    let mut stmt = conn.prepare("SELECT doc FROM repair_wanted ORDER BY doc LIMIT 100")?;
+/// Documents to ask the server's copy of (at most 100 per round), leaving out those already
+/// asked during this sync: a copy that did not arrive, or arrived still damaged, is asked
+/// again at the next sync, not in every round.
+fn repair_wanted(conn: &Connection, asked: &BTreeSet<DocId>) -> Result<Vec<DocId>> {
+    let mut stmt = conn.prepare("SELECT doc FROM repair_wanted ORDER BY doc")?;
     let ids: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-    ids.iter().map(|id| id.parse().map_err(|e| Error::Io(format!("repair document id: {e}")))).collect()
+    let mut wanted = Vec::new();
+    for id in ids {
+        let id: DocId = id.parse().map_err(|e| Error::Io(format!("repair document id: {e}")))?;
+        if !asked.contains(&id) {
+            wanted.push(id);
+        }
+        if wanted.len() == 100 {
+            break;
+        }
+    }
+    Ok(wanted)
 }
 
 fn base_url(url: &str) -> String {
@@ -272,6 +286,68 @@ fn automerge_error(e: automerge::AutomergeError) -> Error {
     Error::from(DocError::from(e))
 }
 
+/// Replaces a document with the server's copy, re-applying its unsent local changes.
+fn restore(tx: &Transaction<'_>, id: DocId, bytes: &[u8], policy: &PolicyConfig) -> Result<()> {
+    let mut repaired = doc::load(bytes)?;
+    let pending = outbox_changes_of(tx, id)?;
+    if !pending.is_empty() {
+        repaired.apply_changes(pending).map_err(automerge_error)?;
+    }
+    store::save_doc(tx, id, &mut repaired, policy)?;
+    Ok(())
+}
+
+/// Applies one document's pulled items to its held state (if any) and saves it. Returns the
+/// changes that were new and the snapshots received. Run it under [`quarantine::attempt`].
+fn apply_pulled(
+    tx: &Transaction<'_>,
+    id: DocId,
+    held: Option<AutoCommit>,
+    items: &[&PullItem],
+    policy: &PolicyConfig,
+) -> Result<(usize, usize)> {
+    let (mut changes, mut snapshots) = (0, 0);
+    let mut slot = held;
+    for item in items {
+        match item {
+            PullItem::Change { bytes, .. } => {
+                let change = doc::parse_change(bytes)?;
+                let target = slot.get_or_insert_with(AutoCommit::new);
+                // Our own pushed changes come back in the log; only count what is new.
+                if target.get_change_by_hash(&change.hash()).is_none() {
+                    changes += 1;
+                }
+                target.apply_changes([change]).map_err(automerge_error)?;
+            }
+            PullItem::Snapshot { bytes, .. } => {
+                match &mut slot {
+                    Some(existing) => {
+                        existing.load_incremental(bytes).map_err(automerge_error)?;
+                    }
+                    None => slot = Some(doc::load(bytes)?),
+                }
+                snapshots += 1;
+            }
+            PullItem::Echo { .. } => {}
+        }
+    }
+    if let Some(mut automerge_doc) = slot {
+        if !automerge_doc.get_missing_deps(&[]).is_empty() {
+            // Changes waiting for history we do not hold: ask for the whole document.
+            tx.execute("INSERT OR IGNORE INTO repair_wanted (doc) VALUES (?1)", [id.to_string()])?;
+        }
+        store::save_doc(tx, id, &mut automerge_doc, policy)?;
+    }
+    Ok((changes, snapshots))
+}
+
+fn item_bytes(item: &PullItem) -> &[u8] {
+    match item {
+        PullItem::Change { bytes, .. } | PullItem::Snapshot { bytes, .. } => bytes,
+        PullItem::Echo { .. } => &[],
+    }
+}
+
 /// Applies one whole response in one transaction.
 pub(crate) fn apply_response(
     client: &Client,
@@ -308,71 +384,65 @@ pub(crate) fn apply_response(
             }
         }
 
-        // Repairs: the server's copy, plus whatever is still unsent locally.
+        // Repairs: the server's copy, plus whatever is still unsent locally. A copy that
+        // automerge fails or panics on leaves the document set aside (or sets it aside).
         for snapshot in &response.repairs {
-            let mut repaired = doc::load(&snapshot.bytes)?;
-            let pending = outbox_changes_of(tx, snapshot.doc)?;
-            if !pending.is_empty() {
-                repaired.apply_changes(pending).map_err(automerge_error)?;
+            let id = snapshot.doc;
+            match quarantine::attempt(tx, || restore(tx, id, &snapshot.bytes, policy)) {
+                Ok(()) => {
+                    tx.execute("DELETE FROM repair_wanted WHERE doc = ?1", [id.to_string()])?;
+                    if quarantine::resolve(tx, id, "repaired", now)? {
+                        report.released += 1;
+                    }
+                    report.repaired += 1;
+                }
+                Err(e) if quarantine::is_damage(&e) => {
+                    quarantine::set_aside(tx, id, &snapshot.bytes, &format!("repair copy: {e}"), now)?;
+                }
+                Err(e) => return Err(e),
             }
-            store::save_doc(tx, snapshot.doc, &mut repaired, policy)?;
-            tx.execute("DELETE FROM repair_wanted WHERE doc = ?1", [snapshot.doc.to_string()])?;
-            rejected_docs.remove(&snapshot.doc);
-            report.repaired += 1;
+            rejected_docs.remove(&id);
         }
         for id in &rejected_docs {
             tx.execute("INSERT OR IGNORE INTO repair_wanted (doc) VALUES (?1)", [id.to_string()])?;
         }
 
-        // Pulled items, one load and one save per document.
-        let mut touched: BTreeMap<DocId, Option<AutoCommit>> = BTreeMap::new();
+        // Pulled items, one load and one save per document. Documents are independent, so
+        // each is applied on its own (its items in page order): one that automerge fails or
+        // panics on is set aside with the bytes of this page, its stored state untouched,
+        // and the rest of the page still applies and the cursors still move on.
+        let mut pulled: BTreeMap<DocId, Vec<&PullItem>> = BTreeMap::new();
         for item in &response.items {
-            if matches!(item, PullItem::Echo { .. }) {
-                continue; // our own change: already here
-            }
-            let id = item.doc();
-            let slot = match touched.entry(id) {
-                std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
-                std::collections::btree_map::Entry::Vacant(entry) => entry.insert(store::load_doc(tx, id)?),
-            };
-            let applied: Result<()> = (|| {
-                match item {
-                    PullItem::Change { bytes, .. } => {
-                        let change = doc::parse_change(bytes)?;
-                        let target = slot.get_or_insert_with(AutoCommit::new);
-                        // Our own pushed changes come back in the log; only count what is new.
-                        if target.get_change_by_hash(&change.hash()).is_none() {
-                            report.pulled_changes += 1;
-                        }
-                        target.apply_changes([change]).map_err(automerge_error)?;
-                    }
-                    PullItem::Echo { .. } => {}
-                    PullItem::Snapshot { bytes, .. } => {
-                        match slot {
-                            Some(existing) => {
-                                existing.load_incremental(bytes).map_err(automerge_error)?;
-                            }
-                            None => *slot = Some(doc::load(bytes)?),
-                        }
-                        report.pulled_snapshots += 1;
-                    }
-                }
-                Ok(())
-            })();
-            if let Err(e) = applied {
-                // One unreadable item must not stall the whole log behind it: the cursor moves
-                // on and the document is fetched whole at the next sync.
-                tracing::warn!(doc = %id, error = %e, "pulled item does not apply; asking for a repair");
-                tx.execute("INSERT OR IGNORE INTO repair_wanted (doc) VALUES (?1)", [id.to_string()])?;
+            // An echo is our own change: already here.
+            if !matches!(item, PullItem::Echo { .. }) {
+                pulled.entry(item.doc()).or_default().push(item);
             }
         }
-        for (id, slot) in touched {
-            let Some(mut automerge_doc) = slot else { continue };
-            if !automerge_doc.get_missing_deps(&[]).is_empty() {
-                // Changes waiting for history we do not hold: ask for the whole document.
+        for (id, items) in pulled {
+            if quarantine::is_quarantined(tx, id)? {
+                // Set aside until its repair: the server's whole copy carries these too.
                 tx.execute("INSERT OR IGNORE INTO repair_wanted (doc) VALUES (?1)", [id.to_string()])?;
+                continue;
             }
-            store::save_doc(tx, id, &mut automerge_doc, policy)?;
+            let held = match store::load_doc(tx, id) {
+                Ok(held) => held,
+                Err(e) if quarantine::is_damage(&e) => {
+                    quarantine::set_aside_stored(tx, id, &e.to_string(), now)?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            match quarantine::attempt(tx, || apply_pulled(tx, id, held, &items, policy)) {
+                Ok((changes, snapshots)) => {
+                    report.pulled_changes += changes;
+                    report.pulled_snapshots += snapshots;
+                }
+                Err(e) if quarantine::is_damage(&e) => {
+                    let bytes: Vec<u8> = items.iter().flat_map(|item| item_bytes(item).iter().copied()).collect();
+                    quarantine::set_aside(tx, id, &bytes, &format!("pulled: {e}"), now)?;
+                }
+                Err(e) => return Err(e),
+            }
         }
 
         // Cursors and scopes.
@@ -412,15 +482,16 @@ pub(crate) fn apply_response(
         store::meta_set_json(tx, "principal", &principal)?;
 
         if !response.scopes_removed.is_empty() || store::meta_get(tx, "purge_pending")?.is_some() {
-            purge_unheld(tx, report)?;
+            purge_unheld(tx, report, now)?;
         }
+        report.quarantined = quarantine::open_count(tx)?;
         Ok(())
     })
 }
 
 /// Deletes documents that no held scope covers any more, except those with unsent changes:
 /// they stay (marked kept aside) until their changes are pushed or refused.
-fn purge_unheld(tx: &Transaction<'_>, report: &mut SyncReport) -> Result<()> {
+fn purge_unheld(tx: &Transaction<'_>, report: &mut SyncReport, now: Millis) -> Result<()> {
     let held: BTreeSet<String> = store::cursors(tx)?.keys().map(|s| s.to_string()).collect();
     let rows: Vec<(String, String)> = {
         let mut stmt = tx.prepare("SELECT id, scopes FROM docs")?;
@@ -438,6 +509,7 @@ fn purge_unheld(tx: &Transaction<'_>, report: &mut SyncReport) -> Result<()> {
             kept += 1;
         } else {
             store::delete_doc(tx, doc_id)?;
+            quarantine::resolve(tx, doc_id, "purged", now)?;
             report.purged += 1;
         }
     }
@@ -491,6 +563,7 @@ pub(crate) async fn sync(client: &Client) -> Result<SyncReport> {
 async fn sync_rounds(client: &Client, url: &str, token: &str) -> Result<SyncReport> {
     let limits = client.batch_limits();
     let mut report = SyncReport::default();
+    let mut repairs_asked = BTreeSet::new();
     for _ in 0..MAX_ROUNDS {
         let (request, unsent_before) = {
             let conn = client.db();
@@ -498,11 +571,12 @@ async fn sync_rounds(client: &Client, url: &str, token: &str) -> Result<SyncRepo
             let request = plan_request(
                 store::cursors(&conn)?,
                 &outbox_entries(&conn, limits.max_changes)?,
-                repair_wanted(&conn)?,
+                repair_wanted(&conn, &repairs_asked)?,
                 reference_version,
                 now_millis(),
                 &limits,
             );
+            repairs_asked.extend(request.repair.iter().copied());
             (request, store::count(&conn, "outbox")?)
         };
         let response = exchange(client, url, token, &request, &mut report).await?;
@@ -514,6 +588,22 @@ async fn sync_rounds(client: &Client, url: &str, token: &str) -> Result<SyncRepo
             return Ok(report);
         }
     }
+    Ok(report)
+}
+
+/// Applies one server page the way a sync round does, without the network: the page is
+/// checked against the stored cursors ([`protocol::check_page`]) and applied in one
+/// transaction, damaged documents set aside as in [`Client::sync`]. Nothing is pushed. For
+/// tests and tools that feed pages by hand; the app and the CLI use [`Client::sync`].
+pub fn apply_page(client: &Client, response: &SyncResponse) -> Result<SyncReport> {
+    let request = {
+        let conn = client.db();
+        plan_request(store::cursors(&conn)?, &[], vec![], None, now_millis(), &BatchLimits::default())
+    };
+    protocol::check_page(&request.cursors, response).map_err(|e| Error::Protocol(e.to_string()))?;
+    let mut report = SyncReport::default();
+    apply_response(client, &request, response, &mut report)?;
+    report.rounds = 1;
     Ok(report)
 }
 
@@ -550,7 +640,7 @@ mod tests {
         plan_request(
             store::cursors(&conn).unwrap(),
             &outbox_entries(&conn, 100).unwrap(),
-            repair_wanted(&conn).unwrap(),
+            repair_wanted(&conn, &BTreeSet::new()).unwrap(),
             None,
             DEMO_NOW,
             &BatchLimits::default(),

@@ -262,6 +262,9 @@ pub struct SyncStatus {
     pub unsent: usize,
     /// Changes the server refused, kept aside for the user.
     pub rejected: usize,
+    /// Documents set aside (quarantined) because their data is damaged, waiting for the
+    /// server's copy to repair them.
+    pub quarantined: usize,
     /// The server revoked this device; sync is stopped, unsynced data kept (encrypted).
     pub revoked: bool,
     pub device: Option<DeviceId>,
@@ -294,6 +297,22 @@ pub struct RejectedChange {
     pub rejected_at: Millis,
 }
 
+/// A document set aside because automerge failed or panicked on its bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantinedDoc {
+    pub doc: DocId,
+    /// The offending bytes (a pulled change or snapshot, several concatenated, a repair copy,
+    /// or the stored copy), kept as they came. Not in JSON.
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
+    pub reason: String,
+    pub quarantined_at: Millis,
+    /// When a clean repair released it (or it left the device); `None` while set aside.
+    pub resolved_at: Option<Millis>,
+    /// `repaired` or `purged`.
+    pub resolution: Option<String>,
+}
+
 /// What one [`crate::Client::sync`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncReport {
@@ -310,6 +329,11 @@ pub struct SyncReport {
     pub pulled_snapshots: usize,
     /// Documents replaced by the server's copy.
     pub repaired: usize,
+    /// Documents set aside (quarantined) when the sync ended: their data is damaged and the
+    /// server's copy is asked for (see `Client::quarantined`).
+    pub quarantined: usize,
+    /// Documents whose repair arrived clean during this sync and left quarantine.
+    pub released: usize,
     pub scopes_added: Vec<String>,
     pub scopes_removed: Vec<String>,
     /// Documents deleted because their scopes were removed.

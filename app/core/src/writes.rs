@@ -14,7 +14,7 @@ use rusqlite::{Transaction, params};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::{CaseAction, Client, HouseholdEdit, NewCase, NewHousehold, NewVisit, ResidentInput, store};
+use crate::{CaseAction, Client, HouseholdEdit, NewCase, NewHousehold, NewVisit, ResidentInput, quarantine, store};
 
 /// The two document types, to move between typed values and [`AnyDoc`].
 pub(crate) trait Typed: GridDocument + Sized {
@@ -66,7 +66,9 @@ fn create<T: Typed>(client: &Client, value: &T, summary: &str, now: Millis) -> R
     })
 }
 
-/// Loads, edits, validates and commits one document.
+/// Loads, edits, validates and commits one document. A document set aside in quarantine is
+/// refused with [`Error::Quarantined`]; one whose stored data automerge fails or panics on
+/// is set aside now (after the write's transaction rolled back) and refused the same way.
 fn edit<T: Typed, R>(
     client: &Client,
     id: DocId,
@@ -74,23 +76,27 @@ fn edit<T: Typed, R>(
     now: Millis,
     change: impl FnOnce(&mut T, &gridlink_shared::Principal) -> Result<R>,
 ) -> Result<R> {
-    client.with_tx(|tx| {
+    let outcome = client.with_tx(|tx| {
+        if quarantine::is_quarantined(tx, id)? {
+            return Err(Error::Quarantined { what: T::WHAT, id: id.to_string() });
+        }
         let principal = store::principal(tx)?;
-        let mut automerge_doc =
-            store::load_doc(tx, id)?.ok_or_else(|| Error::NotFound { what: T::WHAT, id: id.to_string() })?;
+        let (mut automerge_doc, before) = quarantine::load_stored::<T>(tx, T::WHAT, id)?;
         automerge_doc.set_actor(store::actor(tx)?);
-        let before: T = doc::read(&automerge_doc)?;
         let mut after = before.clone();
         let result = change(&mut after, &principal)?;
         if after == before {
             return Ok(result);
         }
         check_edit(Some(&before.to_any()), &after.to_any(), &principal)?;
-        let heads_before = automerge_doc.get_heads();
-        doc::update(&mut automerge_doc, &after, summary, now)?;
-        persist(tx, client, id, &mut automerge_doc, &heads_before, summary, now)?;
+        quarantine::guarded(|| {
+            let heads_before = automerge_doc.get_heads();
+            doc::update(&mut automerge_doc, &after, summary, now)?;
+            persist(tx, client, id, &mut automerge_doc, &heads_before, summary, now)
+        })?;
         Ok(result)
-    })
+    });
+    quarantine::on_damage(&client.db(), T::WHAT, id, outcome)
 }
 
 fn required(field: &str, value: &str) -> Result<String> {
@@ -293,10 +299,7 @@ pub(crate) fn open_case(client: &Client, input: NewCase, now: Millis) -> Result<
         (store::principal(&conn)?, store::roster(&conn)?)
     };
     let placement = if let Some(household) = input.household {
-        let conn = client.db();
-        let automerge_doc = store::load_doc(&conn, household.into())?
-            .ok_or_else(|| Error::NotFound { what: "household", id: household.to_string() })?;
-        doc::read::<HouseholdFile>(&automerge_doc)?.placement
+        crate::reads::load_household(&client.db(), household)?.placement
     } else if let Some(building) = input.building {
         roster
             .placement_of_building(building)
@@ -430,6 +433,7 @@ pub(crate) fn logout(client: &Client, force: bool) -> Result<()> {
          DELETE FROM docs; DELETE FROM outbox; DELETE FROM cursors; DELETE FROM rejected;
          DELETE FROM repair_wanted; DELETE FROM households; DELETE FROM residents; DELETE FROM visits;
          DELETE FROM household_tags; DELETE FROM cases; DELETE FROM timeline; DELETE FROM meta;
+         DELETE FROM quarantine;
          COMMIT;",
     )?;
     Ok(())
