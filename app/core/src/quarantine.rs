@@ -29,7 +29,8 @@ use crate::store;
 use crate::views::QuarantinedDoc;
 
 /// Runs `f`, turning a panic (automerge on bytes it cannot handle) into a
-/// [`DocError::Corrupt`] error naming the panic.
+/// [`DocError::Panicked`] error, like [`gridlink_shared::doc::guarded`] but for work that
+/// also touches the store.
 pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result,
@@ -39,7 +40,7 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "no message".to_string());
-            Err(Error::from(DocError::Corrupt(format!("automerge panicked: {message}"))))
+            Err(Error::from(DocError::Panicked(format!("panic: {message}"))))
         }
     }
 }
@@ -60,7 +61,10 @@ pub(crate) fn attempt<T>(conn: &Connection, f: impl FnOnce() -> Result<T>) -> Re
 /// automerge error, or a panic caught by [`guarded`]), as opposed to a schema mismatch, a
 /// refused edit or a database error.
 pub(crate) fn is_damage(error: &Error) -> bool {
-    matches!(error, Error::Doc(e) if matches!(**e, DocError::Corrupt(_) | DocError::Automerge(_)))
+    matches!(
+        error,
+        Error::Doc(e) if matches!(**e, DocError::Corrupt(_) | DocError::Automerge(_) | DocError::Panicked(_))
+    )
 }
 
 /// Sets `id` aside: records the bytes automerge failed on and why, and asks for its repair.

@@ -326,9 +326,35 @@ pub fn save_doc(
     doc: &mut AutoCommit,
     policy: &PolicyConfig,
 ) -> Result<Option<AnyDoc>> {
-    let value = doc::read_any(doc).ok();
+    write_doc(tx, id, doc, policy, false)
+}
+
+/// [`save_doc`] for a document holding bytes from outside (pulled or repaired): the saved
+/// bytes are loaded back first, and stored only if they load. automerge (release builds)
+/// accepts a change re-sent under another seq and saves it, but then panics loading that
+/// save; this keeps such bytes out of `docs`, so the previous good state stays.
+pub(crate) fn save_pulled_doc(
+    tx: &Transaction<'_>,
+    id: DocId,
+    doc: &mut AutoCommit,
+    policy: &PolicyConfig,
+) -> Result<Option<AnyDoc>> {
+    write_doc(tx, id, doc, policy, true)
+}
+
+fn write_doc(
+    tx: &Transaction<'_>,
+    id: DocId,
+    doc: &mut AutoCommit,
+    policy: &PolicyConfig,
+    check_loads: bool,
+) -> Result<Option<AnyDoc>> {
+    let value = guarded(|| Ok(doc::read_any(doc).ok()))?;
     let heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
-    let bytes = doc.save();
+    let bytes = guarded(|| Ok(doc.save()))?;
+    if check_loads {
+        guarded(|| Ok(doc::load(&bytes)?))?;
+    }
     let (doc_type, scopes) = match &value {
         Some(v) => (v.doc_type().code().to_string(), v.scopes().iter().map(|s| s.to_string()).collect::<Vec<_>>()),
         None => ("unknown".to_string(), Vec::new()),

@@ -293,7 +293,7 @@ fn restore(tx: &Transaction<'_>, id: DocId, bytes: &[u8], policy: &PolicyConfig)
     if !pending.is_empty() {
         repaired.apply_changes(pending).map_err(automerge_error)?;
     }
-    store::save_doc(tx, id, &mut repaired, policy)?;
+    store::save_pulled_doc(tx, id, &mut repaired, policy)?;
     Ok(())
 }
 
@@ -336,7 +336,7 @@ fn apply_pulled(
             // Changes waiting for history we do not hold: ask for the whole document.
             tx.execute("INSERT OR IGNORE INTO repair_wanted (doc) VALUES (?1)", [id.to_string()])?;
         }
-        store::save_doc(tx, id, &mut automerge_doc, policy)?;
+        store::save_pulled_doc(tx, id, &mut automerge_doc, policy)?;
     }
     Ok((changes, snapshots))
 }
@@ -739,6 +739,64 @@ mod tests {
         assert!(wanted.contains(&garbled.into()), "an unreadable item is repaired, not a stalled log");
         assert!(wanted.contains(&household.into()), "rejected without a repair: ask for the server copy");
         assert!(wanted.contains(&case.id.into()), "missing history: ask for the whole document");
+    }
+
+    #[test]
+    fn a_stored_copy_automerge_panics_on_is_set_aside_when_read_and_a_clean_repair_restores_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, _) = demo_client(dir.path(), Role::GridWorker, DEMO_NOW).unwrap();
+        let rows = client.households(&HouseholdFilter::default(), DEMO_NOW).unwrap();
+        let (household, other) = (rows[0].id, rows[1].id);
+        let id: DocId = household.into();
+        // A store poisoned earlier: the stored copy holds its last change twice, under two seqs.
+        let mut good = store::load_doc(&client.db(), id).unwrap().unwrap();
+        let clean_copy = good.save();
+        let changes = good.get_changes(&[]);
+        let mut poison = changes.last().unwrap().decode();
+        poison.seq += 1;
+        let mut concatenated: Vec<u8> = changes.iter().flat_map(|c| c.raw_bytes().to_vec()).collect();
+        concatenated.extend_from_slice(automerge::Change::from(poison).raw_bytes());
+        // Release builds of automerge load those and save them, and panic loading the save;
+        // debug builds already panic loading the changes.
+        let poisoned =
+            std::panic::catch_unwind(|| AutoCommit::load(&concatenated).unwrap().save()).unwrap_or(concatenated);
+        client.db().execute("UPDATE docs SET bytes = ?1 WHERE id = ?2", params![poisoned, id.to_string()]).unwrap();
+
+        let opened = client.household(household, DEMO_NOW).unwrap_err();
+        assert!(matches!(opened, Error::Quarantined { what: "household", .. }), "{opened:?}");
+        let kept = client.quarantined().unwrap();
+        assert_eq!((kept.len(), kept[0].doc, &kept[0].bytes), (1, id, &poisoned), "the stored bytes are kept");
+        assert!(kept[0].reason.starts_with("stored copy"), "{}", kept[0].reason);
+        assert_eq!(client.status().unwrap().quarantined, 1);
+        assert_eq!(plan(&client).repair, vec![id]);
+        let visit = NewVisit {
+            household,
+            outcome: VisitOutcome::Met,
+            notes: String::new(),
+            needs_found: vec![],
+            follow_up: None,
+            residents_present: vec![],
+            at: DEMO_NOW,
+        };
+        assert!(matches!(client.record_visit(visit.clone(), DEMO_NOW), Err(Error::Quarantined { .. })));
+        let exported = client.export().unwrap();
+        assert_eq!(exported["households"].as_array().unwrap().len(), rows.len() - 1, "exported without it");
+        assert!(client.household(other, DEMO_NOW).is_ok());
+        assert_eq!(client.quarantined().unwrap().len(), 1, "the same bytes are recorded once");
+
+        // A clean repair replaces the stored copy and releases it.
+        let mut response = empty_response();
+        response.repairs.push(DocSnapshot {
+            doc: id,
+            doc_type: gridlink_shared::DocType::Household,
+            bytes: clean_copy,
+        });
+        let mut report = SyncReport::default();
+        apply_response(&client, &plan(&client), &response, &mut report).unwrap();
+        assert_eq!((report.repaired, report.released, report.quarantined), (1, 1, 0));
+        assert!(client.household(household, DEMO_NOW).is_ok());
+        client.record_visit(visit, DEMO_NOW).unwrap();
+        assert!(plan(&client).repair.is_empty());
     }
 
     #[test]
