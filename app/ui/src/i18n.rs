@@ -27,6 +27,8 @@ pub struct Text {
     pub unsent: fn(u64) -> String,
     pub all_sent: &'static str,
     pub rejected: fn(u64) -> String,
+    /// Records set aside because their data is damaged, while their repair is asked for.
+    pub quarantined: fn(u64) -> String,
     // Relative time.
     pub just_now: &'static str,
     pub minutes_ago: fn(i64) -> String,
@@ -212,6 +214,7 @@ pub static ZH: Text = Text {
     unsent: |n| format!("{n} 条未上传"),
     all_sent: "已全部上传",
     rejected: |n| format!("{n} 条被退回"),
+    quarantined: |n| format!("有 {n} 条记录数据异常，已隔离，正在向服务器请求修复"),
     just_now: "刚刚",
     minutes_ago: |n| format!("{n}分钟前"),
     hours_ago: |n| format!("{n}小时前"),
@@ -380,6 +383,10 @@ pub static EN: Text = Text {
     unsent: |n| format!("{n} unsent"),
     all_sent: "All sent",
     rejected: |n| format!("{n} rejected"),
+    quarantined: |n| match n {
+        1 => "1 record is damaged; set aside and asking the server for a repair".to_string(),
+        n => format!("{n} records are damaged; set aside and asking the server for repairs"),
+    },
     just_now: "just now",
     minutes_ago: |n| format!("{n} min ago"),
     hours_ago: |n| format!("{n} h ago"),

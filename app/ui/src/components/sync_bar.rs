@@ -1,5 +1,5 @@
 //! The always-visible bar: online or offline, last sync, unsent count, the sync button with
-//! its progress, and the last error in plain words.
+//! its progress, the last error in plain words, and records set aside as damaged.
 
 use dioxus::prelude::*;
 
@@ -73,6 +73,11 @@ pub fn SyncBar() -> Element {
         }
         if let Some(words) = error {
             div { class: "sync-error", role: "alert", {pick(lang, &words)} }
+        }
+        if status.quarantined > 0 {
+            div { class: "sync-error quarantined", id: "quarantined", role: "status",
+                {(t.quarantined)(status.quarantined as u64)}
+            }
         }
     }
 }
