@@ -9,7 +9,7 @@
 //! * `repair_wanted`: documents whose server copy must be fetched;
 //! * `quarantine`: documents automerge failed or panicked on, with the offending bytes and the
 //!   reason, kept (never deleted) and marked resolved once a clean repair arrives (see
-//!   [`crate::quarantine`]);
+//!   [`crate::Client::quarantined`]);
 //! * `meta`: server url, device, token, actor, principal, reference data, sync state, PIN hash;
 //! * query tables `households`, `residents`, `visits`, `household_tags`, `cases`, `timeline`,
 //!   rewritten from the document in the same transaction as every document write
@@ -310,7 +310,8 @@ pub fn set_cursor(conn: &Connection, scope: &Scope, cursor: &Cursor) -> Result<(
 // ----- documents ----------------------------------------------------------------------------
 
 /// Loads a document's automerge state, if held. A panic of automerge on the stored bytes is
-/// returned as an error (see [`crate::quarantine`]), never propagated.
+/// returned as an error, never propagated; the client's reads, writes and sync then set the
+/// document aside (see [`crate::Error::Quarantined`]).
 pub fn load_doc(conn: &Connection, id: DocId) -> Result<Option<AutoCommit>> {
     let bytes: Option<Vec<u8>> =
         conn.query_row("SELECT bytes FROM docs WHERE id = ?1", [id.to_string()], |r| r.get(0)).optional()?;
