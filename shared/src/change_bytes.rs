@@ -244,7 +244,8 @@ impl ChangeIndex {
 
     /// Checks that the change extends the document the way an honest automerge would:
     /// its dependencies are here, its seq is the next for its actor, and its first op counter
-    /// is above every op it depends on and above its actor's earlier ops (so no op id repeats).
+    /// is the next after every op it depends on and its actor's earlier ops (so no op id
+    /// repeats and counters grow only by the ops actually made).
     pub fn check(&self, change: &ChangeHeader) -> Result<(), ContextRefusal> {
         let missing = change.deps.iter().filter(|dep| !self.contains(dep)).count();
         if missing > 0 {
@@ -258,11 +259,15 @@ impl ChangeIndex {
                 last_seq + 1
             )));
         }
+        // automerge starts a change one past the highest op counter of the document it was
+        // made on, which is the highest of its dependencies. Lower repeats op ids; higher
+        // lets one change push the counters towards their 32-bit end, after which every
+        // honest edit of the document panics.
         let deps_max_op = change.deps.iter().filter_map(|dep| self.max_op_by_hash.get(dep)).copied().max().unwrap_or(0);
-        let floor = deps_max_op.max(actor_max_op);
-        if change.start_op <= floor {
+        let expected = deps_max_op.max(actor_max_op) + 1;
+        if change.start_op != expected {
             return Err(ContextRefusal::OutOfOrder(format!(
-                "change starts at op {} but must start after op {floor} it builds on",
+                "change starts at op {} but must start at op {expected}, after the ops it builds on",
                 change.start_op
             )));
         }

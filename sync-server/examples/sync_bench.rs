@@ -23,6 +23,8 @@ struct Phone {
     token: String,
     actor: ActorId,
     user: gridlink_shared::UserId,
+    /// The user's name, which every visit they record carries.
+    name: String,
     cursors: BTreeMap<Scope, Cursor>,
     docs: HashMap<DocId, AutoCommit>,
     reference_version: Option<u64>,
@@ -117,6 +119,7 @@ async fn enroll(
         token: enrolled.token,
         actor: ActorId::from(hex::decode(&enrolled.actor)?),
         user,
+        name: enrolled.principal.name.clone(),
         cursors: BTreeMap::new(),
         docs: HashMap::new(),
         reference_version: None,
@@ -196,7 +199,7 @@ async fn main() -> Result<()> {
         let visit = Visit {
             id: VisitId::new(),
             visitor: phone.user,
-            visitor_name: "网格员".into(),
+            visitor_name: phone.name.clone(),
             at: now_millis(),
             recorded_at: now_millis(),
             outcome: VisitOutcome::Met,

@@ -22,4 +22,4 @@ pub mod store;
 
 pub use api::{AppState, Limits, router, serve};
 pub use error::ApiError;
-pub use store::{AuthedDevice, SqliteStore, Store, StoreError};
+pub use store::{AuthedDevice, PushLimits, SqliteStore, Store, StoreError};

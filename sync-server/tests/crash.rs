@@ -108,11 +108,12 @@ async fn a_server_killed_during_syncs_loses_no_acknowledged_change() {
             for i in 0..10_000u32 {
                 let id = households[i as usize % households.len()];
                 let user = phone.enrolled.principal.user;
+                let name = phone.enrolled.principal.name.clone();
                 outbox.push(phone.edit::<HouseholdFile>(id, |x| {
                     let visit = Visit {
                         id: VisitId::new(),
                         visitor: user,
-                        visitor_name: "网格员".into(),
+                        visitor_name: name,
                         at: gridlink_shared::time::now_millis(),
                         recorded_at: gridlink_shared::time::now_millis(),
                         outcome: VisitOutcome::Met,
@@ -139,6 +140,7 @@ async fn a_server_killed_during_syncs_loses_no_acknowledged_change() {
         })
     };
     while acked.load(Ordering::SeqCst) < 25 {
+        assert!(!pusher.is_finished(), "the pusher stopped before the kill");
         tokio::task::yield_now().await;
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }

@@ -9,7 +9,7 @@ use gridlink_shared::demo::{self, DemoSize};
 use gridlink_shared::protocol::{self, AckStatus, Cursor, EnrollRequest, PullItem, SyncResponse};
 use gridlink_shared::time::HOUR_MS;
 use gridlink_shared::{DocId, HouseholdFile, Role, Scope};
-use gridlink_sync_server::{SqliteStore, Store, StoreError};
+use gridlink_sync_server::{PushLimits, SqliteStore, Store, StoreError};
 
 fn enroll(store: &SqliteStore, code: &str, now: i64) -> Result<Device, StoreError> {
     store.enroll(&EnrollRequest { code: code.into(), device_name: "测试机".into() }, now).map(Device::new)
@@ -17,7 +17,7 @@ fn enroll(store: &SqliteStore, code: &str, now: i64) -> Result<Device, StoreErro
 
 fn sync(store: &SqliteStore, device: &mut Device, changes: Vec<protocol::PushChange>, now: i64) -> SyncResponse {
     let request = device.request(changes);
-    let response = store.sync(device.enrolled.device, &request, now).unwrap();
+    let response = store.sync(device.enrolled.device, &request, &PushLimits::default(), now).unwrap();
     protocol::check_page(&request.cursors, &response).unwrap();
     device.apply(&response);
     response

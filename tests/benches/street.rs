@@ -40,7 +40,7 @@ use gridlink_shared::{
     UserId, Visit, VisitId, VisitOutcome, doc,
 };
 use gridlink_sync_server::store::UserRow;
-use gridlink_sync_server::{AppState, SqliteStore, Store, serve};
+use gridlink_sync_server::{AppState, PushLimits, SqliteStore, Store, serve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -526,7 +526,7 @@ impl StorePusher {
                 device_time: now_millis(),
             };
             let started = Instant::now();
-            let response = store.sync(self.device, &request, now_millis())?;
+            let response = store.sync(self.device, &request, &PushLimits::default(), now_millis())?;
             times.push(started.elapsed());
             accepted += response.acks.iter().filter(|a| matches!(a.status, AckStatus::Accepted)).count();
             if let Some(rejected) = response.acks.iter().find(|a| matches!(a.status, AckStatus::Rejected { .. })) {

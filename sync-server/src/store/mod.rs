@@ -2,16 +2,19 @@
 //! device, run one sync. The HTTP layer talks only to [`Store`]; the SQLite backend
 //! ([`SqliteStore`]) also carries the admin operations the CLI needs.
 
+mod check;
 mod pull;
 mod push;
 mod roster;
 mod schema;
 mod sqlite;
 
+use gridlink_shared::change_bytes::ChangeLimits;
 use gridlink_shared::protocol::{EnrollRequest, EnrollResponse, SyncRequest, SyncResponse};
 use gridlink_shared::time::Millis;
 use gridlink_shared::{DeviceId, Principal};
 
+pub use check::{CheckReport, Problem, check_document};
 pub use roster::{CSV_COLUMNS, ImportError, ImportSummary, RosterReport, RowProblem};
 pub use sqlite::{DEFAULT_CODE_HOURS, DeviceRow, InitSummary, SqliteStore, UserRow};
 
@@ -24,7 +27,29 @@ pub struct AuthedDevice {
     pub device: DeviceId,
     /// Hex automerge actor id bound to the device at enrolment.
     pub actor: String,
+    /// When the device was enrolled: it may use the grace after a scope move only if it held
+    /// the scope, that is, if it was enrolled before the move.
+    pub enrolled_at: Millis,
     pub principal: Principal,
+}
+
+/// Bounds on what one sync may push, checked before automerge parses anything (see
+/// `docs/security.md` for the reasoning behind each default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PushLimits {
+    /// Limits on each change's bytes.
+    pub change: ChangeLimits,
+    /// Changes in one request; the app sends at most 500.
+    pub max_changes: usize,
+    /// Operations across one request. Changes past this budget get no ack and are simply sent
+    /// again in the next round, so an honest phone loses nothing.
+    pub max_request_ops: u64,
+}
+
+impl Default for PushLimits {
+    fn default() -> Self {
+        PushLimits { change: ChangeLimits::default(), max_changes: 1000, max_request_ops: 200_000 }
+    }
 }
 
 /// What can go wrong in storage. The auth and enrolment variants are answers, not faults;
@@ -71,5 +96,14 @@ pub trait Store: Send + Sync + 'static {
     fn enroll(&self, request: &EnrollRequest, now: Millis) -> Result<EnrollResponse, StoreError>;
 
     /// Stores the pushed changes durably and answers with acks and the next pull page.
-    fn sync(&self, device: DeviceId, request: &SyncRequest, now: Millis) -> Result<SyncResponse, StoreError>;
+    fn sync(
+        &self,
+        device: DeviceId,
+        request: &SyncRequest,
+        limits: &PushLimits,
+        now: Millis,
+    ) -> Result<SyncResponse, StoreError>;
+
+    /// Checks that storage answers a trivial read; `/healthz` reports 503 when it does not.
+    fn health(&self) -> Result<(), StoreError>;
 }

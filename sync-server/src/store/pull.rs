@@ -21,6 +21,8 @@ struct Page {
     used: u64,
     items: Vec<PullItem>,
     more: bool,
+    /// Documents a repair mark on this page asks to send whole.
+    repairs: BTreeSet<DocId>,
 }
 
 impl Page {
@@ -56,7 +58,7 @@ pub(super) fn respond(
     let scopes_removed: Vec<Scope> = request.cursors.keys().filter(|s| !held.contains(s)).copied().collect();
 
     let limit = request.page_bytes.unwrap_or(DEFAULT_PAGE_BYTES).clamp(1, MAX_PAGE_BYTES);
-    let mut page = Page { limit, used: 0, items: Vec::new(), more: false };
+    let mut page = Page { limit, used: 0, items: Vec::new(), more: false, repairs: BTreeSet::new() };
     let mut cursors = std::collections::BTreeMap::new();
     for scope in &held {
         let cursor = request.cursors.get(scope).copied().unwrap_or(Cursor::Start);
@@ -64,8 +66,10 @@ pub(super) fn respond(
     }
 
     let mut repairs = Vec::new();
-    let repair_ids: BTreeSet<DocId> = pushed.rejected_docs.iter().chain(&request.repair).copied().collect();
-    for id in repair_ids {
+    let repair_ids: BTreeSet<DocId> =
+        pushed.rejected_docs.iter().chain(&request.repair).chain(&page.repairs).copied().collect();
+    for id in repair_ids.difference(&pushed.damaged_docs) {
+        let id = *id;
         if let Some(snapshot) = readable_snapshot(conn, id, &held)? {
             repairs.push(snapshot);
         }
@@ -157,21 +161,29 @@ fn pull_scope(
     }
 
     let Position::Log { mut seq } = position else { unreachable!("snapshots finished above") };
+    // A change that `check --repair` quarantined keeps its log entries (the log stays gapless);
+    // they go out as byte-less placeholders. A repair mark also sends the document whole.
     let mut stmt = conn.prepare_cached(
-        "SELECT l.seq, l.doc_id, d.doc_type, c.bytes, c.actor
-         FROM scope_log l JOIN changes c ON c.hash = l.change_hash JOIN docs d ON d.id = l.doc_id
+        "SELECT l.seq, l.doc_id, d.doc_type, c.bytes, c.actor, m.doc_id IS NOT NULL
+         FROM scope_log l JOIN docs d ON d.id = l.doc_id
+         LEFT JOIN changes c ON c.hash = l.change_hash
+         LEFT JOIN repair_marks m ON m.scope = l.scope AND m.seq = l.seq
          WHERE l.scope = ?1 AND l.seq > ?2 ORDER BY l.seq",
     )?;
     let mut rows = stmt.query(rusqlite::params![key, seq])?;
     while let Some(row) = rows.next()? {
-        let own = row.get::<_, String>(4)? == own_actor;
-        let bytes: Vec<u8> = if own { Vec::new() } else { row.get(3)? };
+        let stored: Option<Vec<u8>> = row.get(3)?;
+        let own = stored.is_none() || row.get::<_, Option<String>>(4)?.as_deref() == Some(own_actor);
+        let bytes: Vec<u8> = if own { Vec::new() } else { stored.unwrap_or_default() };
         if !page.fits(bytes.len()) {
             page.more = true;
             break;
         }
         let next: u64 = row.get(0)?;
         let doc: DocId = parse_id(&row.get::<_, String>(1)?)?;
+        if row.get::<_, bool>(5)? {
+            page.repairs.insert(doc);
+        }
         if own {
             page.push(PullItem::Echo { scope, seq: next, doc });
         } else {
@@ -210,11 +222,11 @@ mod tests {
             doc_type: DocType::Household,
             bytes: vec![0; n],
         };
-        let mut page = Page { limit: 100, used: 0, items: Vec::new(), more: false };
+        let mut page = Page { limit: 100, used: 0, items: Vec::new(), more: false, repairs: BTreeSet::new() };
         assert!(page.fits(500), "an oversized first item still goes in");
         page.push(item(500));
         assert!(!page.fits(1));
-        let mut page = Page { limit: 100, used: 0, items: Vec::new(), more: false };
+        let mut page = Page { limit: 100, used: 0, items: Vec::new(), more: false, repairs: BTreeSet::new() };
         page.push(item(60));
         assert!(page.fits(40));
         assert!(!page.fits(41));

@@ -168,6 +168,39 @@ CREATE TABLE IF NOT EXISTS case_rows (
 );
 CREATE INDEX IF NOT EXISTS case_rows_by_grid ON case_rows(grid, status);
 
+-- Changes refused at push, for the audit (never their bytes: a hostile phone must not be able
+-- to fill the disk through refusals).
+CREATE TABLE IF NOT EXISTS refusals (
+    id          INTEGER PRIMARY KEY,
+    change_hash TEXT NOT NULL,
+    doc_id      TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    device_id   TEXT NOT NULL,
+    code        TEXT NOT NULL,
+    message     TEXT NOT NULL,
+    bytes_len   INTEGER NOT NULL,
+    server_time INTEGER NOT NULL
+);
+-- Stored changes that `check --repair` took out of their document: kept, never deleted. Their
+-- log entries stay (the logs are gapless) and are served as byte-less placeholders.
+CREATE TABLE IF NOT EXISTS quarantine (
+    hash           TEXT PRIMARY KEY,
+    doc_id         TEXT NOT NULL,
+    bytes          BLOB NOT NULL,
+    actor          TEXT NOT NULL,
+    accepted_at    INTEGER NOT NULL,
+    reason         TEXT NOT NULL,
+    quarantined_at INTEGER NOT NULL
+);
+-- Log entries added by a repair: a device that pulls one also gets the repaired document
+-- whole (as a repair), replacing whatever copy it had.
+CREATE TABLE IF NOT EXISTS repair_marks (
+    scope  TEXT NOT NULL,
+    seq    INTEGER NOT NULL,
+    doc_id TEXT NOT NULL,
+    PRIMARY KEY (scope, seq)
+);
+
 -- Scopes taken from a user (moved to another grid). For a grace period, changes their phones
 -- made while they still held the scope are accepted when pushed afterwards, so a worker's
 -- last offline visits in the old grid are not refused.

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::push::{LogAppender, insert_change, write_doc};
-use super::{AuthedDevice, Store, StoreError, roster, schema};
+use super::{AuthedDevice, PushLimits, Store, StoreError, roster, schema};
 use crate::secrets;
 
 /// The SQLite store.
@@ -86,11 +86,21 @@ impl SqliteStore {
         Ok(SqliteStore { conn: Mutex::new(schema::open(data_dir, false)?) })
     }
 
+    /// Runs `f` on the connection. A panic elsewhere while the lock was held must not take the
+    /// store down with it: the lock is recovered, and any transaction the panic left open is
+    /// rolled back before the connection is used again.
     pub(super) fn with_conn<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn.lock().map_err(|_| StoreError::Backend("connection lock poisoned".into()))?;
+        let mut conn = self.conn.lock().unwrap_or_else(|poisoned| {
+            tracing::error!("a request panicked while holding the database; recovering the connection");
+            self.conn.clear_poison();
+            poisoned.into_inner()
+        });
+        if !conn.is_autocommit() {
+            conn.execute_batch("ROLLBACK")?;
+        }
         f(&mut conn)
     }
 
@@ -492,17 +502,19 @@ pub(super) fn load_staff(conn: &Connection, user: UserId) -> Result<Option<Staff
 
 /// The device and principal behind a device id, refusing revoked devices.
 pub(super) fn load_device(conn: &Connection, device: DeviceId) -> Result<AuthedDevice, StoreError> {
-    let row: Option<(String, String, Option<i64>)> = conn
-        .query_row("SELECT user_id, actor, revoked_at FROM devices WHERE id = ?1", [device.to_string()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+    let row: Option<(String, String, Millis, Option<i64>)> = conn
+        .query_row(
+            "SELECT user_id, actor, created_at, revoked_at FROM devices WHERE id = ?1",
+            [device.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
         .optional()?;
-    let (user, actor, revoked_at) = row.ok_or(StoreError::Unauthorized)?;
+    let (user, actor, enrolled_at, revoked_at) = row.ok_or(StoreError::Unauthorized)?;
     if revoked_at.is_some() {
         return Err(StoreError::DeviceRevoked);
     }
     let staff = load_staff(conn, parse_id(&user)?)?.ok_or(StoreError::Unauthorized)?;
-    Ok(AuthedDevice { device, actor, principal: staff.principal() })
+    Ok(AuthedDevice { device, actor, enrolled_at, principal: staff.principal() })
 }
 
 impl Store for SqliteStore {
@@ -558,11 +570,17 @@ impl Store for SqliteStore {
         })
     }
 
-    fn sync(&self, device: DeviceId, request: &SyncRequest, now: Millis) -> Result<SyncResponse, StoreError> {
+    fn sync(
+        &self,
+        device: DeviceId,
+        request: &SyncRequest,
+        limits: &PushLimits,
+        now: Millis,
+    ) -> Result<SyncResponse, StoreError> {
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let authed = load_device(&tx, device)?;
-            let pushed = super::push::push(&tx, &authed, request, now)?;
+            let pushed = super::push::push(&tx, &authed, request, limits, now)?;
             let response = super::pull::respond(&tx, &authed, request, pushed, now)?;
             tx.execute(
                 "UPDATE devices SET last_sync_at = ?1, last_device_time = ?2 WHERE id = ?3",
@@ -572,5 +590,10 @@ impl Store for SqliteStore {
             tx.commit()?;
             Ok(response)
         })
+    }
+
+    fn health(&self) -> Result<(), StoreError> {
+        // Takes the connection lock like a request would, so a stuck lock shows up too.
+        self.with_conn(|conn| Ok(conn.query_row("SELECT 1 FROM meta LIMIT 1", [], |_| Ok(()))?))
     }
 }

@@ -18,6 +18,8 @@ use gridlink_shared::{DocId, GridDocument, Role, Scope, Staff, doc};
 use gridlink_sync_server::{AppState, Limits, SqliteStore, router};
 use tower::ServiceExt;
 
+pub mod craft;
+
 /// The instant the demo history ends at; fixed so tests are deterministic.
 pub const DEMO_NOW: i64 = 1_795_000_000_000;
 pub const DEMO_SEED: u64 = 7;

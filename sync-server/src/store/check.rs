@@ -1,0 +1,279 @@
+//! `gridlink-server check`: finds stored documents and changes that a phone could not load, and
+//! with `--repair` mends them.
+//!
+//! A document is sound when it loads, reads as a Gridlink document, saves, and loads again
+//! from what it saved (what a freshly enrolled phone does with its snapshot), all with panics
+//! contained. A change is sound when its bytes pass the same bounded checks as a push and
+//! automerge parses it. Repair rebuilds each bad document from its stored changes in the order
+//! they were accepted, applying each with the same checks as a push; a change that fails moves
+//! to the `quarantine` table (kept, never deleted). Then every scope of the document gets a new
+//! log entry marked as a repair, so each device pulls the repaired copy whole, replacing its
+//! own.
+
+use std::collections::BTreeSet;
+
+use automerge::AutoCommit;
+use gridlink_shared::change_bytes::{ChangeIndex, ChangeLimits, inspect_change};
+use gridlink_shared::time::Millis;
+use gridlink_shared::{AnyDoc, DocError, DocId, doc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+
+use super::push::{LogAppender, write_doc};
+use super::sqlite::parse_id;
+use super::{SqliteStore, StoreError};
+
+/// Stored changes were accepted under whatever limits applied then (the import writes whole
+/// households in one change), so the check only refuses what could never load.
+const STORED_CHANGE_LIMITS: ChangeLimits = ChangeLimits {
+    max_bytes: 64 * 1024 * 1024,
+    max_ops: 4_000_000,
+    max_column_rows: 16_000_000,
+    max_deps: 4096,
+    max_other_actors: 4096,
+    max_actor_bytes: 64,
+    max_message_bytes: 1024 * 1024,
+    max_columns: 64,
+};
+
+/// A stored item that failed the check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub doc: DocId,
+    /// The change's hash, for a bad change.
+    pub change: Option<String>,
+    pub reason: String,
+}
+
+/// What `check` found and, with `--repair`, did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CheckReport {
+    pub documents: usize,
+    pub changes: usize,
+    pub bad_documents: Vec<Problem>,
+    pub bad_changes: Vec<Problem>,
+    /// Documents rebuilt and re-announced to devices.
+    pub repaired: Vec<DocId>,
+    /// Changes moved to the quarantine table by the repair.
+    pub quarantined: Vec<Problem>,
+    /// Documents the repair could not rebuild, with why (left as they were).
+    pub unrepaired: Vec<Problem>,
+}
+
+impl CheckReport {
+    /// Whether anything bad is left in the store.
+    pub fn is_clean(&self) -> bool {
+        let found = self.bad_documents.len() + self.bad_changes.len();
+        found == 0 || (!self.repaired.is_empty() && self.unrepaired.is_empty())
+    }
+}
+
+/// Checks a stored document the way a fresh phone would use it.
+pub fn check_document(bytes: &[u8]) -> Result<AnyDoc, DocError> {
+    doc::guarded("checking the document", || {
+        let mut loaded = doc::load(bytes)?;
+        let any = doc::read_any(&loaded)?;
+        doc::load(&loaded.save())?;
+        Ok(any)
+    })
+}
+
+fn check_change(bytes: &[u8]) -> Result<(), String> {
+    inspect_change(bytes, &STORED_CHANGE_LIMITS).map_err(|e| e.to_string())?;
+    doc::guarded("parsing the change", || doc::parse_change(bytes).map(drop)).map_err(|e| e.to_string())
+}
+
+impl SqliteStore {
+    /// Checks every stored document and change; with `repair`, mends what it can in one
+    /// transaction. `progress(done, total)` is called as documents and changes are checked.
+    pub fn check(
+        &self,
+        repair: bool,
+        now: Millis,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<CheckReport, StoreError> {
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut report = CheckReport::default();
+            let total: usize = tx.query_row("SELECT (SELECT COUNT(*) FROM docs) + (SELECT COUNT(*) FROM changes)", [], |r| {
+                r.get::<_, i64>(0)
+            })? as usize;
+            let mut done = 0;
+            {
+                let mut stmt = tx.prepare("SELECT id, bytes FROM docs ORDER BY id")?;
+                let mut rows = stmt.query([])?;
+                while let Some(row) = rows.next()? {
+                    let id: DocId = parse_id(&row.get::<_, String>(0)?)?;
+                    let bytes: Vec<u8> = row.get(1)?;
+                    report.documents += 1;
+                    if let Err(e) = check_document(&bytes) {
+                        report.bad_documents.push(Problem { doc: id, change: None, reason: e.to_string() });
+                    }
+                    done += 1;
+                    progress(done, total);
+                }
+            }
+            {
+                let mut stmt = tx.prepare("SELECT hash, doc_id, bytes FROM changes ORDER BY rowid")?;
+                let mut rows = stmt.query([])?;
+                while let Some(row) = rows.next()? {
+                    let hash: String = row.get(0)?;
+                    let id: DocId = parse_id(&row.get::<_, String>(1)?)?;
+                    let bytes: Vec<u8> = row.get(2)?;
+                    report.changes += 1;
+                    if let Err(reason) = check_change(&bytes) {
+                        report.bad_changes.push(Problem { doc: id, change: Some(hash), reason });
+                    }
+                    done += 1;
+                    progress(done, total);
+                }
+            }
+            if repair {
+                let bad_docs: BTreeSet<DocId> = report.bad_documents.iter().map(|p| p.doc).collect();
+                let docs_with_bad_changes: BTreeSet<DocId> =
+                    report.bad_changes.iter().map(|p| p.doc).filter(|d| !bad_docs.contains(d)).collect();
+                for id in bad_docs {
+                    match rebuild(&tx, id, now)? {
+                        Ok(quarantined) => {
+                            report.quarantined.extend(quarantined);
+                            report.repaired.push(id);
+                        }
+                        Err(reason) => report.unrepaired.push(Problem { doc: id, change: None, reason }),
+                    }
+                }
+                // The document is sound but a stored change is not: take the change out (devices
+                // that pull it would fail on it) and hand every device the document whole.
+                for problem in report.bad_changes.iter().filter(|p| docs_with_bad_changes.contains(&p.doc)) {
+                    let hash = problem.change.as_deref().unwrap_or_default();
+                    quarantine(&tx, hash, &problem.reason, now)?;
+                    report.quarantined.push(problem.clone());
+                }
+                for id in docs_with_bad_changes {
+                    announce_repair(&tx, id)?;
+                    report.repaired.push(id);
+                }
+            }
+            tx.commit()?;
+            Ok(report)
+        })
+    }
+}
+
+/// Rebuilds one document from its stored changes; returns the changes it quarantined, or why
+/// it could not be rebuilt (nothing is changed then).
+fn rebuild(conn: &Connection, id: DocId, now: Millis) -> Result<Result<Vec<Problem>, String>, StoreError> {
+    let rows: Vec<(String, Vec<u8>)> = {
+        let mut stmt = conn.prepare("SELECT hash, bytes FROM changes WHERE doc_id = ?1 ORDER BY rowid")?;
+        stmt.query_map([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+    };
+    let mut rebuilt = AutoCommit::new();
+    let mut index = ChangeIndex::default();
+    let mut bad: Vec<Problem> = Vec::new();
+    let mut waiting: Vec<(String, Vec<u8>)> = rows;
+    // Accepted order is causal order, but go round until nothing more applies, in case an
+    // earlier change was quarantined and a later one can still stand on the rest.
+    loop {
+        let mut progressed = false;
+        let mut still_waiting = Vec::new();
+        for (hash, bytes) in waiting {
+            let header = match inspect_change(&bytes, &STORED_CHANGE_LIMITS) {
+                Ok(header) => header,
+                Err(e) => {
+                    bad.push(Problem { doc: id, change: Some(hash), reason: e.to_string() });
+                    continue;
+                }
+            };
+            if index.contains(&header.hash) {
+                continue;
+            }
+            if let Err(e) = index.check(&header) {
+                if matches!(e, gridlink_shared::change_bytes::ContextRefusal::MissingDependencies(_)) {
+                    still_waiting.push((hash, bytes));
+                } else {
+                    bad.push(Problem { doc: id, change: Some(hash), reason: e.to_string() });
+                }
+                continue;
+            }
+            let applied = doc::guarded("applying a stored change", || {
+                let mut candidate = rebuilt.clone();
+                candidate.apply_changes([doc::parse_change(&bytes)?])?;
+                doc::load(&candidate.save())?;
+                Ok(candidate)
+            });
+            match applied {
+                Ok(candidate) => {
+                    rebuilt = candidate;
+                    index.record(&header);
+                    progressed = true;
+                }
+                Err(e) => bad.push(Problem { doc: id, change: Some(hash), reason: e.to_string() }),
+            }
+        }
+        waiting = still_waiting;
+        if !progressed || waiting.is_empty() {
+            break;
+        }
+    }
+    // Changes still waiting stand on a quarantined change, or on history compacted away.
+    let quarantined_hashes: BTreeSet<&str> = bad.iter().filter_map(|p| p.change.as_deref()).collect();
+    if !waiting.is_empty() && quarantined_hashes.is_empty() {
+        return Ok(Err(format!(
+            "{} stored change(s) depend on history that was compacted away; restore a backup from before the damage",
+            waiting.len()
+        )));
+    }
+    for (hash, _) in waiting {
+        bad.push(Problem { doc: id, change: Some(hash), reason: "depends on a quarantined change".into() });
+    }
+    let any = match doc::guarded("reading the rebuilt document", || doc::read_any(&rebuilt)) {
+        Ok(any) if any.doc_id() == id => any,
+        Ok(other) => return Ok(Err(format!("the rebuilt document says it is {}", other.doc_id()))),
+        Err(e) => return Ok(Err(format!("the rebuilt document does not read: {e}"))),
+    };
+    let saved = rebuilt.save();
+    for problem in &bad {
+        quarantine(conn, problem.change.as_deref().unwrap_or_default(), &problem.reason, now)?;
+    }
+    write_doc(conn, &any, &saved, now)?;
+    announce_repair(conn, id)?;
+    Ok(Ok(bad))
+}
+
+/// Moves a stored change to the quarantine table.
+fn quarantine(conn: &Connection, hash: &str, reason: &str, now: Millis) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT OR IGNORE INTO quarantine (hash, doc_id, bytes, actor, accepted_at, reason, quarantined_at)
+         SELECT hash, doc_id, bytes, actor, accepted_at, ?2, ?3 FROM changes WHERE hash = ?1",
+        params![hash, reason, now],
+    )?;
+    conn.execute("DELETE FROM changes WHERE hash = ?1", [hash])?;
+    Ok(())
+}
+
+/// Appends a log entry to every scope of the document, marked so that whoever pulls it also
+/// receives the document whole. The entry carries the document's last sound change (already
+/// held by most devices, so applying it is a no-op).
+fn announce_repair(conn: &Connection, id: DocId) -> Result<(), StoreError> {
+    let last: Option<String> = conn
+        .query_row("SELECT hash FROM changes WHERE doc_id = ?1 ORDER BY rowid DESC LIMIT 1", [id.to_string()], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let Some(last) = last else {
+        return Ok(()); // nothing left to announce with: devices repair on their own request
+    };
+    let scopes: Vec<String> = {
+        let mut stmt = conn.prepare("SELECT scope FROM doc_scopes WHERE doc_id = ?1")?;
+        stmt.query_map([id.to_string()], |r| r.get(0))?.collect::<Result<_, _>>()?
+    };
+    let mut log = LogAppender::default();
+    for scope in scopes {
+        let scope = scope.parse().map_err(|e| StoreError::Backend(format!("stored scope: {e}")))?;
+        let seq = log.append(conn, scope, &last, id)?;
+        conn.execute(
+            "INSERT INTO repair_marks (scope, seq, doc_id) VALUES (?1, ?2, ?3)",
+            params![scope.to_string(), seq, id.to_string()],
+        )?;
+    }
+    Ok(())
+}
