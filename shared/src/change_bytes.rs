@@ -125,7 +125,10 @@ pub fn inspect_change(bytes: &[u8], limits: &ChangeLimits) -> Result<ChangeHeade
 
     let deps_count = r.uleb()?;
     if deps_count > limits.max_deps as u64 {
-        return Err(too_large(format!("change has {deps_count} dependencies; at most {} are accepted", limits.max_deps)));
+        return Err(too_large(format!(
+            "change has {deps_count} dependencies; at most {} are accepted",
+            limits.max_deps
+        )));
     }
     let mut deps = Vec::with_capacity(deps_count as usize);
     for _ in 0..deps_count {
@@ -426,7 +429,7 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], ChangeRefusal> {
-        let end = self.pos.checked_add(n).filter(|end| *end <= self.bytes.len()).ok_or_else(|| truncated())?;
+        let end = self.pos.checked_add(n).filter(|end| *end <= self.bytes.len()).ok_or_else(truncated)?;
         let out = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(out)

@@ -33,13 +33,26 @@ pub enum DocError {
     Shape { expected: &'static str, detail: String },
     #[error("document schema {found} is newer than this app understands ({SCHEMA_VERSION}); update the app")]
     TooNew { found: u64 },
+    // Boxed: automerge's error is large, and a `DocError` travels in every `Result` here.
     #[error("automerge error: {0}")]
-    Automerge(#[from] automerge::AutomergeError),
+    Automerge(Box<automerge::AutomergeError>),
     #[error("could not write document: {0}")]
-    Reconcile(#[from] autosurgeon::ReconcileError),
+    Reconcile(Box<autosurgeon::ReconcileError>),
     /// automerge panicked on these bytes: they are hostile or corrupt. See [`guarded`].
     #[error("document bytes make automerge fail ({0})")]
     Panicked(String),
+}
+
+impl From<automerge::AutomergeError> for DocError {
+    fn from(error: automerge::AutomergeError) -> Self {
+        DocError::Automerge(Box::new(error))
+    }
+}
+
+impl From<autosurgeon::ReconcileError> for DocError {
+    fn from(error: autosurgeon::ReconcileError) -> Self {
+        DocError::Reconcile(Box::new(error))
+    }
 }
 
 /// Runs document work that automerge might panic on (hostile or corrupt bytes) and turns a

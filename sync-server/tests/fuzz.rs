@@ -191,6 +191,15 @@ async fn mutated_sync_requests_never_crash_the_server_or_poison_the_store() {
         }
     }
     eprintln!("seed {seed}: {cases} cases: {kinds:?}");
+    // Bounded memory: the whole run, harness and demo included, stays far below what one
+    // op or deflate bomb used to take (1.1 to 1.5 GiB).
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    assert!(peak_kib < 512 * 1024, "peak memory {} MiB", peak_kib / 1024);
 
     assert_store_loads(&h, "after the run");
     let report = h.admin.check(false, gridlink_shared::time::now_millis(), &mut |_, _| {}).unwrap();

@@ -139,7 +139,7 @@ async fn run_length_op_bombs_are_refused_before_automerge_parses_them() {
     let doc = DocId::from(HouseholdId::new());
 
     // Three million ops in a few dozen bytes, signed by the device: 3.4 s and 1.1 GiB before.
-    let bomb = craft::op_bomb(&phone.actor.to_bytes(), 3_000_000).chunk();
+    let bomb = craft::op_bomb(phone.actor.to_bytes(), 3_000_000).chunk();
     assert!(bomb.len() < 100, "{} bytes", bomb.len());
     let started = Instant::now();
     let response = push_raw(&h, &mut phone, doc, bomb).await;
@@ -148,14 +148,14 @@ async fn run_length_op_bombs_are_refused_before_automerge_parses_them() {
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
 
     // 2^40 ops under a forged actor: this one never finished parsing.
-    let forged = craft::op_bomb(&ActorId::random().to_bytes(), 1 << 40).chunk();
+    let forged = craft::op_bomb(ActorId::random().to_bytes(), 1 << 40).chunk();
     let started = Instant::now();
     let response = push_raw(&h, &mut phone, doc, forged).await;
     assert_eq!(rejection(&response).0, RejectCode::TooLarge);
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
 
     // A bomb hidden in the predecessor group: one op claiming 2^40 predecessors.
-    let mut pred_bomb = craft::op_bomb(&phone.actor.to_bytes(), 1);
+    let mut pred_bomb = craft::op_bomb(phone.actor.to_bytes(), 1);
     let mut group = Vec::new();
     craft::sleb(&mut group, 1);
     craft::uleb(&mut group, 1 << 40);
@@ -202,7 +202,7 @@ async fn deflate_bombs_inside_a_change_are_refused_without_inflating() {
     assert!(grown_mib < 128, "peak memory grew by {grown_mib} MiB");
 
     // A compressed column inside an uncompressed change is refused the same way.
-    let mut deflated_column = craft::op_bomb(&phone.actor.to_bytes(), 1);
+    let mut deflated_column = craft::op_bomb(phone.actor.to_bytes(), 1);
     deflated_column.columns[1].0 |= 0b1000;
     let response = push_raw(&h, &mut phone, doc, deflated_column.chunk()).await;
     assert_eq!(rejection(&response).0, RejectCode::CorruptChange);
@@ -260,7 +260,10 @@ async fn malformed_change_bytes_get_a_per_change_refusal_not_an_error() {
 
 #[tokio::test]
 async fn a_sync_with_too_many_changes_is_refused_and_the_op_budget_defers_the_rest() {
-    let limits = Limits { push: PushLimits { max_changes: 3, max_request_ops: 1, ..PushLimits::default() }, ..Limits::default() };
+    let limits = Limits {
+        push: PushLimits { max_changes: 3, max_request_ops: 1, ..PushLimits::default() },
+        ..Limits::default()
+    };
     let h = Harness::with_limits(limits);
     let mut phone = h.enroll(&h.staff(Role::GridWorker)).await;
     h.sync_all(&mut phone).await;

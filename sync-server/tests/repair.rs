@@ -21,7 +21,8 @@ fn store_poison(h: &Harness, id: DocId, poison: &[u8], actor: &str) {
     let hash = doc::parse_change(poison).unwrap().hash().to_string();
     h.admin
         .read(|conn| {
-            let saved: Vec<u8> = conn.query_row("SELECT bytes FROM docs WHERE id = ?1", [id.to_string()], |r| r.get(0))?;
+            let saved: Vec<u8> =
+                conn.query_row("SELECT bytes FROM docs WHERE id = ?1", [id.to_string()], |r| r.get(0))?;
             conn.execute(
                 "INSERT INTO changes (hash, doc_id, bytes, actor, accepted_at) VALUES (?1, ?2, ?3, ?4, 1)",
                 rusqlite::params![hash, id.to_string(), poison, actor],
@@ -99,7 +100,9 @@ async fn a_poisoned_store_is_found_repaired_and_every_phone_gets_a_loadable_copy
     assert!(report.contains(&format!("quarantined change {poison_hash}")), "{report}");
     let kept: i64 = h
         .admin
-        .read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM quarantine WHERE hash = ?1", [&poison_hash], |r| r.get(0))?))
+        .read(|conn| {
+            Ok(conn.query_row("SELECT COUNT(*) FROM quarantine WHERE hash = ?1", [&poison_hash], |r| r.get(0))?)
+        })
         .unwrap();
     assert_eq!(kept, 1, "the offending change is kept, not deleted");
     let (code, report) = server_check(&h, false);

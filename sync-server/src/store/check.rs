@@ -95,9 +95,10 @@ impl SqliteStore {
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut report = CheckReport::default();
-            let total: usize = tx.query_row("SELECT (SELECT COUNT(*) FROM docs) + (SELECT COUNT(*) FROM changes)", [], |r| {
-                r.get::<_, i64>(0)
-            })? as usize;
+            let total: usize =
+                tx.query_row("SELECT (SELECT COUNT(*) FROM docs) + (SELECT COUNT(*) FROM changes)", [], |r| {
+                    r.get::<_, i64>(0)
+                })? as usize;
             let mut done = 0;
             {
                 let mut stmt = tx.prepare("SELECT id, bytes FROM docs ORDER BY id")?;

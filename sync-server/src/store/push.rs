@@ -152,7 +152,10 @@ pub(super) fn write_doc(conn: &Connection, any: &AnyDoc, bytes: &[u8], now: Mill
 
 /// The server's stored bytes of a document, if it has one.
 pub(super) fn doc_bytes(conn: &Connection, id: DocId) -> Result<Option<Vec<u8>>, StoreError> {
-    Ok(conn.prepare_cached("SELECT bytes FROM docs WHERE id = ?1")?.query_row([id.to_string()], |r| r.get(0)).optional()?)
+    Ok(conn
+        .prepare_cached("SELECT bytes FROM docs WHERE id = ?1")?
+        .query_row([id.to_string()], |r| r.get(0))
+        .optional()?)
 }
 
 /// How long a scope taken from a user still accepts the changes their phones made before.
@@ -289,7 +292,12 @@ pub(super) fn context_reject(refusal: ContextRefusal) -> AckStatus {
 /// The server's copy of a document with its change index, loaded with panics contained.
 fn load_working(conn: &Connection, id: DocId) -> Result<Result<Working, DocError>, StoreError> {
     let Some(bytes) = doc_bytes(conn, id)? else {
-        return Ok(Ok(Working { doc: AutoCommit::new(), index: ChangeIndex::default(), exists: false, accepted: None }));
+        return Ok(Ok(Working {
+            doc: AutoCommit::new(),
+            index: ChangeIndex::default(),
+            exists: false,
+            accepted: None,
+        }));
     };
     Ok(doc::guarded("loading the stored document", || {
         let mut doc = doc::load(&bytes)?;
