@@ -59,6 +59,23 @@ impl Default for ChangeLimits {
     }
 }
 
+impl ChangeLimits {
+    /// Limits for changes a phone pulls from the server. The server checked them on the way in,
+    /// but a store damaged earlier, or a server in the wrong hands, must not be able to make a
+    /// phone parse millions of operations; imports write whole households in one change, so
+    /// these sit above what a phone may push.
+    pub const PULLED: ChangeLimits = ChangeLimits {
+        max_bytes: 8 * 1024 * 1024,
+        max_ops: 200_000,
+        max_column_rows: 800_000,
+        max_deps: 4096,
+        max_other_actors: 4096,
+        max_actor_bytes: 64,
+        max_message_bytes: 64 * 1024,
+        max_columns: 64,
+    };
+}
+
 /// Why change bytes were refused before automerge saw them.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ChangeRefusal {

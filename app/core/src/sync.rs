@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use automerge::AutoCommit;
+use gridlink_shared::change_bytes::{ChangeLimits, inspect_change};
 use gridlink_shared::policy::PolicyConfig;
 use gridlink_shared::protocol::{
     self, AckStatus, CONTENT_TYPE, Cursor, EnrollRequest, EnrollResponse, ErrorCode, ErrorEnvelope, PROTOCOL_VERSION,
@@ -311,6 +312,8 @@ fn apply_pulled(
     for item in items {
         match item {
             PullItem::Change { bytes, .. } => {
+                // Bounded read first: an op or deflate bomb fails here, before automerge.
+                inspect_change(bytes, &ChangeLimits::PULLED).map_err(|e| DocError::Corrupt(e.to_string()))?;
                 let change = doc::parse_change(bytes)?;
                 let target = slot.get_or_insert_with(AutoCommit::new);
                 // Our own pushed changes come back in the log; only count what is new.
