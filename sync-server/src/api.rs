@@ -1,12 +1,18 @@
-//! HTTP: the router, its layers, the auth extractor and the thin handlers.
+//! HTTP: the accept loop, the router, its layers, the auth extractor and the thin handlers.
 //!
-//! Request path: trace -> gzip response compression -> error envelope for bare statuses ->
-//! timeout -> gzip request decompression -> body limit (on inflated bytes) -> handler. A handler authenticates
-//! (extractor), decodes, hands the work to the [`Store`] on a blocking thread, and encodes.
+//! Connection path ([`serve`]): a slot under the connection cap -> accept -> HTTP/1.1 with a
+//! header-read timeout and an idle timeout -> router. Request path: trace -> gzip response
+//! compression -> error envelope for bare statuses -> timeout -> gzip request decompression ->
+//! body limit (on inflated bytes) -> handler. A handler authenticates (extractor), decodes,
+//! hands the work to the [`Store`] on a blocking thread, and encodes.
 
+use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
@@ -20,7 +26,14 @@ use gridlink_shared::protocol::{
     self, CONTENT_TYPE as CBOR, EnrollRequest, EnrollResponse, ErrorCode, MeResponse, PROTOCOL_VERSION, SyncRequest,
 };
 use gridlink_shared::time::now_millis;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
 use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -28,7 +41,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
-use crate::store::{AuthedDevice, Store};
+use crate::store::{AuthedDevice, Store, StoreError};
 
 /// Limits of the HTTP layer.
 #[derive(Clone, Copy, Debug)]
@@ -40,7 +53,24 @@ pub struct Limits {
     /// Wrong enrolment codes accepted per minute, server-wide, before `/v1/enroll` answers
     /// 429 for the rest of that minute. Codes are short enough to type, so guessing them
     /// online must be slow; enrolments are rare, so a server-wide budget costs little.
+    /// Attempts still being checked count against it too.
     pub enroll_failures_per_minute: usize,
+    /// The "minute" of `enroll_failures_per_minute`; only tests shorten it.
+    pub enroll_window: Duration,
+    /// A client must send a request's whole header block within this, or the connection is
+    /// closed (slow or silent clients cannot hold connections). hyper starts the clock when it
+    /// waits for a request, so it also closes keep-alive connections idle for this long.
+    pub header_read_timeout: Duration,
+    /// A connection with no request in a handler and no byte moving either way for this long
+    /// is closed: keep-alive connections idle between requests (if this is shorter than
+    /// `header_read_timeout`) and clients that stop reading their response.
+    pub idle_timeout: Duration,
+    /// Connections open at once. At the cap the server stops accepting (new connections wait
+    /// in the listen backlog) until one closes, so it never runs out of file descriptors;
+    /// keep it well under `ulimit -n`.
+    pub max_connections: usize,
+    /// `/healthz` answers 503 if the store has not answered its check within this.
+    pub health_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -49,6 +79,12 @@ impl Default for Limits {
             body_bytes: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
             enroll_failures_per_minute: 20,
+            enroll_window: Duration::from_secs(60),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            // Under the usual default of 1,024 file descriptors, with room for the database.
+            max_connections: 512,
+            health_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -58,8 +94,11 @@ impl Default for Limits {
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub limits: Limits,
-    /// When recent wrong enrolment codes were tried (the last minute's worth).
-    enroll_failures: Arc<std::sync::Mutex<std::collections::VecDeque<std::time::Instant>>>,
+    /// Recent wrong enrolment codes and the attempts being checked now.
+    enroll_throttle: Arc<Mutex<EnrollThrottle>>,
+    /// One store health check at a time, so probes piling up behind a stuck store wait here
+    /// instead of each holding a blocking thread.
+    health_check: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -70,7 +109,12 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     pub fn new(store: impl Store) -> Self {
-        AppState { store: Arc::new(store), limits: Limits::default(), enroll_failures: Arc::default() }
+        AppState {
+            store: Arc::new(store),
+            limits: Limits::default(),
+            enroll_throttle: Arc::default(),
+            health_check: Arc::new(Semaphore::new(1)),
+        }
     }
 
     pub fn with_limits(mut self, limits: Limits) -> Self {
@@ -85,6 +129,57 @@ impl AppState {
     ) -> Result<T, ApiError> {
         let store = self.store.clone();
         Ok(tokio::task::spawn_blocking(move || f(store.as_ref())).await??)
+    }
+
+    /// Reserves one enrolment attempt under the server-wide throttle, or answers 429. The
+    /// check and the reservation are one step under the lock, so a burst of concurrent
+    /// guesses cannot all pass the check before any of them is counted.
+    fn reserve_enroll_attempt(&self) -> Result<EnrollAttempt, ApiError> {
+        let mut throttle = lock(&self.enroll_throttle);
+        let window = self.limits.enroll_window;
+        while throttle.failures.front().is_some_and(|t| t.elapsed() >= window) {
+            throttle.failures.pop_front();
+        }
+        let spent = throttle.failures.len() + throttle.in_flight;
+        if spent >= self.limits.enroll_failures_per_minute {
+            tracing::warn!(recent_failures = throttle.failures.len(), "enrolment throttled after repeated wrong codes");
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::TooManyRequests,
+                "Too many wrong enrolment codes; try again in a minute",
+            ));
+        }
+        throttle.in_flight += 1;
+        Ok(EnrollAttempt { throttle: self.enroll_throttle.clone(), failed: true })
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The guarded data stays consistent even if a holder panicked (plain counters).
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Wrong enrolment codes of the current window, and attempts not yet decided.
+#[derive(Debug, Default)]
+struct EnrollThrottle {
+    failures: VecDeque<Instant>,
+    in_flight: usize,
+}
+
+/// One reserved enrolment attempt. It counts as a wrong code until the store says otherwise,
+/// also when the request is dropped half-way (its blocking check may still run).
+struct EnrollAttempt {
+    throttle: Arc<Mutex<EnrollThrottle>>,
+    failed: bool,
+}
+
+impl Drop for EnrollAttempt {
+    fn drop(&mut self) {
+        let mut throttle = lock(&self.throttle);
+        throttle.in_flight -= 1;
+        if self.failed {
+            throttle.failures.push_back(Instant::now());
+        }
     }
 }
 
@@ -108,14 +203,209 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
 }
 
-/// Serves the API on `listener` until `shutdown` resolves, then finishes the requests in
-/// flight (a sync that was committed still gets its reply).
+/// Serves the API on `listener` until `shutdown` resolves, then stops accepting, closes idle
+/// connections and finishes the requests in flight (a sync that was committed still gets its
+/// reply).
+///
+/// HTTP/1.1 with keep-alive, as `axum::serve` spoke before, plus what it lacked: a
+/// header-read timeout, an idle timeout and a cap on open connections (see [`Limits`]), so
+/// clients that connect and say nothing cannot exhaust the file descriptors.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    /// At most one "limit reached" warning this often, however often the cap is hit.
+    const LIMIT_WARNING_EVERY: Duration = Duration::from_secs(60);
+
+    let limits = state.limits;
+    let app = router(state);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).keep_alive(true);
+    let max_connections = limits.max_connections.max(1);
+    let slots = Arc::new(Semaphore::new(max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut last_warning: Option<Instant> = None;
+    let mut shutdown = std::pin::pin!(shutdown);
+
+    loop {
+        // A slot first, then accept: at the cap, new connections wait in the kernel's
+        // backlog instead of being accepted and costing a descriptor each.
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                if last_warning.is_none_or(|at| at.elapsed() >= LIMIT_WARNING_EVERY) {
+                    tracing::warn!("connection limit reached ({max_connections} open); new connections wait");
+                    last_warning = Some(Instant::now());
+                }
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => break, // Never closed; nothing more to serve if it were.
+                    },
+                    () = &mut shutdown => break,
+                }
+            }
+        };
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // The client gave up before we got to it.
+                Err(error) if is_connection_error(&error) => continue,
+                Err(error) => {
+                    // E.g. out of file descriptors: wait for some to close rather than spin.
+                    tracing::error!(%error, "accept failed; retrying in a second");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        () = &mut shutdown => break,
+                    }
+                }
+            },
+            () = &mut shutdown => break,
+        };
+
+        let activity = Arc::new(Activity::new());
+        let io = TokioIo::new(Tracked { inner: stream, activity: activity.clone() });
+        let service = {
+            let app = app.clone();
+            let activity = activity.clone();
+            hyper::service::service_fn(move |request: axum::http::Request<Incoming>| {
+                let busy = Activity::busy(&activity);
+                let app = app.clone();
+                async move {
+                    let _busy = busy;
+                    app.oneshot(request).await
+                }
+            })
+        };
+        let connection = graceful.watch(http.serve_connection(io, service));
+        let idle_timeout = limits.idle_timeout;
+        tokio::spawn(async move {
+            let _slot = slot;
+            tokio::select! {
+                result = connection => {
+                    if let Err(error) = result {
+                        tracing::debug!(%remote, %error, "connection ended with an error");
+                    }
+                }
+                () = activity.idle_for(idle_timeout) => tracing::debug!(%remote, "closed an idle connection"),
+            }
+        });
+    }
+
+    // Refuse new connections at once, then let the open ones finish their requests.
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+fn is_connection_error(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    matches!(error.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
+}
+
+/// What the idle timer of one connection watches: when a byte last moved, and how many of
+/// its requests are in a handler (a slow handler is not idleness; the request timeout
+/// bounds it).
+struct Activity {
+    opened: Instant,
+    /// Milliseconds after `opened` of the last byte read or written.
+    last_millis: AtomicU64,
+    busy: AtomicUsize,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity { opened: Instant::now(), last_millis: AtomicU64::new(0), busy: AtomicUsize::new(0) }
+    }
+
+    fn touch(&self) {
+        let now = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_millis.store(now, Ordering::SeqCst);
+    }
+
+    fn quiet_for(&self) -> Duration {
+        self.opened.elapsed().saturating_sub(Duration::from_millis(self.last_millis.load(Ordering::SeqCst)))
+    }
+
+    /// Marks a request as in a handler until the guard drops.
+    fn busy(this: &Arc<Self>) -> Busy {
+        this.busy.fetch_add(1, Ordering::SeqCst);
+        Busy(this.clone())
+    }
+
+    /// Resolves once the connection has been idle for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        let limit = limit.max(Duration::from_millis(1));
+        loop {
+            let quiet = self.quiet_for();
+            if quiet >= limit && self.busy.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            tokio::time::sleep(limit.saturating_sub(quiet).max(Duration::from_millis(1)).min(limit)).await;
+        }
+    }
+}
+
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        // The idle clock restarts when the handler ends, not when its last byte came in.
+        self.0.touch();
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The TCP stream, noting every byte that moves for the idle timer.
+struct Tracked {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        result
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        result
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// Gives error statuses produced by layers (timeout, body limit, decompression, method not
@@ -140,8 +430,33 @@ async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "No such endpoint")
 }
 
-async fn healthz() -> &'static str {
-    "ok"
+/// `ok` if the store answers a trivial read within `Limits::health_timeout`, else 503 (so a
+/// load balancer or monitor sees a server whose database is gone or stuck).
+async fn healthz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    let store = state.store.clone();
+    let gate = state.health_check.clone();
+    let check = async move {
+        let permit = gate.acquire_owned().await.map_err(|_| StoreError::Backend("health check gate closed".into()))?;
+        // The permit is held until the check really ends, even if this request gave up.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            store.health()
+        })
+        .await
+        .map_err(|error| StoreError::Backend(format!("health check task failed: {error}")))?
+    };
+    let unavailable = || ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Internal, "Storage is unavailable");
+    match tokio::time::timeout(state.limits.health_timeout, check).await {
+        Ok(Ok(())) => Ok("ok"),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "health check: the store failed");
+            Err(unavailable())
+        }
+        Err(_) => {
+            tracing::error!(budget = ?state.limits.health_timeout, "health check: the store did not answer in time");
+            Err(unavailable())
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for AuthedDevice {
@@ -235,32 +550,11 @@ async fn enroll(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<EnrollRequest>,
 ) -> Result<Json<EnrollResponse>, ApiError> {
-    const WINDOW: Duration = Duration::from_secs(60);
-    let recent_failures = {
-        let mut failures = state.enroll_failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        while failures.front().is_some_and(|t| t.elapsed() > WINDOW) {
-            failures.pop_front();
-        }
-        failures.len()
-    };
-    if recent_failures >= state.limits.enroll_failures_per_minute {
-        tracing::warn!(recent_failures, "enrolment throttled after repeated wrong codes");
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::TooManyRequests,
-            "Too many wrong enrolment codes; try again in a minute",
-        ));
-    }
+    let mut attempt = state.reserve_enroll_attempt()?;
     let result = state.blocking(move |store| store.enroll(&request, now_millis())).await;
-    if let Err(error) = &result
-        && matches!(error.code, ErrorCode::CodeInvalid | ErrorCode::CodeExpired | ErrorCode::CodeUsed)
-    {
-        state
-            .enroll_failures
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push_back(std::time::Instant::now());
-    }
+    attempt.failed = matches!(&result, Err(error)
+        if matches!(error.code, ErrorCode::CodeInvalid | ErrorCode::CodeExpired | ErrorCode::CodeUsed));
+    drop(attempt);
     Ok(Json(result?))
 }
 

@@ -5,6 +5,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -14,7 +15,7 @@ use gridlink_shared::demo::DemoSize;
 use gridlink_shared::time::now_millis;
 use gridlink_shared::{DeviceId, Role, Scope, UserId};
 use gridlink_sync_server::store::{CSV_COLUMNS, DEFAULT_CODE_HOURS, ImportError};
-use gridlink_sync_server::{AppState, SqliteStore};
+use gridlink_sync_server::{AppState, Limits, SqliteStore};
 
 #[derive(Parser)]
 #[command(name = "gridlink-server", version, about = "Gridlink (网格通) sync server and admin tool")]
@@ -50,6 +51,10 @@ enum Command {
         /// Address to listen on; port 0 picks a free port. Prints `listening on http://IP:PORT`.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Connections open at once; more wait until one closes. Keep it well under the
+        /// process's open-file limit (`ulimit -n`).
+        #[arg(long, value_name = "N", default_value_t = default_max_connections())]
+        max_connections: NonZeroUsize,
     },
     /// Print the roster: communities, grids, buildings and household counts.
     Roster {
@@ -219,7 +224,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             println!("init took {} ms", started.elapsed().as_millis());
         }
-        Command::Serve { data, listen } => serve(&data.data, listen)?,
+        Command::Serve { data, listen, max_connections } => {
+            serve(&data.data, listen, Limits { max_connections: max_connections.get(), ..Limits::default() })?
+        }
         Command::Roster { data, json } => {
             let report = open(&data.data)?.roster_report()?;
             if json {
@@ -344,7 +351,11 @@ fn device(command: DeviceCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(data: &Path, listen: SocketAddr) -> anyhow::Result<()> {
+fn default_max_connections() -> NonZeroUsize {
+    NonZeroUsize::new(Limits::default().max_connections).unwrap_or(NonZeroUsize::MIN)
+}
+
+fn serve(data: &Path, listen: SocketAddr, limits: Limits) -> anyhow::Result<()> {
     let store = open(data)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
@@ -354,8 +365,8 @@ fn serve(data: &Path, listen: SocketAddr) -> anyhow::Result<()> {
         let mut stdout = std::io::stdout();
         writeln!(stdout, "listening on http://{addr}")?;
         stdout.flush()?;
-        tracing::info!(%addr, data = %data.display(), "serving");
-        gridlink_sync_server::serve(listener, AppState::new(store), shutdown_signal()).await?;
+        tracing::info!(%addr, data = %data.display(), max_connections = limits.max_connections, "serving");
+        gridlink_sync_server::serve(listener, AppState::new(store).with_limits(limits), shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok(())
     })
