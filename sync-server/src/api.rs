@@ -205,7 +205,8 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves the API on `listener` until `shutdown` resolves, then stops accepting, closes idle
 /// connections and finishes the requests in flight (a sync that was committed still gets its
-/// reply).
+/// reply). A connection that has not sent a request yet is left to the header-read timeout,
+/// so shutdown takes at most about that long plus the slowest request.
 ///
 /// HTTP/1.1 with keep-alive, as `axum::serve` spoke before, plus what it lacked: a
 /// header-read timeout, an idle timeout and a cap on open connections (see [`Limits`]), so
