@@ -41,7 +41,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
-use crate::store::{AuthedDevice, Store, StoreError};
+use crate::store::{AuthedDevice, PushLimits, Store, StoreError};
 
 /// Limits of the HTTP layer.
 #[derive(Clone, Copy, Debug)]
@@ -71,6 +71,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// `/healthz` answers 503 if the store has not answered its check within this.
     pub health_timeout: Duration,
+    /// What one sync may push: bytes and operations per change, changes and operations per
+    /// request. Checked before automerge parses anything.
+    pub push: PushLimits,
 }
 
 impl Default for Limits {
@@ -85,6 +88,7 @@ impl Default for Limits {
             // Under the usual default of 1,024 file descriptors, with room for the database.
             max_connections: 512,
             health_timeout: Duration::from_secs(5),
+            push: PushLimits::default(),
         }
     }
 }
@@ -531,7 +535,16 @@ async fn sync(State(state): State<AppState>, device: AuthedDevice, Cbor(body): C
         protocol::decode(&body).map_err(|e| ApiError::bad_request(format!("Malformed sync request: {e}")))?;
     let device_id = device.device;
     let pushed = request.changes.len();
-    let response = state.blocking(move |store| store.sync(device_id, &request, now_millis())).await?;
+    let max_changes = state.limits.push.max_changes;
+    if request.changes.len() > max_changes {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+            format!("A sync may push at most {max_changes} changes; this one has {}", request.changes.len()),
+        ));
+    }
+    let limits = state.limits.push;
+    let response = state.blocking(move |store| store.sync(device_id, &request, &limits, now_millis())).await?;
     let rejected = response.acks.iter().filter(|a| matches!(a.status, protocol::AckStatus::Rejected { .. })).count();
     tracing::info!(
         device = %device_id,

@@ -83,6 +83,20 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         keep: u64,
     },
+    /// Check that every stored document and change loads as a phone would load it; with
+    /// --repair, rebuild bad documents from their sound changes and quarantine the rest.
+    /// Exits 1 while anything bad is left.
+    Check {
+        #[command(flatten)]
+        data: DataDir,
+        /// Rebuild bad documents, move bad changes to the quarantine table (kept, never
+        /// deleted) and send every device the repaired copies at its next sync.
+        #[arg(long)]
+        repair: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Import a roster CSV. Nothing is imported from a file with errors.
     #[command(long_about = IMPORT_HELP)]
     Import {
@@ -255,6 +269,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let (entries, changes) = open(&data.data)?.compact(keep)?;
             println!("removed {entries} log entries and {changes} changes; each scope keeps its newest {keep}");
         }
+        Command::Check { data, repair, json } => check(&data.data, repair, json)?,
         Command::Import { data, file } => {
             let store = open(&data.data)?;
             match store.import_csv(&file, now_millis()) {
@@ -284,6 +299,49 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Err(ImportError::Store(e)) => return Err(e.into()),
             }
         }
+    }
+    Ok(())
+}
+
+fn check(data: &Path, repair: bool, json: bool) -> anyhow::Result<()> {
+    let store = open(data)?;
+    let started = Instant::now();
+    let mut last_shown = Instant::now();
+    let mut progress = |done: usize, total: usize| {
+        if last_shown.elapsed().as_millis() >= 500 || done == total {
+            eprint!("\rchecking {done}/{total} stored documents and changes");
+            last_shown = Instant::now();
+        }
+    };
+    let report = store.check(repair, now_millis(), &mut progress)?;
+    eprintln!(" ({:.1} s)", started.elapsed().as_secs_f64());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("checked {} documents and {} changes", report.documents, report.changes);
+        for p in &report.bad_documents {
+            println!("bad document {}: {}", p.doc, p.reason);
+        }
+        for p in &report.bad_changes {
+            println!("bad change {} of document {}: {}", p.change.as_deref().unwrap_or("?"), p.doc, p.reason);
+        }
+        for p in &report.quarantined {
+            println!("quarantined change {} of document {}: {}", p.change.as_deref().unwrap_or("?"), p.doc, p.reason);
+        }
+        for id in &report.repaired {
+            println!("repaired document {id}; devices get the repaired copy at their next sync");
+        }
+        for p in &report.unrepaired {
+            println!("could not repair document {}: {}", p.doc, p.reason);
+        }
+        if report.bad_documents.is_empty() && report.bad_changes.is_empty() {
+            println!("all sound");
+        } else if !repair {
+            println!("run again with --repair to rebuild the bad documents");
+        }
+    }
+    if !report.is_clean() {
+        std::process::exit(1);
     }
     Ok(())
 }
