@@ -62,15 +62,17 @@ impl From<autosurgeon::ReconcileError> for DocError {
 pub fn guarded<T>(what: &str, work: impl FnOnce() -> Result<T, DocError>) -> Result<T, DocError> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
         Ok(result) => result,
-        Err(panic) => {
-            let reason = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panic".to_string());
-            Err(DocError::Panicked(format!("{what}: {reason}")))
-        }
+        Err(panic) => Err(DocError::Panicked(format!("{what}: {}", panic_message(panic.as_ref())))),
     }
+}
+
+/// The message a caught panic carried, if it was a string.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_string())
 }
 
 /// A typed Gridlink document.

@@ -15,7 +15,6 @@ use automerge::ActorId;
 use common::{Device, Harness, craft};
 use gridlink_shared::protocol::{self, AckStatus, PushChange, SyncResponse};
 use gridlink_shared::{DocId, HouseholdFile, Role, doc};
-use gridlink_sync_server::store::check_document;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -114,19 +113,6 @@ async fn checked_sync(h: &Harness, device: &Device, body: Vec<u8>, what: &str) -
     status.is_success().then(|| protocol::decode(&reply).expect("a 200 carries a sync response"))
 }
 
-fn assert_store_loads(h: &Harness, context: &str) {
-    let docs: Vec<(String, Vec<u8>)> = h
-        .admin
-        .read(|conn| {
-            let mut stmt = conn.prepare("SELECT id, bytes FROM docs")?;
-            Ok(stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?)
-        })
-        .unwrap();
-    for (id, bytes) in docs {
-        check_document(&bytes).unwrap_or_else(|e| panic!("{context}: stored document {id} does not load: {e}"));
-    }
-}
-
 #[tokio::test]
 async fn mutated_sync_requests_never_crash_the_server_or_poison_the_store() {
     let seed = env_or("GRIDLINK_FUZZ_SEED", 20261129);
@@ -187,7 +173,7 @@ async fn mutated_sync_requests_never_crash_the_server_or_poison_the_store() {
             phone.docs.insert(other, h.server_doc(other).unwrap());
         }
         if case % 50 == 49 {
-            assert_store_loads(&h, &context);
+            h.assert_store_loads(&context);
         }
     }
     eprintln!("seed {seed}: {cases} cases: {kinds:?}");
@@ -201,7 +187,7 @@ async fn mutated_sync_requests_never_crash_the_server_or_poison_the_store() {
         .unwrap();
     assert!(peak_kib < 512 * 1024, "peak memory {} MiB", peak_kib / 1024);
 
-    assert_store_loads(&h, "after the run");
+    h.assert_store_loads("after the run");
     let report = h.admin.check(false, gridlink_shared::time::now_millis(), &mut |_, _| {}).unwrap();
     assert!(report.bad_documents.is_empty() && report.bad_changes.is_empty(), "{report:?}");
     // A fresh phone loads everything, and honest work goes on.

@@ -34,14 +34,10 @@ use crate::views::QuarantinedDoc;
 pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result,
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "no message".to_string());
-            Err(Error::from(DocError::Panicked(format!("panic: {message}"))))
-        }
+        Err(payload) => Err(Error::from(DocError::Panicked(format!(
+            "panic: {}",
+            gridlink_shared::doc::panic_message(payload.as_ref())
+        )))),
     }
 }
 

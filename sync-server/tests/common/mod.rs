@@ -128,6 +128,21 @@ impl Harness {
             .unwrap()
     }
 
+    /// Every document the server stores loads the way a freshly enrolled phone loads it.
+    pub fn assert_store_loads(&self, context: &str) {
+        let docs: Vec<(String, Vec<u8>)> = self
+            .admin
+            .read(|conn| {
+                let mut stmt = conn.prepare("SELECT id, bytes FROM docs")?;
+                Ok(stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?)
+            })
+            .unwrap();
+        for (id, bytes) in docs {
+            gridlink_sync_server::store::check_document(&bytes)
+                .unwrap_or_else(|e| panic!("{context}: stored document {id} does not load: {e}"));
+        }
+    }
+
     /// The server's copy of a document.
     pub fn server_doc(&self, id: DocId) -> Option<AutoCommit> {
         self.admin
