@@ -59,6 +59,23 @@ pub struct SyncRequest {
     pub reference_version: Option<u64>,
     /// The device's clock when it sent this, for skew diagnostics.
     pub device_time: Millis,
+    /// What the device reports about itself, for the supervisors' sync-health page. Absent
+    /// from older apps, which keep working.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<DeviceHealth>,
+}
+
+/// A device's own account of its state at a sync.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceHealth {
+    /// The app's version.
+    pub app_version: String,
+    /// Changes waiting to be sent (before this request).
+    pub unsent: u64,
+    /// Changes the server refused, kept aside on the device.
+    pub rejected: u64,
+    /// Documents set aside as damaged, waiting for a repair.
+    pub quarantined: u64,
 }
 
 /// One automerge change pushed by the client.

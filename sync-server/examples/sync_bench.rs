@@ -47,6 +47,7 @@ async fn sync(http: &reqwest::Client, base: &str, phone: &mut Phone, changes: Ve
         repair: Vec::new(),
         reference_version: phone.reference_version,
         device_time: now_millis(),
+        health: None,
     };
     let waiting = Instant::now();
     let response = http

@@ -387,7 +387,17 @@ fn device(command: DeviceCommand) -> anyhow::Result<()> {
             } else {
                 for d in &devices {
                     let state = if d.revoked_at.is_some() { "revoked" } else { "active" };
-                    println!("{} {} {} ({}) {}", d.id, state, d.name, d.user_name, d.user);
+                    let health = d
+                        .health
+                        .as_ref()
+                        .map(|h| {
+                            format!(
+                                " app {}, {} unsent, {} rejected, {} damaged",
+                                h.app_version, h.unsent, h.rejected, h.quarantined
+                            )
+                        })
+                        .unwrap_or_default();
+                    println!("{} {} {} ({}) {}{health}", d.id, state, d.name, d.user_name, d.user);
                 }
             }
         }

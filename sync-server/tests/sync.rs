@@ -493,3 +493,25 @@ async fn a_moved_workers_offline_edits_in_the_old_grid_are_accepted_but_later_on
         .unwrap();
     assert_eq!(graces, 0);
 }
+
+#[tokio::test]
+async fn a_device_reports_its_health_and_an_older_app_that_does_not_still_syncs() {
+    let h = Harness::new();
+    let worker = h.staff(Role::GridWorker);
+    let mut phone = h.enroll(&worker).await;
+    h.sync_all(&mut phone).await;
+    let device = phone.enrolled.device;
+    let listed = |h: &Harness| h.admin.list_devices().unwrap().into_iter().find(|d| d.id == device).unwrap();
+    assert_eq!(listed(&h).health, None, "the harness device reports nothing, like an older app");
+
+    let health =
+        gridlink_shared::protocol::DeviceHealth { app_version: "0.1.0".into(), unsent: 3, rejected: 1, quarantined: 0 };
+    let request = SyncRequest { health: Some(health.clone()), ..phone.request(Vec::new()) };
+    let (status, _, body) = h.post_sync(&phone.token, gridlink_shared::protocol::encode(&request)).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(listed(&h).health, Some(health.clone()));
+
+    // A later sync without the report keeps the last one.
+    h.sync(&mut phone, Vec::new()).await;
+    assert_eq!(listed(&h).health, Some(health));
+}

@@ -524,6 +524,7 @@ impl StorePusher {
                 repair: Vec::new(),
                 reference_version: self.reference_version,
                 device_time: now_millis(),
+                health: None,
             };
             let started = Instant::now();
             let response = store.sync(self.device, &request, &PushLimits::default(), now_millis())?;

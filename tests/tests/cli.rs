@@ -29,6 +29,12 @@ fn cli_enrols_writes_syncs_and_exports() {
     let status = cli(data, &["status", "--json"]).json();
     assert_eq!(status["enrolled"], true);
     assert_eq!(status["unsent"], 0);
+    // The phone told the server how it is doing, for the supervisors' sync-health page.
+    let devices: serde_json::Value =
+        serde_json::from_str(&server.admin(&["device", "list", "--json"]).unwrap()).unwrap();
+    let reported = devices.as_array().unwrap().iter().find(|d| d["name"] == "cli-test").unwrap();
+    assert_eq!(reported["health"]["app_version"], env!("CARGO_PKG_VERSION"), "{reported}");
+    assert_eq!(reported["health"]["unsent"], 0);
 
     let households = cli(data, &["households", "--json"]).json();
     let list = ids(&households);

@@ -17,8 +17,8 @@ use automerge::AutoCommit;
 use gridlink_shared::change_bytes::{ChangeLimits, inspect_change};
 use gridlink_shared::policy::PolicyConfig;
 use gridlink_shared::protocol::{
-    self, AckStatus, CONTENT_TYPE, Cursor, EnrollRequest, EnrollResponse, ErrorCode, ErrorEnvelope, PROTOCOL_VERSION,
-    PullItem, PushChange, SyncRequest, SyncResponse,
+    self, AckStatus, CONTENT_TYPE, Cursor, DeviceHealth, EnrollRequest, EnrollResponse, ErrorCode, ErrorEnvelope,
+    PROTOCOL_VERSION, PullItem, PushChange, SyncRequest, SyncResponse,
 };
 use gridlink_shared::time::{Millis, now_millis};
 use gridlink_shared::{DocError, DocId, Principal, Scope, doc};
@@ -109,6 +109,7 @@ pub fn plan_request(
         repair,
         reference_version,
         device_time,
+        health: None,
     }
 }
 
@@ -580,7 +581,17 @@ async fn sync_rounds(client: &Client, url: &str, token: &str) -> Result<SyncRepo
                 &limits,
             );
             repairs_asked.extend(request.repair.iter().copied());
-            (request, store::count(&conn, "outbox")?)
+            let unsent = store::count(&conn, "outbox")?;
+            let request = SyncRequest {
+                health: Some(DeviceHealth {
+                    app_version: env!("CARGO_PKG_VERSION").to_string(),
+                    unsent: unsent as u64,
+                    rejected: store::count(&conn, "rejected")? as u64,
+                    quarantined: quarantine::open_count(&conn)? as u64,
+                }),
+                ..request
+            };
+            (request, unsent)
         };
         let response = exchange(client, url, token, &request, &mut report).await?;
         apply_response(client, &request, &response, &mut report)?;

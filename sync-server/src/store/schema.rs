@@ -80,9 +80,39 @@ CREATE TABLE IF NOT EXISTS devices (
     created_at       INTEGER NOT NULL,
     revoked_at       INTEGER,
     last_sync_at     INTEGER,
-    last_device_time INTEGER
+    last_device_time INTEGER,
+    -- What the device reported at its last sync (NULL for apps that do not report it).
+    app_version      TEXT,
+    unsent           INTEGER,
+    rejected         INTEGER,
+    quarantined      INTEGER
 );
 CREATE INDEX IF NOT EXISTS devices_by_user ON devices(user_id);
+
+-- The supervisors' web console (`console/store.rs`). Passwords as Argon2id PHC strings; login
+-- throttling keyed by account, or by the typed login when it names no account (so an unknown
+-- login is slowed and locked the same way); sessions by the SHA-256 of their cookie token.
+CREATE TABLE IF NOT EXISTS console_passwords (
+    user_id TEXT PRIMARY KEY REFERENCES users(id),
+    hash    TEXT NOT NULL,
+    set_at  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS console_throttle (
+    key          TEXT PRIMARY KEY,
+    failures     INTEGER NOT NULL,
+    not_before   INTEGER NOT NULL,
+    locked_until INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS console_throttle_by_age ON console_throttle(updated_at);
+CREATE TABLE IF NOT EXISTS console_sessions (
+    token_hash   TEXT PRIMARY KEY,
+    user_id      TEXT NOT NULL REFERENCES users(id),
+    csrf         TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS console_sessions_by_user ON console_sessions(user_id);
 
 -- Documents: the automerge save() of each, its placement and the scopes it is delivered to.
 CREATE TABLE IF NOT EXISTS docs (
@@ -234,6 +264,7 @@ pub fn open(data_dir: &Path, create: bool) -> Result<Connection, StoreError> {
     // 64 MiB of page cache: a street-sized import is one large transaction.
     conn.pragma_update(None, "cache_size", -65536)?;
     conn.execute_batch(SCHEMA)?;
+    add_missing_columns(&conn)?;
     let found: Option<String> =
         conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).ok();
     match found {
@@ -251,4 +282,26 @@ pub fn open(data_dir: &Path, create: bool) -> Result<Connection, StoreError> {
         }
     }
     Ok(conn)
+}
+
+/// Columns added to existing tables after a data directory was created: `CREATE TABLE IF NOT
+/// EXISTS` leaves an existing table as it was, so they are added here, once.
+fn add_missing_columns(conn: &Connection) -> Result<(), StoreError> {
+    const ADDED: &[(&str, &str, &str)] = &[
+        ("devices", "app_version", "TEXT"),
+        ("devices", "unsent", "INTEGER"),
+        ("devices", "rejected", "INTEGER"),
+        ("devices", "quarantined", "INTEGER"),
+    ];
+    for (table, column, kind) in ADDED {
+        let present: bool = conn.query_row(
+            &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
+            [column],
+            |r| r.get(0),
+        )?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+        }
+    }
+    Ok(())
 }

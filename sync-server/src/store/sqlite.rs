@@ -70,6 +70,8 @@ pub struct DeviceRow {
     pub revoked_at: Option<Millis>,
     pub last_sync_at: Option<Millis>,
     pub last_device_time: Option<Millis>,
+    /// What the device reported at its last sync; `None` from apps that do not report it.
+    pub health: Option<gridlink_shared::protocol::DeviceHealth>,
 }
 
 /// Default lifetime of an enrolment code.
@@ -169,6 +171,8 @@ impl SqliteStore {
                 None => return Err(StoreError::NotFound(format!("user {user}"))),
             };
             tx.execute("UPDATE users SET scopes = ?1 WHERE id = ?2", params![scopes_json(scopes)?, user.to_string()])?;
+            // Their web console sessions end: they sign in again under the new scopes.
+            tx.execute("DELETE FROM console_sessions WHERE user_id = ?1", [user.to_string()])?;
             let removed_at = gridlink_shared::time::now_millis();
             for scope in previous.iter().filter(|s| !scopes.contains(s)) {
                 tx.execute(
@@ -225,7 +229,7 @@ impl SqliteStore {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT d.id, d.user_id, u.name, d.name, d.actor, d.created_at, d.revoked_at, d.last_sync_at,
-                        d.last_device_time
+                        d.last_device_time, d.app_version, d.unsent, d.rejected, d.quarantined
                  FROM devices d JOIN users u ON u.id = d.user_id ORDER BY d.created_at, d.id",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -239,11 +243,13 @@ impl SqliteStore {
                     r.get::<_, Option<i64>>(6)?,
                     r.get::<_, Option<i64>>(7)?,
                     r.get::<_, Option<i64>>(8)?,
+                    reported_health(r)?,
                 ))
             })?;
             let mut devices = Vec::new();
             for row in rows {
-                let (id, user, user_name, name, actor, created_at, revoked_at, last_sync_at, last_device_time) = row?;
+                let (id, user, user_name, name, actor, created_at, revoked_at, last_sync_at, last_device_time, health) =
+                    row?;
                 devices.push(DeviceRow {
                     id: parse_id(&id)?,
                     user: parse_id(&user)?,
@@ -254,6 +260,7 @@ impl SqliteStore {
                     revoked_at,
                     last_sync_at,
                     last_device_time,
+                    health,
                 });
             }
             Ok(devices)
@@ -288,6 +295,8 @@ impl SqliteStore {
                 "UPDATE devices SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
                 params![now, user.to_string()],
             )?;
+            // A lost phone may have had the console open: its sessions end too.
+            tx.execute("DELETE FROM console_sessions WHERE user_id = ?1", [user.to_string()])?;
             // Unused codes of the user die too: a lost phone's owner gets a fresh code.
             tx.execute(
                 "UPDATE enrol_codes SET expires_at = MIN(expires_at, ?1) WHERE user_id = ?2 AND used_at IS NULL",
@@ -390,10 +399,30 @@ impl SqliteStore {
         })
     }
 
+    /// Runs `f` on the connection, for the web console's own tables and queries
+    /// (`crate::console::store`), under the same lock and recovery as every other call.
+    pub(crate) fn with_connection<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with_conn(f)
+    }
+
     /// Runs a read-only closure on the connection (tests and reports).
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         self.with_conn(|conn| f(conn))
     }
+}
+
+/// The health a device reported (columns 9 to 12 of the device query), if it reported any.
+fn reported_health(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<gridlink_shared::protocol::DeviceHealth>> {
+    let app_version: Option<String> = r.get(9)?;
+    Ok(app_version.map(|app_version| gridlink_shared::protocol::DeviceHealth {
+        app_version,
+        unsent: r.get::<_, Option<i64>>(10).ok().flatten().unwrap_or(0) as u64,
+        rejected: r.get::<_, Option<i64>>(11).ok().flatten().unwrap_or(0) as u64,
+        quarantined: r.get::<_, Option<i64>>(12).ok().flatten().unwrap_or(0) as u64,
+    }))
 }
 
 /// An imported document, ready to store.
@@ -586,6 +615,18 @@ impl Store for SqliteStore {
                 "UPDATE devices SET last_sync_at = ?1, last_device_time = ?2 WHERE id = ?3",
                 params![now, request.device_time, device.to_string()],
             )?;
+            if let Some(health) = &request.health {
+                tx.execute(
+                    "UPDATE devices SET app_version = ?1, unsent = ?2, rejected = ?3, quarantined = ?4 WHERE id = ?5",
+                    params![
+                        health.app_version.chars().take(40).collect::<String>(),
+                        health.unsent.min(i64::MAX as u64) as i64,
+                        health.rejected.min(i64::MAX as u64) as i64,
+                        health.quarantined.min(i64::MAX as u64) as i64,
+                        device.to_string()
+                    ],
+                )?;
+            }
             // Committed before the reply is built into HTTP: an ack means durable.
             tx.commit()?;
             Ok(response)

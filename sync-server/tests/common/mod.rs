@@ -189,6 +189,7 @@ impl Device {
             repair: Vec::new(),
             reference_version: self.reference_version,
             device_time: gridlink_shared::time::now_millis(),
+            health: None,
         }
     }
 
