@@ -11,6 +11,8 @@
 //! * [`validate`]: the one validator run on the phone before each commit and on the server
 //!   for every pushed change.
 //! * [`policy`]: visit cadence, must-arrive and completion deadlines, rates.
+//! * [`figures`]: the supervisors' figures (coverage, 四必到, 办结率, 限时办结率, satisfaction,
+//!   weekly trends) over plain rows, with a drill-down list behind every number.
 //! * [`protocol`]: the one-round-trip sync messages.
 //! * [`demo`]: deterministic demo datasets (`small`, `street`).
 //!
@@ -36,6 +38,7 @@ pub mod change_bytes;
 pub mod codes;
 pub mod demo;
 pub mod doc;
+pub mod figures;
 pub mod household;
 pub mod ids;
 pub mod org;

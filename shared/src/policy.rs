@@ -111,44 +111,92 @@ impl VisitDue {
     }
 }
 
-fn effective_time(at: Millis, now: Millis) -> Millis {
+/// The time a visit counts at: its own time, or `now` when the phone's clock ran fast and
+/// stamped it later than `now`, so a wrong clock cannot push a due date into the future.
+pub fn counted_visit_time(at: Millis, now: Millis) -> Millis {
     at.min(now)
+}
+
+/// Whether a household in this status has visit obligations at all (a moved-out one has none).
+pub fn has_visit_obligations(status: HouseholdStatus) -> bool {
+    status != HouseholdStatus::MovedOut
+}
+
+/// The counted times ([`counted_visit_time`]) of the visits that met the household. "Not
+/// home" and "refused" are recorded but never count. `visits` are `(at, outcome)` pairs in any
+/// order, from a [`HouseholdFile`] or from plain rows.
+pub fn met_visit_times(visits: impl IntoIterator<Item = (Millis, VisitOutcome)>, now: Millis) -> Vec<Millis> {
+    visits
+        .into_iter()
+        .filter(|(_, outcome)| *outcome == VisitOutcome::Met)
+        .map(|(at, _)| counted_visit_time(at, now))
+        .collect()
+}
+
+/// The last time the household was met on or after a tag's start date (Asia/Shanghai days):
+/// a visit before the household was tagged does not count towards that tag.
+pub fn last_met_since(met_times: &[Millis], since: NaiveDate) -> Option<Millis> {
+    met_times.iter().copied().filter(|t| local_date(*t) >= since).max()
+}
+
+/// Where a due date stands on the Asia/Shanghai calendar day of `now`.
+pub fn due_state(due_on: NaiveDate, now: Millis, config: &PolicyConfig) -> DueState {
+    match (due_on - local_date(now)).num_days() {
+        d if d < 0 => DueState::Overdue { days: -d },
+        0 => DueState::DueToday,
+        d if d <= config.due_soon_days => DueState::DueSoon { days: d },
+        d => DueState::NotDue { days: d },
+    }
+}
+
+/// One tag's visit obligation, given when the household was last met since the tag's start
+/// ([`last_met_since`]). `None` when the configuration sets no cadence for the tag, or for a
+/// new arrival that has had its one visit.
+pub fn tag_due(
+    tag: MustVisitTag,
+    since: NaiveDate,
+    last_met: Option<Millis>,
+    now: Millis,
+    config: &PolicyConfig,
+) -> Option<VisitDue> {
+    let every = *config.visit_every_days.get(&tag)?;
+    let due_on = match (tag, last_met) {
+        (MustVisitTag::NewArrival, Some(_)) => return None,
+        (_, Some(t)) => local_date(t) + chrono::Duration::days(every),
+        (_, None) => since + chrono::Duration::days(every),
+    };
+    Some(VisitDue { tag, due_on, state: due_state(due_on, now, config), last_met })
 }
 
 /// The visit obligations of a household at `now`, most urgent first. A moved-out household
 /// has none; a satisfied new-arrival visit is not listed.
 pub fn visits_due(household: &HouseholdFile, now: Millis, config: &PolicyConfig) -> Vec<VisitDue> {
-    if household.status == HouseholdStatus::MovedOut {
+    visits_due_from(
+        household.status,
+        household.tags.iter().map(|(tag, entry)| (*tag, entry.since)),
+        household.visits.values().map(|v| (v.at, v.outcome)),
+        now,
+        config,
+    )
+}
+
+/// [`visits_due`] over the parts of a household: its status, its tags with their start dates
+/// and its visits as `(at, outcome)` pairs. The one implementation behind the household file
+/// and the plain rows of [`crate::figures`].
+pub fn visits_due_from(
+    status: HouseholdStatus,
+    tags: impl IntoIterator<Item = (MustVisitTag, NaiveDate)>,
+    visits: impl IntoIterator<Item = (Millis, VisitOutcome)>,
+    now: Millis,
+    config: &PolicyConfig,
+) -> Vec<VisitDue> {
+    if !has_visit_obligations(status) {
         return Vec::new();
     }
-    let today = local_date(now);
-    let met_times: Vec<Millis> = household
-        .visits
-        .values()
-        .filter(|v| v.outcome == VisitOutcome::Met)
-        .map(|v| effective_time(v.at, now))
-        .collect();
-    let mut dues: Vec<VisitDue> = household
-        .tags
-        .iter()
-        .filter_map(|(tag, entry)| {
-            let every = *config.visit_every_days.get(tag)?;
-            // Only visits on or after the tag's start date count towards it.
-            let last_met = met_times.iter().copied().filter(|t| local_date(*t) >= entry.since).max();
-            let due_on = match (tag, last_met) {
-                (MustVisitTag::NewArrival, Some(_)) => return None,
-                (_, Some(t)) => local_date(t) + chrono::Duration::days(every),
-                (_, None) => entry.since + chrono::Duration::days(every),
-            };
-            let days = (due_on - today).num_days();
-            let state = match days {
-                d if d < 0 => DueState::Overdue { days: -d },
-                0 => DueState::DueToday,
-                d if d <= config.due_soon_days => DueState::DueSoon { days: d },
-                d => DueState::NotDue { days: d },
-            };
-            Some(VisitDue { tag: *tag, due_on, state, last_met })
-        })
+    let met_times = met_visit_times(visits, now);
+    let mut dues: Vec<VisitDue> = tags
+        .into_iter()
+        .filter_map(|(tag, since)| tag_due(tag, since, last_met_since(&met_times, since), now, config))
         .collect();
     dues.sort_by_key(|d| (d.due_on, d.tag));
     dues
@@ -183,10 +231,16 @@ pub enum ArrivalState {
 /// Whether the must-arrive deadline was (or is being) met; `None` for other kinds.
 pub fn arrival_state(case: &CaseFile, now: Millis, config: &PolicyConfig) -> Option<ArrivalState> {
     let deadline = arrival_deadline(case, config)?;
-    Some(match first_arrival(case) {
+    Some(arrival_state_at(deadline, first_arrival(case), now))
+}
+
+/// [`arrival_state`] from an arrival deadline and the first arrival: an arrival at the
+/// deadline itself is on time.
+pub fn arrival_state_at(deadline: Millis, first_arrival: Option<Millis>, now: Millis) -> ArrivalState {
+    match first_arrival {
         Some(at) => ArrivalState::Arrived { on_time: at <= deadline },
         None => ArrivalState::Waiting { deadline, remaining_ms: deadline - now },
-    })
+    }
 }
 
 /// Hours allowed to resolve a case of this kind.
@@ -240,11 +294,21 @@ pub enum CompletionState {
 }
 
 pub fn completion_state(case: &CaseFile, now: Millis, config: &PolicyConfig) -> CompletionState {
-    let deadline = completion_deadline(case, config);
-    match completed_at(case) {
+    completion_state_at(completion_deadline(case, config), completed_at(case), now)
+}
+
+/// [`completion_state`] from a completion deadline and the completion time: done at the
+/// deadline itself is on time; an open case is overdue once `now` is past the deadline.
+pub fn completion_state_at(deadline: Millis, completed_at: Option<Millis>, now: Millis) -> CompletionState {
+    match completed_at {
         Some(at) => CompletionState::Done { on_time: at <= deadline },
         None => CompletionState::Open { deadline, overdue: now > deadline },
     }
+}
+
+/// How many times the case was reopened (reopen actions that moved the status).
+pub fn times_reopened(case: &CaseFile) -> usize {
+    case.status_history().iter().filter(|(a, _)| a.kind == ActionKind::Reopen).count()
 }
 
 /// Rates over a set of cases, as supervisors report them.
@@ -263,27 +327,60 @@ pub struct CaseRates {
 }
 
 pub fn case_rates<'a>(cases: impl IntoIterator<Item = &'a CaseFile>, now: Millis, config: &PolicyConfig) -> CaseRates {
-    let mut rates = CaseRates::default();
-    let (mut satisfaction_sum, mut satisfaction_n) = (0u64, 0u64);
+    let mut tally = CaseTally::default();
     for case in cases {
-        rates.total += 1;
-        match completion_state(case, now, config) {
+        tally.add(completion_state(case, now, config), case.satisfaction());
+    }
+    tally.rates()
+}
+
+/// The counts behind [`CaseRates`], added one case at a time: the one implementation of the
+/// rates for documents ([`case_rates`]) and for plain rows ([`crate::figures`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseTally {
+    pub total: usize,
+    pub completed: usize,
+    pub completed_on_time: usize,
+    pub overdue_open: usize,
+    pub satisfaction_sum: u64,
+    pub satisfaction_count: u64,
+}
+
+impl CaseTally {
+    /// Adds one case: its completion state at `now` and its satisfaction score, if any. A
+    /// score outside 1-5 (the validator refuses those) is ignored.
+    pub fn add(&mut self, completion: CompletionState, satisfaction: Option<u8>) {
+        self.total += 1;
+        match completion {
             CompletionState::Done { on_time } => {
-                rates.completed += 1;
-                rates.completed_on_time += usize::from(on_time);
+                self.completed += 1;
+                self.completed_on_time += usize::from(on_time);
             }
-            CompletionState::Open { overdue, .. } => rates.overdue_open += usize::from(overdue),
+            CompletionState::Open { overdue, .. } => self.overdue_open += usize::from(overdue),
         }
-        if let Some(s) = case.satisfaction() {
-            satisfaction_sum += u64::from(s);
-            satisfaction_n += 1;
+        if let Some(score) = satisfaction.filter(|s| (1..=5).contains(s)) {
+            self.satisfaction_sum += u64::from(score);
+            self.satisfaction_count += 1;
         }
     }
-    let ratio = |a: usize, b: usize| if b == 0 { 1.0 } else { a as f64 / b as f64 };
-    rates.completion_rate = ratio(rates.completed, rates.total);
-    rates.on_time_rate = ratio(rates.completed_on_time, rates.completed);
-    rates.mean_satisfaction = (satisfaction_n > 0).then(|| satisfaction_sum as f64 / satisfaction_n as f64);
-    rates
+
+    pub fn rates(&self) -> CaseRates {
+        CaseRates {
+            total: self.total,
+            completed: self.completed,
+            completed_on_time: self.completed_on_time,
+            overdue_open: self.overdue_open,
+            completion_rate: ratio(self.completed, self.total),
+            on_time_rate: ratio(self.completed_on_time, self.completed),
+            mean_satisfaction: (self.satisfaction_count > 0)
+                .then(|| self.satisfaction_sum as f64 / self.satisfaction_count as f64),
+        }
+    }
+}
+
+/// `part / whole` as reported rates are: 1.0 when `whole` is 0 (nothing to do, nothing missed).
+pub fn ratio(part: usize, whole: usize) -> f64 {
+    if whole == 0 { 1.0 } else { part as f64 / whole as f64 }
 }
 
 /// Whole days between two instants, for "3 days overdue" labels.
