@@ -3,6 +3,7 @@
 //! ([`SqliteStore`]) also carries the admin operations the CLI needs.
 
 mod check;
+mod facts;
 mod pull;
 mod push;
 mod roster;

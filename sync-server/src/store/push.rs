@@ -147,7 +147,7 @@ pub(super) fn write_doc(conn: &Connection, any: &AnyDoc, bytes: &[u8], now: Mill
             ])?;
         }
     }
-    Ok(())
+    super::facts::write(conn, any)
 }
 
 /// The server's stored bytes of a document, if it has one.

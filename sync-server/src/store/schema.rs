@@ -231,6 +231,42 @@ CREATE TABLE IF NOT EXISTS repair_marks (
     PRIMARY KEY (scope, seq)
 );
 
+-- The supervisors' rows (gridlink_shared::figures facts as JSON), rewritten with each document.
+CREATE TABLE IF NOT EXISTS household_facts (
+    id        TEXT PRIMARY KEY,
+    street    TEXT NOT NULL,
+    community TEXT NOT NULL,
+    grid      TEXT NOT NULL,
+    facts     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS household_facts_by_grid ON household_facts(grid);
+CREATE INDEX IF NOT EXISTS household_facts_by_community ON household_facts(community);
+CREATE INDEX IF NOT EXISTS household_facts_by_street ON household_facts(street);
+CREATE TABLE IF NOT EXISTS visit_facts (
+    id        TEXT PRIMARY KEY,
+    household TEXT NOT NULL,
+    street    TEXT NOT NULL,
+    community TEXT NOT NULL,
+    grid      TEXT NOT NULL,
+    at        INTEGER NOT NULL,
+    facts     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS visit_facts_by_household ON visit_facts(household);
+CREATE INDEX IF NOT EXISTS visit_facts_by_grid ON visit_facts(grid);
+CREATE INDEX IF NOT EXISTS visit_facts_by_community ON visit_facts(community);
+CREATE INDEX IF NOT EXISTS visit_facts_by_street ON visit_facts(street);
+CREATE TABLE IF NOT EXISTS case_facts (
+    id          TEXT PRIMARY KEY,
+    street      TEXT NOT NULL,
+    community   TEXT NOT NULL,
+    grid        TEXT NOT NULL,
+    reported_at INTEGER NOT NULL,
+    facts       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS case_facts_by_grid ON case_facts(grid);
+CREATE INDEX IF NOT EXISTS case_facts_by_community ON case_facts(community);
+CREATE INDEX IF NOT EXISTS case_facts_by_street ON case_facts(street);
+
 -- Scopes taken from a user (moved to another grid). For a grace period, changes their phones
 -- made while they still held the scope are accepted when pushed afterwards, so a worker's
 -- last offline visits in the old grid are not refused.

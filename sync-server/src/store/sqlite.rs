@@ -80,12 +80,16 @@ pub const DEFAULT_CODE_HOURS: i64 = 72;
 impl SqliteStore {
     /// Opens the store in `data_dir`, creating directory and schema if needed.
     pub fn create(data_dir: &Path) -> Result<Self, StoreError> {
-        Ok(SqliteStore { conn: Mutex::new(schema::open(data_dir, true)?) })
+        let mut conn = schema::open(data_dir, true)?;
+        super::facts::ensure(&mut conn)?;
+        Ok(SqliteStore { conn: Mutex::new(conn) })
     }
 
     /// Opens an existing store; a clear error if `init` was never run there.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        Ok(SqliteStore { conn: Mutex::new(schema::open(data_dir, false)?) })
+        let mut conn = schema::open(data_dir, false)?;
+        super::facts::ensure(&mut conn)?;
+        Ok(SqliteStore { conn: Mutex::new(conn) })
     }
 
     /// Runs `f` on the connection. A panic elsewhere while the lock was held must not take the

@@ -1,0 +1,144 @@
+//! The supervisors' rows. Whenever a document is written, its plain facts
+//! ([`gridlink_shared::figures`]: one row per household, per visit and per case) are written in
+//! the same transaction, keyed by street, community and grid, so the console and the ledgers
+//! fetch a scope's rows with one indexed query each and compute every figure with the shared
+//! functions. A data directory from before the facts is backfilled once when opened.
+
+use std::collections::HashSet;
+
+use gridlink_shared::figures::{CaseFacts, Facts, HouseholdFacts};
+use gridlink_shared::{AnyDoc, PolicyConfig, Scope, doc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::de::DeserializeOwned;
+
+use super::{SqliteStore, StoreError};
+
+/// Bumped when the facts' shape changes: the next open rebuilds them from the documents.
+const FACTS_VERSION: &str = "1";
+
+/// Rewrites the facts of one document.
+pub(super) fn write(conn: &Connection, any: &AnyDoc) -> Result<(), StoreError> {
+    match any {
+        AnyDoc::Household(file) => {
+            let (household, visits) = HouseholdFacts::from_file(file);
+            let p = household.placement;
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO household_facts (id, street, community, grid, facts) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                household.id.to_string(),
+                p.street.to_string(),
+                p.community.to_string(),
+                p.grid.to_string(),
+                serde_json::to_string(&household)?
+            ])?;
+            conn.prepare_cached("DELETE FROM visit_facts WHERE household = ?1")?.execute([household.id.to_string()])?;
+            let mut insert = conn.prepare_cached(
+                "INSERT OR REPLACE INTO visit_facts (id, household, street, community, grid, at, facts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for visit in &visits {
+                insert.execute(params![
+                    visit.id.to_string(),
+                    household.id.to_string(),
+                    p.street.to_string(),
+                    p.community.to_string(),
+                    p.grid.to_string(),
+                    visit.at,
+                    serde_json::to_string(visit)?
+                ])?;
+            }
+        }
+        AnyDoc::Case(case) => {
+            let facts = CaseFacts::from_case(case, &PolicyConfig::default());
+            let p = facts.placement;
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO case_facts (id, street, community, grid, reported_at, facts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                facts.id.to_string(),
+                p.street.to_string(),
+                p.community.to_string(),
+                p.grid.to_string(),
+                facts.reported_at,
+                serde_json::to_string(&facts)?
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+/// Builds the facts of every document if this data directory has none of the current shape.
+pub(super) fn ensure(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: Option<String> =
+        conn.query_row("SELECT value FROM meta WHERE key = 'facts_version'", [], |r| r.get(0)).optional()?;
+    if version.as_deref() == Some(FACTS_VERSION) {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let total: i64 = tx.query_row("SELECT COUNT(*) FROM docs", [], |r| r.get(0))?;
+    if total > 0 {
+        tracing::info!(documents = total, "building the supervisors' rows from the stored documents (once)");
+    }
+    tx.execute_batch("DELETE FROM household_facts; DELETE FROM visit_facts; DELETE FROM case_facts;")?;
+    {
+        let mut stmt = tx.prepare("SELECT id, bytes FROM docs")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            let bytes: Vec<u8> = row.get(1)?;
+            // A damaged document has no rows until `check --repair` mends and rewrites it.
+            match doc::guarded("reading a stored document", || doc::read_any(&doc::load(&bytes)?)) {
+                Ok(any) => write(&tx, &any)?,
+                Err(e) => tracing::warn!(doc = %id, error = %e, "stored document skipped in the supervisors' rows"),
+            }
+        }
+    }
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('facts_version', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [FACTS_VERSION],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// The facts within `scopes` (street, community or grid scopes; building scopes hold no
+    /// household rows and are ignored). Each row once, however many scopes cover it.
+    pub fn facts(&self, scopes: &[Scope]) -> Result<Facts, StoreError> {
+        self.with_conn(|conn| {
+            Ok(Facts {
+                households: rows_within(conn, "household_facts", scopes)?,
+                visits: rows_within(conn, "visit_facts", scopes)?,
+                cases: rows_within(conn, "case_facts", scopes)?,
+            })
+        })
+    }
+}
+
+/// The rows of a facts table whose placement lies within any of `scopes`, in id order.
+fn rows_within<T: DeserializeOwned>(conn: &Connection, table: &str, scopes: &[Scope]) -> Result<Vec<T>, StoreError> {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut out: Vec<(String, T)> = Vec::new();
+    for scope in scopes {
+        let (column, id) = match scope {
+            Scope::Street(id) => ("street", id.to_string()),
+            Scope::Community(id) => ("community", id.to_string()),
+            Scope::Grid(id) => ("grid", id.to_string()),
+            Scope::Building(_) => continue,
+        };
+        let mut stmt = conn.prepare_cached(&format!("SELECT id, facts FROM {table} WHERE {column} = ?1"))?;
+        let mut rows = stmt.query([id])?;
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            if seen.insert(id.clone()) {
+                let json: String = row.get(1)?;
+                out.push((id, serde_json::from_str(&json)?));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out.into_iter().map(|(_, row)| row).collect())
+}
