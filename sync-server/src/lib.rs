@@ -17,6 +17,7 @@
 
 pub mod api;
 pub mod error;
+pub mod ledger;
 pub mod secrets;
 pub mod store;
 
