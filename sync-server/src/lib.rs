@@ -11,6 +11,9 @@
 //! document, and builds the pull page from those logs (`store/pull.rs`) -> commit -> CBOR
 //! reply. An ack therefore always means "durable on the server".
 //!
+//! Supervisors read the same store through the [`ledgers`] (XLSX/CSV, written by [`ledger`]),
+//! computed from the rows of `gridlink_shared::figures` that every document write keeps.
+//!
 //! The roster is read from the database on every request, so the admin CLI (another
 //! process on the same data directory) changes scopes and revokes devices with immediate
 //! effect.
@@ -18,6 +21,7 @@
 pub mod api;
 pub mod error;
 pub mod ledger;
+pub mod ledgers;
 pub mod secrets;
 pub mod store;
 

@@ -12,8 +12,10 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use gridlink_shared::demo::DemoSize;
+use gridlink_shared::figures::Period;
 use gridlink_shared::time::now_millis;
 use gridlink_shared::{DeviceId, Role, Scope, UserId};
+use gridlink_sync_server::ledgers::{ExportRequest, Format, LedgerKind, export};
 use gridlink_sync_server::store::{CSV_COLUMNS, DEFAULT_CODE_HOURS, ImportError};
 use gridlink_sync_server::{AppState, Limits, SqliteStore};
 
@@ -82,6 +84,34 @@ enum Command {
         /// Entries to keep per scope.
         #[arg(long, default_value_t = 10_000)]
         keep: u64,
+    },
+    /// Export a ledger (台账) as XLSX or CSV: households, visits, cases, or the summary per grid.
+    Export {
+        #[command(flatten)]
+        data: DataDir,
+        /// Which ledger.
+        #[arg(long, value_enum)]
+        what: LedgerKind,
+        /// File format.
+        #[arg(long, value_enum, default_value = "xlsx")]
+        format: Format,
+        /// The file to write (replaced if it exists).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Only rows within this scope (street:ID, community:ID or grid:ID); repeatable.
+        /// Default: the whole roster.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<Scope>,
+        /// First day (YYYY-MM-DD, Asia/Shanghai) of visits by visit time and cases by report
+        /// time. Default: every row (the summary: this month).
+        #[arg(long, value_name = "DATE")]
+        from: Option<chrono::NaiveDate>,
+        /// Last day, inclusive (default: today).
+        #[arg(long, value_name = "DATE")]
+        to: Option<chrono::NaiveDate>,
+        /// English headers instead of Chinese.
+        #[arg(long)]
+        english: bool,
     },
     /// Check that every stored document and change loads as a phone would load it; with
     /// --repair, rebuild bad documents from their sound changes and quarantine the rest.
@@ -270,6 +300,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("removed {entries} log entries and {changes} changes; each scope keeps its newest {keep}");
         }
         Command::Check { data, repair, json } => check(&data.data, repair, json)?,
+        Command::Export { data, what, format, out, scopes, from, to, english } => {
+            let store = open(&data.data)?;
+            let scopes = if scopes.is_empty() {
+                store.roster()?.streets.iter().map(|s| Scope::Street(s.id)).collect()
+            } else {
+                scopes
+            };
+            let today = gridlink_shared::time::local_date(now_millis());
+            let period = match (from, to) {
+                (None, None) => None,
+                (Some(from), to) => {
+                    let to = to.unwrap_or(today);
+                    if to < from {
+                        bail!("--to {to} is before --from {from}");
+                    }
+                    Some(Period::days(from, to))
+                }
+                (None, Some(_)) => bail!("give --from with --to"),
+            };
+            let lang = if english { gridlink_shared::Lang::En } else { gridlink_shared::Lang::Zh };
+            let request = ExportRequest { what, format, scopes, period, lang };
+            let started = Instant::now();
+            let mut progress = |rows: usize| eprint!("\rwriting {}: {rows} rows", out.display());
+            let rows = export(&store, &request, &out, now_millis(), &mut progress)
+                .with_context(|| format!("exporting to {}", out.display()))?;
+            eprintln!();
+            println!("wrote {rows} rows to {} in {:.1} s", out.display(), started.elapsed().as_secs_f64());
+        }
         Command::Import { data, file } => {
             let store = open(&data.data)?;
             match store.import_csv(&file, now_millis()) {

@@ -105,6 +105,11 @@ pub(super) fn ensure(conn: &mut Connection) -> Result<(), StoreError> {
 }
 
 impl SqliteStore {
+    /// The roster as it stands (streets, communities, grids, buildings, staff, outlets).
+    pub fn roster(&self) -> Result<gridlink_shared::Roster, StoreError> {
+        self.with_conn(|conn| super::roster::load_roster(conn))
+    }
+
     /// The facts within `scopes` (street, community or grid scopes; building scopes hold no
     /// household rows and are ignored). Each row once, however many scopes cover it.
     pub fn facts(&self, scopes: &[Scope]) -> Result<Facts, StoreError> {
