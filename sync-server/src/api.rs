@@ -19,6 +19,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, St
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -40,6 +41,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::console::{Console, ConsoleStore};
 use crate::error::ApiError;
 use crate::store::{AuthedDevice, PushLimits, Store, StoreError};
 
@@ -103,6 +105,8 @@ pub struct AppState {
     /// One store health check at a time, so probes piling up behind a stuck store wait here
     /// instead of each holding a blocking thread.
     health_check: Arc<Semaphore>,
+    /// The supervisors' web console under `/console` (its store, login policy, hashing gate).
+    pub console: Console,
 }
 
 impl std::fmt::Debug for AppState {
@@ -112,9 +116,11 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    pub fn new(store: impl Store) -> Self {
+    pub fn new(store: impl Store + ConsoleStore) -> Self {
+        let store = Arc::new(store);
         AppState {
-            store: Arc::new(store),
+            console: Console::new(store.clone()),
+            store,
             limits: Limits::default(),
             enroll_throttle: Arc::default(),
             health_check: Arc::new(Semaphore::new(1)),
@@ -195,6 +201,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/enroll", post(enroll))
         .route("/v1/me", get(me))
         .route("/healthz", get(healthz))
+        .merge(crate::console::router(state.clone()))
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(limits.body_bytes))
@@ -202,7 +209,7 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(limits.body_bytes))
         .layer(RequestDecompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
-        .layer(axum::middleware::map_response(envelope_for_bare_errors))
+        .layer(axum::middleware::from_fn(envelope_for_bare_errors))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
 }
@@ -414,8 +421,13 @@ impl AsyncWrite for Tracked {
 }
 
 /// Gives error statuses produced by layers (timeout, body limit, decompression, method not
-/// allowed) the same JSON envelope as the handlers' own errors.
-async fn envelope_for_bare_errors(response: Response) -> Response {
+/// allowed) the same JSON envelope as the handlers' own errors. Not under `/console`: the web
+/// console answers with HTML error pages of its own.
+async fn envelope_for_bare_errors(request: Request, next: Next) -> Response {
+    if crate::console::owns(request.uri().path()) {
+        return crate::console::html_errors(request, next).await;
+    }
+    let response = next.run(request).await;
     let status = response.status();
     let is_json = response
         .headers()

@@ -19,6 +19,7 @@
 //! effect.
 
 pub mod api;
+pub mod console;
 pub mod error;
 pub mod ledger;
 pub mod ledgers;

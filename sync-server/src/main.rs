@@ -3,7 +3,7 @@
 //! Every command takes `--data DIR`. Admin commands open the same SQLite file as a running
 //! `serve` (WAL + busy timeout), so they work while the server runs.
 
-use std::io::Write;
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
@@ -15,6 +15,8 @@ use gridlink_shared::demo::DemoSize;
 use gridlink_shared::figures::Period;
 use gridlink_shared::time::now_millis;
 use gridlink_shared::{DeviceId, Role, Scope, UserId};
+use gridlink_sync_server::console::password::check_new_password;
+use gridlink_sync_server::console::store::may_use_console;
 use gridlink_sync_server::ledgers::{ExportRequest, Format, LedgerKind, export};
 use gridlink_sync_server::store::{CSV_COLUMNS, DEFAULT_CODE_HOURS, ImportError};
 use gridlink_sync_server::{AppState, Limits, SqliteStore};
@@ -200,6 +202,15 @@ enum UserCommand {
         data: DataDir,
         #[arg(long)]
         json: bool,
+    },
+    /// Set a user's web console password, read from standard input (one line, at least 8
+    /// characters; typed twice without echo on a terminal). Only supervisors and admins can
+    /// sign in with it. Ends the user's console sessions and lifts a login lock.
+    Password {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        user: UserId,
     },
 }
 
@@ -432,8 +443,43 @@ fn user(command: UserCommand) -> anyhow::Result<()> {
                 }
             }
         }
+        UserCommand::Password { data, user } => {
+            let store = open(&data.data)?;
+            let password = read_new_password()?;
+            let set = store.set_console_password(user, &password, now_millis())?;
+            println!("console password set for {} ({user}, {})", set.name, set.role);
+            if set.sessions_ended > 0 {
+                println!("signed out {} console session(s)", set.sessions_ended);
+            }
+            if !may_use_console(set.role) {
+                eprintln!("note: a {} cannot sign in to the console; only supervisors and admins can", set.role);
+            }
+        }
     }
     Ok(())
+}
+
+/// The new console password: typed twice without echo on a terminal, else the first line of
+/// standard input (so `echo ... | gridlink-server user password` works). Checked against the
+/// rules before anything is hashed or stored.
+fn read_new_password() -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    let password = if stdin.is_terminal() {
+        let first = rpassword::prompt_password("New console password (at least 8 characters): ")?;
+        let again = rpassword::prompt_password("Type it again: ")?;
+        if first != again {
+            bail!("the two passwords differ; nothing was changed");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        // One line, and never more than a few KiB of whatever is piped in.
+        stdin.lock().take(4096).read_line(&mut line).context("reading the password from standard input")?;
+        let line = line.strip_suffix('\n').unwrap_or(&line);
+        line.strip_suffix('\r').unwrap_or(line).to_string()
+    };
+    check_new_password(&password).map_err(|rule| anyhow::anyhow!("{rule}; nothing was changed"))?;
+    Ok(password)
 }
 
 fn device(command: DeviceCommand) -> anyhow::Result<()> {

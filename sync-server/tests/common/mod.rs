@@ -15,9 +15,11 @@ use gridlink_shared::protocol::{
     SyncRequest, SyncResponse,
 };
 use gridlink_shared::{DocId, GridDocument, Role, Scope, Staff, doc};
+use gridlink_sync_server::console::ConsolePolicy;
 use gridlink_sync_server::{AppState, Limits, SqliteStore, router};
 use tower::ServiceExt;
 
+pub mod console;
 pub mod craft;
 
 /// The instant the demo history ends at; fixed so tests are deterministic.
@@ -44,6 +46,21 @@ impl Harness {
         let served = SqliteStore::open(dir.path()).unwrap();
         let app = router(AppState::new(served).with_limits(limits));
         Harness { dir, app, admin, demo: demo::generate(DemoSize::Small, DEMO_SEED, DEMO_NOW) }
+    }
+
+    /// The harness with the web console under `policy` (tests shorten its delays).
+    pub fn with_console_policy(policy: ConsolePolicy) -> Self {
+        let mut harness = Self::new();
+        harness.app = harness.restarted(policy);
+        harness
+    }
+
+    /// A new server over the same data directory, as after a restart, its console under
+    /// `policy`.
+    pub fn restarted(&self, policy: ConsolePolicy) -> Router {
+        let mut state = AppState::new(SqliteStore::open(self.dir.path()).unwrap());
+        state.console = state.console.clone().with_policy(policy);
+        router(state)
     }
 
     pub fn staff(&self, role: Role) -> Staff {

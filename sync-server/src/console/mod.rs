@@ -1,0 +1,204 @@
+//! The supervisors' and admins' web console, served by `gridlink-server serve` under
+//! `/console`: server-rendered HTML (maud templates, checked at compile time), no JavaScript and
+//! nothing loaded from outside the server, so it works on an office intranet.
+//!
+//! This module owns the foundation every console page stands on:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`store`] | the console's tables (passwords, login throttle, sessions) behind [`ConsoleStore`], and the roster look-ups pages need for scope checks |
+//! | [`password`] | the rules for a new password and Argon2id hashing |
+//! | [`login`] | `GET/POST /console/login` (slow-down and lockout) and `POST /console/logout` |
+//! | [`session`] | the [`ConsoleUser`] extractor, [`ConsoleUser::require_admin`], scope checks, cookies |
+//! | [`guard`] | the middleware every console request passes: language, bounded form bodies, the CSRF check of every POST, security headers, HTML error pages |
+//! | [`form`] | [`CsrfForm`], the extractor every POST handler takes, and [`form::post_form`], the form every POST page renders |
+//! | [`layout`] | the page shell (top bar, nav, print), [`layout::Section`], the stylesheet |
+//! | [`errors`] | [`ConsoleError`] and the error pages |
+//! | [`pages`] | `/console` and the placeholders of the sections still to come |
+//!
+//! Adding a page: a handler that takes [`ConsoleUser`] (or [`CsrfForm`] for a POST), checks
+//! scopes with [`ConsoleUser::require_covers`] or [`ConsoleUser::covered_area`], returns
+//! [`layout::page`], and one `.route(...)` line in [`router`]. `docs/security.md` describes the
+//! login, sessions and CSRF for reviewers.
+
+pub mod errors;
+pub mod form;
+pub mod guard;
+pub mod layout;
+pub mod login;
+pub mod pages;
+pub mod password;
+pub mod session;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use tokio::sync::Semaphore;
+
+use crate::api::AppState;
+use crate::store::StoreError;
+
+pub use errors::ConsoleError;
+pub use form::{CsrfForm, NoFields};
+pub use session::{ConsoleLang, ConsoleUser};
+pub use store::{ConsoleStore, CoveredArea, ScopeName};
+
+/// Where the console lives. Everything under it answers in HTML, never the sync API's JSON.
+pub const PREFIX: &str = "/console";
+
+/// Whether `path` belongs to the console (`/console` or `/console/...`).
+pub fn owns(path: &str) -> bool {
+    path.strip_prefix(PREFIX).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The console's routes, behind its [`guard`]. Merged into the API router by `api::router`.
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/console", get(pages::home))
+        .route("/console/login", get(login::form).post(login::submit))
+        .route("/console/logout", post(login::logout))
+        .route(layout::CSS_PATH, get(layout::stylesheet))
+        // Placeholders until the pages of issue #9's later parts replace them.
+        .route("/console/cases", get(pages::cases))
+        .route("/console/households", get(pages::households))
+        .route("/console/sync", get(pages::sync))
+        .route("/console/admin", get(pages::admin))
+        .layer(middleware::from_fn_with_state(state, guard::guard))
+}
+
+/// For `api.rs`: answers console requests that failed outside the console's own router
+/// (unknown paths, the request timeout, the server-wide body limit) with HTML error pages
+/// and the console's security headers instead of the sync API's JSON envelope.
+pub async fn html_errors(request: Request, next: Next) -> Response {
+    let lang = guard::lang_of(&request);
+    let response = next.run(request).await;
+    guard::finish(response, lang, None)
+}
+
+/// Timings and bounds of the console's login and sessions. The defaults are the documented
+/// policy (`docs/security.md`); tests shorten them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConsolePolicy {
+    /// A session unused this long ends.
+    pub idle: Duration,
+    /// A session ends this long after sign-in, however busy.
+    pub lifetime: Duration,
+    /// Wrong passwords in a row before each further attempt must wait.
+    pub slow_after: u32,
+    /// The wait after the `slow_after`-th wrong password; it doubles with each further one.
+    pub first_delay: Duration,
+    /// The longest wait between attempts before the lock.
+    pub max_delay: Duration,
+    /// Wrong passwords in a row that lock the login.
+    pub lock_after: u32,
+    /// How long a lock lasts. After it, one more wrong password locks again.
+    pub lock_for: Duration,
+    /// Largest form body a console POST may send (login, logout and every later form).
+    pub form_bytes: usize,
+    /// Argon2 verifications running at once, server-wide. Each costs tens of milliseconds of
+    /// CPU and ~19 MiB, so a flood of attempts queues here instead of starving the sync API.
+    pub concurrent_hashes: usize,
+}
+
+impl Default for ConsolePolicy {
+    fn default() -> Self {
+        ConsolePolicy {
+            idle: Duration::from_secs(8 * 3600),
+            lifetime: Duration::from_secs(7 * 24 * 3600),
+            slow_after: 3,
+            first_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+            lock_after: 10,
+            lock_for: Duration::from_secs(15 * 60),
+            form_bytes: 4 * 1024,
+            concurrent_hashes: 2,
+        }
+    }
+}
+
+/// What console handlers share: the store, the policy and the gate on password hashing.
+/// Lives in [`AppState::console`].
+#[derive(Clone)]
+pub struct Console {
+    store: Arc<dyn ConsoleStore>,
+    policy: ConsolePolicy,
+    hashing: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console").field("policy", &self.policy).finish_non_exhaustive()
+    }
+}
+
+impl Console {
+    pub fn new(store: Arc<dyn ConsoleStore>) -> Self {
+        let policy = ConsolePolicy::default();
+        Console { store, hashing: Arc::new(Semaphore::new(policy.concurrent_hashes.max(1))), policy }
+    }
+
+    /// The same console under another policy (tests shorten the delays and lifetimes).
+    pub fn with_policy(mut self, policy: ConsolePolicy) -> Self {
+        self.hashing = Arc::new(Semaphore::new(policy.concurrent_hashes.max(1)));
+        self.policy = policy;
+        self
+    }
+
+    pub fn policy(&self) -> &ConsolePolicy {
+        &self.policy
+    }
+
+    /// Runs a store call on a blocking thread (the store holds the one SQLite connection).
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn ConsoleStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ConsoleError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|error| ConsoleError::internal(format!("console store task failed: {error}")))?
+            .map_err(ConsoleError::from)
+    }
+
+    /// Checks `password` against a stored hash (or, with none, against a dummy hash so that
+    /// an unknown login costs the same time), on a blocking thread, at most
+    /// `concurrent_hashes` at once. Never holds the database.
+    async fn verify_password(&self, password: String, hash: Option<String>) -> Result<bool, ConsoleError> {
+        let _permit = self
+            .hashing
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ConsoleError::internal("password hashing gate closed"))?;
+        tokio::task::spawn_blocking(move || match hash {
+            Some(hash) => password::verify(&password, &hash),
+            None => {
+                password::verify_dummy(&password);
+                false
+            }
+        })
+        .await
+        .map_err(|error| ConsoleError::internal(format!("password check failed: {error}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_console_owns_its_prefix_and_nothing_that_merely_starts_like_it() {
+        assert!(owns("/console"));
+        assert!(owns("/console/"));
+        assert!(owns("/console/cases/123"));
+        assert!(!owns("/consoles"));
+        assert!(!owns("/v1/sync"));
+        assert!(!owns("/"));
+    }
+}
