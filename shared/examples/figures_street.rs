@@ -41,9 +41,20 @@ fn main() {
     let mut slowest = Duration::ZERO;
     for by in [GroupBy::Street, GroupBy::Community, GroupBy::Grid, GroupBy::Worker] {
         let (grouping, t1) = timed(&format!("index the roster, grouped by {by:?}"), || Grouping::new(&data.roster, by));
-        let (board, t2) = timed(&format!("dashboard for the street, this month, by {by:?}"), || {
+        // The first run pays for cold caches; the best of five is what a warm server sees.
+        let (board, first) = timed(&format!("dashboard for the street, this month, by {by:?}"), || {
             dashboard(&facts, month, now, &config, &grouping)
         });
+        let best = (0..5)
+            .map(|_| {
+                let started = Instant::now();
+                std::hint::black_box(dashboard(&facts, month, now, &config, &grouping));
+                started.elapsed()
+            })
+            .min()
+            .unwrap_or(first);
+        println!("{:<58} {best:>10.2?}", "  best of 5 more");
+        let t2 = first;
         slowest = slowest.max(t1 + t2);
         if by == GroupBy::Street {
             let cases = board.cases.total.all;
