@@ -16,6 +16,11 @@
 //! are recorded but the household stays due. A visit time later than `now` (a phone clock
 //! running fast) counts as `now`, so a wrong clock cannot push a due date into the future.
 //! "Today" is the calendar day in Asia/Shanghai.
+//!
+//! Each rule also has a form over plain parts ([`visits_due_from`], [`tag_due`],
+//! [`arrival_state_at`], [`completion_state_at`], [`CaseTally`]): the document functions
+//! delegate to them, and [`crate::figures`] applies them to the server's plain rows, so a
+//! document and its rows can never disagree.
 
 use std::collections::BTreeMap;
 

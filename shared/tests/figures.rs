@@ -538,6 +538,11 @@ fn a_scoped_grouping_sees_only_its_grid() {
     assert_eq!(board.visits.total.visits, 1);
     let all = case_rows(&facts.cases, CaseFigure::Opened, None, None, period(), NOW, &grouping);
     assert_eq!(case_ids(&all), vec![11, 10]);
+    // The console ships the dashboard as JSON, groups keyed by their written form.
+    let json = serde_json::to_value(&board).unwrap();
+    assert_eq!(json["cases"]["groups"][format!("worker:{}", w.chen.0)]["all"]["opened"], 2);
+    assert_eq!(json["cases"]["total"]["by_kind"]["micro-wish"]["completed"], 1);
+    assert_eq!(json["coverage"]["total"]["by_tag"]["empty-nest"]["overdue"], 1);
     let street = Grouping::new(&w.roster, GroupBy::Street);
     assert_eq!(street.keys(), &[GroupKey::Street(w.street)]);
     assert_eq!(street.label(&GroupKey::Street(w.street)), Some("凤凰街道"));
