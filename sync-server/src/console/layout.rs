@@ -133,7 +133,7 @@ pub fn page(user: &ConsoleUser, section: Section, title: &str, content: Markup) 
                         h1.page-heading { (title) }
                         (content)
                         p.print-only.print-footer {
-                            (t(lang, "打印：", "Printed by ")) (user.name) " · " (format_local(now_millis()))
+                            (t(lang, "打印人：", "Printed by ")) (user.name) " · " (format_local(now_millis()))
                         }
                     }
                 }

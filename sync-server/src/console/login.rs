@@ -113,7 +113,7 @@ pub(super) async fn submit(
             return Ok(refuse(StatusCode::TOO_MANY_REQUESTS, &locked_message(lang, until)));
         }
         LoginAttempt::Wait { until } => {
-            let seconds = (until - now_millis()).max(1).div_euclid(1000) + 1;
+            let seconds = ((until - now_millis()).max(1) + 999) / 1000;
             let message = match lang {
                 Lang::Zh => format!("密码错误次数较多，请 {seconds} 秒后再试。"),
                 Lang::En => format!("Several wrong passwords; wait {seconds} s before trying again."),
@@ -174,7 +174,7 @@ pub(super) async fn logout(
 }
 
 fn locked_message(lang: Lang, until: Millis) -> String {
-    let minutes = (until - now_millis()).max(1).div_euclid(60_000) + 1;
+    let minutes = ((until - now_millis()).max(1) + 59_999) / 60_000;
     match lang {
         Lang::Zh => format!("密码错误次数过多，已暂时锁定，请 {minutes} 分钟后再试，或请管理员重设密码。"),
         Lang::En => format!(

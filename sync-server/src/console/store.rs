@@ -77,8 +77,10 @@ pub struct ThrottleKey(String);
 
 impl std::fmt::Debug for ThrottleKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The hash of an unknown login, shortened: enough to follow it in the log.
-        f.write_str(&self.0[..self.0.len().min(24)])
+        // An account's key whole; the hash of an unknown login shortened, enough to follow it
+        // in the log.
+        let shown = if self.0.starts_with("user:") { &self.0 } else { &self.0[..self.0.len().min(22)] };
+        f.write_str(shown)
     }
 }
 
@@ -306,6 +308,12 @@ impl ConsoleStore for SqliteStore {
                 .optional()?
                 .unwrap_or(1);
             if failures < policy.lock_after {
+                // The wait runs from the answer, not from when the check began.
+                let not_before = now.saturating_add(millis(delay_after(failures, policy)));
+                conn.execute(
+                    "UPDATE console_throttle SET not_before = MAX(not_before, ?1), updated_at = ?2 WHERE key = ?3",
+                    params![not_before, now, key.0],
+                )?;
                 return Ok(None);
             }
             let until = now.saturating_add(millis(policy.lock_for));
