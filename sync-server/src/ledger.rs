@@ -65,6 +65,11 @@ const WIDTH_SAMPLE_ROWS: usize = 200;
 const MIN_WIDTH: usize = 6;
 const MAX_WIDTH: usize = 48;
 
+/// Height of one line of text in points (Excel's default row), and the most lines a row
+/// is given (Excel's maximum row height is 409 points).
+const LINE_HEIGHT: f64 = 15.0;
+const MAX_LINES: usize = 27;
+
 /// Excel's limit for the text of one cell, in UTF-16 units.
 const MAX_CELL_TEXT: usize = 32_767;
 
@@ -145,7 +150,7 @@ impl Column {
         Column { zh, en, kind, width: None }
     }
 
-    /// The same column with a fixed width (see [`Column::width`]).
+    /// The same column with a fixed width in characters (a CJK character counts 2).
     pub const fn width(mut self, width: u8) -> Column {
         self.width = Some(width);
         self
@@ -395,22 +400,30 @@ fn cell_width(cell: &Cell, lang: Lang) -> usize {
 }
 
 /// Column widths from the hints, or from the header (plus room for the filter button) and
-/// the sampled rows. The second value says whether the text was too wide and must wrap.
-fn column_widths(ledger: &Ledger, sample: &[Row], lang: Lang) -> Vec<(usize, bool)> {
+/// the sampled rows.
+fn column_widths(ledger: &Ledger, sample: &[Row], lang: Lang) -> Vec<usize> {
     ledger
         .columns
         .iter()
         .enumerate()
         .map(|(i, column)| {
             let header = display_width(column.header(lang)) + 3;
-            let data = sample.iter().filter_map(|row| row.get(i)).map(|c| cell_width(c, lang)).max().unwrap_or(0) + 1;
-            let measured = header.max(data);
+            let data = sample.iter().filter_map(|row| row.get(i)).map(|c| cell_width(c, lang)).max().unwrap_or(0) + 2;
             match column.width {
-                Some(w) => (usize::from(w), column.kind == Kind::Text && data > usize::from(w)),
-                None => (measured.clamp(MIN_WIDTH, MAX_WIDTH), column.kind == Kind::Text && data > MAX_WIDTH),
+                Some(w) => usize::from(w),
+                None => header.max(data).clamp(MIN_WIDTH, MAX_WIDTH),
             }
         })
         .collect()
+}
+
+/// Lines a text takes in a column `width` units wide once wrapped; 1 if it needs no
+/// wrapping. LibreOffice does not grow a row for wrapped text when it opens the file (the
+/// lines overprint the next rows), so the writer sets the height itself.
+fn wrapped_lines(text: &str, width: usize) -> usize {
+    let usable = width.saturating_sub(1).max(1);
+    let lines: usize = text.split('\n').map(|line| display_width(line).div_ceil(usable).max(1)).sum();
+    lines.max(1)
 }
 
 /// Cuts text to Excel's cell limit instead of failing the whole export over one note.
@@ -492,12 +505,11 @@ fn xlsx(
     let sheet = book.add_worksheet_with_constant_memory().map_err(err)?;
     sheet.set_name(ledger.sheet.get(lang)).map_err(err)?;
     print_setup(sheet, ledger, lang).map_err(err)?;
-    for (col, (column, (width, _))) in ledger.columns.iter().zip(&widths).enumerate() {
+    for (col, (column, width)) in ledger.columns.iter().zip(&widths).enumerate() {
         let col = col as u16;
         sheet.set_column_width(col, *width as f64).map_err(err)?;
         sheet.write_string_with_format(0, col, column.header(lang), &formats.header).map_err(err)?;
     }
-    let wraps: Vec<bool> = widths.iter().map(|(_, wrap)| *wrap).collect();
 
     let mut n = 0;
     for row in sample.into_iter().chain(rows) {
@@ -508,7 +520,7 @@ fn xlsx(
         }
         // rust_xlsxwriter panics when its spool file cannot be written (e.g. a full disk):
         // turn that into an error instead of taking the server or the CLI down.
-        catch_unwind(AssertUnwindSafe(|| write_row(sheet, n as u32, row, &formats, &wraps, lang)))
+        catch_unwind(AssertUnwindSafe(|| write_row(sheet, n as u32, row, &formats, &widths, lang)))
             .map_err(|_| LedgerError::Spool { path: path.to_owned() })?
             .map_err(err)?;
         if n % PROGRESS_EVERY == 0 {
@@ -538,9 +550,9 @@ fn print_setup(sheet: &mut Worksheet, ledger: &Ledger, lang: Lang) -> Result<(),
     sheet.set_print_fit_to_pages(1, 0); // one page wide, as many pages tall as it takes
     sheet.set_print_gridlines(true);
     sheet.set_print_center_horizontally(true);
-    // `&` starts a code in Excel's header syntax; the title is text, so double it. Excel
-    // caps the whole header at 255 characters.
-    let title: String = ledger.title.get(lang).replace('&', "&&").chars().take(120).collect();
+    // Excel caps the whole header at 255 characters; `&` starts a code in its header
+    // syntax and the title is text, so double it.
+    let title = ledger.title.get(lang).chars().take(100).collect::<String>().replace('&', "&&");
     sheet.set_header(format!("&C&\"-,Bold\"&14{title}"));
     sheet.set_footer(match lang {
         Lang::Zh => "&C第 &P 页，共 &N 页",
@@ -554,19 +566,22 @@ fn write_row(
     r: u32,
     row: Row,
     f: &Formats,
-    wraps: &[bool],
+    widths: &[usize],
     lang: Lang,
 ) -> Result<(), XlsxError> {
+    let mut lines = 1;
     for (col, cell) in row.into_iter().enumerate() {
-        let wrap = wraps[col];
+        let width = widths[col];
         let col = col as u16;
         match cell {
             Cell::Empty => {}
             Cell::Text(s) => {
                 let s = fit_cell_text(s);
+                let cell_lines = wrapped_lines(&s, width);
+                lines = lines.max(cell_lines);
                 // write_string never makes a formula; the quote prefix keeps it text when
                 // someone edits the cell, too.
-                let format = match (looks_like_formula(&s), wrap) {
+                let format = match (looks_like_formula(&s), cell_lines > 1) {
                     (false, false) => &f.text,
                     (false, true) => &f.wrap,
                     (true, false) => &f.quoted,
@@ -593,6 +608,9 @@ fn write_row(
                 sheet.write_string_with_format(r, col, yes_no(b, lang), &f.yes_no)?;
             }
         }
+    }
+    if lines > 1 {
+        sheet.set_row_height(r, LINE_HEIGHT * lines.min(MAX_LINES) as f64)?;
     }
     Ok(())
 }
@@ -698,6 +716,15 @@ mod tests {
         assert_eq!(display_width("张桂兰"), 6);
         assert_eq!(display_width("7栋2单元302"), 11);
         assert_eq!(display_width("血压正常，已提醒"), 16);
+    }
+
+    #[test]
+    fn wrapped_lines_count_cjk_double_and_newlines() {
+        assert_eq!(wrapped_lines("张桂兰", 10), 1);
+        assert_eq!(wrapped_lines("门口堆放杂物\n已联系物业清理", 48), 2);
+        // 20 CJK characters are 40 units: three lines of at most 19 units.
+        assert_eq!(wrapped_lines(&"张".repeat(20), 20), 3);
+        assert_eq!(wrapped_lines("", 10), 1);
     }
 
     #[test]

@@ -210,9 +210,16 @@ fn xlsx_header_is_frozen_filtered_and_printed_on_every_page() {
         sheet.contains("<oddHeader>&amp;C&amp;\"-,Bold\"&amp;14走访台账</oddHeader>"),
         "title in the page header: {sheet}"
     );
+    // The two-line note wraps, and its row is tall enough for both lines (a program must
+    // set that: LibreOffice does not grow rows when it opens the file).
+    let row3 = sheet.split("<row r=\"3\"").nth(1).unwrap().split('>').next().unwrap();
+    assert!(row3.contains(r#"ht="30""#) && row3.contains(r#"customHeight="1""#), "row 3: {row3}");
+    let row2 = sheet.split("<row r=\"2\"").nth(1).unwrap().split('>').next().unwrap();
+    assert!(!row2.contains("ht="), "a one-line row keeps the default height: {row2}");
     // Header cells bold (the header format is the only bold one).
     let styles = zip_entry(&path, "xl/styles.xml");
     assert!(styles.contains("<b/>"), "{styles}");
+    assert!(styles.contains(r#"wrapText="1""#), "{styles}");
 
     let workbook = zip_entry(&path, "xl/workbook.xml");
     assert!(
