@@ -13,7 +13,7 @@ use common::Harness;
 use common::console::{Browser, Page};
 use gridlink_shared::time::now_millis;
 use gridlink_shared::{Role, Scope, Staff};
-use gridlink_sync_server::console::ConsolePolicy;
+use gridlink_sync_server::console::{ConsolePolicy, ConsoleStore};
 
 /// 周建平, the street's supervisor in the demo (scope: 凤凰街道).
 const SUPERVISOR_PHONE: &str = "0711-3201000";
@@ -460,4 +460,43 @@ async fn console_errors_are_html_pages_and_the_sync_api_keeps_its_json_envelope(
     assert_eq!(api.status, StatusCode::NOT_FOUND);
     assert!(api.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("application/json"));
     assert!(api.body.contains("\"code\""), "{}", api.body);
+}
+
+#[tokio::test]
+async fn scope_helpers_cover_exactly_the_users_area() {
+    let h = Harness::new();
+    let street_supervisor = staff_named(&h, "周建平");
+    let community_supervisor =
+        h.demo.staff_with_role(Role::Supervisor).find(|s| matches!(s.scopes[0], Scope::Community(_))).unwrap().clone();
+    let worker = h.staff(Role::GridWorker);
+    let Scope::Grid(worker_grid) = worker.scopes[0] else { panic!("a grid worker has a grid scope") };
+
+    // The households each scope covers, counted with the SQL condition pages will use.
+    let households_in = |scopes: &[Scope]| -> i64 {
+        let area = h.admin.covered_area(scopes).unwrap();
+        let (condition, values) = area.sql_condition("grid", "building");
+        h.admin
+            .read(|conn| {
+                let sql = format!("SELECT COUNT(*) FROM household_rows WHERE {condition}");
+                Ok(conn.query_row(&sql, rusqlite::params_from_iter(values.iter()), |r| r.get(0))?)
+            })
+            .unwrap()
+    };
+    assert_eq!(h.admin.covered_area(&community_supervisor.scopes).unwrap().grids.len(), 3);
+    assert_eq!(households_in(&street_supervisor.scopes), 300);
+    assert_eq!(households_in(&community_supervisor.scopes), 300, "the small demo has one community");
+    let in_grid = households_in(&worker.scopes);
+    assert!(in_grid > 0 && in_grid < 300, "{in_grid}");
+    assert_eq!(households_in(&[]), 0);
+
+    // A grid's placement, covered by the scopes above it and by no other.
+    let placement = h.admin.placement_of_grid(worker_grid).unwrap().unwrap();
+    assert!(street_supervisor.principal().covers(&placement));
+    assert!(community_supervisor.principal().covers(&placement));
+    let elsewhere = Scope::Community(gridlink_shared::CommunityId::new());
+    assert!(!gridlink_shared::Principal { scopes: vec![elsewhere], ..worker.principal() }.covers(&placement));
+    assert!(h.admin.placement_of_grid(gridlink_shared::GridId::new()).unwrap().is_none());
+    let building = h.demo.roster.buildings.iter().find(|b| b.grid == worker_grid).unwrap();
+    let placement = h.admin.placement_of_building(building.id).unwrap().unwrap();
+    assert_eq!((placement.grid, placement.building), (worker_grid, Some(building.id)));
 }

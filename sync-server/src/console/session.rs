@@ -128,6 +128,15 @@ impl ConsoleUser {
         Ok(placement)
     }
 
+    /// For pages of one building (a household's): the building's placement if it exists and
+    /// the user's scopes cover it, else a 404 page.
+    pub async fn require_building(&self, building: gridlink_shared::BuildingId) -> Result<Placement, ConsoleError> {
+        let placement = self.console.blocking(move |store| store.placement_of_building(building)).await?;
+        let placement = placement.ok_or_else(ConsoleError::not_found)?;
+        self.require_covers(&placement)?;
+        Ok(placement)
+    }
+
     /// For lists: the grids and buildings the user's scopes cover, with a ready SQL
     /// condition ([`CoveredArea::sql_condition`]).
     pub async fn covered_area(&self) -> Result<CoveredArea, ConsoleError> {
