@@ -61,7 +61,9 @@ async fn the_stored_rows_are_the_documents_facts_within_the_asked_scopes() {
             },
         );
     });
+    let generation = h.admin.facts_generation().unwrap();
     assert_eq!(h.sync(&mut phone, vec![change]).await.acks[0].status, AckStatus::Accepted);
+    assert!(h.admin.facts_generation().unwrap() > generation, "a cache of the rows sees they changed");
     let after = h.admin.facts(&[Scope::Grid(grid)]).unwrap();
     let row = after.visits.iter().find(|v| v.id == visit_id).expect("the new visit's row");
     assert_eq!((row.household, row.visitor, row.outcome), (id, worker.id, VisitOutcome::Met));

@@ -18,6 +18,12 @@ const FACTS_VERSION: &str = "1";
 
 /// Rewrites the facts of one document.
 pub(super) fn write(conn: &Connection, any: &AnyDoc) -> Result<(), StoreError> {
+    // Any change to the rows moves the generation on, so a cache of them knows it is stale.
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES ('facts_generation', '1')
+         ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+    )?
+    .execute([])?;
     match any {
         AnyDoc::Household(file) => {
             let (household, visits) = HouseholdFacts::from_file(file);
@@ -108,6 +114,17 @@ impl SqliteStore {
     /// The roster as it stands (streets, communities, grids, buildings, staff, outlets).
     pub fn roster(&self) -> Result<gridlink_shared::Roster, StoreError> {
         self.with_conn(|conn| super::roster::load_roster(conn))
+    }
+
+    /// A number that changes whenever any supervisors' row changes (in this process or in
+    /// another on the same data directory): a cache of [`SqliteStore::facts`] keyed by it is
+    /// never stale.
+    pub fn facts_generation(&self) -> Result<u64, StoreError> {
+        self.with_conn(|conn| {
+            let value: Option<String> =
+                conn.query_row("SELECT value FROM meta WHERE key = 'facts_generation'", [], |r| r.get(0)).optional()?;
+            Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+        })
     }
 
     /// The facts within `scopes` (street, community or grid scopes; building scopes hold no
