@@ -31,6 +31,15 @@ done
 url=$(grep -o "http://[0-9.:]*" "$log.out" | head -n1)
 echo "sync server: $url (log: $log)"
 
+# The supervisors' console: the demo's first supervisor gets a demo password once.
+supervisor=$("$bin/gridlink-server" user list --data "$server_data" --json |
+  python3 -c 'import json,sys; u=next(u for u in json.load(sys.stdin) if u["role"]=="supervisor"); print(u["id"], u["phone"])')
+if [[ ! -f .demo/console-password ]]; then
+  echo "gridlink-demo-2026" | "$bin/gridlink-server" user password --data "$server_data" --user "${supervisor% *}" >/dev/null
+  echo "gridlink-demo-2026" >.demo/console-password
+fi
+echo "console: $url/console  (login ${supervisor#* }, password $(cat .demo/console-password))"
+
 if ! "$bin/gridlink" --data "$phone_data" status --json 2>/dev/null | grep -q '"enrolled": *true'; then
   worker=$("$bin/gridlink-server" user list --data "$server_data" --json |
     python3 -c 'import json,sys; print(next(u["id"] for u in json.load(sys.stdin) if u["role"]=="grid-worker"))')
