@@ -99,7 +99,7 @@ async fn a_supervisor_signs_in_by_phone_or_id_and_sees_the_placeholder_with_thei
     assert!(english.body.contains("Dashboard") && english.body.contains("Supervisor"), "{}", english.body);
     assert_eq!(browser.cookie("gridlink_console_lang"), Some("en"));
     let cases = browser.get("/console/cases").await;
-    assert!(cases.body.contains("coming soon") && cases.body.contains("Sign out"), "{}", cases.body);
+    assert!(cases.body.contains("Reported") && cases.body.contains("Sign out"), "{}", cases.body);
 
     // Already signed in: the login page sends you on.
     assert_eq!(browser.get("/console/login").await.location(), Some("/console"));

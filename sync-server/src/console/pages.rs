@@ -36,16 +36,6 @@ pub(super) async fn home(user: ConsoleUser) -> Markup {
     )
 }
 
-/// `GET /console/cases` until the case pages exist.
-pub(super) async fn cases(user: ConsoleUser) -> Markup {
-    placeholder(&user, Section::Cases)
-}
-
-/// `GET /console/households` until the household pages exist.
-pub(super) async fn households(user: ConsoleUser) -> Markup {
-    placeholder(&user, Section::Households)
-}
-
 /// `GET /console/sync` until the sync health page exists.
 pub(super) async fn sync(user: ConsoleUser) -> Markup {
     placeholder(&user, Section::Sync)

@@ -3,6 +3,8 @@
 //! ([`SqliteStore`]) also carries the admin operations the CLI needs.
 
 mod check;
+mod console_read;
+mod console_write;
 mod facts;
 mod pull;
 mod push;
@@ -16,6 +18,7 @@ use gridlink_shared::time::Millis;
 use gridlink_shared::{DeviceId, Principal};
 
 pub use check::{CheckReport, Problem, check_document};
+pub use console_write::{ActOutcome, ActProblem, CONSOLE_DEVICE_NAME, CaseAct, MAX_NOTE_CHARS};
 pub use roster::{CSV_COLUMNS, ImportError, ImportSummary, RosterReport, RowProblem};
 pub use sqlite::{DEFAULT_CODE_HOURS, DeviceRow, InitSummary, SqliteStore, UserRow};
 

@@ -1,0 +1,257 @@
+//! Supervisor actions from the web console (结案回访, 重新打开, 转派, 备注) as automerge changes
+//! that take the phones' road into the store.
+//!
+//! Each console user gets a server-side *console device*: a `devices` row named "管理后台" with
+//! its own actor id and a token hash no token can have (`console:` and random hex, never a
+//! SHA-256 output), so nobody can sync as it. An action is one change built on the server's
+//! copy of the case with that actor and pushed through [`super::push::push`], the sync
+//! endpoint's own function, inside one transaction: the same byte checks, the same shared
+//! validator as the user's principal, the same scope-log entries (the phones pull it at their
+//! next sync) and the same audit row, or the same reject code and refusal row. Nothing here
+//! writes a document, a log entry or an audit row itself.
+
+use std::collections::BTreeMap;
+
+use automerge::ActorId;
+use gridlink_shared::codes::{ActionKind, CaseStatus};
+use gridlink_shared::protocol::{AckStatus, PROTOCOL_VERSION, PushChange, SyncRequest};
+use gridlink_shared::time::Millis;
+use gridlink_shared::{Action, ActionId, CaseFile, CaseId, DeviceId, RejectCode, UserId, doc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::console_read::grid_workers;
+use super::push::{doc_bytes, push};
+use super::sqlite::{load_staff, parse_id};
+use super::{AuthedDevice, PushLimits, SqliteStore, StoreError};
+use crate::secrets;
+
+/// The name of every console device, as `device list` and the sync page show it.
+pub const CONSOLE_DEVICE_NAME: &str = "管理后台";
+
+/// Prefix of a console device's token hash: SHA-256 hashes are plain hex, so no token ever
+/// matches one.
+pub const CONSOLE_TOKEN_PREFIX: &str = "console:";
+
+/// The longest note (or reason) an action may carry, as the shared validator allows.
+pub const MAX_NOTE_CHARS: usize = 2000;
+
+/// What a supervisor does to a case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CaseAct {
+    /// 结案回访: verify and close, with the resident's satisfaction (1–5).
+    Close { satisfaction: u8, note: String },
+    /// 重新打开: reopen a resolved or closed case, with the reason.
+    Reopen { reason: String },
+    /// 转派: hand the case to a grid worker of its grid.
+    Reassign { to: UserId, note: String },
+    /// 备注: a comment on the timeline.
+    Comment { note: String },
+}
+
+impl CaseAct {
+    fn kind(&self) -> ActionKind {
+        match self {
+            CaseAct::Close { .. } => ActionKind::Close,
+            CaseAct::Reopen { .. } => ActionKind::Reopen,
+            CaseAct::Reassign { .. } => ActionKind::Reassign,
+            CaseAct::Comment { .. } => ActionKind::Comment,
+        }
+    }
+
+    fn note(&self) -> &str {
+        match self {
+            CaseAct::Close { note, .. } | CaseAct::Reassign { note, .. } | CaseAct::Comment { note } => note,
+            CaseAct::Reopen { reason } => reason,
+        }
+    }
+}
+
+/// Why an action was not even built: the input or the case's state does not allow it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ActProblem {
+    /// The note is longer than [`MAX_NOTE_CHARS`].
+    NoteTooLong { chars: usize },
+    /// A reopening needs a reason, a comment needs text.
+    NoteRequired,
+    /// Satisfaction outside 1–5.
+    BadScore,
+    /// The case is closed already.
+    AlreadyClosed,
+    /// Only a resolved or closed case can be reopened.
+    NotDone,
+    /// Only an open case can be handed on.
+    NotOpen,
+    /// The chosen person is not a grid worker of the case's grid.
+    NotAGridWorker,
+    /// The chosen person is responsible already.
+    AlreadyResponsible,
+}
+
+/// The result of [`SqliteStore::console_case_action`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ActOutcome {
+    /// Stored, logged to the case's scopes and audited; the change's hash.
+    Accepted { hash: String },
+    /// Refused before a change was built; nothing stored.
+    Problem(ActProblem),
+    /// Built and refused by the push path (the same code a phone would get); only the refusal
+    /// row is stored.
+    Rejected { code: RejectCode, message: String },
+}
+
+impl SqliteStore {
+    /// Does `act` to case `case` as console user `user`, at `now`. `NotFound` when there is no
+    /// such case or the user's scopes (read afresh) do not cover it: the same answer for both.
+    pub fn console_case_action(
+        &self,
+        user: UserId,
+        case: CaseId,
+        act: &CaseAct,
+        now: Millis,
+    ) -> Result<ActOutcome, StoreError> {
+        let not_found = || StoreError::NotFound(format!("case {case}"));
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let staff = load_staff(&tx, user)?.ok_or_else(not_found)?;
+            let principal = staff.principal();
+            let bytes = doc_bytes(&tx, case.into())?.ok_or_else(not_found)?;
+            let mut automerge_doc = doc::guarded("loading the stored case", || doc::load(&bytes))
+                .map_err(|e| StoreError::Backend(format!("stored case {case} does not load: {e}")))?;
+            // A household's id, or a case that no longer reads, is no case to act on.
+            let before: CaseFile = match doc::guarded("reading the stored case", || doc::read(&automerge_doc)) {
+                Ok(before) => before,
+                Err(_) => return Err(not_found()),
+            };
+            if !principal.covers(&before.placement) {
+                return Err(not_found());
+            }
+            if let Some(problem) = problem_with(&tx, &before, act)? {
+                return Ok(ActOutcome::Problem(problem));
+            }
+
+            let device = console_device(&tx, user, now)?;
+            let actor =
+                hex::decode(&device.actor).map_err(|e| StoreError::Backend(format!("console device actor: {e}")))?;
+            automerge_doc.set_actor(ActorId::from(actor));
+            let mut after = before.clone();
+            let (to, to_name) = match act {
+                CaseAct::Reassign { to, .. } => {
+                    let name = grid_workers(&tx, before.placement.grid)?
+                        .into_iter()
+                        .find(|(id, _)| id == to)
+                        .map(|(_, name)| name);
+                    (Some(*to), name)
+                }
+                _ => (None, None),
+            };
+            after.push_action(Action {
+                id: ActionId::new(),
+                kind: act.kind(),
+                by: staff.id,
+                by_name: staff.name.clone(),
+                at: now,
+                lamport: 0,
+                note: act.note().trim().to_string(),
+                satisfaction: match act {
+                    CaseAct::Close { satisfaction, .. } => Some(*satisfaction),
+                    _ => None,
+                },
+                to,
+                to_name,
+            });
+            let message = format!("console: {}", act.kind().code());
+            let changed = doc::guarded("writing the action", || doc::update(&mut automerge_doc, &after, &message, now))
+                .map_err(|e| StoreError::Backend(format!("building the console change: {e}")))?;
+            if changed.is_none() {
+                return Err(StoreError::Backend("the console action changed nothing".into()));
+            }
+            let change = automerge_doc
+                .get_last_local_change()
+                .ok_or_else(|| StoreError::Backend("the console change is missing".into()))?;
+            let request = SyncRequest {
+                protocol: PROTOCOL_VERSION,
+                cursors: BTreeMap::new(),
+                changes: vec![PushChange { doc: case.into(), bytes: change.raw_bytes().to_vec() }],
+                page_bytes: None,
+                repair: Vec::new(),
+                reference_version: None,
+                device_time: now,
+                health: None,
+            };
+            let pushed = push(&tx, &device, &request, &PushLimits::default(), now)?;
+            let ack = pushed
+                .acks
+                .into_iter()
+                .next()
+                .ok_or_else(|| StoreError::Backend("no ack for the console change".into()))?;
+            let outcome = match ack.status {
+                AckStatus::Accepted => ActOutcome::Accepted { hash: ack.hash },
+                AckStatus::Rejected { code, message } => ActOutcome::Rejected { code, message },
+                AckStatus::Duplicate => {
+                    return Err(StoreError::Backend("a fresh console change was taken for a duplicate".into()));
+                }
+            };
+            // Committed either way: an accepted change with its log entries and audit row, or a
+            // refusal row, as for a phone.
+            tx.commit()?;
+            Ok(outcome)
+        })
+    }
+}
+
+/// What stops `act` on `case` before a change is built, if anything.
+fn problem_with(conn: &Connection, case: &CaseFile, act: &CaseAct) -> Result<Option<ActProblem>, StoreError> {
+    let note = act.note().trim();
+    let chars = note.chars().count();
+    if chars > MAX_NOTE_CHARS {
+        return Ok(Some(ActProblem::NoteTooLong { chars }));
+    }
+    let status = case.status();
+    let problem = match act {
+        CaseAct::Close { satisfaction, .. } if !(1..=5).contains(satisfaction) => Some(ActProblem::BadScore),
+        CaseAct::Close { .. } if status == CaseStatus::Closed => Some(ActProblem::AlreadyClosed),
+        CaseAct::Reopen { .. } if note.is_empty() => Some(ActProblem::NoteRequired),
+        CaseAct::Reopen { .. } if case.is_open() => Some(ActProblem::NotDone),
+        CaseAct::Reassign { .. } if !case.is_open() => Some(ActProblem::NotOpen),
+        CaseAct::Reassign { to, .. } if case.responsible().0 == *to => Some(ActProblem::AlreadyResponsible),
+        CaseAct::Reassign { to, .. } => {
+            let workers = grid_workers(conn, case.placement.grid)?;
+            (!workers.iter().any(|(id, _)| id == to)).then_some(ActProblem::NotAGridWorker)
+        }
+        CaseAct::Comment { .. } if note.is_empty() => Some(ActProblem::NoteRequired),
+        _ => None,
+    };
+    Ok(problem)
+}
+
+/// The user's console device (the newest not revoked), created on first use. Revoking a user's
+/// devices revokes it too; the next action makes a fresh one.
+fn console_device(conn: &Connection, user: UserId, now: Millis) -> Result<AuthedDevice, StoreError> {
+    let found: Option<String> = conn
+        .query_row(
+            "SELECT id FROM devices WHERE user_id = ?1 AND revoked_at IS NULL AND token_hash LIKE 'console:%'
+             ORDER BY created_at DESC LIMIT 1",
+            [user.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let device = match found {
+        Some(id) => parse_id(&id)?,
+        None => {
+            let device = DeviceId::new();
+            conn.execute(
+                "INSERT INTO devices (id, user_id, name, token_hash, actor, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    device.to_string(),
+                    user.to_string(),
+                    CONSOLE_DEVICE_NAME,
+                    format!("{CONSOLE_TOKEN_PREFIX}{}", secrets::new_token()),
+                    secrets::new_actor_hex(),
+                    now
+                ],
+            )?;
+            device
+        }
+    };
+    super::sqlite::load_device(conn, device)
+}
