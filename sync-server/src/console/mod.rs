@@ -14,26 +14,30 @@
 //! | [`form`] | [`CsrfForm`], the extractor every POST handler takes, and [`form::post_form`], the form every POST page renders |
 //! | [`layout`] | the page shell (top bar, nav, print), [`layout::Section`], the stylesheet |
 //! | [`errors`] | [`ConsoleError`] and the error pages |
-//! | [`cases`] | `/console/cases` (事件: the list with filters and pages), `/console/cases/{id}` (one case and its timeline) and the supervisor actions on it (close with satisfaction, reopen, reassign, comment) |
-//! | [`households`] | `/console/households` (住户: search by address, head, phone or pinyin initials; filters) and `/console/households/{id}` (the file with masked ID numbers and its visits) |
-//! | [`pages`] | `/console` and the placeholders of the sections still to come |
+//! | [`pages`] | the placeholders of the sections still to come |
+//! | [`dashboard`] | `/console` (工作台: the figures of the user's area for a period, by group) and the drill-downs `/console/drill/{households,cases,visits}` |
+//! | [`charts`] | the dashboard's inline SVG charts (drawn on the server, no script) |
+//! | [`sync_health`] | `/console/sync` (同步: devices of the user's staff, most urgent first) |
+//! | [`facts_cache`] | the in-memory cache of the supervisors' rows (keyed by scope set and facts generation) |
 //!
 //! Adding a page: a handler that takes [`ConsoleUser`] (or [`CsrfForm`] for a POST), checks
 //! scopes with [`ConsoleUser::require_covers`] or [`ConsoleUser::covered_area`], returns
 //! [`layout::page`], and one `.route(...)` line in [`router`]. `docs/security.md` describes the
 //! login, sessions and CSRF for reviewers.
 
-pub mod cases;
+pub mod charts;
+pub mod dashboard;
 pub mod errors;
+pub mod facts_cache;
 pub mod form;
 pub mod guard;
-pub mod households;
 pub mod layout;
 pub mod login;
 pub mod pages;
 pub mod password;
 pub mod session;
 pub mod store;
+pub mod sync_health;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,20 +68,17 @@ pub fn owns(path: &str) -> bool {
 /// The console's routes, behind its [`guard`]. Merged into the API router by `api::router`.
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
-        .route("/console", get(pages::home))
+        .route("/console", get(dashboard::page))
+        .route("/console/drill/households", get(dashboard::drill_households))
+        .route("/console/drill/cases", get(dashboard::drill_cases))
+        .route("/console/drill/visits", get(dashboard::drill_visits))
         .route("/console/login", get(login::form).post(login::submit))
         .route("/console/logout", post(login::logout))
         .route(layout::CSS_PATH, get(layout::stylesheet))
         // Placeholders until the pages of issue #9's later parts replace them.
-        .route("/console/cases", get(cases::list))
-        .route("/console/cases/{id}", get(cases::page))
-        .route("/console/cases/{id}/close", post(cases::close))
-        .route("/console/cases/{id}/reopen", post(cases::reopen))
-        .route("/console/cases/{id}/reassign", post(cases::reassign))
-        .route("/console/cases/{id}/comment", post(cases::comment))
-        .route("/console/households", get(households::list))
-        .route("/console/households/{id}", get(households::page))
-        .route("/console/sync", get(pages::sync))
+        .route("/console/cases", get(pages::cases))
+        .route("/console/households", get(pages::households))
+        .route("/console/sync", get(sync_health::page))
         .route("/console/admin", get(pages::admin))
         .layer(middleware::from_fn_with_state(state, guard::guard))
 }
@@ -139,6 +140,8 @@ pub struct Console {
     store: Arc<dyn ConsoleStore>,
     policy: ConsolePolicy,
     hashing: Arc<Semaphore>,
+    /// The supervisors' rows of the last few scope sets (see [`facts_cache`]).
+    facts: Arc<facts_cache::FactsCache>,
 }
 
 impl std::fmt::Debug for Console {
@@ -150,7 +153,12 @@ impl std::fmt::Debug for Console {
 impl Console {
     pub fn new(store: Arc<dyn ConsoleStore>) -> Self {
         let policy = ConsolePolicy::default();
-        Console { store, hashing: Arc::new(Semaphore::new(policy.concurrent_hashes.max(1))), policy }
+        Console {
+            store,
+            hashing: Arc::new(Semaphore::new(policy.concurrent_hashes.max(1))),
+            policy,
+            facts: Arc::default(),
+        }
     }
 
     /// The same console under another policy (tests shorten the delays and lifetimes).
@@ -162,6 +170,11 @@ impl Console {
 
     pub fn policy(&self) -> &ConsolePolicy {
         &self.policy
+    }
+
+    /// The cache of the supervisors' rows, shared by every clone of this console.
+    pub fn facts_cache(&self) -> Arc<facts_cache::FactsCache> {
+        self.facts.clone()
     }
 
     /// Runs a store call on a blocking thread (the store holds the one SQLite connection).

@@ -1,5 +1,4 @@
-//! The console's pages so far: `/console` (工作台, for now the user's area and a note that the
-//! dashboard is coming) and placeholders for the other sections of the nav, so its links lead
+//! Placeholders for the other sections of the nav, so its links lead
 //! somewhere until their pages replace these handlers in `console::router`.
 
 use maud::{Markup, html};
@@ -8,37 +7,14 @@ use super::errors::ConsoleError;
 use super::layout::{self, Section};
 use super::session::ConsoleUser;
 
-/// `GET /console`.
-pub(super) async fn home(user: ConsoleUser) -> Markup {
-    let lang = user.lang;
-    layout::page(
-        &user,
-        Section::Dashboard,
-        user.t("工作台", "Dashboard"),
-        html! {
-            section.card {
-                h2 { (user.t("我的管辖范围", "My area")) }
-                ul.scope-list {
-                    @for scope in &user.scope_names {
-                        li { span.badge { (scope.kind(lang)) } " " span.scope-name { (scope.name) } }
-                    }
-                }
-            }
-            section.card.placeholder {
-                p.muted {
-                    (user.t(
-                        "入户走访覆盖率、逾期清单、办结率和满意度将在这里显示。",
-                        "Visit coverage, overdue lists, completion and satisfaction will appear here.",
-                    ))
-                }
-            }
-        },
-    )
+/// `GET /console/cases` until the case pages exist.
+pub(super) async fn cases(user: ConsoleUser) -> Markup {
+    placeholder(&user, Section::Cases)
 }
 
-/// `GET /console/sync` until the sync health page exists.
-pub(super) async fn sync(user: ConsoleUser) -> Markup {
-    placeholder(&user, Section::Sync)
+/// `GET /console/households` until the household pages exist.
+pub(super) async fn households(user: ConsoleUser) -> Markup {
+    placeholder(&user, Section::Households)
 }
 
 /// `GET /console/admin` until the admin pages exist; admins only already.

@@ -68,6 +68,11 @@ pub trait ConsoleStore: Send + Sync + 'static {
 
     /// The grids and buildings `scopes` cover, for filtering lists in SQL.
     fn covered_area(&self, scopes: &[Scope]) -> Result<CoveredArea, StoreError>;
+
+    /// The SQLite store itself, for the admin pages and ledger downloads: they call the same
+    /// store functions as the admin CLI (`add_user`, `import_csv_from`, `ledgers::export`,
+    /// ...), so the same checks apply.
+    fn sqlite(&self) -> &SqliteStore;
 }
 
 /// Identifies what a login attempt counts against: an account, or (when what was typed names
@@ -458,6 +463,10 @@ impl ConsoleStore for SqliteStore {
             }
             Ok(area)
         })
+    }
+
+    fn sqlite(&self) -> &SqliteStore {
+        self
     }
 }
 
