@@ -14,6 +14,8 @@
 //! | [`form`] | [`CsrfForm`], the extractor every POST handler takes, and [`form::post_form`], the form every POST page renders |
 //! | [`layout`] | the page shell (top bar, nav, print), [`layout::Section`], the stylesheet |
 //! | [`errors`] | [`ConsoleError`] and the error pages |
+//! | [`cases`] | `/console/cases` (事件: the list with filters and pages), `/console/cases/{id}` (one case and its timeline) and the supervisor actions on it (close with satisfaction, reopen, reassign, comment) |
+//! | [`households`] | `/console/households` (住户: search by address, head, phone or pinyin initials; filters) and `/console/households/{id}` (the file with masked ID numbers and its visits) |
 //! | [`pages`] | the placeholders of the sections still to come |
 //! | [`dashboard`] | `/console` (工作台: the figures of the user's area for a period, by group) and the drill-downs `/console/drill/{households,cases,visits}` |
 //! | [`charts`] | the dashboard's inline SVG charts (drawn on the server, no script) |
@@ -25,12 +27,14 @@
 //! [`layout::page`], and one `.route(...)` line in [`router`]. `docs/security.md` describes the
 //! login, sessions and CSRF for reviewers.
 
+pub mod cases;
 pub mod charts;
 pub mod dashboard;
 pub mod errors;
 pub mod facts_cache;
 pub mod form;
 pub mod guard;
+pub mod households;
 pub mod layout;
 pub mod login;
 pub mod pages;
@@ -76,8 +80,14 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/console/logout", post(login::logout))
         .route(layout::CSS_PATH, get(layout::stylesheet))
         // Placeholders until the pages of issue #9's later parts replace them.
-        .route("/console/cases", get(pages::cases))
-        .route("/console/households", get(pages::households))
+        .route("/console/cases", get(cases::list))
+        .route("/console/cases/{id}", get(cases::page))
+        .route("/console/cases/{id}/close", post(cases::close))
+        .route("/console/cases/{id}/reopen", post(cases::reopen))
+        .route("/console/cases/{id}/reassign", post(cases::reassign))
+        .route("/console/cases/{id}/comment", post(cases::comment))
+        .route("/console/households", get(households::list))
+        .route("/console/households/{id}", get(households::page))
         .route("/console/sync", get(sync_health::page))
         .route("/console/admin", get(pages::admin))
         .layer(middleware::from_fn_with_state(state, guard::guard))

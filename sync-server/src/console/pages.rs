@@ -7,16 +7,6 @@ use super::errors::ConsoleError;
 use super::layout::{self, Section};
 use super::session::ConsoleUser;
 
-/// `GET /console/cases` until the case pages exist.
-pub(super) async fn cases(user: ConsoleUser) -> Markup {
-    placeholder(&user, Section::Cases)
-}
-
-/// `GET /console/households` until the household pages exist.
-pub(super) async fn households(user: ConsoleUser) -> Markup {
-    placeholder(&user, Section::Households)
-}
-
 /// `GET /console/admin` until the admin pages exist; admins only already.
 pub(super) async fn admin(user: ConsoleUser) -> Result<Markup, ConsoleError> {
     user.require_admin()?;
