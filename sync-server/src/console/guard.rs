@@ -5,7 +5,8 @@
 //!    [`ConsolePolicy::form_bytes`](super::ConsolePolicy) (413 otherwise, before anything is
 //!    parsed or hashed) whose `csrf` field equals the session's token, or on the login form
 //!    the pre-session token of its cookie (403 otherwise). The session is looked up here, so a
-//!    POST without one goes to the login page.
+//!    POST without one goes to the login page. The file upload paths of [`upload`] take a
+//!    `multipart/form-data` body within their own limit instead, with a `csrf` part.
 //! 3. **Answer**: error statuses become HTML pages in the request's language, and every
 //!    response gets the security headers below.
 
@@ -25,6 +26,7 @@ use serde::Deserialize;
 use super::errors::{self, ConsoleError, ErrorMessage};
 use super::form::{CSRF_FIELD, VerifiedBody, same_secret};
 use super::session::{self, LANG_COOKIE, LOGIN_COOKIE, SESSION_COOKIE};
+use super::upload;
 use crate::api::AppState;
 
 /// POST paths used before there is a session; their forms carry the login cookie's token.
@@ -79,13 +81,18 @@ struct TokenField {
 /// the body (and, after a session check, the [`ConsoleUser`](super::ConsoleUser)) in its
 /// extensions.
 async fn check_form(state: &AppState, request: Request, lang: Lang) -> Result<Request, ConsoleError> {
-    let limit = state.console.policy().form_bytes;
+    // A file upload path has its own (larger) limit and a multipart body; every other POST is
+    // a short url-encoded form.
+    let upload_limit = upload::limit_for(request.uri().path());
+    let limit = upload_limit.unwrap_or(state.console.policy().form_bytes);
     let (mut parts, body) = request.into_parts();
     let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ConsoleError::too_large());
     }
-    if !is_form(&parts.headers) {
+    let right_type =
+        if upload_limit.is_some() { upload::is_multipart(&parts.headers) } else { is_form(&parts.headers) };
+    if !right_type {
         return Err(ConsoleError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "提交的格式不对。",
@@ -100,7 +107,11 @@ async fn check_form(state: &AppState, request: Request, lang: Lang) -> Result<Re
             return Err(ConsoleError::bad_request("没有收到完整的表单。", "The form did not arrive whole."));
         }
     };
-    let sent = serde_urlencoded::from_bytes::<TokenField>(&bytes).ok().and_then(|f| f.token).unwrap_or_default();
+    let sent = if upload_limit.is_some() {
+        upload::csrf_of(&parts.headers, &bytes).await
+    } else {
+        serde_urlencoded::from_bytes::<TokenField>(&bytes).ok().and_then(|f| f.token).unwrap_or_default()
+    };
     let path = parts.uri.path().to_string();
     let expected = if PRE_SESSION_POSTS.contains(&path.as_str()) {
         session::read_cookie(&parts.headers, LOGIN_COOKIE).unwrap_or_default().to_string()

@@ -16,10 +16,13 @@
 //! | [`errors`] | [`ConsoleError`] and the error pages |
 //! | [`cases`] | `/console/cases` (事件: the list with filters and pages), `/console/cases/{id}` (one case and its timeline) and the supervisor actions on it (close with satisfaction, reopen, reassign, comment) |
 //! | [`households`] | `/console/households` (住户: search by address, head, phone or pinyin initials; filters) and `/console/households/{id}` (the file with masked ID numbers and its visits) |
-//! | [`pages`] | the placeholders of the sections still to come |
 //! | [`dashboard`] | `/console` (工作台: the figures of the user's area for a period, by group) and the drill-downs `/console/drill/{households,cases,visits}` |
 //! | [`charts`] | the dashboard's inline SVG charts (drawn on the server, no script) |
 //! | [`sync_health`] | `/console/sync` (同步: devices of the user's staff, most urgent first) |
+//! | [`admin`] | `/console/admin/...` for admins: users, enrolment codes (with QR), devices, roster upload |
+//! | [`audit`] | `/console/admin/audit`: accepted and refused changes, filtered and paged |
+//! | [`exports`] | `/console/exports`: the four ledgers as XLSX/CSV within the user's scopes |
+//! | [`upload`] | the multipart file uploads (their own body limit, the `csrf` part) |
 //! | [`facts_cache`] | the in-memory cache of the supervisors' rows (keyed by scope set and facts generation) |
 //!
 //! Adding a page: a handler that takes [`ConsoleUser`] (or [`CsrfForm`] for a POST), checks
@@ -27,21 +30,24 @@
 //! [`layout::page`], and one `.route(...)` line in [`router`]. `docs/security.md` describes the
 //! login, sessions and CSRF for reviewers.
 
+pub mod admin;
+pub mod audit;
 pub mod cases;
 pub mod charts;
 pub mod dashboard;
 pub mod errors;
+pub mod exports;
 pub mod facts_cache;
 pub mod form;
 pub mod guard;
 pub mod households;
 pub mod layout;
 pub mod login;
-pub mod pages;
 pub mod password;
 pub mod session;
 pub mod store;
 pub mod sync_health;
+pub mod upload;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,7 +85,6 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/console/login", get(login::form).post(login::submit))
         .route("/console/logout", post(login::logout))
         .route(layout::CSS_PATH, get(layout::stylesheet))
-        // Placeholders until the pages of issue #9's later parts replace them.
         .route("/console/cases", get(cases::list))
         .route("/console/cases/{id}", get(cases::page))
         .route("/console/cases/{id}/close", post(cases::close))
@@ -89,7 +94,17 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/console/households", get(households::list))
         .route("/console/households/{id}", get(households::page))
         .route("/console/sync", get(sync_health::page))
-        .route("/console/admin", get(pages::admin))
+        .route(admin::PATH, get(admin::index))
+        .route(admin::USERS_PATH, get(admin::users).post(admin::add_user))
+        .route("/console/admin/users/{id}", get(admin::user_page))
+        .route("/console/admin/users/{id}/scopes", post(admin::set_scopes))
+        .route("/console/admin/users/{id}/code", post(admin::issue_code))
+        .route(admin::DEVICES_PATH, get(admin::devices))
+        .route(admin::REVOKE_PATH, post(admin::revoke))
+        .route(admin::ROSTER_PATH, get(admin::roster).post(admin::import))
+        .route(audit::PATH, get(audit::page))
+        .route(exports::PATH, get(exports::page))
+        .route(exports::DOWNLOAD_PATH, get(exports::download))
         .layer(middleware::from_fn_with_state(state, guard::guard))
 }
 
