@@ -490,7 +490,11 @@ fn device(command: DeviceCommand) -> anyhow::Result<()> {
                 print_json(&devices)?;
             } else {
                 for d in &devices {
-                    let state = if d.revoked_at.is_some() { "revoked" } else { "active" };
+                    let state = match (d.revoked_at.is_some(), d.console) {
+                        (true, _) => "revoked",
+                        (false, true) => "console",
+                        (false, false) => "active",
+                    };
                     let health = d
                         .health
                         .as_ref()

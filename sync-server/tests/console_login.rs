@@ -51,7 +51,7 @@ fn quick_policy() -> ConsolePolicy {
 }
 
 #[tokio::test]
-async fn a_supervisor_signs_in_by_phone_or_id_and_sees_the_placeholder_with_their_name() {
+async fn a_supervisor_signs_in_by_phone_or_id_and_sees_the_dashboard_with_their_name() {
     let h = Harness::new();
     let zhou = staff_named(&h, "周建平");
     set_password(&h, &zhou, PASSWORD);
@@ -84,7 +84,7 @@ async fn a_supervisor_signs_in_by_phone_or_id_and_sees_the_placeholder_with_thei
     assert_eq!(home.status, StatusCode::OK);
     assert_eq!(home.headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
     assert_security_headers(&home);
-    for text in ["周建平", "督导", "工作台", "凤凰街道", "我的管辖范围", "/console/assets/console.css", "退出登录"]
+    for text in ["周建平", "督导", "工作台", "凤凰街道", "四必访覆盖", "/console/assets/console.css", "退出登录"]
     {
         assert!(home.body.contains(text), "{text} missing: {}", home.body);
     }

@@ -117,13 +117,20 @@ async fn sign_in(client: &Client, base: &str, login: &str, password: &str) {
     client.goto(&format!("{base}/console/login")).await.unwrap();
     client.find(Locator::Css("#login")).await.unwrap().send_keys(login).await.unwrap();
     client.find(Locator::Css("input[name=password]")).await.unwrap().send_keys(password).await.unwrap();
-    client
-        .find(Locator::Css("form[action='/console/login'] button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    // The answer is a new page either way (the console, or the form with a message).
+    submit(client, "form[action='/console/login'] button[type=submit]").await;
+}
+
+/// Clicks a form's submit button and waits until the browser has left the page (the answer
+/// may come back to the same address, so the address alone does not tell).
+async fn submit(client: &Client, button: &str) {
+    let before = client.find(Locator::Css("body")).await.unwrap();
+    client.find(Locator::Css(button)).await.unwrap().click().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while before.text().await.is_ok() {
+        assert!(Instant::now() < deadline, "the form never answered: {button}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Sets a console password with the real CLI, the way an admin does (password on stdin).
@@ -205,11 +212,163 @@ async fn a_supervisor_reviews_in_a_real_browser_and_the_phone_gets_the_result() 
         .unwrap();
     assert!(after.status().is_redirection(), "signed out: {}", after.status());
 
-    // The phone side keeps working alongside: a worker's device syncs as before.
-    let dir = tempfile::tempdir().unwrap();
+    client.close().await.unwrap();
+}
+
+/// Adds a second community to the roster (one grid, one building, one household) with the real
+/// importer, for the scope checks; returns the household's id.
+fn import_neighbour_community(server: &Server, street: &str) -> String {
+    let ids: Vec<String> = (1..=4).map(|n| format!("7a1b2c3d-0000-4000-8000-00000000000{n}")).collect();
+    let csv = format!(
+        "record_type,id,parent_id,name,phone,role,scopes,units,floors,rooms_per_floor,unit,room\n\
+         community,{c},{street},澜湖社区,,,,,,,,\n\
+         grid,{g},{c},澜湖社区第1网格,,,,,,,,\n\
+         building,{b},{g},澜湖苑1栋,,,,2,6,2,,\n\
+         household,{h},{b},刘桂兰,13907110001,,,,,,1,101\n",
+        c = ids[0],
+        g = ids[1],
+        b = ids[2],
+        h = ids[3],
+    );
+    let file = server.data.path().join("neighbour.csv");
+    std::fs::write(&file, csv).unwrap();
+    let out = Command::new(gridlink_tests::server_binary())
+        .args(["import", "--data"])
+        .arg(server.data.path())
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    ids[3].clone()
+}
+
+/// The number on a dashboard link and the rows its drill-down lists must agree.
+async fn drill_down(client: &Client, base: &str, figure: &str) -> usize {
+    let link = client
+        .find(Locator::Css(&format!("a.num[data-figure='{figure}'][data-group='total']")))
+        .await
+        .unwrap_or_else(|_| panic!("a link for {figure}"));
+    let shown: usize = link.text().await.unwrap().trim().parse().unwrap();
+    let href = link.attr("href").await.unwrap().unwrap();
+    client.goto(&format!("{base}{href}")).await.unwrap();
+    let listed: usize = client
+        .find(Locator::Css("[data-rows]"))
+        .await
+        .unwrap()
+        .attr("data-rows")
+        .await
+        .unwrap()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let rows = client.find_all(Locator::Css("table tbody tr")).await.unwrap().len();
+    assert_eq!((listed, rows), (shown, shown), "{figure}: the list behind the number");
+    shown
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_community_supervisor_drills_down_closes_a_case_and_downloads_a_ledger() {
+    let server = Server::start_demo().unwrap();
+    let base = server.url();
+    let supervisor = user(&server, "supervisor", 1);
+    let community = supervisor["scopes"][0].as_str().unwrap().to_string();
+    assert!(community.starts_with("community:"), "{supervisor}");
+    set_password(&server, supervisor["id"].as_str().unwrap(), PASSWORD);
+    let street =
+        user(&server, "supervisor", 0)["scopes"][0].as_str().unwrap().trim_start_matches("street:").to_string();
+    let neighbour_household = import_neighbour_community(&server, &street);
+
+    let (_driver, client) = browser().await;
+    sign_in(&client, &base, supervisor["id"].as_str().unwrap(), PASSWORD).await;
+    wait_for_path(&client, "/console").await;
+    shoot(&client, "console-02-dashboard").await;
+
+    // Every figure is a link to exactly its rows.
+    drill_down(&client, &base, "visits.all").await;
+    shoot(&client, "console-03-drilldown").await;
+    client.goto(&format!("{base}/console")).await.unwrap();
+    drill_down(&client, &base, "cases.opened").await;
+
+    // An open case, and a phone of a grid worker of its grid, synced before the supervisor acts.
+    client.goto(&format!("{base}/console/cases?status=open")).await.unwrap();
+    let first = client.find(Locator::Css("table tbody tr a[href^='/console/cases/']")).await.expect("an open case");
+    let href = first.attr("href").await.unwrap().unwrap();
+    let case_id = href.trim_start_matches("/console/cases/").to_string();
+    let store = gridlink_sync_server::SqliteStore::open(server.data.path()).unwrap();
+    let scope: gridlink_shared::Scope = community.parse().unwrap();
+    let facts = store.facts(&[scope]).unwrap();
+    let grid = facts.cases.iter().find(|c| c.id.to_string() == case_id).expect("the case's row").placement.grid;
+    let worker = server
+        .users()
+        .unwrap()
+        .into_iter()
+        .find(|u| u["role"] == "grid-worker" && u["scopes"][0] == format!("grid:{grid}"))
+        .expect("a worker of the case's grid");
+    let phone = tempfile::tempdir().unwrap();
     let code = server.code_for(worker["id"].as_str().unwrap()).unwrap();
-    let run = cli(dir.path(), &["enroll", "--server", &base, "--code", &code, "--name", "王芳的手机"]);
-    assert!(run.success, "{run:?}");
-    assert!(cli(dir.path(), &["sync"]).success);
+    assert!(cli(phone.path(), &["enroll", "--server", &base, "--code", &code, "--name", "王芳的手机"]).success);
+    assert!(cli(phone.path(), &["sync"]).success);
+
+    // Close it with a satisfaction score of 4.
+    client.goto(&format!("{base}{href}")).await.unwrap();
+    client.find(Locator::Css("#satisfaction")).await.unwrap().select_by_value("4").await.unwrap();
+    client.find(Locator::Css("#close-note")).await.unwrap().send_keys("电话回访，居民表示满意").await.unwrap();
+    submit(&client, "form[action$='/close'] button[type=submit]").await;
+    assert_eq!(client.current_url().await.unwrap().path(), href);
+    let page = text(&client).await;
+    assert!(page.contains("电话回访，居民表示满意"), "{page}");
+    shoot(&client, "console-04-case").await;
+
+    // The close reaches the worker's phone at its next sync, signed by the supervisor.
+    assert!(cli(phone.path(), &["sync"]).success);
+    let shown = cli(phone.path(), &["case", "show", "--id", &case_id]);
+    assert!(shown.success, "{shown:?}");
+    let detail = shown.json();
+    assert_eq!(detail["row"]["status"], "closed", "{detail}");
+    let close = detail["timeline"].as_array().unwrap().iter().find(|a| a["kind"] == "close").expect("a close action");
+    assert_eq!(close["satisfaction"], 4, "{close}");
+    assert_eq!(close["by"], supervisor["id"], "{close}");
+
+    // Sync health and the ledger page.
+    client.goto(&format!("{base}/console/sync")).await.unwrap();
+    assert!(text(&client).await.contains("王芳的手机"));
+    shoot(&client, "console-05-sync-health").await;
+
+    // The visit ledger of the community, downloaded with the browser's session, reads back.
+    let cookie = client.get_named_cookie("gridlink_console").await.unwrap();
+    let http = reqwest::Client::new();
+    let download = http
+        .get(format!("{base}/console/exports/download?what=visits&scope={community}&period=month&format=xlsx"))
+        .header("cookie", format!("gridlink_console={}", cookie.value()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 200);
+    assert!(
+        download.headers()["content-disposition"].to_str().unwrap().contains("filename*=UTF-8''"),
+        "a Chinese file name"
+    );
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), download.bytes().await.unwrap()).unwrap();
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook(file.path()).unwrap();
+    use calamine::Reader;
+    let sheet = book.worksheet_range(&book.sheet_names()[0].clone()).unwrap();
+    let now = gridlink_shared::time::now_millis();
+    let month = gridlink_shared::figures::Period::this_month(now);
+    let expected = store.facts(&[scope]).unwrap().visits.iter().filter(|v| month.contains(v.at)).count();
+    assert_eq!(sheet.height(), expected + 1, "a header and this month's visits");
+
+    // Another community's household: not found, as if it did not exist.
+    client.goto(&format!("{base}/console/households/{neighbour_household}")).await.unwrap();
+    let page = text(&client).await;
+    assert!(!page.contains("刘桂兰"), "{page}");
+    let status = http
+        .get(format!("{base}/console/households/{neighbour_household}"))
+        .header("cookie", format!("gridlink_console={}", cookie.value()))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 404);
     client.close().await.unwrap();
 }

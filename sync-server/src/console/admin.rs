@@ -583,7 +583,10 @@ fn device_row(user: &ConsoleUser, d: &DeviceRow) -> Markup {
     html! {
         tr.revoked[d.revoked_at.is_some()] {
             td { a href={ (USERS_PATH) "/" (d.user) } { (d.user_name) } }
-            td { (d.name) }
+            td {
+                (d.name)
+                @if d.console { " " span.badge { (user.t("网页签名", "signs console actions")) } }
+            }
             td { (format_local(d.created_at)) }
             td { (time_or_dash(d.last_sync_at)) }
             td {

@@ -135,7 +135,9 @@ pub struct ConsolePolicy {
     pub lock_after: u32,
     /// How long a lock lasts. After it, one more wrong password locks again.
     pub lock_for: Duration,
-    /// Largest form body a console POST may send (login, logout and every later form).
+    /// Largest form body a console POST may send (login, logout and every later form). The
+    /// longest honest form is a case note of 2,000 Chinese characters: 6,000 bytes of UTF-8,
+    /// 18,000 once percent-encoded.
     pub form_bytes: usize,
     /// Argon2 verifications running at once, server-wide. Each costs tens of milliseconds of
     /// CPU and ~19 MiB, so a flood of attempts queues here instead of starving the sync API.
@@ -152,7 +154,7 @@ impl Default for ConsolePolicy {
             max_delay: Duration::from_secs(60),
             lock_after: 10,
             lock_for: Duration::from_secs(15 * 60),
-            form_bytes: 4 * 1024,
+            form_bytes: 24 * 1024,
             concurrent_hashes: 2,
         }
     }

@@ -183,10 +183,12 @@ pub(super) async fn page(user: ConsoleUser) -> Result<Markup, ConsoleError> {
     let now = now_millis();
     let staff: Vec<&Staff> =
         roster.staff.iter().filter(|s| s.id != user.id && within_user(&roster, s, &user)).collect();
-    let by_user: HashMap<UserId, Vec<&DeviceRow>> = devices.iter().fold(HashMap::new(), |mut map, d| {
-        map.entry(d.user).or_default().push(d);
-        map
-    });
+    // Phones only: the console's own signing devices never sync.
+    let by_user: HashMap<UserId, Vec<&DeviceRow>> =
+        devices.iter().filter(|d| !d.console).fold(HashMap::new(), |mut map, d| {
+            map.entry(d.user).or_default().push(d);
+            map
+        });
     let mut rows: Vec<Row<'_>> = Vec::new();
     for s in &staff {
         match by_user.get(&s.id) {
@@ -331,6 +333,7 @@ mod tests {
             last_sync_at,
             last_device_time,
             health,
+            console: false,
         }
     }
 

@@ -72,6 +72,8 @@ pub struct DeviceRow {
     pub last_device_time: Option<Millis>,
     /// What the device reported at its last sync; `None` from apps that do not report it.
     pub health: Option<gridlink_shared::protocol::DeviceHealth>,
+    /// The server-side device that signs a console user's actions: not a phone, never syncs.
+    pub console: bool,
 }
 
 /// Default lifetime of an enrolment code.
@@ -200,7 +202,8 @@ impl SqliteStore {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT u.id, u.name, u.role, u.phone, u.scopes,
-                        (SELECT COUNT(*) FROM devices d WHERE d.user_id = u.id AND d.revoked_at IS NULL)
+                        (SELECT COUNT(*) FROM devices d
+                         WHERE d.user_id = u.id AND d.revoked_at IS NULL AND d.token_hash NOT LIKE 'console:%')
                  FROM users u ORDER BY u.role, u.name, u.id",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -233,7 +236,8 @@ impl SqliteStore {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT d.id, d.user_id, u.name, d.name, d.actor, d.created_at, d.revoked_at, d.last_sync_at,
-                        d.last_device_time, d.app_version, d.unsent, d.rejected, d.quarantined
+                        d.last_device_time, d.app_version, d.unsent, d.rejected, d.quarantined,
+                        d.token_hash LIKE 'console:%'
                  FROM devices d JOIN users u ON u.id = d.user_id ORDER BY d.created_at, d.id",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -248,12 +252,24 @@ impl SqliteStore {
                     r.get::<_, Option<i64>>(7)?,
                     r.get::<_, Option<i64>>(8)?,
                     reported_health(r)?,
+                    r.get::<_, bool>(13)?,
                 ))
             })?;
             let mut devices = Vec::new();
             for row in rows {
-                let (id, user, user_name, name, actor, created_at, revoked_at, last_sync_at, last_device_time, health) =
-                    row?;
+                let (
+                    id,
+                    user,
+                    user_name,
+                    name,
+                    actor,
+                    created_at,
+                    revoked_at,
+                    last_sync_at,
+                    last_device_time,
+                    health,
+                    console,
+                ) = row?;
                 devices.push(DeviceRow {
                     id: parse_id(&id)?,
                     user: parse_id(&user)?,
@@ -265,6 +281,7 @@ impl SqliteStore {
                     last_sync_at,
                     last_device_time,
                     health,
+                    console,
                 });
             }
             Ok(devices)
