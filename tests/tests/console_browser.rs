@@ -212,6 +212,33 @@ async fn a_supervisor_reviews_in_a_real_browser_and_the_phone_gets_the_result() 
         .unwrap();
     assert!(after.status().is_redirection(), "signed out: {}", after.status());
 
+    // An admin uploads a roster file with a bad row: every problem is listed, nothing imported.
+    let admin = user(&server, "admin", 0);
+    set_password(&server, admin["id"].as_str().unwrap(), PASSWORD);
+    sign_in(&client, &base, admin["id"].as_str().unwrap(), PASSWORD).await;
+    wait_for_path(&client, "/console").await;
+    let folder = tempfile::tempdir().unwrap();
+    let bad = folder.path().join("澜湖社区花名册.csv");
+    std::fs::write(
+        &bad,
+        "record_type,id,parent_id,name,phone,role,scopes,units,floors,rooms_per_floor,unit,room\n\
+         building,7a1b2c3d-0000-4000-8000-0000000000aa,7a1b2c3d-0000-4000-8000-0000000000bb,澜湖苑2栋,,,,2,九,2,,\n",
+    )
+    .unwrap();
+    client.goto(&format!("{base}/console/admin/roster")).await.unwrap();
+    client
+        .find(Locator::Css("input[type=file][name=file]"))
+        .await
+        .unwrap()
+        .send_keys(&bad.to_string_lossy())
+        .await
+        .unwrap();
+    submit(&client, "form[action='/console/admin/roster'] button[type=submit]").await;
+    let page = text(&client).await;
+    assert!(page.contains("第 2 行"), "{page}");
+    shoot(&client, "console-06-roster-upload-error").await;
+    let roster = server.admin(&["roster", "--json"]).unwrap();
+    assert!(!roster.contains("澜湖苑2栋"), "nothing imported");
     client.close().await.unwrap();
 }
 
@@ -306,7 +333,8 @@ async fn a_community_supervisor_drills_down_closes_a_case_and_downloads_a_ledger
         .expect("a worker of the case's grid");
     let phone = tempfile::tempdir().unwrap();
     let code = server.code_for(worker["id"].as_str().unwrap()).unwrap();
-    assert!(cli(phone.path(), &["enroll", "--server", &base, "--code", &code, "--name", "王芳的手机"]).success);
+    let phone_name = format!("{}的手机", worker["name"].as_str().unwrap());
+    assert!(cli(phone.path(), &["enroll", "--server", &base, "--code", &code, "--name", &phone_name]).success);
     assert!(cli(phone.path(), &["sync"]).success);
 
     // Close it with a satisfaction score of 4.
@@ -331,7 +359,7 @@ async fn a_community_supervisor_drills_down_closes_a_case_and_downloads_a_ledger
 
     // Sync health and the ledger page.
     client.goto(&format!("{base}/console/sync")).await.unwrap();
-    assert!(text(&client).await.contains("王芳的手机"));
+    assert!(text(&client).await.contains(&phone_name));
     shoot(&client, "console-05-sync-health").await;
 
     // The visit ledger of the community, downloaded with the browser's session, reads back.
