@@ -14,6 +14,7 @@
 //! * [`figures`]: the supervisors' figures (coverage, 四必到, 办结率, 限时办结率, satisfaction,
 //!   weekly trends) over plain rows, with a drill-down list behind every number.
 //! * [`protocol`]: the one-round-trip sync messages.
+//! * [`search`]: pinyin search text for household lists (phone and console).
 //! * [`demo`]: deterministic demo datasets (`small`, `street`).
 //!
 //! ```
@@ -44,6 +45,7 @@ pub mod ids;
 pub mod org;
 pub mod policy;
 pub mod protocol;
+pub mod search;
 pub mod time;
 pub mod validate;
 

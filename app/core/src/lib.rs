@@ -35,7 +35,7 @@ mod error;
 pub mod fixtures;
 mod quarantine;
 mod reads;
-pub mod search;
+pub use gridlink_shared::search;
 pub mod store;
 pub mod sync;
 pub mod views;

@@ -9,10 +9,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use axum::extract::{Path, RawQuery};
 use gridlink_shared::codes::{MustVisitTag, VisitOutcome};
 use gridlink_shared::figures::{GroupBy, Grouping, HouseholdFacts, HouseholdFigure, coverage_rows};
+use gridlink_shared::search::pinyin_forms;
 use gridlink_shared::time::{format_local, now_millis};
 use gridlink_shared::{GridId, HouseholdFile, HouseholdId, Lang, PolicyConfig, mask_id_number};
 use maud::{Markup, html};
-use pinyin::ToPinyin;
 use serde::Deserialize;
 
 use super::errors::ConsoleError;
@@ -42,27 +42,6 @@ fn given(value: &Option<String>) -> Option<&str> {
 fn bad_filter(zh: &str, en: &str, got: &str) -> ConsoleError {
     let shown: String = got.chars().take(40).collect();
     ConsoleError::bad_request(format!("筛选条件有误：{zh}（“{shown}”）"), format!("Bad filter: {en} ('{shown}')"))
-}
-
-/// Full pinyin without tones and initials of a name ("zhangguilan", "zgl"); other letters and
-/// digits are kept, lower-cased (as `app/core/src/search.rs` does on the phone).
-pub fn pinyin_forms(name: &str) -> (String, String) {
-    let mut full = String::new();
-    let mut initials = String::new();
-    for (ch, py) in name.chars().zip(name.to_pinyin()) {
-        match py {
-            Some(p) => {
-                full.push_str(p.plain());
-                initials.push_str(p.first_letter());
-            }
-            None if ch.is_alphanumeric() => {
-                full.extend(ch.to_lowercase());
-                initials.extend(ch.to_lowercase());
-            }
-            None => {}
-        }
-    }
-    (full, initials)
 }
 
 /// A query as the search compares it: lower-case, without spaces and dashes.

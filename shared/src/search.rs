@@ -1,5 +1,6 @@
-//! Search text for the household list: names as written, their full pinyin and their pinyin
-//! initials, so a worker can type "zs", "zhangsan" or "张三" and find 张三 on a phone keyboard.
+//! Search text for household lists: names as written, their full pinyin and their pinyin
+//! initials, so a worker can type "zs", "zhangsan" or "张三" and find 张三 on a phone keyboard,
+//! and a supervisor finds the same households in the console.
 
 use pinyin::ToPinyin;
 
