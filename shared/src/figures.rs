@@ -220,6 +220,26 @@ pub struct Facts {
 }
 
 impl Facts {
+    /// These rows brought up to date with `changed`: changed households (with *all* their
+    /// visits) and changed cases replace their older copies, in id order. This is how a cache
+    /// of a scope's rows follows the store without reading every row again.
+    pub fn with_changes(&self, changed: Facts) -> Facts {
+        let households: std::collections::HashSet<HouseholdId> = changed.households.iter().map(|h| h.id).collect();
+        let cases: std::collections::HashSet<CaseId> = changed.cases.iter().map(|c| c.id).collect();
+        let mut merged = Facts {
+            households: self.households.iter().filter(|h| !households.contains(&h.id)).cloned().collect(),
+            visits: self.visits.iter().filter(|v| !households.contains(&v.household)).cloned().collect(),
+            cases: self.cases.iter().filter(|c| !cases.contains(&c.id)).cloned().collect(),
+        };
+        merged.households.extend(changed.households);
+        merged.visits.extend(changed.visits);
+        merged.cases.extend(changed.cases);
+        merged.households.sort_by_key(|h| h.id);
+        merged.visits.sort_by_key(|v| v.id);
+        merged.cases.sort_by_key(|c| c.id);
+        merged
+    }
+
     /// The rows of these documents, in their order.
     pub fn from_documents(households: &[HouseholdFile], cases: &[CaseFile], config: &PolicyConfig) -> Facts {
         let mut facts = Facts::default();

@@ -64,6 +64,13 @@ async fn the_stored_rows_are_the_documents_facts_within_the_asked_scopes() {
     let generation = h.admin.facts_generation().unwrap();
     assert_eq!(h.sync(&mut phone, vec![change]).await.acks[0].status, AckStatus::Accepted);
     assert!(h.admin.facts_generation().unwrap() > generation, "a cache of the rows sees they changed");
+    // What changed since then is that one household with all its visits, and it brings the
+    // earlier rows up to date exactly.
+    let changed = h.admin.facts_changed_since(&[Scope::Grid(grid)], generation).unwrap();
+    assert_eq!(changed.households.iter().map(|x| x.id).collect::<Vec<_>>(), vec![id]);
+    assert!(changed.cases.is_empty());
+    assert!(changed.visits.iter().all(|v| v.household == id));
+    assert_eq!(sorted(grid_rows.with_changes(changed)), sorted(h.admin.facts(&[Scope::Grid(grid)]).unwrap()));
     let after = h.admin.facts(&[Scope::Grid(grid)]).unwrap();
     let row = after.visits.iter().find(|v| v.id == visit_id).expect("the new visit's row");
     assert_eq!((row.household, row.visitor, row.outcome), (id, worker.id, VisitOutcome::Met));

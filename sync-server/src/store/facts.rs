@@ -18,30 +18,35 @@ const FACTS_VERSION: &str = "1";
 
 /// Rewrites the facts of one document.
 pub(super) fn write(conn: &Connection, any: &AnyDoc) -> Result<(), StoreError> {
-    // Any change to the rows moves the generation on, so a cache of them knows it is stale.
-    conn.prepare_cached(
-        "INSERT INTO meta (key, value) VALUES ('facts_generation', '1')
-         ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
-    )?
-    .execute([])?;
+    // Any change to the rows moves the generation on, so a cache of them knows it is stale;
+    // the rows written carry it, so a cache can fetch just what changed since its copy.
+    let generation: i64 = conn
+        .prepare_cached(
+            "INSERT INTO meta (key, value) VALUES ('facts_generation', '1')
+             ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1
+             RETURNING CAST(value AS INTEGER)",
+        )?
+        .query_row([], |r| r.get(0))?;
     match any {
         AnyDoc::Household(file) => {
             let (household, visits) = HouseholdFacts::from_file(file);
             let p = household.placement;
             conn.prepare_cached(
-                "INSERT OR REPLACE INTO household_facts (id, street, community, grid, facts) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR REPLACE INTO household_facts (id, street, community, grid, facts, generation)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             .execute(params![
                 household.id.to_string(),
                 p.street.to_string(),
                 p.community.to_string(),
                 p.grid.to_string(),
-                serde_json::to_string(&household)?
+                serde_json::to_string(&household)?,
+                generation
             ])?;
             conn.prepare_cached("DELETE FROM visit_facts WHERE household = ?1")?.execute([household.id.to_string()])?;
             let mut insert = conn.prepare_cached(
-                "INSERT OR REPLACE INTO visit_facts (id, household, street, community, grid, at, facts)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT OR REPLACE INTO visit_facts (id, household, street, community, grid, at, facts, generation)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             for visit in &visits {
                 insert.execute(params![
@@ -51,7 +56,8 @@ pub(super) fn write(conn: &Connection, any: &AnyDoc) -> Result<(), StoreError> {
                     p.community.to_string(),
                     p.grid.to_string(),
                     visit.at,
-                    serde_json::to_string(visit)?
+                    serde_json::to_string(visit)?,
+                    generation
                 ])?;
             }
         }
@@ -59,8 +65,8 @@ pub(super) fn write(conn: &Connection, any: &AnyDoc) -> Result<(), StoreError> {
             let facts = CaseFacts::from_case(case, &PolicyConfig::default());
             let p = facts.placement;
             conn.prepare_cached(
-                "INSERT OR REPLACE INTO case_facts (id, street, community, grid, reported_at, facts)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR REPLACE INTO case_facts (id, street, community, grid, reported_at, facts, generation)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
             .execute(params![
                 facts.id.to_string(),
@@ -68,7 +74,8 @@ pub(super) fn write(conn: &Connection, any: &AnyDoc) -> Result<(), StoreError> {
                 p.community.to_string(),
                 p.grid.to_string(),
                 facts.reported_at,
-                serde_json::to_string(&facts)?
+                serde_json::to_string(&facts)?,
+                generation
             ])?;
         }
     }
@@ -132,16 +139,37 @@ impl SqliteStore {
     pub fn facts(&self, scopes: &[Scope]) -> Result<Facts, StoreError> {
         self.with_conn(|conn| {
             Ok(Facts {
-                households: rows_within(conn, "household_facts", scopes)?,
-                visits: rows_within(conn, "visit_facts", scopes)?,
-                cases: rows_within(conn, "case_facts", scopes)?,
+                households: rows_within(conn, "household_facts", scopes, None)?,
+                visits: rows_within(conn, "visit_facts", scopes, None)?,
+                cases: rows_within(conn, "case_facts", scopes, None)?,
+            })
+        })
+    }
+
+    /// The rows within `scopes` written after `generation` (see
+    /// [`SqliteStore::facts_generation`]): changed households with *all* their visits, and
+    /// changed cases. A cache holding the rows as of `generation` replaces those households
+    /// (and their visits) and cases to be current, without reading the rest again.
+    pub fn facts_changed_since(&self, scopes: &[Scope], generation: u64) -> Result<Facts, StoreError> {
+        let since = Some(i64::try_from(generation).unwrap_or(i64::MAX));
+        self.with_conn(|conn| {
+            Ok(Facts {
+                households: rows_within(conn, "household_facts", scopes, since)?,
+                visits: rows_within(conn, "visit_facts", scopes, since)?,
+                cases: rows_within(conn, "case_facts", scopes, since)?,
             })
         })
     }
 }
 
-/// The rows of a facts table whose placement lies within any of `scopes`, in id order.
-fn rows_within<T: DeserializeOwned>(conn: &Connection, table: &str, scopes: &[Scope]) -> Result<Vec<T>, StoreError> {
+/// The rows of a facts table whose placement lies within any of `scopes` (and, with `since`,
+/// that were written after that generation), in id order.
+fn rows_within<T: DeserializeOwned>(
+    conn: &Connection,
+    table: &str,
+    scopes: &[Scope],
+    since: Option<i64>,
+) -> Result<Vec<T>, StoreError> {
     let mut seen: HashSet<String> = HashSet::new();
     let mut out: Vec<(String, T)> = Vec::new();
     for scope in scopes {
@@ -151,8 +179,15 @@ fn rows_within<T: DeserializeOwned>(conn: &Connection, table: &str, scopes: &[Sc
             Scope::Grid(id) => ("grid", id.to_string()),
             Scope::Building(_) => continue,
         };
-        let mut stmt = conn.prepare_cached(&format!("SELECT id, facts FROM {table} WHERE {column} = ?1"))?;
-        let mut rows = stmt.query([id])?;
+        // What changed since a generation is few rows: find them by generation first.
+        let sql = match since {
+            None => format!("SELECT id, facts FROM {table} WHERE {column} = ?1 AND ?2 IS NULL"),
+            Some(_) => format!(
+                "SELECT id, facts FROM {table} INDEXED BY {table}_by_generation WHERE generation > ?2 AND {column} = ?1"
+            ),
+        };
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(rusqlite::params![id, since])?;
         while let Some(row) = rows.next()? {
             let id: String = row.get(0)?;
             if seen.insert(id.clone()) {

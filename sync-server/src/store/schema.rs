@@ -237,7 +237,9 @@ CREATE TABLE IF NOT EXISTS household_facts (
     street    TEXT NOT NULL,
     community TEXT NOT NULL,
     grid      TEXT NOT NULL,
-    facts     TEXT NOT NULL
+    facts     TEXT NOT NULL,
+    -- The facts generation that wrote the row (meta 'facts_generation'): caches fetch what changed.
+    generation INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS household_facts_by_grid ON household_facts(grid);
 CREATE INDEX IF NOT EXISTS household_facts_by_community ON household_facts(community);
@@ -249,7 +251,8 @@ CREATE TABLE IF NOT EXISTS visit_facts (
     community TEXT NOT NULL,
     grid      TEXT NOT NULL,
     at        INTEGER NOT NULL,
-    facts     TEXT NOT NULL
+    facts     TEXT NOT NULL,
+    generation INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS visit_facts_by_household ON visit_facts(household);
 CREATE INDEX IF NOT EXISTS visit_facts_by_grid ON visit_facts(grid);
@@ -261,7 +264,8 @@ CREATE TABLE IF NOT EXISTS case_facts (
     community   TEXT NOT NULL,
     grid        TEXT NOT NULL,
     reported_at INTEGER NOT NULL,
-    facts       TEXT NOT NULL
+    facts       TEXT NOT NULL,
+    generation  INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS case_facts_by_grid ON case_facts(grid);
 CREATE INDEX IF NOT EXISTS case_facts_by_community ON case_facts(community);
@@ -328,6 +332,9 @@ fn add_missing_columns(conn: &Connection) -> Result<(), StoreError> {
         ("devices", "unsent", "INTEGER"),
         ("devices", "rejected", "INTEGER"),
         ("devices", "quarantined", "INTEGER"),
+        ("household_facts", "generation", "INTEGER NOT NULL DEFAULT 0"),
+        ("visit_facts", "generation", "INTEGER NOT NULL DEFAULT 0"),
+        ("case_facts", "generation", "INTEGER NOT NULL DEFAULT 0"),
     ];
     for (table, column, kind) in ADDED {
         let present: bool = conn.query_row(
@@ -339,5 +346,11 @@ fn add_missing_columns(conn: &Connection) -> Result<(), StoreError> {
             conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
         }
     }
+    // Indexes on added columns, once the columns exist.
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS household_facts_by_generation ON household_facts(generation);
+         CREATE INDEX IF NOT EXISTS visit_facts_by_generation ON visit_facts(generation);
+         CREATE INDEX IF NOT EXISTS case_facts_by_generation ON case_facts(generation);",
+    )?;
     Ok(())
 }
