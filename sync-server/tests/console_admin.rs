@@ -110,6 +110,9 @@ async fn a_roster_with_a_bad_row_lists_every_problem_and_imports_nothing_and_a_c
     assert!(page.body.contains("未导入任何内容"), "{}", page.body);
     assert!(page.body.contains("第 5 行") && page.body.contains("<code>floors</code>"), "{}", page.body);
     assert!(page.body.contains("第 7 行") && page.body.contains("<code>role</code>"), "{}", page.body);
+    // The problems themselves are in Chinese too.
+    assert!(page.body.contains("“六”不是 1 到 200 之间的数字"), "{}", page.body);
+    assert!(page.body.contains("角色无效"), "{}", page.body);
     assert_eq!(streets(&h), before, "nothing imported");
     assert_eq!(count(&h, "SELECT COUNT(*) FROM users WHERE name = '孙丽华'"), 0);
 
@@ -117,6 +120,7 @@ async fn a_roster_with_a_bad_row_lists_every_problem_and_imports_nothing_and_a_c
     let english = browser.get("/console/admin/roster?lang=en").await;
     let page = upload(&mut browser, "/console/admin/roster", &english.csrf(), "lanhu.csv", bad.as_bytes()).await;
     assert!(page.body.contains("row 5, column <code>floors</code>"), "{}", page.body);
+    assert!(page.body.contains("'六' is not a number from 1 to 200"), "{}", page.body);
 
     // Excel's "CSV UTF-8" byte order mark is fine.
     let clean = [b"\xEF\xBB\xBF".as_slice(), CLEAN_CSV.as_bytes()].concat();

@@ -691,7 +691,7 @@ fn roster_page(user: &ConsoleUser, outcome: Option<&Outcome>) -> Markup {
                                 li {
                                     (user.t("第 ", "row ")) (p.row) (user.t(" 行，", ", "))
                                     (user.t("列 ", "column ")) code { (p.column) } "："
-                                    (p.problem)
+                                    (user.t(&p.zh, &p.problem))
                                 }
                             }
                         }

@@ -346,7 +346,16 @@ pub struct RowProblem {
     /// Line in the file (the header is row 1).
     pub row: u64,
     pub column: String,
+    /// In English (the CLI prints this).
     pub problem: String,
+    /// The same in Chinese, for the console's roster upload.
+    pub zh: String,
+}
+
+impl RowProblem {
+    fn new(row: u64, column: &str, en: impl Into<String>, zh: impl Into<String>) -> Self {
+        RowProblem { row, column: column.to_string(), problem: en.into(), zh: zh.into() }
+    }
 }
 
 impl std::fmt::Display for RowProblem {
@@ -507,7 +516,7 @@ fn read_csv(input: impl std::io::Read, problems: &mut Vec<RowProblem>) -> Vec<Cs
     let headers = match reader.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
-            problems.push(RowProblem { row: 1, column: "-".into(), problem: format!("unreadable header: {e}") });
+            problems.push(RowProblem::new(1, "-", format!("unreadable header: {e}"), format!("无法读取表头：{e}")));
             return Vec::new();
         }
     };
@@ -517,15 +526,11 @@ fn read_csv(input: impl std::io::Read, problems: &mut Vec<RowProblem>) -> Vec<Cs
             Some(i) => {
                 index.insert(column, i);
             }
-            None => problems.push(RowProblem {
-                row: 1,
-                column: column.to_string(),
-                problem: "missing from the header".into(),
-            }),
+            None => problems.push(RowProblem::new(1, column, "missing from the header", "表头缺少这一列")),
         }
     }
     for header in headers.iter().filter(|h| !CSV_COLUMNS.contains(h)) {
-        problems.push(RowProblem { row: 1, column: header.to_string(), problem: "unknown column".into() });
+        problems.push(RowProblem::new(1, header, "unknown column", "未知的列"));
     }
     let mut rows = Vec::new();
     for record in reader.records() {
@@ -540,7 +545,12 @@ fn read_csv(input: impl std::io::Read, problems: &mut Vec<RowProblem>) -> Vec<Cs
             }
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
-                problems.push(RowProblem { row: line, column: "-".into(), problem: format!("unreadable row: {e}") });
+                problems.push(RowProblem::new(
+                    line,
+                    "-",
+                    format!("unreadable row: {e}"),
+                    format!("无法读取这一行：{e}"),
+                ));
             }
         }
     }
@@ -564,47 +574,56 @@ fn plan_import(
     let mut seen_ids: HashMap<String, u64> = HashMap::new();
     // Stored roster plus this file's org rows, built once the org rows are read.
     let mut merged: Option<Roster> = None;
-    let mut problem = |row: &CsvRow, column: &str, text: String| {
-        problems.push(RowProblem { row: row.line, column: column.to_string(), problem: text });
+    let mut problem = |row: &CsvRow, column: &str, (en, zh): (String, String)| {
+        problems.push(RowProblem::new(row.line, column, en, zh));
     };
     // Parents may come later in the file, so the org rows are read in order of the hierarchy.
     for kind in ["street", "community", "grid", "building", "staff", "household"] {
         for row in rows.iter().filter(|r| r.get("record_type") == kind) {
             let id_text = row.get("id");
             let Ok(id) = id_text.parse::<uuid::Uuid>() else {
-                problem(row, "id", format!("'{id_text}' is not a UUID"));
+                problem(row, "id", (format!("'{id_text}' is not a UUID"), format!("“{id_text}”不是有效的 UUID")));
                 continue;
             };
             if let Some(first) = seen_ids.insert(id.to_string(), row.line) {
-                problem(row, "id", format!("id {id} is already used on row {first}"));
+                problem(
+                    row,
+                    "id",
+                    (format!("id {id} is already used on row {first}"), format!("编号 {id} 已在第 {first} 行使用")),
+                );
                 continue;
             }
             let name = row.get("name").to_string();
             if name.is_empty() || name.chars().count() > 60 {
-                problem(row, "name", "must be 1 to 60 characters".into());
+                problem(row, "name", ("must be 1 to 60 characters".into(), "名称须为 1 到 60 个字".into()));
                 continue;
             }
             let parent = row.get("parent_id");
-            let parent_missing = |what: &str| format!("no {what} with id '{parent}' in this file or on the roster");
+            let parent_missing = |what: &str, zh: &str| {
+                (
+                    format!("no {what} with id '{parent}' in this file or on the roster"),
+                    format!("本文件和花名册中都没有编号为“{parent}”的{zh}"),
+                )
+            };
             match kind {
                 "street" => roster.streets.push(Street { id: StreetId(id), name }),
                 "community" => match parent.parse::<StreetId>() {
                     Ok(street) if has_street(&stored, &roster, street) => {
                         roster.communities.push(Community { id: CommunityId(id), street, name })
                     }
-                    _ => problem(row, "parent_id", parent_missing("street")),
+                    _ => problem(row, "parent_id", parent_missing("street", "街道")),
                 },
                 "grid" => match parent.parse::<CommunityId>() {
                     Ok(community) if has_community(&stored, &roster, community) => {
                         roster.grids.push(Grid { id: GridId(id), community, name })
                     }
-                    _ => problem(row, "parent_id", parent_missing("community")),
+                    _ => problem(row, "parent_id", parent_missing("community", "社区")),
                 },
                 "building" => {
                     let grid = match parent.parse::<GridId>() {
                         Ok(grid) if has_grid(&stored, &roster, grid) => Some(grid),
                         _ => {
-                            problem(row, "parent_id", parent_missing("grid"));
+                            problem(row, "parent_id", parent_missing("grid", "网格"));
                             None
                         }
                     };
@@ -614,7 +633,14 @@ fn plan_import(
                         match row.get(column).parse::<u16>() {
                             Ok(n) if (1..=200).contains(&n) => *slot = n,
                             _ => {
-                                problem(row, column, format!("'{}' is not a number from 1 to 200", row.get(column)));
+                                problem(
+                                    row,
+                                    column,
+                                    (
+                                        format!("'{}' is not a number from 1 to 200", row.get(column)),
+                                        format!("“{}”不是 1 到 200 之间的数字", row.get(column)),
+                                    ),
+                                );
                                 ok = false;
                             }
                         }
@@ -634,7 +660,7 @@ fn plan_import(
                     let role = match row.get("role").parse::<Role>() {
                         Ok(role) => role,
                         Err(e) => {
-                            problem(row, "role", e.to_string());
+                            problem(row, "role", (e.to_string(), format!("角色无效：{e}")));
                             continue;
                         }
                     };
@@ -642,12 +668,20 @@ fn plan_import(
                     for raw in row.get("scopes").split([';', ' ']).filter(|s| !s.is_empty()) {
                         match raw.parse::<Scope>() {
                             Ok(scope) if scope_known(&stored, &roster, &scope) => scopes.push(scope),
-                            Ok(scope) => problem(row, "scopes", format!("{scope} is not on the roster")),
-                            Err(e) => problem(row, "scopes", e.to_string()),
+                            Ok(scope) => problem(
+                                row,
+                                "scopes",
+                                (format!("{scope} is not on the roster"), format!("花名册中没有 {scope}")),
+                            ),
+                            Err(e) => problem(row, "scopes", (e.to_string(), format!("管辖范围无效：{e}"))),
                         }
                     }
                     if scopes.is_empty() {
-                        problem(row, "scopes", "a staff member needs at least one scope".into());
+                        problem(
+                            row,
+                            "scopes",
+                            ("a staff member needs at least one scope".into(), "工作人员至少需要一个管辖范围".into()),
+                        );
                         continue;
                     }
                     roster.staff.push(Staff {
@@ -670,7 +704,7 @@ fn plan_import(
                     });
                     let placement = parent.parse::<BuildingId>().ok().and_then(|b| both.placement_of_building(b));
                     let Some(placement) = placement else {
-                        problem(row, "parent_id", parent_missing("building"));
+                        problem(row, "parent_id", parent_missing("building", "楼栋"));
                         continue;
                     };
                     let building_name = both
@@ -699,7 +733,8 @@ fn plan_import(
                         } else {
                             "name"
                         };
-                        problem(row, column, e.message);
+                        let zh = format!("住户档案不合规：{}", e.message);
+                        problem(row, column, (e.message, zh));
                         continue;
                     }
                     households.push(file);
@@ -713,7 +748,10 @@ fn plan_import(
             problem(
                 row,
                 "record_type",
-                format!("'{kind}' is not one of street, community, grid, building, staff, household"),
+                (
+                    format!("'{kind}' is not one of street, community, grid, building, staff, household"),
+                    format!("“{kind}”不是 street、community、grid、building、staff、household 之一"),
+                ),
             );
         }
     }
