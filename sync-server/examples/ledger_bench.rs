@@ -1,77 +1,42 @@
-//! How long a year's visit ledger of the street demo takes to write, and how much memory it
+//! How long the street demo's visit ledger (走访台账) takes to write, and how much memory it
 //! needs, as XLSX and as CSV.
 //!
 //! ```sh
 //! cargo run --release -p gridlink-sync-server --example ledger_bench
 //! ```
 //!
-//! The rows are the street demo's own visits (address, head of household, visitor, time,
-//! outcome, notes), 158,000 of them, streamed from memory into the writer the way an export
-//! streams them from the store. Peak memory is the process's VmHWM, reset before each file,
-//! so "above baseline" is what the writer itself added on top of the loaded demo data.
+//! The rows are the real visit ledger of `gridlink-server export --what visits` (the same
+//! layout and rows, from [`ledgers::build`] over the street demo's facts), a year of visits,
+//! streamed from memory into the writer. Peak memory is the process's VmHWM, reset before each
+//! file, so "above baseline" is what the writer itself added on top of the loaded demo data.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use gridlink_shared::demo::{DemoSize, generate};
+use gridlink_shared::figures::Facts;
 use gridlink_shared::time::local_date;
-use gridlink_shared::{HouseholdFile, Lang, Visit, VisitOutcome};
-use gridlink_sync_server::ledger::{Cell, Column, Kind, Label, Ledger, LedgerError, Row, write_csv, write_xlsx};
-
-const ROWS: usize = 158_000;
-
-const VISITS: Ledger = Ledger::new(
-    Label::new("走访台账", "Visit ledger"),
-    Label::new("走访", "Visits"),
-    &[
-        Column::new("走访时间", "Visit time", Kind::DateTime),
-        Column::new("社区", "Community", Kind::Text),
-        Column::new("网格", "Grid", Kind::Text),
-        Column::new("住户地址", "Address", Kind::Text),
-        Column::new("户主", "Head of household", Kind::Text),
-        Column::new("走访人", "Visitor", Kind::Text),
-        Column::new("结果", "Outcome", Kind::Text),
-        Column::new("见到本人", "Met", Kind::YesNo),
-        Column::new("发现需求", "Needs found", Kind::Text),
-        Column::new("备注", "Notes", Kind::Text),
-        Column::new("回访日期", "Follow-up", Kind::Date),
-    ],
-);
+use gridlink_shared::{Lang, PolicyConfig, Scope};
+use gridlink_sync_server::ledger::{LedgerError, write_csv, write_xlsx};
+use gridlink_sync_server::ledgers::{self, ExportRequest, Format, LedgerKind};
 
 fn main() -> Result<(), LedgerError> {
     let started = Instant::now();
     let now = gridlink_shared::time::start_of_local_day(chrono::NaiveDate::from_ymd_opt(2026, 11, 28).unwrap());
     let demo = generate(DemoSize::Street, 7, now);
-    let communities: HashMap<_, _> = demo.roster.communities.iter().map(|c| (c.id, c.name.as_str())).collect();
-    let grids: HashMap<_, _> = demo.roster.grids.iter().map(|g| (g.id, g.name.as_str())).collect();
-    let mut visits: Vec<(&HouseholdFile, &Visit)> =
-        demo.households.iter().flat_map(|h| h.visits.values().map(move |v| (h, v))).collect();
-    visits.sort_by_key(|(_, v)| (v.at, v.id));
-    let in_demo = visits.len();
+    let facts = Facts::from_documents(&demo.households, &demo.cases, &PolicyConfig::default());
     println!(
-        "street demo: {} households, {in_demo} visits, generated in {:.1} s; writing {ROWS} rows",
+        "street demo: {} households, {} visits, generated in {:.1} s",
         demo.households.len(),
+        facts.visits.len(),
         started.elapsed().as_secs_f64()
     );
-
-    let row = |(h, v): &(&HouseholdFile, &Visit)| -> Row {
-        let needs: Vec<&str> = v.needs_found.iter().map(|n| n.label(Lang::Zh)).collect();
-        vec![
-            Cell::DateTime(v.at),
-            Cell::text(communities.get(&h.placement.community).copied().unwrap_or("")),
-            Cell::text(grids.get(&h.placement.grid).copied().unwrap_or("")),
-            Cell::Text(format!("{}{}单元{}", h.building_name, h.unit, h.room)),
-            Cell::text(&h.head),
-            Cell::text(&v.visitor_name),
-            Cell::text(v.outcome.label(Lang::Zh)),
-            Cell::YesNo(v.outcome == VisitOutcome::Met),
-            if needs.is_empty() { Cell::Empty } else { Cell::Text(needs.join("、")) },
-            if v.notes.is_empty() { Cell::Empty } else { Cell::text(&v.notes) },
-            v.follow_up.map_or(Cell::Empty, Cell::Date),
-        ]
+    let request = |format| ExportRequest {
+        what: LedgerKind::Visits,
+        format,
+        scopes: demo.roster.streets.iter().map(|s| Scope::Street(s.id)).collect(),
+        period: None,
+        lang: Lang::Zh,
     };
-    // The demo's year, cycled if it holds fewer visits than the figure we measure.
-    let rows = || visits.iter().cycle().take(ROWS).map(row);
 
     let dir = tempfile::tempdir().expect("temp dir");
     println!("process RSS with the demo data loaded: {:.1} MiB", status_kib("VmRSS:") as f64 / 1024.0);
@@ -87,8 +52,14 @@ fn main() -> Result<(), LedgerError> {
         let mut progress_calls = 0;
         let mut progress = |_| progress_calls += 1;
         let written = match format {
-            "xlsx" => write_xlsx(&VISITS, rows(), &path, Lang::Zh, &mut progress)?,
-            _ => write_csv(&VISITS, rows(), &path, Lang::Zh, &mut progress)?,
+            "xlsx" => {
+                let (ledger, rows) = ledgers::build(&demo.roster, &facts, &request(Format::Xlsx), now);
+                write_xlsx(&ledger, rows, &path, Lang::Zh, &mut progress)?
+            }
+            _ => {
+                let (ledger, rows) = ledgers::build(&demo.roster, &facts, &request(Format::Csv), now);
+                write_csv(&ledger, rows, &path, Lang::Zh, &mut progress)?
+            }
         };
         let seconds = started.elapsed().as_secs_f64();
         let peak = status_kib("VmHWM:");
