@@ -224,11 +224,6 @@ pub(super) async fn list(user: ConsoleUser, RawQuery(query): RawQuery) -> Result
         .collect();
     let lang = user.lang;
     let base = filter.query_without_page();
-    let page_link = |n: usize| {
-        let mut q = base.clone();
-        q.push(("page", n.to_string()));
-        format!("/console/cases?{}", serde_urlencoded::to_string(&q).unwrap_or_default())
-    };
     let content = html! {
         section.card.filters {
             form.filter-form method="get" action="/console/cases" {
@@ -322,13 +317,7 @@ pub(super) async fn list(user: ConsoleUser, RawQuery(query): RawQuery) -> Result
                 }
             }
         }
-        @if pages > 1 {
-            nav.pager aria-label=(t(lang, "翻页", "Pages")) {
-                @if page > 1 { a.btn.small href=(page_link(page - 1)) { (t(lang, "上一页", "Previous")) } }
-                span.muted { (page) " / " (pages) }
-                @if page < pages { a.btn.small href=(page_link(page + 1)) { (t(lang, "下一页", "Next")) } }
-            }
-        }
+        (layout::pager(lang, "/console/cases", &base, page, pages))
     };
     Ok(layout::page(&user, Section::Cases, user.t("事件", "Cases"), content))
 }

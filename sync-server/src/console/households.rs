@@ -142,11 +142,6 @@ pub(super) async fn list(user: ConsoleUser, RawQuery(query): RawQuery) -> Result
     if overdue {
         base.push(("overdue", "1".into()));
     }
-    let page_link = |n: usize| {
-        let mut q = base.clone();
-        q.push(("page", n.to_string()));
-        format!("/console/households?{}", serde_urlencoded::to_string(&q).unwrap_or_default())
-    };
     let content = html! {
         section.card.filters {
             form.filter-form method="get" action="/console/households" {
@@ -214,13 +209,7 @@ pub(super) async fn list(user: ConsoleUser, RawQuery(query): RawQuery) -> Result
                 }
             }
         }
-        @if pages > 1 {
-            nav.pager aria-label=(t(lang, "翻页", "Pages")) {
-                @if page > 1 { a.btn.small href=(page_link(page - 1)) { (t(lang, "上一页", "Previous")) } }
-                span.muted { (page) " / " (pages) }
-                @if page < pages { a.btn.small href=(page_link(page + 1)) { (t(lang, "下一页", "Next")) } }
-            }
-        }
+        (layout::pager(lang, "/console/households", &base, page, pages))
     };
     Ok(layout::page(&user, Section::Households, user.t("住户", "Households"), content))
 }

@@ -196,3 +196,22 @@ pub(super) async fn stylesheet(RawQuery(query): RawQuery) -> Response {
     response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static(cache));
     response
 }
+
+/// The "previous / page n of m / next" links under a paged list: `path` with the list's own
+/// query (`filters`, without the page) and `page=N`. Nothing when everything fits on one page.
+pub fn pager(lang: Lang, path: &str, filters: &[(&str, String)], page: usize, pages: usize) -> Markup {
+    let link = |n: usize| {
+        let mut query: Vec<(&str, String)> = filters.to_vec();
+        query.push(("page", n.to_string()));
+        format!("{path}?{}", serde_urlencoded::to_string(&query).unwrap_or_default())
+    };
+    html! {
+        @if pages > 1 {
+            nav.pager aria-label=(t(lang, "翻页", "Pages")) {
+                @if page > 1 { a.btn.small href=(link(page - 1)) { (t(lang, "上一页", "Previous")) } }
+                span.muted { (page) " / " (pages) }
+                @if page < pages { a.btn.small href=(link(page + 1)) { (t(lang, "下一页", "Next")) } }
+            }
+        }
+    }
+}
