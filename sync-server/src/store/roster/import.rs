@@ -1,316 +1,24 @@
-//! The roster in SQLite: streets, communities, grids, buildings, outlets and staff; the
-//! reference-data version; the slice each principal sees; the roster report and CSV import.
-
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+//! The roster CSV import: reading the file, planning (pure: parsed rows and the stored
+//! roster in, a plan or every row problem out) and writing the plan in one transaction.
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use gridlink_shared::protocol::ReferenceData;
 use gridlink_shared::time::Millis;
 use gridlink_shared::validate::validate_document;
 use gridlink_shared::{
-    AnyDoc, Building, BuildingId, Community, CommunityId, Grid, GridId, HouseholdFile, HouseholdId, Outlet, Principal,
-    Role, Roster, Scope, Staff, Street, StreetId, UserId, doc,
+    AnyDoc, Building, BuildingId, Community, CommunityId, Grid, GridId, HouseholdFile, HouseholdId, Role, Roster,
+    Scope, Staff, Street, StreetId, UserId, doc,
 };
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::TransactionBehavior;
 use serde::Serialize;
 
-use super::push::{LogAppender, insert_change, write_doc};
-use super::sqlite::{import_actor, parse_code, parse_id, scopes_json};
-use super::{SqliteStore, StoreError};
-
-pub(super) fn reference_version(conn: &Connection) -> Result<u64, StoreError> {
-    let raw: String = conn.query_row("SELECT value FROM meta WHERE key = 'reference_version'", [], |r| r.get(0))?;
-    raw.parse().map_err(|_| StoreError::Backend(format!("reference_version '{raw}' is not a number")))
-}
-
-/// Marks the reference data changed, so every device receives it at its next sync.
-pub(super) fn bump_reference_version(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'reference_version'",
-        [],
-    )?;
-    Ok(())
-}
-
-fn exists(conn: &Connection, table: &str, id: &str) -> Result<bool, StoreError> {
-    let sql = format!("SELECT 1 FROM {table} WHERE id = ?1");
-    Ok(conn.prepare_cached(&sql)?.query_row([id], |_| Ok(())).optional()?.is_some())
-}
-
-/// Refuses scopes that name no street, community, grid or building of the roster.
-pub(super) fn check_scopes_exist(conn: &Connection, scopes: &[Scope]) -> Result<(), StoreError> {
-    for scope in scopes {
-        let (table, id) = scope_table(scope);
-        if !exists(conn, table, &id)? {
-            return Err(StoreError::Invalid(format!(
-                "scope {scope}: no such {} on the roster",
-                &table[..table.len() - 1]
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn scope_table(scope: &Scope) -> (&'static str, String) {
-    match scope {
-        Scope::Street(id) => ("streets", id.to_string()),
-        Scope::Community(id) => ("communities", id.to_string()),
-        Scope::Grid(id) => ("grids", id.to_string()),
-        Scope::Building(id) => ("buildings", id.to_string()),
-    }
-}
-
-pub(super) fn insert_staff(conn: &Connection, staff: &Staff, now: Millis) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO users (id, name, role, phone, pledge, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (id) DO UPDATE SET name = excluded.name, role = excluded.role, phone = excluded.phone,
-            pledge = excluded.pledge, scopes = excluded.scopes",
-    )?
-    .execute(params![
-        staff.id.to_string(),
-        staff.name,
-        staff.role.code(),
-        staff.phone,
-        staff.pledge,
-        scopes_json(&staff.scopes)?,
-        now
-    ])?;
-    Ok(())
-}
-
-fn upsert_street(conn: &Connection, s: &Street) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO streets (id, name) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET name = excluded.name",
-    )?
-    .execute(params![s.id.to_string(), s.name])?;
-    Ok(())
-}
-
-fn upsert_community(conn: &Connection, c: &Community) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO communities (id, street, name) VALUES (?1, ?2, ?3)
-         ON CONFLICT (id) DO UPDATE SET street = excluded.street, name = excluded.name",
-    )?
-    .execute(params![c.id.to_string(), c.street.to_string(), c.name])?;
-    Ok(())
-}
-
-fn upsert_grid(conn: &Connection, g: &Grid) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO grids (id, community, name) VALUES (?1, ?2, ?3)
-         ON CONFLICT (id) DO UPDATE SET community = excluded.community, name = excluded.name",
-    )?
-    .execute(params![g.id.to_string(), g.community.to_string(), g.name])?;
-    Ok(())
-}
-
-fn upsert_building(conn: &Connection, b: &Building) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO buildings (id, grid, name, units, floors, rooms_per_floor) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (id) DO UPDATE SET grid = excluded.grid, name = excluded.name, units = excluded.units,
-            floors = excluded.floors, rooms_per_floor = excluded.rooms_per_floor",
-    )?
-    .execute(params![b.id.to_string(), b.grid.to_string(), b.name, b.units, b.floors, b.rooms_per_floor])?;
-    Ok(())
-}
-
-fn upsert_outlet(conn: &Connection, o: &Outlet) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO outlets (id, community, category, name, phone, address, hours)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        o.id.to_string(),
-        o.community.to_string(),
-        o.category.code(),
-        o.name,
-        o.phone,
-        o.address,
-        o.hours
-    ])?;
-    Ok(())
-}
-
-/// Writes a whole roster (demo data).
-pub(super) fn insert_roster(conn: &Connection, roster: &Roster, now: Millis) -> Result<(), StoreError> {
-    roster.streets.iter().try_for_each(|s| upsert_street(conn, s))?;
-    roster.communities.iter().try_for_each(|c| upsert_community(conn, c))?;
-    roster.grids.iter().try_for_each(|g| upsert_grid(conn, g))?;
-    roster.buildings.iter().try_for_each(|b| upsert_building(conn, b))?;
-    roster.outlets.iter().try_for_each(|o| upsert_outlet(conn, o))?;
-    roster.staff.iter().try_for_each(|s| insert_staff(conn, s, now))
-}
-
-/// The whole roster as stored.
-pub(super) fn load_roster(conn: &Connection) -> Result<Roster, StoreError> {
-    fn rows<T>(
-        conn: &Connection,
-        sql: &str,
-        f: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
-    ) -> Result<Vec<T>, StoreError> {
-        let mut stmt = conn.prepare(sql)?;
-        let mut rows = stmt.query([])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push(f(row)?);
-        }
-        Ok(out)
-    }
-    let text = |row: &rusqlite::Row<'_>, i: usize| -> Result<String, StoreError> { Ok(row.get::<_, String>(i)?) };
-    Ok(Roster {
-        streets: rows(conn, "SELECT id, name FROM streets ORDER BY name, id", |r| {
-            Ok(Street { id: parse_id(&text(r, 0)?)?, name: text(r, 1)? })
-        })?,
-        communities: rows(conn, "SELECT id, street, name FROM communities ORDER BY name, id", |r| {
-            Ok(Community { id: parse_id(&text(r, 0)?)?, street: parse_id(&text(r, 1)?)?, name: text(r, 2)? })
-        })?,
-        grids: rows(conn, "SELECT id, community, name FROM grids ORDER BY name, id", |r| {
-            Ok(Grid { id: parse_id(&text(r, 0)?)?, community: parse_id(&text(r, 1)?)?, name: text(r, 2)? })
-        })?,
-        buildings: rows(
-            conn,
-            "SELECT id, grid, name, units, floors, rooms_per_floor FROM buildings ORDER BY name, id",
-            |r| {
-                Ok(Building {
-                    id: parse_id(&text(r, 0)?)?,
-                    grid: parse_id(&text(r, 1)?)?,
-                    name: text(r, 2)?,
-                    units: r.get(3)?,
-                    floors: r.get(4)?,
-                    rooms_per_floor: r.get(5)?,
-                })
-            },
-        )?,
-        staff: rows(conn, "SELECT id, name, role, phone, pledge, scopes FROM users ORDER BY name, id", |r| {
-            Ok(Staff {
-                id: parse_id(&text(r, 0)?)?,
-                name: text(r, 1)?,
-                role: parse_code(&text(r, 2)?)?,
-                phone: text(r, 3)?,
-                pledge: text(r, 4)?,
-                scopes: serde_json::from_str(&text(r, 5)?)?,
-            })
-        })?,
-        outlets: rows(
-            conn,
-            "SELECT id, community, category, name, phone, address, hours FROM outlets ORDER BY name, id",
-            |r| {
-                Ok(Outlet {
-                    id: parse_id(&text(r, 0)?)?,
-                    community: parse_id(&text(r, 1)?)?,
-                    category: parse_code(&text(r, 2)?)?,
-                    name: text(r, 3)?,
-                    phone: text(r, 4)?,
-                    address: text(r, 5)?,
-                    hours: text(r, 6)?,
-                })
-            },
-        )?,
-    })
-}
-
-/// Which community each scope reaches into, indexed once per roster.
-struct CommunityIndex<'a> {
-    roster: &'a Roster,
-    grid_community: HashMap<GridId, CommunityId>,
-    building_grid: HashMap<BuildingId, GridId>,
-}
-
-impl<'a> CommunityIndex<'a> {
-    fn new(roster: &'a Roster) -> Self {
-        CommunityIndex {
-            roster,
-            grid_community: roster.grids.iter().map(|g| (g.id, g.community)).collect(),
-            building_grid: roster.buildings.iter().map(|b| (b.id, b.grid)).collect(),
-        }
-    }
-
-    /// The communities a set of scopes reaches into.
-    fn communities_of(&self, scopes: &[Scope]) -> BTreeSet<CommunityId> {
-        let mut out = BTreeSet::new();
-        for scope in scopes {
-            match scope {
-                Scope::Street(street) => {
-                    out.extend(self.roster.communities.iter().filter(|c| c.street == *street).map(|c| c.id));
-                }
-                Scope::Community(c) => {
-                    out.insert(*c);
-                }
-                Scope::Grid(g) => out.extend(self.grid_community.get(g)),
-                Scope::Building(b) => out.extend(self.building_grid.get(b).and_then(|g| self.grid_community.get(g))),
-            }
-        }
-        out
-    }
-}
-
-/// The reference data a principal sees: the communities their scopes reach into, with
-/// their grids, buildings, staff and service outlets.
-pub(super) fn reference_for(
-    conn: &Connection,
-    principal: &Principal,
-    version: u64,
-) -> Result<ReferenceData, StoreError> {
-    let full = load_roster(conn)?;
-    let index = CommunityIndex::new(&full);
-    let visible = index.communities_of(&principal.scopes);
-    let streets: BTreeSet<StreetId> =
-        full.communities.iter().filter(|c| visible.contains(&c.id)).map(|c| c.street).collect();
-    let grids: BTreeSet<GridId> = full.grids.iter().filter(|g| visible.contains(&g.community)).map(|g| g.id).collect();
-    let roster = Roster {
-        streets: full.streets.iter().filter(|s| streets.contains(&s.id)).cloned().collect(),
-        communities: full.communities.iter().filter(|c| visible.contains(&c.id)).cloned().collect(),
-        grids: full.grids.iter().filter(|g| grids.contains(&g.id)).cloned().collect(),
-        buildings: full.buildings.iter().filter(|b| grids.contains(&b.grid)).cloned().collect(),
-        staff: full
-            .staff
-            .iter()
-            .filter(|s| s.id == principal.user || !index.communities_of(&s.scopes).is_disjoint(&visible))
-            .cloned()
-            .collect(),
-        outlets: full.outlets.iter().filter(|o| visible.contains(&o.community)).cloned().collect(),
-    };
-    Ok(ReferenceData { version, roster })
-}
-
-/// `roster --json`: the org tree with household counts.
-#[derive(Clone, Debug, Serialize)]
-pub struct RosterReport {
-    pub reference_version: u64,
-    pub streets: Vec<StreetReport>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct StreetReport {
-    pub id: StreetId,
-    pub name: String,
-    pub communities: Vec<CommunityReport>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct CommunityReport {
-    pub id: CommunityId,
-    pub name: String,
-    pub grids: Vec<GridReport>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct GridReport {
-    pub id: GridId,
-    pub name: String,
-    /// Household files in the grid, moved-out households included.
-    pub households: u64,
-    pub moved_out: u64,
-    pub open_cases: u64,
-    pub buildings: Vec<BuildingReport>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct BuildingReport {
-    pub id: BuildingId,
-    pub name: String,
-    pub households: u64,
-}
+use super::{
+    bump_reference_version, exists, insert_staff, load_roster, upsert_building, upsert_community, upsert_grid,
+    upsert_street,
+};
+use crate::store::push::{LogAppender, insert_change, write_doc};
+use crate::store::sqlite::import_actor;
+use crate::store::{SqliteStore, StoreError};
 
 /// What `import` did.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -385,64 +93,6 @@ impl CsvRow {
 }
 
 impl SqliteStore {
-    /// `roster --json`.
-    pub fn roster_report(&self) -> Result<RosterReport, StoreError> {
-        self.read(|conn| {
-            let roster = load_roster(conn)?;
-            let count_by = |sql: &str| -> Result<HashMap<String, u64>, StoreError> {
-                let mut stmt = conn.prepare(sql)?;
-                let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
-                Ok(rows.collect::<Result<_, _>>()?)
-            };
-            let per_grid = count_by("SELECT grid, COUNT(*) FROM household_rows GROUP BY grid")?;
-            let moved_out =
-                count_by("SELECT grid, COUNT(*) FROM household_rows WHERE status != 'active' GROUP BY grid")?;
-            let per_building =
-                count_by("SELECT building, COUNT(*) FROM household_rows WHERE building IS NOT NULL GROUP BY building")?;
-            let open = count_by("SELECT grid, COUNT(*) FROM case_rows WHERE status != 'closed' GROUP BY grid")?;
-            let streets = roster
-                .streets
-                .iter()
-                .map(|s| StreetReport {
-                    id: s.id,
-                    name: s.name.clone(),
-                    communities: roster
-                        .communities
-                        .iter()
-                        .filter(|c| c.street == s.id)
-                        .map(|c| CommunityReport {
-                            id: c.id,
-                            name: c.name.clone(),
-                            grids: roster
-                                .grids
-                                .iter()
-                                .filter(|g| g.community == c.id)
-                                .map(|g| GridReport {
-                                    id: g.id,
-                                    name: g.name.clone(),
-                                    households: per_grid.get(&g.id.to_string()).copied().unwrap_or(0),
-                                    moved_out: moved_out.get(&g.id.to_string()).copied().unwrap_or(0),
-                                    open_cases: open.get(&g.id.to_string()).copied().unwrap_or(0),
-                                    buildings: roster
-                                        .buildings
-                                        .iter()
-                                        .filter(|b| b.grid == g.id)
-                                        .map(|b| BuildingReport {
-                                            id: b.id,
-                                            name: b.name.clone(),
-                                            households: per_building.get(&b.id.to_string()).copied().unwrap_or(0),
-                                        })
-                                        .collect(),
-                                })
-                                .collect(),
-                        })
-                        .collect(),
-                })
-                .collect();
-            Ok(RosterReport { reference_version: reference_version(conn)?, streets })
-        })
-    }
-
     /// Imports a roster CSV (see [`CSV_COLUMNS`] and `docs/protocol.md`). Every bad row is
     /// reported; a file with any problem imports nothing.
     pub fn import_csv(&self, path: &Path, now: Millis) -> Result<ImportSummary, ImportError> {
@@ -458,7 +108,7 @@ impl SqliteStore {
         let actor = import_actor(self)?;
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let plan = plan_import(&tx, &rows, now, &mut problems)?;
+            let plan = plan_import(&load_roster(&tx)?, &rows, now, &mut problems);
             if !problems.is_empty() {
                 return Ok(Err(problems));
             }
@@ -562,13 +212,9 @@ struct ImportPlan {
     households: Vec<HouseholdFile>,
 }
 
-fn plan_import(
-    conn: &Connection,
-    rows: &[CsvRow],
-    now: Millis,
-    problems: &mut Vec<RowProblem>,
-) -> Result<ImportPlan, StoreError> {
-    let stored = load_roster(conn)?;
+/// Turns the parsed rows into what to write, given the roster already stored; every problem
+/// found goes to `problems` (sorted by row). Pure: reads and writes nothing else.
+fn plan_import(stored: &Roster, rows: &[CsvRow], now: Millis, problems: &mut Vec<RowProblem>) -> ImportPlan {
     let mut roster = Roster::default();
     let mut households = Vec::new();
     let mut seen_ids: HashMap<String, u64> = HashMap::new();
@@ -608,20 +254,20 @@ fn plan_import(
             match kind {
                 "street" => roster.streets.push(Street { id: StreetId(id), name }),
                 "community" => match parent.parse::<StreetId>() {
-                    Ok(street) if has_street(&stored, &roster, street) => {
+                    Ok(street) if has_street(stored, &roster, street) => {
                         roster.communities.push(Community { id: CommunityId(id), street, name })
                     }
                     _ => problem(row, "parent_id", parent_missing("street", "街道")),
                 },
                 "grid" => match parent.parse::<CommunityId>() {
-                    Ok(community) if has_community(&stored, &roster, community) => {
+                    Ok(community) if has_community(stored, &roster, community) => {
                         roster.grids.push(Grid { id: GridId(id), community, name })
                     }
                     _ => problem(row, "parent_id", parent_missing("community", "社区")),
                 },
                 "building" => {
                     let grid = match parent.parse::<GridId>() {
-                        Ok(grid) if has_grid(&stored, &roster, grid) => Some(grid),
+                        Ok(grid) if has_grid(stored, &roster, grid) => Some(grid),
                         _ => {
                             problem(row, "parent_id", parent_missing("grid", "网格"));
                             None
@@ -667,7 +313,7 @@ fn plan_import(
                     let mut scopes = Vec::new();
                     for raw in row.get("scopes").split([';', ' ']).filter(|s| !s.is_empty()) {
                         match raw.parse::<Scope>() {
-                            Ok(scope) if scope_known(&stored, &roster, &scope) => scopes.push(scope),
+                            Ok(scope) if scope_known(stored, &roster, &scope) => scopes.push(scope),
                             Ok(scope) => problem(
                                 row,
                                 "scopes",
@@ -756,7 +402,7 @@ fn plan_import(
         }
     }
     problems.sort_by_key(|p| p.row);
-    Ok(ImportPlan { roster, households })
+    ImportPlan { roster, households }
 }
 
 fn has_street(stored: &Roster, new: &Roster, id: StreetId) -> bool {
@@ -774,5 +420,148 @@ fn scope_known(stored: &Roster, new: &Roster, scope: &Scope) -> bool {
         Scope::Community(id) => has_community(stored, new, *id),
         Scope::Grid(id) => has_grid(stored, new, *id),
         Scope::Building(id) => stored.buildings.iter().chain(&new.buildings).any(|b| b.id == *id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The import plan on its own: CSV text and a stored roster in, a plan or problems out.
+
+    use super::*;
+
+    const HEADER: &str = "record_type,id,parent_id,name,phone,role,scopes,units,floors,rooms_per_floor,unit,room\n";
+    const STREET: &str = "00000000-0000-4000-8000-000000000001";
+    const COMMUNITY: &str = "00000000-0000-4000-8000-000000000002";
+    const GRID: &str = "00000000-0000-4000-8000-000000000003";
+    const BUILDING: &str = "00000000-0000-4000-8000-000000000004";
+    const HOUSEHOLD: &str = "00000000-0000-4000-8000-000000000005";
+    const STAFF: &str = "00000000-0000-4000-8000-000000000006";
+
+    fn plan_of(stored: &Roster, body: &str) -> (ImportPlan, Vec<RowProblem>) {
+        let mut problems = Vec::new();
+        let rows = read_csv(format!("{HEADER}{body}").as_bytes(), &mut problems);
+        let plan = plan_import(stored, &rows, 1_700_000_000_000, &mut problems);
+        (plan, problems)
+    }
+
+    fn stored_street_only() -> Roster {
+        Roster { streets: vec![Street { id: STREET.parse().unwrap(), name: "东街".into() }], ..Roster::default() }
+    }
+
+    fn columns(problems: &[RowProblem]) -> Vec<(u64, &str)> {
+        problems.iter().map(|p| (p.row, p.column.as_str())).collect()
+    }
+
+    #[test]
+    fn children_before_parents_in_the_file_still_plan_every_row() {
+        let body = format!(
+            "household,{HOUSEHOLD},{BUILDING},王芳,13800000000,,,,,,1,101\n\
+             staff,{STAFF},,李娜,13900000000,grid-worker,grid:{GRID},,,,,\n\
+             building,{BUILDING},{GRID},1号楼,,,,2,6,4,,\n\
+             grid,{GRID},{COMMUNITY},第一网格,,,,,,,,\n\
+             community,{COMMUNITY},{STREET},和平社区,,,,,,,,\n"
+        );
+        let (plan, problems) = plan_of(&stored_street_only(), &body);
+        assert_eq!(problems, vec![]);
+        assert_eq!(plan.roster.streets.len(), 0, "the stored street is the parent, not re-planned");
+        assert_eq!(plan.roster.communities.len(), 1);
+        assert_eq!(plan.roster.grids[0].community.to_string(), COMMUNITY);
+        let building = &plan.roster.buildings[0];
+        assert_eq!((building.units, building.floors, building.rooms_per_floor), (2, 6, 4));
+        assert_eq!(plan.roster.staff[0].scopes, vec![format!("grid:{GRID}").parse::<Scope>().unwrap()]);
+        let household = &plan.households[0];
+        assert_eq!(household.id.to_string(), HOUSEHOLD);
+        assert_eq!(household.phone, "13800000000");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_row_and_column_in_both_languages() {
+        let body = format!(
+            "community,not-a-uuid,{STREET},和平社区,,,,,,,,\n\
+             grid,{GRID},{COMMUNITY},第一网格,,,,,,,,\n\
+             building,{BUILDING},{GRID},1号楼,,,,0,6,x,,\n\
+             staff,{STAFF},,李娜,,mayor,grid:{GRID},,,,,\n\
+             villa,{HOUSEHOLD},,别墅,,,,,,,,\n\
+             street,{STREET},,,,,,,,,,\n"
+        );
+        let (plan, problems) = plan_of(&Roster::default(), &body);
+        assert_eq!(
+            columns(&problems),
+            vec![
+                (2, "id"),
+                (3, "parent_id"),
+                (4, "parent_id"),
+                (4, "units"),
+                (4, "rooms_per_floor"),
+                (5, "role"),
+                (6, "record_type"),
+                (7, "name"),
+            ]
+        );
+        assert!(problems.iter().all(|p| !p.problem.is_empty() && p.zh.chars().any(|c| c > '\u{2e80}')));
+        assert!(plan.roster.buildings.is_empty() && plan.roster.staff.is_empty() && plan.households.is_empty());
+    }
+
+    #[test]
+    fn a_duplicate_id_names_the_first_row_that_used_it() {
+        let body = format!("street,{STREET},,东街,,,,,,,,\ncommunity,{STREET},{STREET},和平社区,,,,,,,,\n");
+        let (_, problems) = plan_of(&Roster::default(), &body);
+        assert_eq!(columns(&problems), vec![(3, "id")]);
+        assert!(problems[0].problem.contains("row 2"), "{}", problems[0].problem);
+    }
+
+    #[test]
+    fn staff_scopes_must_name_the_roster_and_at_least_one_must_be_given() {
+        let body = format!(
+            "staff,{STAFF},,李娜,,grid-worker,grid:{GRID};nonsense,,,,,\n\
+             staff,{HOUSEHOLD},,王强,,supervisor,,,,,,\n"
+        );
+        let (plan, problems) = plan_of(&stored_street_only(), &body);
+        assert_eq!(columns(&problems), vec![(2, "scopes"), (2, "scopes"), (2, "scopes"), (3, "scopes")]);
+        assert!(problems[0].problem.contains("not on the roster") || problems[1].problem.contains("not on the roster"));
+        assert!(plan.roster.staff.is_empty());
+    }
+
+    #[test]
+    fn a_household_that_fails_document_validation_names_the_column() {
+        let mut stored = stored_street_only();
+        stored.communities.push(Community {
+            id: COMMUNITY.parse().unwrap(),
+            street: STREET.parse().unwrap(),
+            name: "和平社区".into(),
+        });
+        stored.grids.push(Grid {
+            id: GRID.parse().unwrap(),
+            community: COMMUNITY.parse().unwrap(),
+            name: "第一网格".into(),
+        });
+        stored.buildings.push(Building {
+            id: BUILDING.parse().unwrap(),
+            grid: GRID.parse().unwrap(),
+            name: "1号楼".into(),
+            units: 2,
+            floors: 6,
+            rooms_per_floor: 4,
+        });
+        let body = format!("household,{HOUSEHOLD},{BUILDING},王芳,not a phone number at all!!,,,,,,1,101\n");
+        let (plan, problems) = plan_of(&stored, &body);
+        assert_eq!(columns(&problems), vec![(2, "phone")]);
+        assert!(plan.households.is_empty());
+        let body = format!("household,{HOUSEHOLD},{BUILDING},王芳,13800000000,,,,,,1,101\n");
+        let (plan, problems) = plan_of(&stored, &body);
+        assert_eq!(problems, vec![]);
+        assert_eq!(plan.households.len(), 1);
+    }
+
+    #[test]
+    fn a_header_with_missing_and_unknown_columns_is_reported_on_row_one() {
+        let mut problems = Vec::new();
+        let rows = read_csv("record_type,id,name,colour\nstreet,x,y,z\n".as_bytes(), &mut problems);
+        assert_eq!(rows.len(), 1);
+        let missing: Vec<&str> =
+            problems.iter().filter(|p| p.problem == "missing from the header").map(|p| p.column.as_str()).collect();
+        assert_eq!(missing.len(), CSV_COLUMNS.len() - 3);
+        assert!(problems.iter().any(|p| p.column == "colour" && p.problem == "unknown column"));
+        assert!(problems.iter().all(|p| p.row == 1));
     }
 }

@@ -1,0 +1,209 @@
+//! The roster in SQLite: streets, communities, grids, buildings, outlets and staff, and the
+//! reference-data version. The slice each principal sees is in [`reference`], the roster
+//! report in [`report`], the CSV import in [`import`].
+
+mod import;
+mod reference;
+mod report;
+
+use gridlink_shared::time::Millis;
+use gridlink_shared::{Building, Community, Grid, Outlet, Roster, Scope, Staff, Street};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+use super::sqlite::{parse_code, parse_id, scopes_json};
+
+pub use import::{CSV_COLUMNS, ImportError, ImportSummary, RowProblem};
+pub(super) use reference::reference_for;
+pub use report::RosterReport;
+
+pub(super) fn reference_version(conn: &Connection) -> Result<u64, StoreError> {
+    let raw: String = conn.query_row("SELECT value FROM meta WHERE key = 'reference_version'", [], |r| r.get(0))?;
+    raw.parse().map_err(|_| StoreError::Backend(format!("reference_version '{raw}' is not a number")))
+}
+
+/// Marks the reference data changed, so every device receives it at its next sync.
+pub(super) fn bump_reference_version(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'reference_version'",
+        [],
+    )?;
+    Ok(())
+}
+
+fn exists(conn: &Connection, table: &str, id: &str) -> Result<bool, StoreError> {
+    let sql = format!("SELECT 1 FROM {table} WHERE id = ?1");
+    Ok(conn.prepare_cached(&sql)?.query_row([id], |_| Ok(())).optional()?.is_some())
+}
+
+/// Refuses scopes that name no street, community, grid or building of the roster.
+pub(super) fn check_scopes_exist(conn: &Connection, scopes: &[Scope]) -> Result<(), StoreError> {
+    for scope in scopes {
+        let (table, id) = scope_table(scope);
+        if !exists(conn, table, &id)? {
+            return Err(StoreError::Invalid(format!(
+                "scope {scope}: no such {} on the roster",
+                &table[..table.len() - 1]
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn scope_table(scope: &Scope) -> (&'static str, String) {
+    match scope {
+        Scope::Street(id) => ("streets", id.to_string()),
+        Scope::Community(id) => ("communities", id.to_string()),
+        Scope::Grid(id) => ("grids", id.to_string()),
+        Scope::Building(id) => ("buildings", id.to_string()),
+    }
+}
+
+pub(super) fn insert_staff(conn: &Connection, staff: &Staff, now: Millis) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO users (id, name, role, phone, pledge, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, role = excluded.role, phone = excluded.phone,
+            pledge = excluded.pledge, scopes = excluded.scopes",
+    )?
+    .execute(params![
+        staff.id.to_string(),
+        staff.name,
+        staff.role.code(),
+        staff.phone,
+        staff.pledge,
+        scopes_json(&staff.scopes)?,
+        now
+    ])?;
+    Ok(())
+}
+
+fn upsert_street(conn: &Connection, s: &Street) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO streets (id, name) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+    )?
+    .execute(params![s.id.to_string(), s.name])?;
+    Ok(())
+}
+
+fn upsert_community(conn: &Connection, c: &Community) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO communities (id, street, name) VALUES (?1, ?2, ?3)
+         ON CONFLICT (id) DO UPDATE SET street = excluded.street, name = excluded.name",
+    )?
+    .execute(params![c.id.to_string(), c.street.to_string(), c.name])?;
+    Ok(())
+}
+
+fn upsert_grid(conn: &Connection, g: &Grid) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO grids (id, community, name) VALUES (?1, ?2, ?3)
+         ON CONFLICT (id) DO UPDATE SET community = excluded.community, name = excluded.name",
+    )?
+    .execute(params![g.id.to_string(), g.community.to_string(), g.name])?;
+    Ok(())
+}
+
+fn upsert_building(conn: &Connection, b: &Building) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO buildings (id, grid, name, units, floors, rooms_per_floor) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (id) DO UPDATE SET grid = excluded.grid, name = excluded.name, units = excluded.units,
+            floors = excluded.floors, rooms_per_floor = excluded.rooms_per_floor",
+    )?
+    .execute(params![b.id.to_string(), b.grid.to_string(), b.name, b.units, b.floors, b.rooms_per_floor])?;
+    Ok(())
+}
+
+fn upsert_outlet(conn: &Connection, o: &Outlet) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO outlets (id, community, category, name, phone, address, hours)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        o.id.to_string(),
+        o.community.to_string(),
+        o.category.code(),
+        o.name,
+        o.phone,
+        o.address,
+        o.hours
+    ])?;
+    Ok(())
+}
+
+/// Writes a whole roster (demo data).
+pub(super) fn insert_roster(conn: &Connection, roster: &Roster, now: Millis) -> Result<(), StoreError> {
+    roster.streets.iter().try_for_each(|s| upsert_street(conn, s))?;
+    roster.communities.iter().try_for_each(|c| upsert_community(conn, c))?;
+    roster.grids.iter().try_for_each(|g| upsert_grid(conn, g))?;
+    roster.buildings.iter().try_for_each(|b| upsert_building(conn, b))?;
+    roster.outlets.iter().try_for_each(|o| upsert_outlet(conn, o))?;
+    roster.staff.iter().try_for_each(|s| insert_staff(conn, s, now))
+}
+
+/// The whole roster as stored.
+pub(super) fn load_roster(conn: &Connection) -> Result<Roster, StoreError> {
+    fn rows<T>(
+        conn: &Connection,
+        sql: &str,
+        f: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut stmt = conn.prepare(sql)?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(f(row)?);
+        }
+        Ok(out)
+    }
+    let text = |row: &rusqlite::Row<'_>, i: usize| -> Result<String, StoreError> { Ok(row.get::<_, String>(i)?) };
+    Ok(Roster {
+        streets: rows(conn, "SELECT id, name FROM streets ORDER BY name, id", |r| {
+            Ok(Street { id: parse_id(&text(r, 0)?)?, name: text(r, 1)? })
+        })?,
+        communities: rows(conn, "SELECT id, street, name FROM communities ORDER BY name, id", |r| {
+            Ok(Community { id: parse_id(&text(r, 0)?)?, street: parse_id(&text(r, 1)?)?, name: text(r, 2)? })
+        })?,
+        grids: rows(conn, "SELECT id, community, name FROM grids ORDER BY name, id", |r| {
+            Ok(Grid { id: parse_id(&text(r, 0)?)?, community: parse_id(&text(r, 1)?)?, name: text(r, 2)? })
+        })?,
+        buildings: rows(
+            conn,
+            "SELECT id, grid, name, units, floors, rooms_per_floor FROM buildings ORDER BY name, id",
+            |r| {
+                Ok(Building {
+                    id: parse_id(&text(r, 0)?)?,
+                    grid: parse_id(&text(r, 1)?)?,
+                    name: text(r, 2)?,
+                    units: r.get(3)?,
+                    floors: r.get(4)?,
+                    rooms_per_floor: r.get(5)?,
+                })
+            },
+        )?,
+        staff: rows(conn, "SELECT id, name, role, phone, pledge, scopes FROM users ORDER BY name, id", |r| {
+            Ok(Staff {
+                id: parse_id(&text(r, 0)?)?,
+                name: text(r, 1)?,
+                role: parse_code(&text(r, 2)?)?,
+                phone: text(r, 3)?,
+                pledge: text(r, 4)?,
+                scopes: serde_json::from_str(&text(r, 5)?)?,
+            })
+        })?,
+        outlets: rows(
+            conn,
+            "SELECT id, community, category, name, phone, address, hours FROM outlets ORDER BY name, id",
+            |r| {
+                Ok(Outlet {
+                    id: parse_id(&text(r, 0)?)?,
+                    community: parse_id(&text(r, 1)?)?,
+                    category: parse_code(&text(r, 2)?)?,
+                    name: text(r, 3)?,
+                    phone: text(r, 4)?,
+                    address: text(r, 5)?,
+                    hours: text(r, 6)?,
+                })
+            },
+        )?,
+    })
+}
