@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
-cargo build --bins -p gridlink-sync-server -p gridlink-client -p gridlink-app
+cargo build --bins -p gridlink-sync-server -p gridlink-cli -p gridlink-app
 bin=target/debug
 server_data=.demo/server
 phone_data=.demo/phone

@@ -17,7 +17,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 out=docs/screenshots
 mkdir -p "$out"
 # SCREENSHOTS_NO_BUILD=1 reuses the binaries already in target/debug.
-[[ -n "${SCREENSHOTS_NO_BUILD:-}" ]] || cargo build -q --bins -p gridlink-sync-server -p gridlink-client -p gridlink-app
+[[ -n "${SCREENSHOTS_NO_BUILD:-}" ]] || cargo build -q --bins -p gridlink-sync-server -p gridlink-cli -p gridlink-app
 bin=$PWD/target/debug
 work=$(mktemp -d /tmp/gridlink-shots.XXXXXX)
 display=":${SCREENSHOT_DISPLAY:-93}"

@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 # The end-to-end scenarios start the real binaries; build them first.
-cargo build --bins -p gridlink-sync-server -p gridlink-client
+cargo build --bins -p gridlink-sync-server -p gridlink-cli
 cargo test --workspace --exclude gridlink-app

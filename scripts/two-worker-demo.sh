@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build -q -p gridlink-sync-server -p gridlink-client
+cargo build -q -p gridlink-sync-server -p gridlink-cli
 SERVER=target/debug/gridlink-server
 CLI=target/debug/gridlink
 WORK=$(mktemp -d)

@@ -60,15 +60,15 @@ pub fn cli_binary() -> PathBuf {
     BUILD.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "-p", "gridlink-client", "--bin", "gridlink"])
+            .args(["build", "-p", "gridlink-cli", "--bin", "gridlink"])
             .args(release_flag())
             .stdout(Stdio::null())
             .status();
         if !matches!(status, Ok(s) if s.success()) && !path.exists() {
-            panic!("cannot build gridlink; run `cargo build -p gridlink-client` first");
+            panic!("cannot build gridlink; run `cargo build -p gridlink-cli` first");
         }
     });
-    assert!(path.exists(), "{} is missing; run `cargo build -p gridlink-client`", path.display());
+    assert!(path.exists(), "{} is missing; run `cargo build -p gridlink-cli`", path.display());
     path
 }
 

@@ -2,11 +2,12 @@
 //! encrypted store syncs over real HTTP with a scripted server on 127.0.0.1 that delivers a
 //! poisoning change (a real change re-sent with only its `seq` changed, so its op ids are
 //! duplicates: automerge 0.12 panics on a document holding it), then a still-poisoned repair,
-//! then a clean one. The `gridlink` binary is driven against the same store and server.
+//! then a clean one. The `gridlink` binary is driven against the same store and server (which
+//! is why these stories live in the CLI crate: cargo builds its binary for them).
 //!
 //! automerge panics at different places with and without debug assertions (applying the
 //! change, or loading the document's save); these tests pass both ways:
-//! `cargo test -p gridlink-client --test quarantine --config
+//! `cargo test -p gridlink-cli --test quarantine --config
 //! 'profile.dev.package.automerge.debug-assertions=false'` runs them as release builds do.
 //!
 //! The scripted server stands in for a server whose store was poisoned before it refused such

@@ -1,4 +1,6 @@
-//! `gridlink`: the command-line client over the client core. Every command works on one data
+//! `gridlink` (crate `gridlink-cli`): the command-line client over the client core
+//! (`gridlink-client`), in its own crate so the phone build of the core compiles none of clap,
+//! anyhow or tracing-subscriber. Every command works on one data
 //! directory (`--data DIR`, before the subcommand); errors go to stderr with a non-zero exit;
 //! `--json` prints stable JSON with lists sorted by id.
 
