@@ -207,6 +207,12 @@ pub struct EnrollResponse {
     /// The automerge actor id bound to this device (hex). Every change it signs must use it.
     pub actor: String,
     pub principal: Principal,
+    /// 32 random bytes (hex) the server keeps for this device: the device wraps a second copy
+    /// of its database key with it, so an admin (`gridlink-server device recovery-key`) can
+    /// recover its unsent changes after it wiped its PIN-wrapped key. Absent from older
+    /// servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_secret: Option<String>,
 }
 
 /// `GET /v1/me` answer (JSON).
@@ -223,6 +229,7 @@ code_enum!(
         BadRequest => ("bad-request", "请求格式错误", "Malformed request"),
         Unauthorized => ("unauthorized", "未登录或令牌无效", "Missing or invalid token"),
         DeviceRevoked => ("device-revoked", "设备已被停用", "This device was revoked"),
+        DeviceWiped => ("device-wiped", "此设备已被远程清除", "This device was wiped remotely"),
         CodeInvalid => ("code-invalid", "注册码无效", "Enrolment code is invalid"),
         CodeExpired => ("code-expired", "注册码已过期", "Enrolment code has expired"),
         CodeUsed => ("code-used", "注册码已使用", "Enrolment code was already used"),

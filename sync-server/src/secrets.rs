@@ -51,6 +51,14 @@ pub fn new_actor_hex() -> String {
     hex::encode(bytes)
 }
 
+/// A fresh recovery secret for a device: 256 random bits, hex. The device wraps a second
+/// copy of its database key with it (see `docs/security.md`).
+pub fn new_recovery_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
 /// SHA-256 of a secret, hex. Codes are hashed in their normalized form.
 pub fn sha256_hex(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))

@@ -85,7 +85,14 @@ CREATE TABLE IF NOT EXISTS devices (
     app_version      TEXT,
     unsent           INTEGER,
     rejected         INTEGER,
-    quarantined      INTEGER
+    quarantined      INTEGER,
+    -- Remote wipe (`device wipe`): when an admin asked for it, and when the device was first
+    -- told (answered 410 device-wiped; it keeps being told at every request).
+    wipe_requested_at INTEGER,
+    wipe_delivered_at INTEGER,
+    -- 32 random bytes (hex) the device wraps a second copy of its database key with; shown
+    -- to an admin by `device recovery-key` (audited). NULL for devices enrolled before it.
+    recovery_secret  TEXT
 );
 CREATE INDEX IF NOT EXISTS devices_by_user ON devices(user_id);
 
@@ -332,6 +339,9 @@ fn add_missing_columns(conn: &Connection) -> Result<(), StoreError> {
         ("devices", "unsent", "INTEGER"),
         ("devices", "rejected", "INTEGER"),
         ("devices", "quarantined", "INTEGER"),
+        ("devices", "wipe_requested_at", "INTEGER"),
+        ("devices", "wipe_delivered_at", "INTEGER"),
+        ("devices", "recovery_secret", "TEXT"),
         ("household_facts", "generation", "INTEGER NOT NULL DEFAULT 0"),
         ("visit_facts", "generation", "INTEGER NOT NULL DEFAULT 0"),
         ("case_facts", "generation", "INTEGER NOT NULL DEFAULT 0"),

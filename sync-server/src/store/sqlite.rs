@@ -607,16 +607,32 @@ impl Store for SqliteStore {
             let device = DeviceId::new();
             let token = secrets::new_token();
             let actor = secrets::new_actor_hex();
+            let recovery_secret = secrets::new_recovery_secret();
             tx.execute(
-                "INSERT INTO devices (id, user_id, name, token_hash, actor, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![device.to_string(), user.to_string(), device_name, secrets::sha256_hex(&token), actor, now],
+                "INSERT INTO devices (id, user_id, name, token_hash, actor, created_at, recovery_secret)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    device.to_string(),
+                    user.to_string(),
+                    device_name,
+                    secrets::sha256_hex(&token),
+                    actor,
+                    now,
+                    recovery_secret
+                ],
             )?;
             tx.execute(
                 "UPDATE enrol_codes SET used_at = ?1, device_id = ?2 WHERE code_hash = ?3",
                 params![now, device.to_string(), code_hash],
             )?;
             tx.commit()?;
-            Ok(EnrollResponse { device, token, actor, principal: staff.principal() })
+            Ok(EnrollResponse {
+                device,
+                token,
+                actor,
+                principal: staff.principal(),
+                recovery_secret: Some(recovery_secret),
+            })
         })
     }
 
