@@ -76,6 +76,11 @@ impl From<StoreError> for ApiError {
                 ErrorCode::DeviceRevoked,
                 "This device was revoked; ask your admin for a new code",
             ),
+            StoreError::DeviceWiped => ApiError::new(
+                StatusCode::GONE,
+                ErrorCode::DeviceWiped,
+                "This device was wiped remotely: erase its data and key; ask your admin to enrol it again",
+            ),
             StoreError::CodeInvalid => ApiError::new(status, ErrorCode::CodeInvalid, "Enrolment code is invalid"),
             StoreError::CodeExpired => {
                 ApiError::new(status, ErrorCode::CodeExpired, "Enrolment code has expired; ask for a new one")

@@ -18,7 +18,9 @@ use gridlink_shared::{DeviceId, Role, Scope, UserId};
 use gridlink_sync_server::console::password::check_new_password;
 use gridlink_sync_server::console::store::may_use_console;
 use gridlink_sync_server::ledgers::{ExportRequest, Format, LedgerKind, export};
-use gridlink_sync_server::store::{CSV_COLUMNS, DEFAULT_CODE_HOURS, ImportError};
+use gridlink_sync_server::store::{
+    AuditFilter, CSV_COLUMNS, DEFAULT_CODE_HOURS, ImportError, Origin, SecurityEvent, SecurityKind,
+};
 use gridlink_sync_server::{AppState, Limits, SqliteStore};
 
 #[derive(Parser)]
@@ -137,6 +139,32 @@ enum Command {
         /// The CSV file.
         file: PathBuf,
     },
+    /// The audit: security events (enrolments, wrong codes, console logins, admin actions),
+    /// accepted changes and refused pushes, merged, newest first.
+    Audit {
+        #[command(flatten)]
+        data: DataDir,
+        /// Print JSON (an array).
+        #[arg(long)]
+        json: bool,
+        /// Only events concerning this user.
+        #[arg(long)]
+        user: Option<UserId>,
+        /// Only events concerning this device.
+        #[arg(long)]
+        device: Option<DeviceId>,
+        /// Only events on or after this day (YYYY-MM-DD, Asia/Shanghai).
+        #[arg(long, value_name = "DATE")]
+        since: Option<chrono::NaiveDate>,
+        /// Only this kind: enrol, enrol-refused, console-login, console-login-failed, user-add,
+        /// code-issued, scopes-set, roster-import, revoke, wipe, wipe-delivered,
+        /// recovery-key-shown, compact, user-password, change-accepted or push-refused.
+        #[arg(long)]
+        kind: Option<String>,
+        /// At most this many (the newest).
+        #[arg(long, default_value_t = 1000)]
+        limit: u64,
+    },
 }
 
 const IMPORT_HELP: &str = "Import a roster CSV (UTF-8, header row required) with the columns
@@ -223,7 +251,8 @@ enum DeviceCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Revoke a device, or every device of a user. Takes effect at their next request.
+    /// Revoke a device, or every device of a user. Takes effect at their next request; the
+    /// device keeps its data (for a handover).
     Revoke {
         #[command(flatten)]
         data: DataDir,
@@ -231,6 +260,25 @@ enum DeviceCommand {
         device: Option<DeviceId>,
         #[arg(long)]
         user: Option<UserId>,
+    },
+    /// Wipe a lost or stolen phone, or every phone of a user: at its next request the device
+    /// is answered 410 device-wiped and erases its data and key (and keeps being answered so).
+    /// Also revokes it.
+    Wipe {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long, conflicts_with = "user", required_unless_present = "user")]
+        device: Option<DeviceId>,
+        #[arg(long)]
+        user: Option<UserId>,
+    },
+    /// Print a device's recovery key (hex), which opens the copy of its database key it kept
+    /// for the admin, to recover unsent changes after it wiped itself. Audited.
+    RecoveryKey {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        device: DeviceId,
     },
 }
 
@@ -307,7 +355,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User { command } => user(command)?,
         Command::Device { command } => device(command)?,
         Command::Compact { data, keep } => {
-            let (entries, changes) = open(&data.data)?.compact(keep)?;
+            let store = open(&data.data)?;
+            let (entries, changes) = store.compact(keep)?;
+            audit(
+                &store,
+                SecurityEvent::new(SecurityKind::Compact, Origin::Cli).detail(
+                    serde_json::json!({ "keep": keep, "entries_removed": entries, "changes_removed": changes }),
+                ),
+            );
             println!("removed {entries} log entries and {changes} changes; each scope keeps its newest {keep}");
         }
         Command::Check { data, repair, json } => check(&data.data, repair, json)?,
@@ -341,7 +396,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Import { data, file } => {
             let store = open(&data.data)?;
-            match store.import_csv(&file, now_millis()) {
+            let result = store.import_csv(&file, now_millis());
+            let detail = match &result {
+                Ok(s) => serde_json::json!({ "file": file.display().to_string(), "imported": s }),
+                Err(ImportError::Rows(problems)) => {
+                    serde_json::json!({ "file": file.display().to_string(), "problems": problems.len() })
+                }
+                Err(ImportError::Store(e)) => {
+                    serde_json::json!({ "file": file.display().to_string(), "error": e.to_string() })
+                }
+            };
+            audit(&store, SecurityEvent::new(SecurityKind::RosterImport, Origin::Cli).detail(detail));
+            match result {
                 Ok(s) => println!(
                     "imported {}: {} streets, {} communities, {} grids, {} buildings, {} staff, {} new households \
                      ({} already present)",
@@ -368,8 +434,39 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Err(ImportError::Store(e)) => return Err(e.into()),
             }
         }
+        Command::Audit { data, json, user, device, since, kind, limit } => {
+            let store = open(&data.data)?;
+            let since = since.map(gridlink_shared::time::start_of_local_day);
+            let entries = store.audit_log(&AuditFilter { user, device, since, kind, limit })?;
+            if json {
+                print_json(&entries)?;
+            } else {
+                for e in &entries {
+                    println!(
+                        "{} {:<20} user={} device={} from={} {}",
+                        gridlink_shared::time::format_local(e.at),
+                        e.kind,
+                        e.user.as_deref().unwrap_or("-"),
+                        e.device.as_deref().unwrap_or("-"),
+                        e.origin,
+                        e.detail
+                    );
+                }
+            }
+            if entries.len() as u64 == limit {
+                eprintln!("showing the newest {limit}; use --limit for more");
+            }
+        }
     }
     Ok(())
+}
+
+/// Records an admin action of the CLI. The action is done already: a failure to record it is
+/// reported, not hidden, but does not undo it.
+fn audit(store: &SqliteStore, event: SecurityEvent) {
+    if let Err(error) = store.record_security(&event, now_millis()) {
+        eprintln!("warning: could not record {} in the security audit: {error}", event.kind.code());
+    }
 }
 
 fn check(data: &Path, repair: bool, json: bool) -> anyhow::Result<()> {
@@ -418,17 +515,38 @@ fn check(data: &Path, repair: bool, json: bool) -> anyhow::Result<()> {
 fn user(command: UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::Add { data, name, role, scopes, phone, code_hours } => {
-            let (user, code) = open(&data.data)?.add_user(&name, role, &scopes, &phone, now_millis(), code_hours)?;
+            let store = open(&data.data)?;
+            let (user, code) = store.add_user(&name, role, &scopes, &phone, now_millis(), code_hours)?;
+            audit(
+                &store,
+                SecurityEvent::new(SecurityKind::UserAdd, Origin::Cli).user(user).detail(
+                    serde_json::json!({ "name": name, "role": role.code(), "scopes": scopes, "code_hours": code_hours }),
+                ),
+            );
             println!("added user {user} ({name}, {role}); enrolment code valid for {code_hours} h:");
             println!("{code}");
         }
         UserCommand::Code { data, user, code_hours } => {
-            let code = open(&data.data)?.new_code(user, now_millis(), code_hours)?;
+            let store = open(&data.data)?;
+            let code = store.new_code(user, now_millis(), code_hours)?;
+            audit(
+                &store,
+                SecurityEvent::new(SecurityKind::CodeIssued, Origin::Cli)
+                    .user(user)
+                    .detail(serde_json::json!({ "code_hours": code_hours })),
+            );
             println!("enrolment code for user {user}, valid for {code_hours} h:");
             println!("{code}");
         }
         UserCommand::SetScopes { data, user, scopes } => {
-            open(&data.data)?.set_scopes(user, &scopes)?;
+            let store = open(&data.data)?;
+            store.set_scopes(user, &scopes)?;
+            audit(
+                &store,
+                SecurityEvent::new(SecurityKind::ScopesSet, Origin::Cli)
+                    .user(user)
+                    .detail(serde_json::json!({ "scopes": scopes })),
+            );
             let list: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
             println!("user {user} now has scopes {}; devices drop the old ones at their next sync", list.join(" "));
         }
@@ -447,6 +565,12 @@ fn user(command: UserCommand) -> anyhow::Result<()> {
             let store = open(&data.data)?;
             let password = read_new_password()?;
             let set = store.set_console_password(user, &password, now_millis())?;
+            audit(
+                &store,
+                SecurityEvent::new(SecurityKind::UserPassword, Origin::Cli)
+                    .user(user)
+                    .detail(serde_json::json!({ "sessions_ended": set.sessions_ended })),
+            );
             println!("console password set for {} ({user}, {})", set.name, set.role);
             if set.sessions_ended > 0 {
                 println!("signed out {} console session(s)", set.sessions_ended);
@@ -490,10 +614,12 @@ fn device(command: DeviceCommand) -> anyhow::Result<()> {
                 print_json(&devices)?;
             } else {
                 for d in &devices {
-                    let state = match (d.revoked_at.is_some(), d.console) {
-                        (true, _) => "revoked",
-                        (false, true) => "console",
-                        (false, false) => "active",
+                    let state = match (d.wipe_requested_at, d.wipe_delivered_at, d.revoked_at.is_some(), d.console) {
+                        (Some(_), Some(_), _, _) => "wiped",
+                        (Some(_), None, _, _) => "wipe-pending",
+                        (None, _, true, _) => "revoked",
+                        (None, _, false, true) => "console",
+                        (None, _, false, false) => "active",
                     };
                     let health = d
                         .health
@@ -514,14 +640,65 @@ fn device(command: DeviceCommand) -> anyhow::Result<()> {
             match (device, user) {
                 (Some(device), _) => {
                     store.revoke_device(device, now_millis())?;
+                    audit(&store, SecurityEvent::new(SecurityKind::Revoke, Origin::Cli).device(device));
                     println!("revoked device {device}");
                 }
                 (None, Some(user)) => {
                     let n = store.revoke_user_devices(user, now_millis())?;
+                    audit(
+                        &store,
+                        SecurityEvent::new(SecurityKind::Revoke, Origin::Cli)
+                            .user(user)
+                            .detail(serde_json::json!({ "devices": n })),
+                    );
                     println!("revoked {n} device(s) of user {user}");
                 }
                 (None, None) => bail!("give --device ID or --user ID"),
             }
+        }
+        DeviceCommand::Wipe { data, device, user } => {
+            let store = open(&data.data)?;
+            match (device, user) {
+                (Some(device), _) => {
+                    let newly = store.wipe_device(device, now_millis())?;
+                    audit(
+                        &store,
+                        SecurityEvent::new(SecurityKind::Wipe, Origin::Cli)
+                            .device(device)
+                            .detail(serde_json::json!({ "already_marked": !newly })),
+                    );
+                    if newly {
+                        println!("device {device} will be wiped at its next request (it is revoked now)");
+                    } else {
+                        println!("device {device} was already marked for wipe");
+                    }
+                }
+                (None, Some(user)) => {
+                    let n = store.wipe_user_devices(user, now_millis())?;
+                    audit(
+                        &store,
+                        SecurityEvent::new(SecurityKind::Wipe, Origin::Cli)
+                            .user(user)
+                            .detail(serde_json::json!({ "devices": n })),
+                    );
+                    println!("{n} device(s) of user {user} will be wiped at their next request (revoked now)");
+                }
+                (None, None) => bail!("give --device ID or --user ID"),
+            }
+        }
+        DeviceCommand::RecoveryKey { data, device } => {
+            let store = open(&data.data)?;
+            let (user, secret) = store.recovery_key(device)?;
+            let Some(secret) = secret else {
+                bail!("device {device} was enrolled before the server kept recovery keys; it has none");
+            };
+            // Recorded before it is shown: nobody sees a key without a trace.
+            store.record_security(
+                &SecurityEvent::new(SecurityKind::RecoveryKeyShown, Origin::Cli).user(user).device(device),
+                now_millis(),
+            )?;
+            eprintln!("recovery key of device {device} (user {user}); keep it secret:");
+            println!("{secret}");
         }
     }
     Ok(())

@@ -22,7 +22,7 @@ use super::layout::{self, Section};
 use super::session::ConsoleUser;
 use super::upload::{ROSTER_UPLOAD_BYTES, Upload};
 use crate::store::{CSV_COLUMNS, DEFAULT_CODE_HOURS, DeviceRow, ImportError, ImportSummary, SqliteStore, StoreError};
-use crate::store::{RowProblem, UserRow};
+use crate::store::{Origin, RowProblem, SecurityEvent, SecurityKind, UserRow};
 
 pub const PATH: &str = "/console/admin";
 pub const USERS_PATH: &str = "/console/admin/users";
@@ -43,6 +43,15 @@ async fn sqlite<T: Send + 'static>(
     f: impl FnOnce(&SqliteStore) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ConsoleError> {
     user.console().blocking(move |store| f(store.sqlite())).await
+}
+
+/// Records an admin action in the security audit, signed as the console user. The action is
+/// done already; a failure to record it is logged and does not undo it.
+async fn audit(user: &ConsoleUser, event: SecurityEvent) {
+    let kind = event.kind;
+    if let Err(error) = sqlite(user, move |s| s.record_security(&event, now_millis())).await {
+        tracing::error!(?error, kind = kind.code(), "console: could not record an admin action in the security audit");
+    }
 }
 
 /// The roster's name of every scope a page may show.
@@ -254,6 +263,9 @@ pub(super) async fn add_user(
     match added {
         Ok((id, code)) => {
             tracing::info!(admin = %user.id, user = %id, %role, "console: added a user");
+            let detail = serde_json::json!({ "name": name, "role": role.code(), "scopes": scopes });
+            audit(&user, SecurityEvent::new(SecurityKind::UserAdd, Origin::Console(user.id)).user(id).detail(detail))
+                .await;
             Ok(code_page(&user, id, &name, &code).into_response())
         }
         Err(error) => {
@@ -462,9 +474,13 @@ pub(super) async fn set_scopes(
             return Ok(one_user_page(&user, &found, &roster, &raw, false, Some(problem), StatusCode::BAD_REQUEST));
         }
     };
-    match sqlite(&user, move |s| Ok(s.set_scopes(id, &scopes))).await? {
+    let stored = scopes.clone();
+    match sqlite(&user, move |s| Ok(s.set_scopes(id, &stored))).await? {
         Ok(()) => {
             tracing::info!(admin = %user.id, user = %id, "console: set a user's scopes");
+            let detail = serde_json::json!({ "scopes": scopes });
+            audit(&user, SecurityEvent::new(SecurityKind::ScopesSet, Origin::Console(user.id)).user(id).detail(detail))
+                .await;
             Ok(Redirect::to(&format!("{USERS_PATH}/{id}?saved=1")).into_response())
         }
         Err(error) => {
@@ -484,6 +500,8 @@ pub(super) async fn issue_code(
     let (found, _) = find_user(&user, id).await?;
     let code = sqlite(&user, move |s| s.new_code(id, now_millis(), DEFAULT_CODE_HOURS)).await?;
     tracing::info!(admin = %user.id, user = %id, "console: issued an enrolment code");
+    let detail = serde_json::json!({ "code_hours": DEFAULT_CODE_HOURS });
+    audit(&user, SecurityEvent::new(SecurityKind::CodeIssued, Origin::Console(user.id)).user(id).detail(detail)).await;
     Ok(code_page(&user, id, &found.name, &code).into_response())
 }
 
@@ -590,9 +608,13 @@ fn device_row(user: &ConsoleUser, d: &DeviceRow) -> Markup {
             td { (format_local(d.created_at)) }
             td { (time_or_dash(d.last_sync_at)) }
             td {
-                @match d.revoked_at {
-                    Some(at) => { span.badge.bad { (user.t("已吊销", "Revoked")) } " " (format_local(at)) }
-                    None => { span.badge.ok { (user.t("在用", "Active")) } }
+                @match (d.wipe_requested_at, d.wipe_delivered_at, d.revoked_at) {
+                    (Some(_), Some(at), _) => { span.badge.bad { (user.t("已远程清除", "Wiped")) } " " (format_local(at)) }
+                    (Some(at), None, _) => {
+                        span.badge.bad { (user.t("待清除（下次联网时）", "Wipe pending (at next contact)")) } " " (format_local(at))
+                    }
+                    (None, _, Some(at)) => { span.badge.bad { (user.t("已吊销", "Revoked")) } " " (format_local(at)) }
+                    (None, _, None) => { span.badge.ok { (user.t("在用", "Active")) } }
                 }
             }
             td { (d.health.as_ref().map(|h| h.app_version.as_str()).unwrap_or("—")) }
@@ -626,12 +648,19 @@ pub(super) async fn revoke(CsrfForm { user, form }: CsrfForm<Revoke>) -> Result<
             let device: DeviceId = device.parse().map_err(|_| ConsoleError::not_found())?;
             sqlite(&user, move |s| s.revoke_device(device, now)).await?;
             tracing::info!(admin = %user.id, %device, "console: revoked a device");
+            audit(&user, SecurityEvent::new(SecurityKind::Revoke, Origin::Console(user.id)).device(device)).await;
             1
         }
         (None, Some(target)) => {
             let target = parse_user(&target)?;
             let n = sqlite(&user, move |s| s.revoke_user_devices(target, now)).await?;
             tracing::info!(admin = %user.id, user = %target, devices = n, "console: revoked a user's devices");
+            let detail = serde_json::json!({ "devices": n });
+            audit(
+                &user,
+                SecurityEvent::new(SecurityKind::Revoke, Origin::Console(user.id)).user(target).detail(detail),
+            )
+            .await;
             n
         }
         (None, None) => {
@@ -777,9 +806,15 @@ pub(super) async fn import(upload: Upload) -> Result<Response, ConsoleError> {
     let (status, outcome) = match outcome {
         Ok(Ok(summary)) => {
             tracing::info!(admin = %user.id, file = %file_name, "console: imported a roster");
+            let detail = serde_json::json!({ "file": file_name, "imported": summary });
+            audit(&user, SecurityEvent::new(SecurityKind::RosterImport, Origin::Console(user.id)).detail(detail)).await;
             (StatusCode::OK, Outcome::Imported { file: file_name, summary })
         }
-        Ok(Err(problems)) => (StatusCode::UNPROCESSABLE_ENTITY, Outcome::Problems { file: file_name, problems }),
+        Ok(Err(problems)) => {
+            let detail = serde_json::json!({ "file": file_name, "problems": problems.len() });
+            audit(&user, SecurityEvent::new(SecurityKind::RosterImport, Origin::Console(user.id)).detail(detail)).await;
+            (StatusCode::UNPROCESSABLE_ENTITY, Outcome::Problems { file: file_name, problems })
+        }
         Err(error) if error.status() == StatusCode::BAD_REQUEST => {
             // A store refusal of the whole file (its message is the importer's).
             let problem = FormProblem::new(

@@ -18,8 +18,8 @@ use axum::http::header::LOCATION;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use gridlink_shared::Lang;
 use gridlink_shared::time::{Millis, format_local, now_millis};
+use gridlink_shared::{Lang, UserId};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -31,6 +31,7 @@ use super::password::MAX_SECRET_BYTES;
 use super::session::{self, ConsoleLang, LOGIN_COOKIE, SESSION_COOKIE};
 use super::store::{LoginAttempt, is_token, may_use_console};
 use crate::api::AppState;
+use crate::store::{Origin, SecurityEvent, SecurityKind};
 
 /// The one answer for an unknown login, an account without a password and a wrong password.
 const WRONG: (&str, &str) = ("账号或密码错误。", "Wrong login or password.");
@@ -134,13 +135,17 @@ pub(super) async fn submit(
             "console: login locked after {} wrong passwords in a row",
             policy.lock_after
         );
+        record_login(&state, false, account.map(|a| a.user), &login, locked).await;
         return Ok(refuse(StatusCode::TOO_MANY_REQUESTS, &locked_message(lang, until)));
     }
+    let named = account.as_ref().map(|a| a.user);
     let Some(account) = account.filter(|_| right) else {
+        record_login(&state, false, named, &login, locked).await;
         return Ok(refuse(StatusCode::UNAUTHORIZED, t(lang, WRONG.0, WRONG.1)));
     };
     if !may_use_console(account.role) {
         tracing::info!(user = %account.user, role = %account.role, "console: refused a role that may not sign in");
+        record_login(&state, false, Some(account.user), &login, None).await;
         let message = t(lang, "此账号不能登录管理后台。", "This account cannot sign in to the console.");
         return Ok(refuse(StatusCode::FORBIDDEN, message));
     }
@@ -152,6 +157,7 @@ pub(super) async fn submit(
     let user = account.user;
     let created = console.blocking(move |store| store.create_session(user, now_millis(), &policy)).await?;
     tracing::info!(%user, "console: signed in");
+    record_login(&state, true, Some(user), &login, None).await;
     let mut response = redirect(next);
     session::set(response.headers_mut(), session::cookie(SESSION_COOKIE, &created.token, None));
     session::set(response.headers_mut(), session::clear_cookie(LOGIN_COOKIE));
@@ -171,6 +177,30 @@ pub(super) async fn logout(
     let mut response = redirect("/console/login");
     session::set(response.headers_mut(), session::clear_cookie(SESSION_COOKIE));
     Ok(response)
+}
+
+/// Records a console login in the security audit: who (the account, if the login named one;
+/// else what was typed, cut short) and whether it worked or locked the login.
+async fn record_login(state: &AppState, ok: bool, user: Option<UserId>, typed: &str, locked: Option<Millis>) {
+    let kind = if ok { SecurityKind::ConsoleLogin } else { SecurityKind::ConsoleLoginFailed };
+    let origin = match user {
+        Some(user) => Origin::Console(user),
+        None => Origin::ConsoleSignIn,
+    };
+    let mut event = SecurityEvent::new(kind, origin);
+    event.user = user;
+    event.detail = match (user, locked) {
+        (Some(_), None) => serde_json::Value::Null,
+        (Some(_), Some(until)) => serde_json::json!({ "locked_until": until }),
+        (None, locked) => {
+            let typed: String = typed.chars().filter(|c| !c.is_control()).take(40).collect();
+            serde_json::json!({ "login": typed, "locked_until": locked })
+        }
+    };
+    if let Err(error) = state.console.blocking(move |store| store.sqlite().record_security(&event, now_millis())).await
+    {
+        tracing::error!(?error, "console: could not record a login in the security audit");
+    }
 }
 
 fn locked_message(lang: Lang, until: Millis) -> String {

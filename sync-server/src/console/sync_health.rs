@@ -334,6 +334,8 @@ mod tests {
             last_device_time,
             health,
             console: false,
+            wipe_requested_at: None,
+            wipe_delivered_at: None,
         }
     }
 

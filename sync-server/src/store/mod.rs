@@ -10,7 +10,9 @@ mod pull;
 mod push;
 mod roster;
 mod schema;
+mod security;
 mod sqlite;
+mod wipe;
 
 use gridlink_shared::change_bytes::ChangeLimits;
 use gridlink_shared::protocol::{EnrollRequest, EnrollResponse, SyncRequest, SyncResponse};
@@ -20,6 +22,7 @@ use gridlink_shared::{DeviceId, Principal};
 pub use check::{CheckReport, Problem, check_document};
 pub use console_write::{ActOutcome, ActProblem, CONSOLE_DEVICE_NAME, CaseAct, MAX_NOTE_CHARS};
 pub use roster::{CSV_COLUMNS, ImportError, ImportSummary, RosterReport, RowProblem};
+pub use security::{AuditEntry, AuditFilter, CHANGE_ACCEPTED, Origin, PUSH_REFUSED, SecurityEvent, SecurityKind};
 pub use sqlite::{DEFAULT_CODE_HOURS, DeviceRow, InitSummary, SqliteStore, UserRow};
 
 /// File name of the database inside the data directory.
@@ -64,6 +67,9 @@ pub enum StoreError {
     Unauthorized,
     #[error("this device was revoked")]
     DeviceRevoked,
+    /// Marked for remote wipe: every request with its token is answered 410 device-wiped.
+    #[error("this device was wiped remotely")]
+    DeviceWiped,
     #[error("enrolment code is invalid")]
     CodeInvalid,
     #[error("enrolment code has expired")]

@@ -287,6 +287,22 @@ CREATE TABLE IF NOT EXISTS scope_grace (
     removed_at INTEGER NOT NULL,
     PRIMARY KEY (user_id, scope)
 );
+
+-- Security events (`store/security.rs`): enrolments and wrong codes, console logins, admin
+-- actions. `origin` is `cli`, `console:USER`, `device:DEVICE` or `enrol`; `detail` is JSON and
+-- never holds a secret.
+CREATE TABLE IF NOT EXISTS security_audit (
+    id        INTEGER PRIMARY KEY,
+    at        INTEGER NOT NULL,
+    kind      TEXT NOT NULL,
+    user_id   TEXT,
+    device_id TEXT,
+    origin    TEXT NOT NULL,
+    detail    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS security_audit_by_at ON security_audit(at);
+CREATE INDEX IF NOT EXISTS security_audit_by_user ON security_audit(user_id, at);
+CREATE INDEX IF NOT EXISTS security_audit_by_device ON security_audit(device_id, at);
 "#;
 
 /// Opens (creating if asked) the database in `data_dir` with the durability settings.

@@ -14,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::push::{LogAppender, insert_change, write_doc};
+use super::security::{Origin, SecurityEvent, SecurityKind};
 use super::{AuthedDevice, PushLimits, Store, StoreError, roster, schema};
 use crate::secrets;
 
@@ -74,6 +75,10 @@ pub struct DeviceRow {
     pub health: Option<gridlink_shared::protocol::DeviceHealth>,
     /// The server-side device that signs a console user's actions: not a phone, never syncs.
     pub console: bool,
+    /// When an admin asked for a remote wipe (`device wipe`).
+    pub wipe_requested_at: Option<Millis>,
+    /// When the device was first told to wipe (answered 410 device-wiped).
+    pub wipe_delivered_at: Option<Millis>,
 }
 
 /// Default lifetime of an enrolment code.
@@ -237,7 +242,7 @@ impl SqliteStore {
             let mut stmt = conn.prepare(
                 "SELECT d.id, d.user_id, u.name, d.name, d.actor, d.created_at, d.revoked_at, d.last_sync_at,
                         d.last_device_time, d.app_version, d.unsent, d.rejected, d.quarantined,
-                        d.token_hash LIKE 'console:%'
+                        d.token_hash LIKE 'console:%', d.wipe_requested_at, d.wipe_delivered_at
                  FROM devices d JOIN users u ON u.id = d.user_id ORDER BY d.created_at, d.id",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -253,6 +258,8 @@ impl SqliteStore {
                     r.get::<_, Option<i64>>(8)?,
                     reported_health(r)?,
                     r.get::<_, bool>(13)?,
+                    r.get::<_, Option<i64>>(14)?,
+                    r.get::<_, Option<i64>>(15)?,
                 ))
             })?;
             let mut devices = Vec::new();
@@ -269,6 +276,8 @@ impl SqliteStore {
                     last_device_time,
                     health,
                     console,
+                    wipe_requested_at,
+                    wipe_delivered_at,
                 ) = row?;
                 devices.push(DeviceRow {
                     id: parse_id(&id)?,
@@ -282,6 +291,8 @@ impl SqliteStore {
                     last_device_time,
                     health,
                     console,
+                    wipe_requested_at,
+                    wipe_delivered_at,
                 });
             }
             Ok(devices)
@@ -550,18 +561,24 @@ pub(super) fn load_staff(conn: &Connection, user: UserId) -> Result<Option<Staff
     .transpose()
 }
 
-/// The device and principal behind a device id, refusing revoked devices.
+/// The device and principal behind a device id, refusing wiped and revoked devices.
 pub(super) fn load_device(conn: &Connection, device: DeviceId) -> Result<AuthedDevice, StoreError> {
-    let row: Option<(String, String, Millis, Option<i64>)> = conn
+    // A wipe outranks a revocation: a revoked phone marked for wipe must still wipe.
+    let row: Option<(String, String, Millis, String)> = conn
         .query_row(
-            "SELECT user_id, actor, created_at, revoked_at FROM devices WHERE id = ?1",
+            "SELECT user_id, actor, created_at,
+                    CASE WHEN wipe_requested_at IS NOT NULL THEN 'wiped'
+                         WHEN revoked_at IS NOT NULL THEN 'revoked' ELSE 'active' END
+             FROM devices WHERE id = ?1",
             [device.to_string()],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?;
-    let (user, actor, enrolled_at, revoked_at) = row.ok_or(StoreError::Unauthorized)?;
-    if revoked_at.is_some() {
-        return Err(StoreError::DeviceRevoked);
+    let (user, actor, enrolled_at, state) = row.ok_or(StoreError::Unauthorized)?;
+    match state.as_str() {
+        "wiped" => return Err(StoreError::DeviceWiped),
+        "revoked" => return Err(StoreError::DeviceRevoked),
+        _ => {}
     }
     let staff = load_staff(conn, parse_id(&user)?)?.ok_or(StoreError::Unauthorized)?;
     Ok(AuthedDevice { device, actor, enrolled_at, principal: staff.principal() })
@@ -577,6 +594,8 @@ impl Store for SqliteStore {
             let device: Option<String> =
                 conn.query_row("SELECT id FROM devices WHERE token_hash = ?1", [&hash], |r| r.get(0)).optional()?;
             let device = device.ok_or(StoreError::Unauthorized)?;
+            // A wiped device is told so before anything else (also when it was revoked too).
+            super::wipe::refuse_if_wiped(conn, &device, gridlink_shared::time::now_millis())?;
             load_device(conn, parse_id(&device)?)
         })
     }
@@ -586,24 +605,42 @@ impl Store for SqliteStore {
         if device_name.is_empty() || device_name.chars().count() > 100 {
             return Err(StoreError::Invalid("device_name must be 1 to 100 characters".into()));
         }
-        let canonical = secrets::normalize_enrol_code(&request.code).ok_or(StoreError::CodeInvalid)?;
+        let refused = |error: StoreError, user: Option<UserId>| {
+            let mut event = SecurityEvent::new(SecurityKind::EnrolRefused, Origin::Enrolment)
+                .detail(serde_json::json!({ "reason": error.to_string(), "device_name": device_name }));
+            event.user = user;
+            // The refusal stands even if it cannot be recorded; the failure is logged.
+            if let Err(failure) = self.record_security(&event, now) {
+                tracing::error!(%failure, "could not record a refused enrolment");
+            }
+            error
+        };
+        let Some(canonical) = secrets::normalize_enrol_code(&request.code) else {
+            return Err(refused(StoreError::CodeInvalid, None));
+        };
         let code_hash = secrets::sha256_hex(&canonical);
-        self.with_conn(|conn| {
+        let outcome = self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let row: Option<(String, i64, Option<i64>)> = tx
-                .query_row("SELECT user_id, expires_at, used_at FROM enrol_codes WHERE code_hash = ?1", [&code_hash], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })
+                .query_row(
+                    "SELECT user_id, expires_at, used_at FROM enrol_codes WHERE code_hash = ?1",
+                    [&code_hash],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
                 .optional()?;
-            let (user, expires_at, used_at) = row.ok_or(StoreError::CodeInvalid)?;
+            let Some((user, expires_at, used_at)) = row else {
+                return Ok(Err((StoreError::CodeInvalid, None)));
+            };
+            let user: UserId = parse_id(&user)?;
             if used_at.is_some() {
-                return Err(StoreError::CodeUsed);
+                return Ok(Err((StoreError::CodeUsed, Some(user))));
             }
             if expires_at <= now {
-                return Err(StoreError::CodeExpired);
+                return Ok(Err((StoreError::CodeExpired, Some(user))));
             }
-            let user: UserId = parse_id(&user)?;
-            let staff = load_staff(&tx, user)?.ok_or(StoreError::CodeInvalid)?;
+            let Some(staff) = load_staff(&tx, user)? else {
+                return Ok(Err((StoreError::CodeInvalid, Some(user))));
+            };
             let device = DeviceId::new();
             let token = secrets::new_token();
             let actor = secrets::new_actor_hex();
@@ -625,15 +662,21 @@ impl Store for SqliteStore {
                 "UPDATE enrol_codes SET used_at = ?1, device_id = ?2 WHERE code_hash = ?3",
                 params![now, device.to_string(), code_hash],
             )?;
+            let event = SecurityEvent::new(SecurityKind::Enrol, Origin::Enrolment)
+                .user(user)
+                .device(device)
+                .detail(serde_json::json!({ "device_name": device_name }));
+            super::security::record(&tx, &event, now)?;
             tx.commit()?;
-            Ok(EnrollResponse {
+            Ok(Ok(EnrollResponse {
                 device,
                 token,
                 actor,
                 principal: staff.principal(),
                 recovery_secret: Some(recovery_secret),
-            })
-        })
+            }))
+        })?;
+        outcome.map_err(|(error, user)| refused(error, user))
     }
 
     fn sync(
