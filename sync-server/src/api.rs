@@ -1,7 +1,8 @@
 //! HTTP: the accept loop, the router, its layers, the auth extractor and the thin handlers.
 //!
-//! Connection path ([`serve`]): a slot under the connection cap -> accept -> HTTP/1.1 with a
-//! header-read timeout and an idle timeout -> router. Request path: trace -> gzip response
+//! Connection path ([`serve`], [`serve_tls`]): a slot under the connection cap -> accept ->
+//! (TLS handshake within `Limits::tls_handshake_timeout`) -> HTTP/1.1 with a header-read
+//! timeout and an idle timeout -> router. Request path: trace -> gzip response
 //! compression -> error envelope for bare statuses -> timeout -> gzip request decompression ->
 //! body limit (on inflated bytes) -> handler. A handler authenticates (extractor), decodes,
 //! hands the work to the [`Store`] on a blocking thread, and encodes.
@@ -76,6 +77,9 @@ pub struct Limits {
     /// What one sync may push: bytes and operations per change, changes and operations per
     /// request. Checked before automerge parses anything.
     pub push: PushLimits,
+    /// With TLS, a client must finish its handshake within this or the connection is closed
+    /// (a client that connects and sends half a ClientHello holds nothing for long).
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -91,6 +95,7 @@ impl Default for Limits {
             max_connections: 512,
             health_timeout: Duration::from_secs(5),
             push: PushLimits::default(),
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -227,6 +232,28 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, None, shutdown).await
+}
+
+/// [`serve`] over TLS (`tls` from [`crate::tls::load`]): the handshake runs after the
+/// connection has its slot under the cap and must finish within
+/// `Limits::tls_handshake_timeout`; then the connection is served exactly as a plain one.
+/// A client speaking plain HTTP to the port fails its handshake and is closed.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    tls: Arc<tokio_rustls::rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, state, Some(tokio_rustls::TlsAcceptor::from(tls)), shutdown).await
+}
+
+async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     /// At most one "limit reached" warning this often, however often the cap is hit.
     const LIMIT_WARNING_EVERY: Duration = Duration::from_secs(60);
 
@@ -277,9 +304,52 @@ pub async fn serve(
         };
 
         let activity = Arc::new(Activity::new());
-        let io = TokioIo::new(Tracked { inner: stream, activity: activity.clone() });
+        let tracked = Tracked { inner: stream, activity: activity.clone() };
+        let connection = Connection {
+            http: http.clone(),
+            app: app.clone(),
+            watcher: graceful.watcher(),
+            activity,
+            idle_timeout: limits.idle_timeout,
+            remote,
+        };
+        let tls = tls.clone();
+        let handshake_timeout = limits.tls_handshake_timeout;
+        tokio::spawn(async move {
+            // The slot is held until the connection ends, handshake included.
+            let _slot = slot;
+            let Some(acceptor) = tls else {
+                return connection.drive(tracked).await;
+            };
+            match tokio::time::timeout(handshake_timeout, acceptor.accept(tracked)).await {
+                Ok(Ok(stream)) => connection.drive(stream).await,
+                Ok(Err(error)) => tracing::debug!(%remote, %error, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%remote, "TLS handshake took too long; closed"),
+            }
+        });
+    }
+
+    // Refuse new connections at once, then let the open ones finish their requests.
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// One accepted connection, ready to be served once its stream (plain or TLS) is there.
+struct Connection {
+    http: hyper::server::conn::http1::Builder,
+    app: Router,
+    watcher: hyper_util::server::graceful::Watcher,
+    activity: Arc<Activity>,
+    idle_timeout: Duration,
+    remote: std::net::SocketAddr,
+}
+
+impl Connection {
+    /// Serves HTTP/1.1 on `stream` until the client closes, it idles out, or shutdown.
+    async fn drive<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(self, stream: S) {
+        let Connection { http, app, watcher, activity, idle_timeout, remote } = self;
         let service = {
-            let app = app.clone();
             let activity = activity.clone();
             hyper::service::service_fn(move |request: axum::http::Request<Incoming>| {
                 let busy = Activity::busy(&activity);
@@ -290,25 +360,16 @@ pub async fn serve(
                 }
             })
         };
-        let connection = graceful.watch(http.serve_connection(io, service));
-        let idle_timeout = limits.idle_timeout;
-        tokio::spawn(async move {
-            let _slot = slot;
-            tokio::select! {
-                result = connection => {
-                    if let Err(error) = result {
-                        tracing::debug!(%remote, %error, "connection ended with an error");
-                    }
+        let connection = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::select! {
+            result = connection => {
+                if let Err(error) = result {
+                    tracing::debug!(%remote, %error, "connection ended with an error");
                 }
-                () = activity.idle_for(idle_timeout) => tracing::debug!(%remote, "closed an idle connection"),
             }
-        });
+            () = activity.idle_for(idle_timeout) => tracing::debug!(%remote, "closed an idle connection"),
+        }
     }
-
-    // Refuse new connections at once, then let the open ones finish their requests.
-    drop(listener);
-    graceful.shutdown().await;
-    Ok(())
 }
 
 fn is_connection_error(error: &std::io::Error) -> bool {

@@ -14,6 +14,9 @@
 //! Supervisors read the same store through the [`ledgers`] (XLSX/CSV, written by [`ledger`]),
 //! computed from the rows of `gridlink_shared::figures` that every document write keeps.
 //!
+//! `serve --tls-cert --tls-key` speaks HTTPS itself ([`tls`]); the connection cap and the
+//! header-read, idle and handshake timeouts apply either way.
+//!
 //! The roster is read from the database on every request, so the admin CLI (another
 //! process on the same data directory) changes scopes and revokes devices with immediate
 //! effect.
@@ -25,7 +28,8 @@ pub mod ledger;
 pub mod ledgers;
 pub mod secrets;
 pub mod store;
+pub mod tls;
 
-pub use api::{AppState, Limits, router, serve};
+pub use api::{AppState, Limits, router, serve, serve_tls};
 pub use error::ApiError;
 pub use store::{AuthedDevice, PushLimits, SqliteStore, Store, StoreError};

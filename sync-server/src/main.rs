@@ -54,9 +54,17 @@ enum Command {
     Serve {
         #[command(flatten)]
         data: DataDir,
-        /// Address to listen on; port 0 picks a free port. Prints `listening on http://IP:PORT`.
+        /// Address to listen on; port 0 picks a free port. Prints `listening on http://IP:PORT`
+        /// (`https://` with --tls-cert).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Serve HTTPS with this certificate chain (PEM: the server's certificate first, then
+        /// any intermediates). Needs --tls-key.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
         /// Connections open at once; more wait until one closes. Keep it well under the
         /// process's open-file limit (`ulimit -n`).
         #[arg(long, value_name = "N", default_value_t = default_max_connections())]
@@ -327,8 +335,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             println!("init took {} ms", started.elapsed().as_millis());
         }
-        Command::Serve { data, listen, max_connections } => {
-            serve(&data.data, listen, Limits { max_connections: max_connections.get(), ..Limits::default() })?
+        Command::Serve { data, listen, max_connections, tls_cert, tls_key } => {
+            // Certificate problems are reported before anything listens.
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Some(gridlink_sync_server::tls::load(&cert, &key)?),
+                _ => None,
+            };
+            serve(&data.data, listen, Limits { max_connections: max_connections.get(), ..Limits::default() }, tls)?
         }
         Command::Roster { data, json } => {
             let report = open(&data.data)?.roster_report()?;
@@ -708,7 +721,12 @@ fn default_max_connections() -> NonZeroUsize {
     NonZeroUsize::new(Limits::default().max_connections).unwrap_or(NonZeroUsize::MIN)
 }
 
-fn serve(data: &Path, listen: SocketAddr, limits: Limits) -> anyhow::Result<()> {
+fn serve(
+    data: &Path,
+    listen: SocketAddr,
+    limits: Limits,
+    tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
+) -> anyhow::Result<()> {
     let store = open(data)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
@@ -716,10 +734,15 @@ fn serve(data: &Path, listen: SocketAddr, limits: Limits) -> anyhow::Result<()> 
             tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         let mut stdout = std::io::stdout();
-        writeln!(stdout, "listening on http://{addr}")?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        writeln!(stdout, "listening on {scheme}://{addr}")?;
         stdout.flush()?;
-        tracing::info!(%addr, data = %data.display(), max_connections = limits.max_connections, "serving");
-        gridlink_sync_server::serve(listener, AppState::new(store).with_limits(limits), shutdown_signal()).await?;
+        tracing::info!(%addr, data = %data.display(), max_connections = limits.max_connections, scheme, "serving");
+        let state = AppState::new(store).with_limits(limits);
+        match tls {
+            Some(tls) => gridlink_sync_server::serve_tls(listener, state, tls, shutdown_signal()).await?,
+            None => gridlink_sync_server::serve(listener, state, shutdown_signal()).await?,
+        }
         tracing::info!("stopped");
         Ok(())
     })
