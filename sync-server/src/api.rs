@@ -606,6 +606,15 @@ async fn sync(State(state): State<AppState>, device: AuthedDevice, Cbor(body): C
     }
     let request: SyncRequest =
         protocol::decode(&body).map_err(|e| ApiError::bad_request(format!("Malformed sync request: {e}")))?;
+    // Sequence numbers live in SQLite integers: a cursor past i64::MAX is nobody's.
+    let beyond = |n: u64| i64::try_from(n).is_err();
+    if let Some((scope, _)) = request.cursors.iter().find(|(_, cursor)| match cursor {
+        protocol::Cursor::Seq { seq } => beyond(*seq),
+        protocol::Cursor::Snapshotting { upto, .. } => beyond(*upto),
+        protocol::Cursor::Start => false,
+    }) {
+        return Err(ApiError::bad_request(format!("The cursor of scope {scope} is out of range")));
+    }
     let device_id = device.device;
     let pushed = request.changes.len();
     let max_changes = state.limits.push.max_changes;

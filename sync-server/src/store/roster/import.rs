@@ -179,8 +179,16 @@ fn read_csv(input: impl std::io::Read, problems: &mut Vec<RowProblem>) -> Vec<Cs
             None => problems.push(RowProblem::new(1, column, "missing from the header", "表头缺少这一列")),
         }
     }
-    for header in headers.iter().filter(|h| !CSV_COLUMNS.contains(h)) {
-        problems.push(RowProblem::new(1, header, "unknown column", "未知的列"));
+    for (i, header) in headers.iter().enumerate() {
+        if header.is_empty() {
+            let n = i + 1;
+            problems.push(RowProblem::new(1, "-", format!("column {n} has no name"), format!("第 {n} 列没有列名")));
+        } else if !CSV_COLUMNS.contains(&header) {
+            problems.push(RowProblem::new(1, header, "unknown column", "未知的列"));
+        } else if headers.iter().position(|h| h == header) != Some(i) {
+            // Which of the two would count is anyone's guess: refuse rather than pick one.
+            problems.push(RowProblem::new(1, header, "appears twice in the header", "表头中重复出现"));
+        }
     }
     let mut rows = Vec::new();
     for record in reader.records() {
@@ -563,5 +571,17 @@ mod tests {
         assert_eq!(missing.len(), CSV_COLUMNS.len() - 3);
         assert!(problems.iter().any(|p| p.column == "colour" && p.problem == "unknown column"));
         assert!(problems.iter().all(|p| p.row == 1));
+    }
+
+    /// Found by `fuzz_targets::roster_import` (seed 20261132): an empty column name was
+    /// reported with an empty column, and a repeated column was silently read from its first
+    /// copy.
+    #[test]
+    fn a_header_with_an_empty_or_repeated_column_names_the_problem() {
+        let mut problems = Vec::new();
+        read_csv(format!("{},name,\nstreet,x,,东街,,,,,,,,,,\n", HEADER.trim_end()).as_bytes(), &mut problems);
+        let found: Vec<(&str, &str)> = problems.iter().map(|p| (p.column.as_str(), p.problem.as_str())).collect();
+        assert_eq!(found, vec![("name", "appears twice in the header"), ("-", "column 14 has no name")]);
+        assert!(problems.iter().all(|p| p.row == 1 && !p.zh.is_empty()));
     }
 }
