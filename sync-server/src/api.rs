@@ -319,10 +319,10 @@ async fn serve_with(
             // The slot is held until the connection ends, handshake included.
             let _slot = slot;
             let Some(acceptor) = tls else {
-                return connection.drive(tracked).await;
+                return connection.drive(tracked, false).await;
             };
             match tokio::time::timeout(handshake_timeout, acceptor.accept(tracked)).await {
-                Ok(Ok(stream)) => connection.drive(stream).await,
+                Ok(Ok(stream)) => connection.drive(stream, true).await,
                 Ok(Err(error)) => tracing::debug!(%remote, %error, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%remote, "TLS handshake took too long; closed"),
             }
@@ -346,8 +346,10 @@ struct Connection {
 }
 
 impl Connection {
-    /// Serves HTTP/1.1 on `stream` until the client closes, it idles out, or shutdown.
-    async fn drive<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(self, stream: S) {
+    /// Serves HTTP/1.1 on `stream` until the client closes, it idles out, or shutdown. Over
+    /// TLS every cookie the server sets (the console's) is marked `Secure`, so a browser never
+    /// sends it over plain HTTP.
+    async fn drive<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(self, stream: S, tls: bool) {
         let Connection { http, app, watcher, activity, idle_timeout, remote } = self;
         let service = {
             let activity = activity.clone();
@@ -356,7 +358,11 @@ impl Connection {
                 let app = app.clone();
                 async move {
                     let _busy = busy;
-                    app.oneshot(request).await
+                    let mut response = app.oneshot(request).await?;
+                    if tls {
+                        secure_cookies(response.headers_mut());
+                    }
+                    Ok::<_, std::convert::Infallible>(response)
                 }
             })
         };
@@ -369,6 +375,25 @@ impl Connection {
             }
             () = activity.idle_for(idle_timeout) => tracing::debug!(%remote, "closed an idle connection"),
         }
+    }
+}
+
+/// Adds `Secure` to every `Set-Cookie` of a response served over TLS.
+fn secure_cookies(headers: &mut axum::http::HeaderMap) {
+    use axum::http::header::SET_COOKIE;
+    let cookies: Vec<HeaderValue> = headers.get_all(SET_COOKIE).iter().cloned().collect();
+    if cookies.is_empty() {
+        return;
+    }
+    headers.remove(SET_COOKIE);
+    for cookie in cookies {
+        let secured = match cookie.to_str() {
+            Ok(text) if !text.to_ascii_lowercase().contains("; secure") => {
+                HeaderValue::from_str(&format!("{text}; Secure")).unwrap_or(cookie)
+            }
+            _ => cookie,
+        };
+        headers.append(SET_COOKIE, secured);
     }
 }
 

@@ -116,6 +116,12 @@ async fn https_enrols_and_syncs_a_client_that_trusts_the_ca_and_plain_http_to_th
     let page: SyncResponse = protocol::decode(&response.bytes().await.unwrap()).unwrap();
     assert!(!page.items.is_empty(), "the worker's grid arrives over TLS");
 
+    // Over TLS the console's cookies are Secure: a browser never sends them over plain HTTP.
+    let login = http.get(format!("{base}/console/login")).send().await.unwrap();
+    let cookies: Vec<&str> = login.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+    assert!(!cookies.is_empty());
+    assert!(cookies.iter().all(|c| c.ends_with("; Secure") && c.contains("HttpOnly")), "{cookies:?}");
+
     // A client that does not trust the CA refuses the server.
     let stranger = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
     let error = stranger.get(format!("{base}/healthz")).send().await.unwrap_err();

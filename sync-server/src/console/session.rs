@@ -25,8 +25,8 @@ pub const LANG_COOKIE: &str = "gridlink_console_lang";
 /// `SameSite=Strict` (never sent with a request started by another site, the first line of
 /// defence against CSRF) and `Path=/console` (never sent to the sync API).
 ///
-/// Not `Secure`: the server speaks plain HTTP on the office intranet for now. Once it is
-/// served over TLS, add `Secure` here (and the `__Host-` prefix to the names).
+/// `Secure` is added by the connection when the server speaks TLS (`serve --tls-cert`, see
+/// `api::secure_cookies`), so the same console also works over plain HTTP on an intranet.
 pub(crate) fn cookie(name: &str, value: &str, max_age_secs: Option<u64>) -> HeaderValue {
     let max_age = max_age_secs.map(|s| format!("; Max-Age={s}")).unwrap_or_default();
     HeaderValue::from_str(&format!("{name}={value}; Path=/console; HttpOnly; SameSite=Strict{max_age}"))
