@@ -4,7 +4,7 @@
 //! directory (`--data DIR`, before the subcommand); errors go to stderr with a non-zero exit;
 //! `--json` prints stable JSON with lists sorted by id.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -16,9 +16,9 @@ use gridlink_shared::{ActionKind, BuildingId, CaseId, CaseKind, HouseholdId, Mus
 #[command(name = "gridlink", version, about = "Gridlink (网格通) client: offline household files, visits and cases")]
 struct Cli {
     /// Data directory holding the encrypted store (gridlink.db) and its key (db.key, unless
-    /// GRIDLINK_DB_KEY is set).
-    #[arg(long, value_name = "DIR", env = "GRIDLINK_DATA")]
-    data: PathBuf,
+    /// GRIDLINK_DB_KEY is set). A store locked with a PIN opens with GRIDLINK_PIN.
+    #[arg(long, value_name = "DIR", env = "GRIDLINK_DATA", global = true)]
+    data: Option<PathBuf>,
     /// Print JSON.
     #[arg(long, global = true)]
     json: bool,
@@ -37,6 +37,28 @@ enum Command {
         /// Device name shown to the administrator.
         #[arg(long, default_value = "gridlink-cli")]
         name: String,
+        /// Trust only this CA (PEM file) for the server, from now on: a certificate from any
+        /// other CA is refused. Without it the built-in web roots are trusted.
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
+    },
+    /// Lock the store with a PIN (4 to 12 digits, read from GRIDLINK_NEW_PIN or the first line
+    /// of stdin): the database key is wrapped under it and db.key is deleted. Scripts keep
+    /// working through GRIDLINK_DB_KEY.
+    SetPin,
+    /// For the administrator: open a store whose PIN key was destroyed (10 wrong PINs) with
+    /// this device's recovery key and write its unsent and refused changes to a file.
+    Recover {
+        /// The device's recovery key (64 hex), from `gridlink-server device recovery-key`.
+        #[arg(long, value_name = "HEX", env = "GRIDLINK_RECOVERY_KEY", hide_env_values = true)]
+        recovery_key: String,
+        /// Where to write the changes (JSON, mode 0600; it holds residents' data). Must not exist.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Also push the unsent changes to the server as this device (if it is neither revoked
+        /// nor wiped) before writing the file; the file then lists what is still not sent.
+        #[arg(long)]
+        sync: bool,
     },
     /// Push unsent changes and pull what is new.
     Sync,
@@ -192,8 +214,18 @@ fn main() {
         .init();
     if let Err(error) = run(Cli::parse()) {
         eprintln!("error: {error:#}");
-        if let Some(damaged @ gridlink_client::Error::Quarantined { .. }) = error.downcast_ref() {
-            eprintln!("{}", damaged.plain().zh);
+        use gridlink_client::Error as E;
+        if let Some(
+            known @ (E::Quarantined { .. }
+            | E::Wiped
+            | E::PinRequired
+            | E::WrongPin { .. }
+            | E::PinWait { .. }
+            | E::PinLockedOut
+            | E::Tls(_)),
+        ) = error.downcast_ref()
+        {
+            eprintln!("{}", known.plain().zh);
         }
         std::process::exit(1);
     }
@@ -255,13 +287,94 @@ fn describe_sync(r: &SyncReport) -> String {
     text
 }
 
+/// Opens the store of `data`; a store locked with a PIN opens with `GRIDLINK_PIN`.
+fn open(data: &Path) -> anyhow::Result<Client> {
+    let opened = match Client::open(data) {
+        Err(gridlink_client::Error::PinRequired) => match std::env::var("GRIDLINK_PIN") {
+            Ok(pin) => Client::open_with_pin(data, pin.trim(), now_millis()),
+            Err(_) => Err(gridlink_client::Error::PinRequired),
+        },
+        other => other,
+    };
+    opened.with_context(|| format!("opening {}", data.display()))
+}
+
+/// A new PIN from `GRIDLINK_NEW_PIN` or the first line of stdin.
+fn new_pin() -> anyhow::Result<String> {
+    if let Ok(pin) = std::env::var("GRIDLINK_NEW_PIN") {
+        return Ok(pin.trim().to_string());
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the new PIN from stdin")?;
+    Ok(line.trim().to_string())
+}
+
+/// Writes a file that must not exist yet, readable by its owner only.
+fn write_new_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(contents).and_then(|_| file.sync_all()).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn recover(data: &Path, recovery_key: &str, out: &Path, sync: bool, json: bool) -> anyhow::Result<()> {
+    if out.exists() {
+        bail!("{} exists; give a new file for the recovered changes", out.display());
+    }
+    let client = Client::open_with_recovery(data, recovery_key)
+        .with_context(|| format!("opening {} with the recovery key", data.display()))?;
+    let pushed = if sync { Some(runtime()?.block_on(client.sync())?) } else { None };
+    let changes = client.changes_not_on_server()?;
+    let status = client.status()?;
+    let export = serde_json::json!({
+        "format": "gridlink-recovered-changes/1",
+        "data": data.display().to_string(),
+        "server_url": status.server_url,
+        "device": status.device,
+        "user": client.identity().ok(),
+        "exported_at": now_millis(),
+        "pushed": pushed.as_ref().map(|r| r.accepted),
+        "changes": changes,
+    });
+    write_new_private(out, serde_json::to_string_pretty(&export)?.as_bytes())?;
+    if json {
+        print_json(&export)?;
+    } else {
+        if let Some(report) = &pushed {
+            println!("{}", describe_sync(report));
+        }
+        println!("{} change(s) not on the server written to {}", changes.len(), out.display());
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let client = Client::open(&cli.data).with_context(|| format!("opening {}", cli.data.display()))?;
-    let now = now_millis();
+    let data = cli.data.clone().context("--data DIR (or GRIDLINK_DATA) is required")?;
     let json = cli.json;
+    if let Command::Recover { recovery_key, out, sync } = &cli.command {
+        return recover(&data, recovery_key, out, *sync, json);
+    }
+    let client = open(&data)?;
+    let now = now_millis();
     match cli.command {
-        Command::Enroll { server, code, name } => {
-            let identity = runtime()?.block_on(client.enroll(&server, &code, &name))?;
+        Command::Recover { .. } => unreachable!("handled before opening"),
+        Command::SetPin => {
+            client.set_pin(&new_pin()?)?;
+            println!("PIN set: the store now opens only with the PIN (GRIDLINK_PIN) or GRIDLINK_DB_KEY");
+        }
+        Command::Enroll { server, code, name, ca } => {
+            let ca_pem = ca
+                .map(|path| {
+                    std::fs::read_to_string(&path).with_context(|| format!("reading the CA file {}", path.display()))
+                })
+                .transpose()?;
+            let identity = runtime()?.block_on(client.enroll_with_ca(&server, &code, &name, ca_pem.as_deref()))?;
             if json {
                 print_json(&identity)?;
             } else {
@@ -273,13 +386,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             match outcome {
                 Ok(report) if json => print_json(&report)?,
                 Ok(report) => println!("{}", describe_sync(&report)),
+                Err(e @ gridlink_client::Error::Wiped) => return Err(e.into()),
                 Err(e) => {
                     let status = client.status()?;
-                    bail!(
-                        "{e}\n{}\n{} change(s) still unsent; they are kept and will be sent later",
-                        e.plain().zh,
+                    let plain = e.plain().zh;
+                    return Err(anyhow::Error::new(e).context(format!(
+                        "{plain}\n{} change(s) still unsent; they are kept and will be sent later",
                         status.unsent
-                    );
+                    )));
                 }
             }
         }

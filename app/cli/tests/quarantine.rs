@@ -101,6 +101,7 @@ fn serve(stream: TcpStream, principal: &Principal, seen: &Mutex<Vec<SyncRequest>
             token: "test-token".into(),
             actor: automerge::ActorId::random().to_hex_string(),
             principal: principal.clone(),
+            recovery_secret: None,
         };
         ("application/json", serde_json::to_vec(&enrolled).unwrap())
     } else {

@@ -52,8 +52,80 @@ pub enum Error {
     Server { status: u16, code: Option<ErrorCode>, message: String },
     #[error("the server's answer breaks the protocol: {0}")]
     Protocol(String),
+    /// A file of the data directory could not be created, read, written or removed.
+    #[error("{what}: {source}")]
+    File {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Something read back from the local store or data directory does not parse (an id, a
+    /// cursor, a stored JSON value, a key file): the data is damaged or was not written by
+    /// this app. Nothing is changed.
+    #[error("the local data is unreadable: {0}")]
+    Corrupt(String),
+    /// A value could not be encoded to be stored or sent (a bug, not bad input).
+    #[error("cannot encode {0}")]
+    Encode(String),
+    #[error("the local database was written by a newer app (schema {found}, this app knows {known}); update the app")]
+    NewerSchema { found: usize, known: usize },
+    /// A background task (the sync running off the UI thread) stopped before finishing.
+    #[error("the background task stopped: {0}")]
+    Task(String),
+    /// The HTTPS connection could not be set up safely: a bad CA file, or a server certificate
+    /// not signed by the CA this device trusts for its server. Not retried.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The administrator wiped this device (`gridlink-server device wipe`): the local store,
+    /// its key files and wrapped keys have been deleted.
+    #[error(
+        "this device was wiped by the administrator: the local store and its keys have been erased; \
+         ask the administrator for a new enrolment code to use it again"
+    )]
+    Wiped,
+    /// The store is locked with a PIN and neither the PIN nor `GRIDLINK_DB_KEY` was given.
+    #[error(
+        "the local store is locked with a PIN: give the PIN (GRIDLINK_PIN for the CLI) or the key (GRIDLINK_DB_KEY)"
+    )]
+    PinRequired,
+    /// A wrong PIN; after [`crate::keys::MAX_PIN_FAILURES`] in a row the data is locked for
+    /// the administrator.
+    #[error(
+        "wrong PIN: {left} more wrong PIN(s) lock the data for the administrator{}",
+        wait_phrase(*wait_ms)
+    )]
+    WrongPin { left: u32, wait_ms: i64 },
+    /// Too many wrong PINs lately: the next try is allowed in `wait_ms`.
+    #[error("too many wrong PINs: try again in {} s", secs(*wait_ms))]
+    PinWait { wait_ms: i64 },
+    /// Ten wrong PINs in a row: the PIN-wrapped key was destroyed. Only the administrator's
+    /// recovery key opens the store now (`gridlink recover`).
+    #[error(
+        "{} wrong PINs in a row: the PIN key on this device was destroyed and the data is locked for the \
+         administrator, who can recover unsent changes with `gridlink recover --recovery-key`",
+        crate::keys::MAX_PIN_FAILURES
+    )]
+    PinLockedOut,
+    /// Kept while `sync.rs` and `quarantine.rs` (being reworked in parallel) still build it;
+    /// new code uses [`Error::File`], [`Error::Corrupt`] or [`Error::Encode`].
     #[error("{0}")]
     Io(String),
+}
+
+/// Whole seconds, rounded up, of a wait in milliseconds.
+fn secs(wait_ms: i64) -> i64 {
+    (wait_ms.max(0) + 999) / 1000
+}
+
+fn wait_phrase(wait_ms: i64) -> String {
+    if wait_ms > 0 { format!("; next try in {} s", secs(wait_ms)) } else { String::new() }
+}
+
+impl Error {
+    /// An [`Error::File`] for an I/O failure on `path`.
+    pub fn file(what: &str, path: &std::path::Path, source: std::io::Error) -> Error {
+        Error::File { what: format!("{what} {}", path.display()), source }
+    }
 }
 
 impl From<DocError> for Error {
@@ -114,7 +186,42 @@ impl Error {
                 None => (format!("服务器错误 {status}，稍后重试。"), format!("Server error {status}; will retry.")),
             },
             Error::Protocol(m) => (format!("收到的数据不完整，将重新同步：{m}"), format!("Incomplete data received; will sync again: {m}")),
-            Error::Io(m) => (format!("本机存储出错：{m}"), format!("Local storage error: {m}")),
+            Error::File { what, source } => (format!("本机文件读写出错（{what}）：{source}"), format!("Local file error ({what}): {source}")),
+            Error::Corrupt(m) | Error::Io(m) => (format!("本机数据无法读取（可能已损坏）：{m}"), format!("Local data is unreadable (damaged?): {m}")),
+            Error::Encode(m) => (format!("内部错误，无法编码：{m}"), format!("Internal error, cannot encode: {m}")),
+            Error::NewerSchema { .. } => ("本机数据由更新版本的应用写入，请先升级应用。".into(), "The local data was written by a newer version of the app; update the app.".into()),
+            Error::Task(m) => (format!("后台任务意外停止，请重试：{m}"), format!("A background task stopped; try again: {m}")),
+            Error::Tls(m) => (
+                format!("服务器证书不受信任，已拒绝连接（未发送任何数据）。请联系管理员：{m}"),
+                format!("The server's certificate is not trusted; the connection was refused before anything was sent. Contact your administrator: {m}"),
+            ),
+            Error::Wiped => (
+                "此设备已被管理员远程清除：本机数据和密钥已删除。如需继续使用，请向管理员申请新的注册码。".into(),
+                "This device was wiped by the administrator: its local data and keys have been erased. Ask your administrator for a new enrolment code to use it again.".into(),
+            ),
+            Error::PinRequired => ("本机数据已用 PIN 码加锁，请输入 PIN 码。".into(), "The local data is locked with a PIN; enter the PIN.".into()),
+            Error::WrongPin { left, wait_ms } => {
+                let wait = secs(*wait_ms);
+                if wait > 0 {
+                    (
+                        format!("PIN 码不正确。请 {wait} 秒后再试；再输错 {left} 次，本机数据将锁定，只能由管理员恢复。"),
+                        format!("Wrong PIN. Try again in {wait} s; {left} more wrong PIN(s) lock the data for the administrator."),
+                    )
+                } else {
+                    (
+                        format!("PIN 码不正确。再输错 {left} 次，本机数据将锁定，只能由管理员恢复。"),
+                        format!("Wrong PIN. {left} more wrong PIN(s) lock the data for the administrator."),
+                    )
+                }
+            }
+            Error::PinWait { wait_ms } => {
+                let wait = secs(*wait_ms);
+                (format!("PIN 码输错次数过多，请 {wait} 秒后再试。"), format!("Too many wrong PINs. Try again in {wait} s."))
+            }
+            Error::PinLockedOut => (
+                "PIN 码已连续输错 10 次，本机数据已锁定，只能由管理员恢复。请联系管理员。".into(),
+                "10 wrong PINs in a row: the data on this device is locked and only your administrator can recover it. Contact your administrator.".into(),
+            ),
         };
         PlainWords { zh, en }
     }

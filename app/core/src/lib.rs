@@ -33,6 +33,7 @@
 
 mod error;
 pub mod fixtures;
+pub mod keys;
 mod quarantine;
 mod reads;
 pub use gridlink_shared::search;
@@ -66,8 +67,11 @@ pub struct Client {
 
 struct Inner {
     dir: PathBuf,
+    /// The database key, kept in memory while the store is open: a PIN set later wraps it,
+    /// and enrolment wraps it under the server's recovery secret.
+    key: [u8; 32],
     db: Mutex<rusqlite::Connection>,
-    http: reqwest::Client,
+    http: Http,
     /// One sync at a time per data directory.
     sync_gate: tokio::sync::Mutex<()>,
     policy: PolicyConfig,
@@ -79,6 +83,50 @@ impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client").field("dir", &self.inner.dir).finish_non_exhaustive()
     }
+}
+
+/// The HTTP client of a [`Client`]: replaced when enrolment brings a CA to trust.
+pub(crate) struct Http {
+    client: std::sync::RwLock<reqwest::Client>,
+}
+
+impl Http {
+    fn new(client: reqwest::Client) -> Http {
+        Http { client: std::sync::RwLock::new(client) }
+    }
+
+    pub(crate) fn get(&self) -> reqwest::Client {
+        self.client.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn set(&self, client: reqwest::Client) {
+        *self.client.write().unwrap_or_else(|p| p.into_inner()) = client;
+    }
+
+    pub(crate) fn post(&self, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
+        self.get().post(url)
+    }
+}
+
+/// The HTTP client: rustls with the built-in web roots (webpki-roots, the same Mozilla set on
+/// every platform, phones included), or, when `ca_pem` is given, that CA only.
+pub(crate) fn build_http(ca_pem: Option<&str>) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(60))
+        .gzip(true);
+    if let Some(pem) = ca_pem {
+        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(Error::Tls("the CA file holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into()));
+        }
+        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+            .map_err(|e| Error::Tls(format!("the CA file is not a readable PEM certificate: {e}")))?;
+        builder = builder.tls_built_in_root_certs(false);
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().map_err(|e| Error::Tls(format!("cannot set up the HTTPS client: {e}")))
 }
 
 /// A visit to record.
@@ -159,27 +207,45 @@ pub struct CaseAction {
 
 impl Client {
     /// Opens (or creates) the store in `dir`. The database key comes from `GRIDLINK_DB_KEY`
-    /// (64 hex characters) if set, else from `dir/db.key` (created with mode 0600). A wrong
-    /// key or a corrupt file is an error, never a silent reset.
+    /// (64 hex characters) if set, else from `dir/db.key` (created with mode 0600). A store
+    /// locked with a PIN is [`Error::PinRequired`] (open it with [`Client::open_with_pin`]).
+    /// A wrong key or a corrupt file is an error, never a silent reset.
     pub fn open(dir: impl AsRef<Path>) -> Result<Client> {
-        let key = store::resolve_key(dir.as_ref())?;
+        let key = keys::resolve_key(dir.as_ref())?;
         Self::open_with_key(dir, &key)
     }
 
-    /// Opens the store with an explicit 32-byte key (from the platform keystore on phones).
+    /// Opens a store locked with a PIN, under the wrong-PIN rule of [`keys::unlock_with_pin`]
+    /// (growing delay, the key destroyed after [`keys::MAX_PIN_FAILURES`] wrong PINs).
+    /// `GRIDLINK_DB_KEY`, when set, opens it without the PIN (scripts).
+    pub fn open_with_pin(dir: impl AsRef<Path>, pin: &str, now: Millis) -> Result<Client> {
+        let key = match std::env::var(store::KEY_ENV) {
+            Ok(_) => keys::resolve_key(dir.as_ref())?,
+            Err(_) => keys::unlock_with_pin(dir.as_ref(), pin, now)?,
+        };
+        Self::open_with_key(dir, &key)
+    }
+
+    /// Opens a store with the administrator's recovery key for this device (64 hex, printed
+    /// by `gridlink-server device recovery-key`), e.g. after the PIN key was destroyed.
+    pub fn open_with_recovery(dir: impl AsRef<Path>, recovery_key: &str) -> Result<Client> {
+        let key = keys::unlock_with_recovery(dir.as_ref(), recovery_key)?;
+        Self::open_with_key(dir, &key)
+    }
+
+    /// Opens the store with an explicit 32-byte key. This is the seam for phones: there the
+    /// platform keystore (Android Keystore, iOS Keychain) holds the key and hands it over
+    /// after the user authenticates (see docs/mobile.md).
     pub fn open_with_key(dir: impl AsRef<Path>, key: &[u8; 32]) -> Result<Client> {
         let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(|e| Error::Io(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir).map_err(|e| Error::file("cannot create", &dir, e))?;
         let conn = store::open_encrypted(&dir.join(store::DB_FILE), key)?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .timeout(std::time::Duration::from_secs(60))
-            .gzip(true)
-            .build()
-            .map_err(|e| Error::Io(format!("cannot start the HTTP client: {e}")))?;
+        let ca = store::meta_get(&conn, store::SERVER_CA)?;
+        let http = Http::new(build_http(ca.as_deref())?);
         Ok(Client {
             inner: Arc::new(Inner {
                 dir,
+                key: *key,
                 db: Mutex::new(conn),
                 http,
                 sync_gate: tokio::sync::Mutex::new(()),
@@ -248,10 +314,32 @@ impl Client {
 
     // ----- enrolment, sync, session -------------------------------------------------------
 
-    /// Enrols this device with a one-time code from the administrator.
+    /// Enrols this device with a one-time code from the administrator, trusting the
+    /// server's certificate through the CA remembered at an earlier enrolment, or the built-in
+    /// web roots.
     pub async fn enroll(&self, server_url: &str, code: &str, device_name: &str) -> Result<Identity> {
-        sync::enroll(self, server_url, code, device_name).await?;
+        self.enroll_with_ca(server_url, code, device_name, None).await
+    }
+
+    /// [`Client::enroll`] trusting only the CA certificate(s) in `ca_pem` (PEM) for this
+    /// server: the enrolment request already goes out under it, and the CA is remembered in
+    /// the store, so from then on a certificate from any other CA is refused before a request
+    /// is sent ([`Error::Tls`]).
+    pub async fn enroll_with_ca(
+        &self,
+        server_url: &str,
+        code: &str,
+        device_name: &str,
+        ca_pem: Option<&str>,
+    ) -> Result<Identity> {
+        sync::enroll(self, server_url, code, device_name, ca_pem).await?;
         self.identity()
+    }
+
+    /// The CA certificate (PEM) this device trusts for its server, if one was given at
+    /// enrolment.
+    pub fn server_ca(&self) -> Result<Option<String>> {
+        store::meta_get(&self.db(), store::SERVER_CA)
     }
 
     /// Pushes unsent changes and pulls everything new, round after round until the server
@@ -270,20 +358,35 @@ impl Client {
         reads::identity(self)
     }
 
-    /// Sets the app-lock PIN (4 to 12 digits). Only a salted hash is stored, inside the
-    /// encrypted database.
+    /// Sets the app-lock PIN (4 to 12 digits): the database key is wrapped under a key
+    /// derived from it (Argon2id) into `db.key.pin` and the plain `db.key` is deleted, so the
+    /// data directory no longer opens without the PIN (see [`keys`]).
     pub fn set_pin(&self, pin: &str) -> Result<()> {
         writes::set_pin(self, pin)
     }
 
-    /// Checks the app-lock PIN. `Ok(true)` when no PIN is set.
-    pub fn verify_pin(&self, pin: &str) -> Result<bool> {
-        writes::verify_pin(self, pin)
+    /// Checks the app-lock PIN against the wrapped key, under the wrong-PIN rule: `Ok(())`
+    /// for the right PIN (or when no PIN is set), else [`Error::WrongPin`],
+    /// [`Error::PinWait`] or, the tenth time in a row, [`Error::PinLockedOut`].
+    pub fn verify_pin(&self, pin: &str, now: Millis) -> Result<()> {
+        writes::verify_pin(self, pin, now)
     }
 
-    /// Whether an app-lock PIN is set.
+    /// Whether an app-lock PIN is set. An unreadable PIN file is an error: callers lock.
     pub fn has_pin(&self) -> Result<bool> {
         writes::has_pin(self)
+    }
+
+    /// Erases this device's store: key files first (the database is unreadable without
+    /// them), then the database with its WAL files. The handle is left on an empty in-memory
+    /// database, so nothing is written back to the directory. Used when the server says the
+    /// device was wiped ([`Error::Wiped`]).
+    pub fn erase(&self) -> Result<Vec<PathBuf>> {
+        let mut conn = self.db();
+        let empty = rusqlite::Connection::open_in_memory()?;
+        // Closes the real database (and checkpoints nothing more into the directory).
+        drop(std::mem::replace(&mut *conn, empty));
+        keys::erase(&self.inner.dir)
     }
 
     /// Forgets the server session and deletes the local store. Refuses while changes are
@@ -327,6 +430,12 @@ impl Client {
     /// Changes the server refused, newest first.
     pub fn rejected_changes(&self) -> Result<Vec<RejectedChange>> {
         reads::rejected_changes(self)
+    }
+
+    /// Every change not on the server (unsent, then refused), with its bytes: what
+    /// `gridlink recover` exports for the administrator.
+    pub fn changes_not_on_server(&self) -> Result<Vec<RecoveredChange>> {
+        reads::changes_not_on_server(self)
     }
 
     /// Removes one refused change from the kept-aside list, after the user has read it (and

@@ -21,7 +21,7 @@ fn parse<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T>
 where
     T::Err: std::fmt::Display,
 {
-    raw.parse().map_err(|e| Error::Io(format!("stored {what} '{raw}' is unreadable: {e}")))
+    raw.parse().map_err(|e| Error::Corrupt(format!("stored {what} '{raw}': {e}")))
 }
 
 /// The state of a due date relative to today, as [`policy::visits_due`] computes it.
@@ -431,6 +431,62 @@ pub(crate) fn staff(client: &Client) -> Result<Vec<Staff>> {
     Ok(staff)
 }
 
+/// Every change not on the server: the outbox in commit order, then the refused ones.
+pub(crate) fn changes_not_on_server(client: &Client) -> Result<Vec<RecoveredChange>> {
+    let conn = client.db();
+    let mut out = Vec::new();
+    let mut stmt = conn.prepare("SELECT hash, doc, summary, recorded_at, bytes FROM outbox ORDER BY seq")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, Vec<u8>>(4)?,
+        ))
+    })?;
+    for row in rows {
+        let (hash, doc, summary, recorded_at, bytes) = row?;
+        let doc = parse::<DocId>(&doc, "document id")?;
+        out.push(RecoveredChange {
+            hash,
+            doc,
+            summary,
+            recorded_at,
+            state: "unsent".into(),
+            refused_because: None,
+            bytes: hex::encode(bytes),
+        });
+    }
+    let mut stmt = conn.prepare(
+        "SELECT hash, doc, summary, recorded_at, bytes, code, message FROM rejected ORDER BY rejected_at, hash",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, Vec<u8>>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, String>(6)?,
+        ))
+    })?;
+    for row in rows {
+        let (hash, doc, summary, recorded_at, bytes, code, message) = row?;
+        out.push(RecoveredChange {
+            hash,
+            doc: parse::<DocId>(&doc, "document id")?,
+            summary,
+            recorded_at,
+            state: "refused".into(),
+            refused_because: Some(format!("{code}: {message}")),
+            bytes: hex::encode(bytes),
+        });
+    }
+    Ok(out)
+}
+
 pub(crate) fn rejected_changes(client: &Client) -> Result<Vec<RejectedChange>> {
     let conn = client.db();
     let mut stmt = conn.prepare(
@@ -517,7 +573,7 @@ fn all_docs(conn: &Connection) -> Result<Vec<(String, Vec<u8>)>> {
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value> {
-    serde_json::to_value(value).map_err(|e| Error::Io(e.to_string()))
+    serde_json::to_value(value).map_err(|e| Error::Encode(e.to_string()))
 }
 
 /// Everything held locally, deterministic: objects have sorted keys (serde_json's map is a

@@ -10,7 +10,9 @@
 //! * `quarantine`: documents automerge failed or panicked on, with the offending bytes and the
 //!   reason, kept (never deleted) and marked resolved once a clean repair arrives (see
 //!   [`crate::Client::quarantined`]);
-//! * `meta`: server url, device, token, actor, principal, reference data, sync state, PIN hash;
+//! * `meta`: server url, device, token, actor, principal, reference data, sync state, the CA
+//!   trusted for the server (`server_ca`); the PIN is not in here but wraps the key (see
+//!   [`crate::keys`]);
 //! * query tables `households`, `residents`, `visits`, `household_tags`, `cases`, `timeline`,
 //!   rewritten from the document in the same transaction as every document write
 //!   ([`save_doc`]), so lists never disagree with documents.
@@ -24,7 +26,6 @@ use gridlink_shared::policy::{self, PolicyConfig};
 use gridlink_shared::protocol::Cursor;
 use gridlink_shared::time::Millis;
 use gridlink_shared::{AnyDoc, CaseFile, DocId, HouseholdFile, Principal, Roster, Scope, doc};
-use rand::RngCore;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::error::{Error, Result};
@@ -34,6 +35,8 @@ use crate::search;
 pub const DB_FILE: &str = "gridlink.db";
 pub const KEY_FILE: &str = "db.key";
 pub const KEY_ENV: &str = "GRIDLINK_DB_KEY";
+/// The meta key holding the CA certificate (PEM) given at enrolment with `--ca`.
+pub const SERVER_CA: &str = "server_ca";
 
 /// A far-future instant used when materializing due dates, so a visit's own time counts as
 /// recorded; the read side compares due dates with the real `now`.
@@ -157,40 +160,12 @@ CREATE INDEX quarantine_doc ON quarantine(doc, resolved_at);
 "#,
 ];
 
-/// The database key: `GRIDLINK_DB_KEY` (64 hex characters) if set, else `dir/db.key`, created
-/// with a fresh random 256-bit key (mode 0600) when neither exists and the database is new.
+/// The database key for opening `dir` without a PIN; see [`crate::keys::resolve_key`].
 pub fn resolve_key(dir: &Path) -> Result<[u8; 32]> {
-    if let Ok(hex_key) = std::env::var(KEY_ENV) {
-        return parse_key(hex_key.trim()).map_err(|e| Error::BadKey(format!("{KEY_ENV}: {e}")));
-    }
-    let key_path = dir.join(KEY_FILE);
-    match std::fs::read_to_string(&key_path) {
-        Ok(text) => parse_key(text.trim()).map_err(|e| Error::BadKey(format!("{}: {e}", key_path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if dir.join(DB_FILE).exists() {
-                return Err(Error::BadKey(format!(
-                    "{} exists but its key file {} is missing and {KEY_ENV} is not set; \
-                     without the key the local copy cannot be read",
-                    dir.join(DB_FILE).display(),
-                    key_path.display()
-                )));
-            }
-            std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("cannot create {}: {e}", dir.display())))?;
-            let mut key = [0u8; 32];
-            rand::rng().fill_bytes(&mut key);
-            write_private_file(&key_path, hex::encode(key).as_bytes())?;
-            Ok(key)
-        }
-        Err(e) => Err(Error::Io(format!("cannot read {}: {e}", key_path.display()))),
-    }
+    crate::keys::resolve_key(dir)
 }
 
-fn parse_key(hex_key: &str) -> std::result::Result<[u8; 32], String> {
-    let bytes = hex::decode(hex_key).map_err(|e| format!("not hex: {e}"))?;
-    bytes.try_into().map_err(|b: Vec<u8>| format!("{} bytes; a key is 32 bytes (64 hex characters)", b.len()))
-}
-
-fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
+pub(crate) fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -198,10 +173,8 @@ fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).map_err(|e| Error::Io(format!("cannot create {}: {e}", path.display())))?;
-    file.write_all(contents)
-        .and_then(|_| file.sync_all())
-        .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))
+    let mut file = options.open(path).map_err(|e| Error::file("cannot create", path, e))?;
+    file.write_all(contents).and_then(|_| file.sync_all()).map_err(|e| Error::file("cannot write", path, e))
 }
 
 /// Opens the SQLCipher database with `key`, checks the key really opens it, and migrates.
@@ -227,10 +200,7 @@ pub fn open_encrypted(path: &Path, key: &[u8; 32]) -> Result<Connection> {
 fn migrate(conn: &Connection) -> Result<()> {
     let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
     if version > MIGRATIONS.len() {
-        return Err(Error::Io(format!(
-            "the local database was written by a newer app (schema {version}, this app knows {}); update the app",
-            MIGRATIONS.len()
-        )));
+        return Err(Error::NewerSchema { found: version, known: MIGRATIONS.len() });
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         conn.execute_batch(&format!("BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;", index + 1))?;
@@ -259,12 +229,12 @@ pub fn meta_delete(conn: &Connection, key: &str) -> Result<()> {
 
 pub fn meta_json<T: serde::de::DeserializeOwned>(conn: &Connection, key: &str) -> Result<Option<T>> {
     meta_get(conn, key)?
-        .map(|raw| serde_json::from_str(&raw).map_err(|e| Error::Io(format!("stored {key} is unreadable: {e}"))))
+        .map(|raw| serde_json::from_str(&raw).map_err(|e| Error::Corrupt(format!("stored {key}: {e}"))))
         .transpose()
 }
 
 pub fn meta_set_json<T: serde::Serialize>(conn: &Connection, key: &str, value: &T) -> Result<()> {
-    let raw = serde_json::to_string(value).map_err(|e| Error::Io(e.to_string()))?;
+    let raw = serde_json::to_string(value).map_err(|e| Error::Encode(format!("{key}: {e}")))?;
     meta_set(conn, key, &raw)
 }
 
@@ -279,7 +249,7 @@ pub fn roster(conn: &Connection) -> Result<Roster> {
 /// This device's automerge actor (given by the server at enrolment).
 pub fn actor(conn: &Connection) -> Result<automerge::ActorId> {
     let hex_actor = meta_get(conn, "actor")?.ok_or(Error::NotEnrolled)?;
-    let bytes = hex::decode(&hex_actor).map_err(|e| Error::Io(format!("stored actor id is not hex: {e}")))?;
+    let bytes = hex::decode(&hex_actor).map_err(|e| Error::Corrupt(format!("stored actor id is not hex: {e}")))?;
     Ok(automerge::ActorId::from(bytes))
 }
 
@@ -291,15 +261,16 @@ pub fn cursors(conn: &Connection) -> Result<BTreeMap<Scope, Cursor>> {
     let mut out = BTreeMap::new();
     for row in rows {
         let (scope, cursor) = row?;
-        let scope: Scope = scope.parse().map_err(|e| Error::Io(format!("stored scope: {e}")))?;
-        let cursor: Cursor = serde_json::from_str(&cursor).map_err(|e| Error::Io(format!("stored cursor: {e}")))?;
+        let scope: Scope = scope.parse().map_err(|e| Error::Corrupt(format!("stored scope: {e}")))?;
+        let cursor: Cursor =
+            serde_json::from_str(&cursor).map_err(|e| Error::Corrupt(format!("stored cursor: {e}")))?;
         out.insert(scope, cursor);
     }
     Ok(out)
 }
 
 pub fn set_cursor(conn: &Connection, scope: &Scope, cursor: &Cursor) -> Result<()> {
-    let json = serde_json::to_string(cursor).map_err(|e| Error::Io(e.to_string()))?;
+    let json = serde_json::to_string(cursor).map_err(|e| Error::Encode(format!("cursor: {e}")))?;
     conn.execute(
         "INSERT INTO cursors (scope, cursor) VALUES (?1, ?2) ON CONFLICT(scope) DO UPDATE SET cursor = excluded.cursor",
         params![scope.to_string(), json],

@@ -151,6 +151,21 @@ fn base_url(url: &str) -> String {
 }
 
 fn http_error(e: reqwest::Error) -> Error {
+    // A certificate the trusted roots do not vouch for fails in the TLS handshake, before
+    // any request is sent. It is not a network hiccup: say so, and do not retry.
+    let mut chain = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    if chain.contains("invalid peer certificate") || chain.contains("UnknownIssuer") {
+        return Error::Tls(format!(
+            "the server's certificate is not signed by a CA this device trusts for it \
+             (the CA given at enrolment, or the built-in roots); refused before sending anything ({chain})"
+        ));
+    }
     if e.is_timeout() {
         Error::Timeout(e.to_string())
     } else {
@@ -164,6 +179,7 @@ async fn error_from_response(response: reqwest::Response) -> Error {
     let body = response.bytes().await.unwrap_or_default();
     match serde_json::from_slice::<ErrorEnvelope>(&body) {
         Ok(envelope) if envelope.error.code == ErrorCode::DeviceRevoked => Error::Revoked,
+        Ok(envelope) if envelope.error.code == ErrorCode::DeviceWiped => Error::Wiped,
         Ok(envelope) => Error::Server { status, code: Some(envelope.error.code), message: envelope.error.message },
         Err(_) => {
             Error::Server { status, code: None, message: String::from_utf8_lossy(&body).chars().take(200).collect() }
@@ -173,7 +189,13 @@ async fn error_from_response(response: reqwest::Response) -> Error {
 
 // ----- enrolment ----------------------------------------------------------------------------
 
-pub(crate) async fn enroll(client: &Client, server_url: &str, code: &str, device_name: &str) -> Result<()> {
+pub(crate) async fn enroll(
+    client: &Client,
+    server_url: &str,
+    code: &str,
+    device_name: &str,
+    ca_pem: Option<&str>,
+) -> Result<()> {
     {
         let conn = client.db();
         if store::meta_get(&conn, "token")?.is_some() && store::meta_get(&conn, "revoked")?.is_none() {
@@ -186,14 +208,33 @@ pub(crate) async fn enroll(client: &Client, server_url: &str, code: &str, device
     }
     let url = base_url(server_url);
     let request = EnrollRequest { code: code.trim().to_string(), device_name: device_name.to_string() };
-    let response =
-        client.inner.http.post(format!("{url}/v1/enroll")).json(&request).send().await.map_err(http_error)?;
+    // With a CA, the enrolment itself already trusts only that CA.
+    let http = match ca_pem {
+        Some(pem) => crate::build_http(Some(pem))?,
+        None => client.inner.http.get(),
+    };
+    let response = http.post(format!("{url}/v1/enroll")).json(&request).send().await.map_err(http_error)?;
     if !response.status().is_success() {
         return Err(error_from_response(response).await);
     }
     let enrolled: EnrollResponse = response.json().await.map_err(|e| Error::Protocol(e.to_string()))?;
     hex::decode(&enrolled.actor).map_err(|e| Error::Protocol(format!("actor id is not hex: {e}")))?;
+    // The key's second copy, wrapped with the server's recovery secret for this device; the
+    // secret itself is not kept. A server without one leaves no copy (and no stale one).
+    let device = enrolled.device.to_string();
+    match &enrolled.recovery_secret {
+        Some(secret) => crate::keys::write_recovery(client.dir(), &client.inner.key, secret, &device, &url)?,
+        None => {
+            let stale = client.dir().join(crate::keys::RECOVERY_KEY_FILE);
+            if stale.exists() {
+                std::fs::remove_file(&stale).map_err(|e| Error::file("cannot remove", &stale, e))?;
+            }
+        }
+    }
     client.with_tx(|tx| {
+        if let Some(pem) = ca_pem {
+            store::meta_set(tx, store::SERVER_CA, pem)?;
+        }
         store::meta_set(tx, "server_url", &url)?;
         store::meta_set(tx, "device", &enrolled.device.to_string())?;
         store::meta_set(tx, "token", &enrolled.token)?;
@@ -206,7 +247,12 @@ pub(crate) async fn enroll(client: &Client, server_url: &str, code: &str, device
             }
         }
         Ok(())
-    })
+    })?;
+    if ca_pem.is_some() {
+        // From now on every request of this handle trusts only that CA.
+        client.inner.http.set(http);
+    }
+    Ok(())
 }
 
 // ----- one round ----------------------------------------------------------------------------
@@ -560,6 +606,13 @@ pub(crate) async fn sync(client: &Client) -> Result<SyncReport> {
         (url, token)
     };
     let outcome = sync_rounds(client, &url, &token).await;
+    if matches!(outcome, Err(Error::Wiped)) {
+        // The administrator wiped this device: erase the store and its keys now, before
+        // anything else reads them. Revoked, by contrast, keeps the data.
+        let removed = client.erase()?;
+        tracing::warn!(files = removed.len(), "this device was wiped by the administrator; local store erased");
+        return Err(Error::Wiped);
+    }
     record_attempt(client, &outcome)?;
     outcome
 }

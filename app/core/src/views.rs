@@ -297,6 +297,22 @@ pub struct RejectedChange {
     pub rejected_at: Millis,
 }
 
+/// A change that had not reached the server, as `gridlink recover` exports it for the
+/// administrator: unsent (the outbox) or refused and kept aside.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveredChange {
+    /// Hex change hash.
+    pub hash: String,
+    pub doc: DocId,
+    pub summary: String,
+    pub recorded_at: Millis,
+    /// `unsent`, or `refused` (with the server's reason in `refused_because`).
+    pub state: String,
+    pub refused_because: Option<String>,
+    /// The automerge change, hex.
+    pub bytes: String,
+}
+
 /// A document set aside because automerge failed or panicked on its bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuarantinedDoc {

@@ -14,7 +14,9 @@ use rusqlite::{Transaction, params};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::{CaseAction, Client, HouseholdEdit, NewCase, NewHousehold, NewVisit, ResidentInput, quarantine, store};
+use crate::{
+    CaseAction, Client, HouseholdEdit, NewCase, NewHousehold, NewVisit, ResidentInput, keys, quarantine, store,
+};
 
 /// The two document types, to move between typed values and [`AnyDoc`].
 pub(crate) trait Typed: GridDocument + Sized {
@@ -389,9 +391,9 @@ pub(crate) fn act_on_case(client: &Client, input: CaseAction, now: Millis) -> Re
 
 // ----- app lock -----------------------------------------------------------------------------
 
-fn pin_hash(salt: &str, pin: &str) -> String {
-    // Many rounds of SHA-256: the database is already encrypted; this only keeps the PIN
-    // itself out of a memory or file dump.
+/// The app-lock PIN of an older version: a salted hash inside the database, checked only to
+/// move it to the wrapped key ([`set_pin`]) the first time it is typed.
+fn legacy_pin_hash(salt: &str, pin: &str) -> String {
     let mut digest = Sha256::digest(format!("{salt}:{pin}").as_bytes());
     for _ in 0..10_000 {
         digest = Sha256::digest(digest);
@@ -403,22 +405,33 @@ pub(crate) fn set_pin(client: &Client, pin: &str) -> Result<()> {
     if !(4..=12).contains(&pin.len()) || !pin.chars().all(|c| c.is_ascii_digit()) {
         return Err(Error::Input("a PIN is 4 to 12 digits".into()));
     }
-    let salt = hex::encode(rand::random::<[u8; 16]>());
+    keys::set_pin(client.dir(), &client.inner.key, pin)?;
     let conn = client.db();
-    store::meta_set(&conn, "pin_salt", &salt)?;
-    store::meta_set(&conn, "pin_hash", &pin_hash(&salt, pin))
+    store::meta_delete(&conn, "pin_salt")?;
+    store::meta_delete(&conn, "pin_hash")
 }
 
-pub(crate) fn verify_pin(client: &Client, pin: &str) -> Result<bool> {
-    let conn = client.db();
-    match (store::meta_get(&conn, "pin_salt")?, store::meta_get(&conn, "pin_hash")?) {
-        (Some(salt), Some(hash)) => Ok(pin_hash(&salt, pin) == hash),
-        _ => Ok(true),
+pub(crate) fn verify_pin(client: &Client, pin: &str, now: Millis) -> Result<()> {
+    if keys::has_pin(client.dir())? {
+        let key = keys::unlock_with_pin(client.dir(), pin, now)?;
+        if key != client.inner.key {
+            return Err(Error::Corrupt("the PIN-wrapped key is not the key of this store".into()));
+        }
+        return Ok(());
+    }
+    let legacy = {
+        let conn = client.db();
+        (store::meta_get(&conn, "pin_salt")?, store::meta_get(&conn, "pin_hash")?)
+    };
+    match legacy {
+        (Some(salt), Some(hash)) if legacy_pin_hash(&salt, pin) == hash => set_pin(client, pin),
+        (Some(_), Some(_)) => Err(Error::WrongPin { left: keys::MAX_PIN_FAILURES, wait_ms: 0 }),
+        _ => Ok(()),
     }
 }
 
 pub(crate) fn has_pin(client: &Client) -> Result<bool> {
-    Ok(store::meta_get(&client.db(), "pin_hash")?.is_some())
+    Ok(keys::has_pin(client.dir())? || store::meta_get(&client.db(), "pin_hash")?.is_some())
 }
 
 pub(crate) fn logout(client: &Client, force: bool) -> Result<()> {

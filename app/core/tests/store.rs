@@ -237,14 +237,76 @@ fn export_is_deterministic_and_masks_id_numbers() {
 #[test]
 fn pin_and_logout_guard() {
     let (_dir, client, _demo) = worker();
-    assert!(client.verify_pin("0000").unwrap(), "no PIN set yet");
+    assert!(!client.has_pin().unwrap());
+    client.verify_pin("0000", DEMO_NOW).expect("no PIN set yet: anything opens");
     client.set_pin("2468").unwrap();
-    assert!(client.verify_pin("2468").unwrap());
-    assert!(!client.verify_pin("1357").unwrap());
-    assert!(client.set_pin("12").is_err());
+    assert!(client.has_pin().unwrap());
+    client.verify_pin("2468", DEMO_NOW).unwrap();
+    assert!(matches!(client.verify_pin("1357", DEMO_NOW), Err(Error::WrongPin { left: 9, wait_ms: 0 })));
+    assert!(matches!(client.set_pin("12"), Err(Error::Input(_))));
     let h = client.households(&HouseholdFilter::default(), DEMO_NOW).unwrap()[0].id;
     client.set_tag(h, MustVisitTag::PoorFamily, true, None, DEMO_NOW).unwrap();
     assert!(matches!(client.logout(false), Err(Error::Unsent { unsent: 1, .. })));
     client.logout(true).unwrap();
     assert!(client.households(&HouseholdFilter::default(), DEMO_NOW).unwrap().is_empty());
+}
+
+/// Copies the files of a data directory (as someone copying it off a device would).
+fn copy_dir(from: &std::path::Path) -> tempfile::TempDir {
+    let to = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.path().join(entry.file_name())).unwrap();
+        }
+    }
+    to
+}
+
+#[test]
+fn a_copied_data_directory_does_not_open_without_the_pin_once_one_is_set() {
+    let (dir, client, _demo) = worker();
+    let households = client.households(&HouseholdFilter::default(), DEMO_NOW).unwrap();
+    client.set_pin("2468").unwrap();
+    assert!(!dir.path().join("db.key").exists(), "the plain key is deleted");
+    drop(client);
+
+    let copy = copy_dir(dir.path());
+    assert!(matches!(Client::open(copy.path()), Err(Error::PinRequired)));
+    assert!(matches!(Client::open_with_pin(copy.path(), "1111", DEMO_NOW), Err(Error::WrongPin { left: 9, .. })));
+    let opened = Client::open_with_pin(copy.path(), "2468", DEMO_NOW).unwrap();
+    assert_eq!(opened.households(&HouseholdFilter::default(), DEMO_NOW).unwrap(), households);
+    // Still no plain key written back, and a key that is not the store's does not open it.
+    assert!(!copy.path().join("db.key").exists());
+    drop(opened);
+    let stranger = copy_dir(copy.path());
+    std::fs::write(stranger.path().join("db.key"), hex_of([5u8; 32])).unwrap();
+    assert!(matches!(Client::open(stranger.path()), Err(Error::WrongKey { .. })));
+}
+
+fn hex_of(bytes: [u8; 32]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn erase_removes_the_database_its_wal_files_and_every_key_file() {
+    let (dir, client, _demo) = worker();
+    client.set_pin("2468").unwrap();
+    let h = client.households(&HouseholdFilter::default(), DEMO_NOW).unwrap()[0].id;
+    client.set_tag(h, MustVisitTag::PoorFamily, true, None, DEMO_NOW).unwrap();
+    assert!(dir.path().join("gridlink.db-wal").exists(), "the store runs in WAL mode");
+    let removed = client.erase().unwrap();
+    // Closing the database folds the WAL back in (SQLite removes -wal and -shm itself).
+    assert!(
+        removed.iter().any(|f| f.ends_with("db.key.pin")) && removed.iter().any(|f| f.ends_with("gridlink.db")),
+        "{removed:?}"
+    );
+    let left: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    for gone in ["gridlink.db", "gridlink.db-wal", "gridlink.db-shm", "db.key", "db.key.pin", "db.key.recovery"] {
+        assert!(!left.iter().any(|f| f == gone), "{gone} is still there: {left:?}");
+    }
+    // The handle no longer reads anything, and writes nothing back to the directory.
+    assert!(client.households(&HouseholdFilter::default(), DEMO_NOW).is_err());
+    assert!(!dir.path().join("gridlink.db").exists());
 }

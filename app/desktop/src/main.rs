@@ -1,8 +1,9 @@
 //! `gridlink-app`: the Gridlink (网格通) screens from `gridlink-ui` in a window.
 //!
-//! It only opens the data directory (the same one the `gridlink` CLI uses, so a device
+//! It only names the data directory (the same one the `gridlink` CLI uses, so a device
 //! enrolled with the CLI opens here as is), starts a tokio runtime for the background sync and
-//! hands the client to [`gridlink_ui::App`](fn@gridlink_ui::App). The `desktop` feature (default) opens a
+//! hands the directory to [`gridlink_ui::Start`](fn@gridlink_ui::Start), which opens the store
+//! (asking for the PIN first when the key is wrapped under one). The `desktop` feature (default) opens a
 //! 390x844 window; the `mobile` feature builds the same components for Android and iOS with
 //! `dx bundle` (see docs/mobile.md). Nothing desktop-only lives in `gridlink-ui`.
 
@@ -11,8 +12,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use dioxus::prelude::*;
-use gridlink_client::Client;
-use gridlink_ui::{App, AppConfig, AppProps, Lang};
+use gridlink_ui::{Lang, Start, StartConfig, StartProps};
 
 #[cfg(all(feature = "desktop", not(feature = "mobile")))]
 use dioxus::desktop as renderer;
@@ -72,7 +72,7 @@ fn main() -> anyhow::Result<()> {
         Some(dir) => dir,
         None => default_data_dir()?,
     };
-    let client = Client::open(&data).with_context(|| format!("cannot open the data directory {}", data.display()))?;
+    std::fs::create_dir_all(&data).with_context(|| format!("cannot create the data directory {}", data.display()))?;
 
     // Sync and its HTTP client run on this runtime; the UI thread only awaits results.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -82,9 +82,8 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let _guard = runtime.enter();
 
-    let mut config = AppConfig::live(client);
-    config.lang = lang;
-    let dom = VirtualDom::new_with_props(App, AppProps { config });
+    let config = StartConfig { dir: data.clone(), background: true, now: None, lang };
+    let dom = VirtualDom::new_with_props(Start, StartProps { config });
     let window = renderer::WindowBuilder::new()
         .with_title(gridlink_ui::APP_TITLE)
         .with_inner_size(renderer::LogicalSize::new(args.width, args.height));

@@ -175,6 +175,14 @@ pub struct Text {
     pub pin_length: &'static str,
     pub unlock_title: &'static str,
     pub wrong_pin: &'static str,
+    /// After 10 wrong PINs in a row: the data is locked for the administrator.
+    pub locked_out_title: &'static str,
+    /// The administrator wiped this device.
+    pub wiped_title: &'static str,
+    /// The store could not be opened at start (a damaged key file, a full disk...).
+    pub open_failed_title: &'static str,
+    /// The kept-aside list could not be read.
+    pub rejected_unreadable: &'static str,
     pub clear: &'static str,
     pub ok: &'static str,
     // Building leader.
@@ -354,6 +362,10 @@ pub static ZH: Text = Text {
     pin_length: "PIN码须为4到6位数字",
     unlock_title: "输入PIN码解锁",
     wrong_pin: "PIN码不正确",
+    locked_out_title: "本机数据已锁定",
+    wiped_title: "此设备已被清除",
+    open_failed_title: "无法打开本机数据",
+    rejected_unreadable: "被退回的修改无法读取，请勿清除本机数据，并联系管理员：",
     clear: "清除",
     ok: "确定",
     leader_title: "楼栋长工作台",
@@ -528,6 +540,10 @@ pub static EN: Text = Text {
     pin_length: "A PIN is 4 to 6 digits",
     unlock_title: "Enter your PIN",
     wrong_pin: "Wrong PIN",
+    locked_out_title: "Data locked",
+    wiped_title: "This device was wiped",
+    open_failed_title: "Cannot open the local data",
+    rejected_unreadable: "The refused changes cannot be read; do not clear this phone's data, and contact your administrator: ",
     clear: "Clear",
     ok: "OK",
     leader_title: "Building leader",

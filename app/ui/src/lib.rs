@@ -70,6 +70,69 @@ impl PartialEq for AppConfig {
     }
 }
 
+/// How the launcher starts the app from a data directory (the store is opened here, so a
+/// store locked with a PIN can ask for it first).
+#[derive(Clone, PartialEq)]
+pub struct StartConfig {
+    pub dir: std::path::PathBuf,
+    /// Run the clock and the background sync (the real app); `false` in tests.
+    pub background: bool,
+    /// Start at this time instead of the system clock (tests).
+    pub now: Option<Millis>,
+    /// Start in this language instead of the saved one.
+    pub lang: Option<Lang>,
+}
+
+/// The launcher's root: opens the store in `config.dir` and shows [`App`]. A store locked
+/// with a PIN asks for it first ([`views::lock::OpenLocked`]: the PIN unwraps the database
+/// key, so nothing of the store is read before it); one whose PIN key was destroyed says the
+/// data is locked for the administrator; any other failure says why, in plain words.
+#[component]
+pub fn Start(config: StartConfig) -> Element {
+    let mut opened = use_signal(|| Client::open(&config.dir));
+    let mut by_pin = use_signal(|| false);
+    let lang = config.lang.unwrap_or_else(|| prefs::load_lang(&config.dir));
+    let now = config.now.unwrap_or_else(gridlink_shared::time::now_millis);
+    let t = i18n::tr(lang);
+    let body = match &*opened.read() {
+        Ok(client) => {
+            let app = AppConfig {
+                client: client.clone(),
+                background: config.background,
+                now: config.now,
+                lang: config.lang,
+                // The PIN was just typed to open the store: no second lock screen.
+                unlocked: by_pin(),
+                initial_path: None,
+            };
+            return rsx! { App { config: app } };
+        }
+        Err(gridlink_client::Error::PinRequired) => rsx! {
+            views::lock::OpenLocked {
+                dir: config.dir.clone(),
+                lang,
+                now,
+                on_open: move |client: Client| {
+                    by_pin.set(true);
+                    opened.set(Ok(client));
+                },
+            }
+        },
+        Err(gridlink_client::Error::PinLockedOut) => rsx! { views::lock::LockedOut { lang } },
+        Err(error) => rsx! {
+            views::lock::Notice {
+                id: "open-failed",
+                title: t.open_failed_title.to_string(),
+                body: state::pick(lang, &error.plain()),
+            }
+        },
+    };
+    rsx! {
+        style { {STYLE} }
+        div { class: "app", lang: if lang == Lang::Zh { "zh-CN" } else { "en" }, {body} }
+    }
+}
+
 /// The root component: provides [`Ctx`], starts the background tasks, and shows the first-run,
 /// PIN and lock screens before the tabs.
 #[component]
@@ -120,6 +183,8 @@ pub fn App(config: AppConfig) -> Element {
                 Gate::Enroll => rsx! { views::enroll::Enroll {} },
                 Gate::SetPin => rsx! { views::lock::SetPin {} },
                 Gate::Locked => rsx! { views::lock::Unlock {} },
+                Gate::LockedOut => rsx! { views::lock::LockedOut { lang: ctx.lang() } },
+                Gate::Wiped => rsx! { views::lock::Wiped { lang: ctx.lang() } },
                 Gate::Open => match initial_path {
                     Some(path) => rsx! { route::RouterAt { path } },
                     None => rsx! { Router::<Route> {} },

@@ -34,8 +34,14 @@ pub enum Gate {
     Enroll,
     /// Enrolled but no PIN yet.
     SetPin,
-    /// Locked after inactivity (or on start).
+    /// Locked after inactivity (or on start), or because whether a PIN is set could not be
+    /// read (fail closed).
     Locked,
+    /// Ten wrong PINs in a row: the PIN key is destroyed; only the administrator can recover
+    /// the data. Final for this run of the app.
+    LockedOut,
+    /// The administrator wiped this device; its store and keys are erased. Final.
+    Wiped,
     /// The tabs.
     Open,
 }
@@ -129,10 +135,17 @@ impl Ctx {
         }
     }
 
+    /// Locks the app if a PIN is set. When that cannot be read, it locks too (fail closed):
+    /// the lock screen then says what went wrong.
     pub fn lock(&self) {
         let mut gate = self.gate;
-        if self.client.has_pin().unwrap_or(false) {
-            gate.set(Gate::Locked);
+        match self.client.has_pin() {
+            Ok(false) => {}
+            Ok(true) => gate.set(Gate::Locked),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read whether a PIN is set; locking");
+                gate.set(Gate::Locked);
+            }
         }
     }
 
@@ -190,16 +203,19 @@ pub fn use_ctx() -> Ctx {
     use_context::<Ctx>()
 }
 
-/// Where a freshly opened app starts: first run, PIN set-up, or locked.
+/// Where a freshly opened app starts: first run, PIN set-up, or locked. Any error reading
+/// whether a PIN is set locks (fail closed): offering "set a PIN" then would open the app.
 pub fn initial_gate(client: &Client) -> Gate {
-    let enrolled = client.status().map(|s| s.enrolled).unwrap_or(false);
-    if !enrolled {
-        return Gate::Enroll;
-    }
     match client.has_pin() {
-        Ok(true) => Gate::Locked,
-        _ => Gate::SetPin,
+        Ok(true) => return Gate::Locked,
+        Ok(false) => {}
+        Err(error) => {
+            tracing::warn!(%error, "cannot read whether a PIN is set; locking");
+            return Gate::Locked;
+        }
     }
+    let enrolled = client.status().map(|s| s.enrolled).unwrap_or(false);
+    if enrolled { Gate::SetPin } else { Gate::Enroll }
 }
 
 /// Starts the clock and the sync loop. Called once by [`crate::App`] when the app runs for
@@ -241,6 +257,9 @@ pub fn run_background(ctx: &Ctx, mut requests: tokio::sync::mpsc::UnboundedRecei
 
 /// Runs one sync, off the UI thread when a tokio runtime is there, and publishes the outcome.
 pub async fn sync_once(ctx: &Ctx) {
+    if matches!(*ctx.gate.peek(), Gate::LockedOut | Gate::Wiped) {
+        return;
+    }
     if !ctx.client.status().map(|s| s.enrolled && !s.revoked).unwrap_or(false) {
         return;
     }
@@ -250,7 +269,7 @@ pub async fn sync_once(ctx: &Ctx) {
     let result = match tokio::runtime::Handle::try_current() {
         Ok(handle) => match handle.spawn(async move { client.sync().await }).await {
             Ok(result) => result,
-            Err(join) => Err(Error::Io(format!("sync task stopped: {join}"))),
+            Err(join) => Err(Error::Task(format!("sync: {join}"))),
         },
         Err(_) => client.sync().await,
     };
@@ -265,6 +284,11 @@ pub async fn sync_once(ctx: &Ctx) {
             Err(error) => {
                 tracing::warn!(%error, "sync failed");
                 state.error = Some(error.plain());
+                if matches!(error, Error::Wiped) {
+                    // The store and its keys are already erased: nothing else may show.
+                    let mut gate = ctx.gate;
+                    gate.set(Gate::Wiped);
+                }
             }
         }
     }

@@ -62,8 +62,26 @@ fn assert_lacks(html: &str, needle: &str) {
 #[test]
 fn today_shows_due_visits_with_their_reasons_must_arrive_countdowns_and_my_cases() {
     let demo = demo(Role::GridWorker);
+    // The fixture guarantees an open must-arrive event: one reported ten minutes ago, so its
+    // arrival countdown is still running.
+    let household = demo.client.households(&HouseholdFilter::default(), NOW).unwrap()[0].id;
+    let title = "老人在家摔倒，需到场";
+    demo.client
+        .open_case(
+            gridlink_client::NewCase {
+                kind: CaseKind::MustArrive(gridlink_shared::MustArriveKind::Emergency),
+                household: Some(household),
+                building: None,
+                title: title.to_string(),
+                note: String::new(),
+                at: NOW - 10 * 60_000,
+            },
+            NOW,
+        )
+        .unwrap();
     let today = demo.client.today(NOW).unwrap();
     assert!(!today.due_visits.is_empty(), "the demo grid has due must-visits");
+    assert!(today.must_arrive.iter().any(|row| row.title == title), "{:?}", today.must_arrive);
     let html = render(&demo.client, "/", Lang::Zh);
 
     assert_has(&html, "今日工作");
@@ -81,15 +99,17 @@ fn today_shows_due_visits_with_their_reasons_must_arrive_countdowns_and_my_cases
     for row in &today.must_arrive {
         assert_has(&html, &row.title);
     }
-    if !today.must_arrive.is_empty() {
-        assert!(html.contains("剩余") || html.contains("已超时"), "a countdown shows for must-arrive events");
-    }
+    // Reported ten minutes ago: its countdown shows the time left, not overdue.
+    let fresh = today.must_arrive.iter().find(|row| row.title == title).unwrap();
+    assert!(fresh.deadline > NOW, "the arrival deadline is ahead");
+    assert_has(&html, &(gridlink_ui::i18n::tr(Lang::Zh).time_left)(&format::countdown(Lang::Zh, fresh.deadline - NOW)));
     for row in &today.my_cases {
         assert_has(&html, &row.title);
     }
     // The always-visible bar and the tab bar (links only render inside the router).
     assert_has(&html, "尚未同步");
-    assert_has(&html, "已全部上传");
+    // The event opened above waits in the outbox.
+    assert_has(&html, "1 条未上传");
     for tab in ["今日", "住户", "事件", "便民", "我的"] {
         assert_has(&html, tab);
     }
@@ -426,7 +446,9 @@ fn enrolling_against_an_unreachable_server_fails_in_plain_words() {
     // Port 9 on loopback: nothing listens; connection refused at once.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let error = runtime.block_on(actions::enroll(&client, "127.0.0.1:9", "ABCD-1234")).unwrap_err();
-    assert!(!error.plain().zh.is_empty());
+    assert!(matches!(error, gridlink_client::Error::Connect(_)), "{error:?}");
+    assert_eq!(error.plain().zh, "无法连接服务器，已离线保存，稍后自动重试。");
+    assert_eq!(error.plain().en, "Cannot reach the server. Saved offline; will retry.");
     assert!(!client.status().unwrap().enrolled);
 }
 

@@ -84,8 +84,8 @@ fn enrol_then_the_sync_bar_tells_online_unsent_and_offline_in_plain_words() {
     client.set_pin("2468").unwrap();
     let html = dioxus_ssr::render(&start(&client, false));
     assert!(html.contains("输入PIN码解锁"), "{html}");
-    assert!(!client.verify_pin("1357").unwrap());
-    assert!(client.verify_pin("2468").unwrap());
+    assert!(matches!(client.verify_pin("1357", now_millis()), Err(gridlink_client::Error::WrongPin { left: 9, .. })));
+    client.verify_pin("2468", now_millis()).unwrap();
 
     // The first sync from the app fills today's list and the bar says online.
     let mut app = start(&client, true);
@@ -123,4 +123,15 @@ fn enrol_then_the_sync_bar_tells_online_unsent_and_offline_in_plain_words() {
     server.restart().unwrap();
     let html = sync_in_app(&runtime, &mut app);
     assert!(html.contains("在线") && html.contains("已全部上传"), "{html}");
+
+    // The administrator wipes the phone: at its next sync the store and its keys are erased
+    // and the app says so in plain words, with nothing of the data left on screen.
+    let device = client.status().unwrap().device.expect("enrolled device").to_string();
+    server.admin(&["device", "wipe", "--device", &device]).unwrap();
+    let html = sync_in_app(&runtime, &mut app);
+    assert!(html.contains("此设备已被清除") && html.contains("本机数据和密钥已删除"), "{html}");
+    assert!(!html.contains(&today.due_visits[0].head), "{html}");
+    for gone in ["gridlink.db", "db.key", "db.key.pin", "db.key.recovery"] {
+        assert!(!dir.path().join(gone).exists(), "{gone} is still in the data directory");
+    }
 }

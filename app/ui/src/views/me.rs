@@ -162,7 +162,19 @@ fn RejectedList(lang: Lang) -> Element {
     let ctx = use_ctx();
     ctx.watch();
     let t = tr(lang);
-    let rejected = ctx.client.rejected_changes().unwrap_or_default();
+    // A failed read is said, never shown as an empty list: these changes exist nowhere else.
+    let rejected = match ctx.client.rejected_changes() {
+        Ok(rejected) => rejected,
+        Err(error) => {
+            return rsx! {
+                div { class: "section-title", span { {t.rejected_title} } }
+                div { class: "card form-error", id: "rejected", role: "alert",
+                    {t.rejected_unreadable}
+                    {crate::state::pick(lang, &error.plain())}
+                }
+            };
+        }
+    };
     if rejected.is_empty() {
         return rsx! {};
     }
