@@ -211,6 +211,17 @@ async fn console_logins_and_admin_actions_are_recorded_with_the_signed_in_user()
     assert_eq!(revokes.len(), 1);
     assert_eq!(revokes[0].detail["devices"], 1);
     assert_eq!(revokes[0].origin, format!("console:{}", admin.id));
+    // The console's audit page lists them, with the changes, or alone.
+    let page = browser.get("/console/admin/audit?kind=security").await;
+    assert_eq!(page.status, 200);
+    for label in ["后台登录失败", "后台登录", "签发登记码", "吊销设备", "设备登记"] {
+        assert!(page.body.contains(label), "{label} missing: {}", page.body);
+    }
+    assert!(page.body.contains(&format!("console:{}", admin.id)));
+    let all = browser.get("/console/admin/audit").await;
+    assert!(all.body.contains("签发登记码"));
+    let refused_only = browser.get("/console/admin/audit?kind=refused").await;
+    assert!(!refused_only.body.contains("签发登记码"));
     let enrolments = log("enrol");
     assert_eq!(enrolments.len(), 1);
     assert_eq!(enrolments[0].device, Some(device.enrolled.device.to_string()));

@@ -1,8 +1,9 @@
 //! The audit log, `/console/admin/audit` (admins only): changes the server accepted (the
 //! `audit` table: who, which device, which document, the server's, the device's and the
 //! change's own time) and changes it refused at push (`refusals`: who, device, document, code,
-//! message, size), newest first, filtered by user, device, kind and date range, a page at a
-//! time.
+//! message, size), and security events (`security_audit`: enrolments, wrong codes, console
+//! logins, admin actions, wipes), newest first, filtered by user, device, kind and date range,
+//! a page at a time.
 
 use std::collections::HashMap;
 
@@ -16,7 +17,7 @@ use rusqlite::types::Value;
 use super::admin::admin_page;
 use super::errors::ConsoleError;
 use super::session::ConsoleUser;
-use crate::store::StoreError;
+use crate::store::{SecurityKind, StoreError};
 
 pub const PATH: &str = "/console/admin/audit";
 
@@ -32,6 +33,7 @@ enum Kind {
     All,
     Accepted,
     Refused,
+    Security,
 }
 
 impl Kind {
@@ -40,6 +42,7 @@ impl Kind {
             Kind::All => "all",
             Kind::Accepted => "accepted",
             Kind::Refused => "refused",
+            Kind::Security => "security",
         }
     }
 }
@@ -68,6 +71,7 @@ impl Filter {
                     filter.kind = match value.as_str() {
                         "accepted" => Kind::Accepted,
                         "refused" => Kind::Refused,
+                        "security" => Kind::Security,
                         _ => Kind::All,
                     }
                 }
@@ -123,13 +127,22 @@ impl Filter {
     }
 }
 
+/// Which table a line comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Accepted,
+    Refused,
+    /// A security event: `code` holds its kind, `message` its origin and detail.
+    Security,
+}
+
 /// One line of the log.
 #[derive(Clone, Debug)]
 struct Entry {
-    accepted: bool,
+    source: Source,
     server_time: Millis,
-    user: String,
-    device: String,
+    user: Option<String>,
+    device: Option<String>,
     doc: String,
     device_time: Option<Millis>,
     change_time: Option<Millis>,
@@ -149,10 +162,19 @@ fn entries(conn: &rusqlite::Connection, filter: &Filter) -> Result<Vec<Entry>, S
         "SELECT 0, id, server_time, user_id, device_id, doc_id, NULL, NULL, code, message, bytes_len
          FROM refusals WHERE {condition}"
     );
+    let security = format!(
+        "SELECT 2, id, server_time, user_id, device_id, '', NULL, NULL, kind, origin || ' ' || detail, NULL
+         FROM (SELECT id, at AS server_time, user_id, device_id, kind, origin, detail FROM security_audit)
+         WHERE {condition}"
+    );
     let (union, mut params) = match filter.kind {
-        Kind::All => (format!("{accepted} UNION ALL {refused}"), [values.clone(), values].concat()),
+        Kind::All => (
+            format!("{accepted} UNION ALL {refused} UNION ALL {security}"),
+            [values.clone(), values.clone(), values].concat(),
+        ),
         Kind::Accepted => (accepted, values),
         Kind::Refused => (refused, values),
+        Kind::Security => (security, values),
     };
     let sql = format!("SELECT * FROM ({union}) ORDER BY server_time DESC, id DESC LIMIT ? OFFSET ?");
     params.push(Value::Integer(PAGE_SIZE as i64 + 1));
@@ -160,7 +182,11 @@ fn entries(conn: &rusqlite::Connection, filter: &Filter) -> Result<Vec<Entry>, S
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
         Ok(Entry {
-            accepted: r.get::<_, i64>(0)? == 1,
+            source: match r.get::<_, i64>(0)? {
+                1 => Source::Accepted,
+                0 => Source::Refused,
+                _ => Source::Security,
+            },
             server_time: r.get(2)?,
             user: r.get(3)?,
             device: r.get(4)?,
@@ -192,8 +218,13 @@ pub(super) async fn page(user: ConsoleUser, RawQuery(query): RawQuery) -> Result
     entries.truncate(PAGE_SIZE);
     let user_names: HashMap<String, &str> = users.iter().map(|u| (u.id.to_string(), u.name.as_str())).collect();
     let device_names: HashMap<String, &str> = devices.iter().map(|d| (d.id.to_string(), d.name.as_str())).collect();
-    let name_of = |names: &HashMap<String, &str>, id: &str| {
-        names.get(id).map(|n| n.to_string()).unwrap_or_else(|| id.to_string())
+    let name_of = |names: &HashMap<String, &str>, id: &Option<String>| match id {
+        Some(id) => names.get(id.as_str()).map(|n| n.to_string()).unwrap_or_else(|| id.clone()),
+        None => "—".to_string(),
+    };
+    let kind_label = |code: &str| match code.parse::<SecurityKind>() {
+        Ok(kind) => user.t(kind.zh(), kind.code()).to_string(),
+        Err(_) => code.to_string(),
     };
     let time = |at: Option<Millis>| at.map(format_local).unwrap_or_else(|| "—".into());
     let content = html! {
@@ -220,6 +251,7 @@ pub(super) async fn page(user: ConsoleUser, RawQuery(query): RawQuery) -> Result
                         option value="all" selected[filter.kind == Kind::All] { (user.t("全部", "All")) }
                         option value="accepted" selected[filter.kind == Kind::Accepted] { (user.t("已接收", "Accepted")) }
                         option value="refused" selected[filter.kind == Kind::Refused] { (user.t("被拒绝", "Refused")) }
+                        option value="security" selected[filter.kind == Kind::Security] { (user.t("安全事件", "Security events")) }
                     }
                 }
                 label { (user.t("从", "From"))
@@ -245,16 +277,21 @@ pub(super) async fn page(user: ConsoleUser, RawQuery(query): RawQuery) -> Result
                             th { (user.t("文档", "Document")) }
                             th { (user.t("设备时间", "Device time")) }
                             th { (user.t("修改时间", "Change time")) }
-                            th { (user.t("拒绝原因", "Refusal")) }
+                            th { (user.t("拒绝原因 / 详情", "Refusal / details")) }
                             th.num { (user.t("大小（字节）", "Size (bytes)")) }
                         } }
                         tbody {
                             @for e in &entries {
-                                tr.refused[!e.accepted] {
+                                tr.refused[e.source == Source::Refused] {
                                     td { (format_local(e.server_time)) }
                                     td {
-                                        @if e.accepted { span.badge.ok { (user.t("已接收", "Accepted")) } }
-                                        @else { span.badge.bad { (user.t("被拒绝", "Refused")) } }
+                                        @match e.source {
+                                            Source::Accepted => { span.badge.ok { (user.t("已接收", "Accepted")) } }
+                                            Source::Refused => { span.badge.bad { (user.t("被拒绝", "Refused")) } }
+                                            Source::Security => {
+                                                span.badge { (kind_label(e.code.as_deref().unwrap_or(""))) }
+                                            }
+                                        }
                                     }
                                     td { (name_of(&user_names, &e.user)) }
                                     td { (name_of(&device_names, &e.device)) }
@@ -262,7 +299,9 @@ pub(super) async fn page(user: ConsoleUser, RawQuery(query): RawQuery) -> Result
                                     td { (time(e.device_time)) }
                                     td { (time(e.change_time)) }
                                     td {
-                                        @if let Some(code) = &e.code { code { (code) } " " }
+                                        @if e.source == Source::Refused {
+                                            @if let Some(code) = &e.code { code { (code) } " " }
+                                        }
                                         @if let Some(message) = &e.message { (message) }
                                     }
                                     td.num { (e.bytes.map(|b| b.to_string()).unwrap_or_default()) }
