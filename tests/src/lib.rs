@@ -90,7 +90,17 @@ impl CliRun {
 
 /// Runs the `gridlink` CLI on a data directory.
 pub fn cli(data: &Path, args: &[&str]) -> CliRun {
-    let out = Command::new(cli_binary()).arg("--data").arg(data).args(args).output().expect("run gridlink");
+    cli_env(data, &[], args)
+}
+
+/// [`cli`] with extra environment variables (`GRIDLINK_PIN`, `GRIDLINK_NEW_PIN`, ...).
+pub fn cli_env(data: &Path, env: &[(&str, &str)], args: &[&str]) -> CliRun {
+    let mut command = Command::new(cli_binary());
+    command.arg("--data").arg(data).args(args);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let out = command.output().expect("run gridlink");
     CliRun {
         success: out.status.success(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -103,6 +113,10 @@ pub struct Server {
     pub data: tempfile::TempDir,
     child: Option<Child>,
     pub addr: SocketAddr,
+    /// Extra `serve` arguments (e.g. `--tls-cert FILE --tls-key FILE`), kept for restarts.
+    serve_args: Vec<String>,
+    /// Whether it speaks HTTPS (`listening on https://...`).
+    https: bool,
 }
 
 impl Server {
@@ -113,18 +127,32 @@ impl Server {
 
     /// `init --demo SIZE` (small or street), then `serve --listen 127.0.0.1:0`.
     pub fn start_with_demo(size: &str) -> anyhow::Result<Server> {
+        Server::start_demo_serving(size, &[])
+    }
+
+    /// `init --demo SIZE`, then `serve --listen 127.0.0.1:0 SERVE_ARGS...` (for instance
+    /// `--tls-cert FILE --tls-key FILE`: the server then speaks HTTPS and [`Server::url`]
+    /// starts with `https://`).
+    pub fn start_demo_serving(size: &str, serve_args: &[&str]) -> anyhow::Result<Server> {
         let data = tempfile::tempdir()?;
         let out =
             Command::new(server_binary()).args(["init", "--data"]).arg(data.path()).args(["--demo", size]).output()?;
         if !out.status.success() {
             bail!("init failed: {}", String::from_utf8_lossy(&out.stderr));
         }
-        let (child, addr) = spawn_serve(data.path(), "127.0.0.1:0".parse()?)?;
-        Ok(Server { data, child: Some(child), addr })
+        let serve_args: Vec<String> = serve_args.iter().map(|a| a.to_string()).collect();
+        let (child, addr, https) = spawn_serve(data.path(), "127.0.0.1:0".parse()?, &serve_args)?;
+        Ok(Server { data, child: Some(child), addr, serve_args, https })
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", if self.https { "https" } else { "http" }, self.addr)
+    }
+
+    /// Restarts on the same address with other `serve` arguments (another certificate).
+    pub fn restart_serving(&mut self, serve_args: &[&str]) -> anyhow::Result<()> {
+        self.serve_args = serve_args.iter().map(|a| a.to_string()).collect();
+        self.restart()
     }
 
     /// Runs an admin command against the data directory (while serving) and returns stdout.
@@ -190,9 +218,10 @@ impl Server {
         self.kill();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            match spawn_serve(self.data.path(), self.addr) {
-                Ok((child, _)) => {
+            match spawn_serve(self.data.path(), self.addr, &self.serve_args) {
+                Ok((child, _, https)) => {
                     self.child = Some(child);
+                    self.https = https;
                     return Ok(());
                 }
                 Err(e) if Instant::now() < deadline => {
@@ -215,28 +244,34 @@ fn last_line(text: &str) -> anyhow::Result<String> {
     Ok(text.lines().rev().find(|l| !l.trim().is_empty()).context("empty output")?.trim().to_string())
 }
 
-fn spawn_serve(data: &Path, listen: SocketAddr) -> anyhow::Result<(Child, SocketAddr)> {
+fn spawn_serve(data: &Path, listen: SocketAddr, extra: &[String]) -> anyhow::Result<(Child, SocketAddr, bool)> {
     let mut child = Command::new(server_binary())
         .args(["serve", "--data"])
         .arg(data)
         .args(["--listen", &listen.to_string()])
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()?;
     let stdout = child.stdout.take().context("server stdout")?;
     let mut lines = BufReader::new(stdout).lines();
-    // The first line is `listening on http://IP:PORT`; the process exits if it cannot bind.
+    // The first line is `listening on http://IP:PORT` (https with a certificate); the process
+    // exits if it cannot bind.
     let first = lines.next().transpose()?.unwrap_or_default();
-    let Some(url) = first.strip_prefix("listening on http://") else {
-        let _ = child.kill();
-        let _ = child.wait();
-        bail!("server did not start: {first:?}");
+    let (url, https) = match (first.strip_prefix("listening on http://"), first.strip_prefix("listening on https://")) {
+        (Some(url), _) => (url, false),
+        (None, Some(url)) => (url, true),
+        (None, None) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("server did not start: {first:?}");
+        }
     };
     let addr: SocketAddr = url.trim().parse()?;
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Ok((child, addr))
+    Ok((child, addr, https))
 }
 
 /// Retry settings for tests: quick, so cut connections cost milliseconds, not seconds.
