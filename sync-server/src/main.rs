@@ -653,7 +653,9 @@ fn device(command: DeviceCommand) -> anyhow::Result<()> {
             match (device, user) {
                 (Some(device), _) => {
                     store.revoke_device(device, now_millis())?;
-                    audit(&store, SecurityEvent::new(SecurityKind::Revoke, Origin::Cli).device(device));
+                    let mut event = SecurityEvent::new(SecurityKind::Revoke, Origin::Cli).device(device);
+                    event.user = store.device_user(device).ok();
+                    audit(&store, event);
                     println!("revoked device {device}");
                 }
                 (None, Some(user)) => {
@@ -674,12 +676,11 @@ fn device(command: DeviceCommand) -> anyhow::Result<()> {
             match (device, user) {
                 (Some(device), _) => {
                     let newly = store.wipe_device(device, now_millis())?;
-                    audit(
-                        &store,
-                        SecurityEvent::new(SecurityKind::Wipe, Origin::Cli)
-                            .device(device)
-                            .detail(serde_json::json!({ "already_marked": !newly })),
-                    );
+                    let mut event = SecurityEvent::new(SecurityKind::Wipe, Origin::Cli)
+                        .device(device)
+                        .detail(serde_json::json!({ "already_marked": !newly }));
+                    event.user = store.device_user(device).ok();
+                    audit(&store, event);
                     if newly {
                         println!("device {device} will be wiped at its next request (it is revoked now)");
                     } else {

@@ -132,7 +132,8 @@ async fn a_wiped_device_is_answered_410_at_every_request_before_its_body_is_read
     let wipes = audit(data, &["--kind", "wipe"]);
     assert_eq!(wipes.len(), 3, "{wipes:?}");
     assert!(wipes.iter().all(|w| w["origin"] == "cli"));
-    assert_eq!(wipes[1]["user"], user.as_str(), "newest first: the --user wipe is second");
+    assert_eq!(wipes[1]["detail"]["devices"], 1, "newest first: the --user wipe is second");
+    assert!(wipes.iter().all(|w| w["user"] == user.as_str()), "every wipe names the user: {wipes:?}");
 
     let stderr = fails(data, &["device", "wipe", "--device", "00000000-0000-4000-8000-00000000dead"]);
     assert!(stderr.contains("not found: device"), "{stderr}");

@@ -648,7 +648,10 @@ pub(super) async fn revoke(CsrfForm { user, form }: CsrfForm<Revoke>) -> Result<
             let device: DeviceId = device.parse().map_err(|_| ConsoleError::not_found())?;
             sqlite(&user, move |s| s.revoke_device(device, now)).await?;
             tracing::info!(admin = %user.id, %device, "console: revoked a device");
-            audit(&user, SecurityEvent::new(SecurityKind::Revoke, Origin::Console(user.id)).device(device)).await;
+            let owner = sqlite(&user, move |s| s.device_user(device)).await.ok();
+            let mut event = SecurityEvent::new(SecurityKind::Revoke, Origin::Console(user.id)).device(device);
+            event.user = owner;
+            audit(&user, event).await;
             1
         }
         (None, Some(target)) => {

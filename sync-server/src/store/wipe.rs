@@ -100,6 +100,16 @@ impl SqliteStore {
         })
     }
 
+    /// The user a device belongs to (for the audit of an action on the device).
+    pub fn device_user(&self, device: DeviceId) -> Result<UserId, StoreError> {
+        let user: Option<String> = self.with_conn(|conn| {
+            Ok(conn
+                .query_row("SELECT user_id FROM devices WHERE id = ?1", [device.to_string()], |r| r.get(0))
+                .optional()?)
+        })?;
+        super::sqlite::parse_id(&user.ok_or_else(|| StoreError::NotFound(format!("device {device}")))?)
+    }
+
     /// The device's recovery secret (hex) and its user; `None` for a device enrolled before
     /// the server made them.
     pub fn recovery_key(&self, device: DeviceId) -> Result<(UserId, Option<String>), StoreError> {
