@@ -22,7 +22,8 @@ use super::{SqliteStore, StoreError};
 const PHONES_ONLY: &str = "token_hash NOT LIKE 'console:%'";
 
 /// If `device` is marked for wipe: records the first delivery (and audits it) and answers
-/// [`StoreError::DeviceWiped`]. Called right after the token is recognised.
+/// [`StoreError::DeviceWiped`]. Called right after the token is recognised, outside any
+/// transaction.
 pub(super) fn refuse_if_wiped(conn: &Connection, device: &str, now: Millis) -> Result<(), StoreError> {
     let marks: Option<(Option<i64>, Option<i64>, String)> = conn
         .prepare_cached("SELECT wipe_requested_at, wipe_delivered_at, user_id FROM devices WHERE id = ?1")?
@@ -32,16 +33,19 @@ pub(super) fn refuse_if_wiped(conn: &Connection, device: &str, now: Millis) -> R
         return Ok(());
     };
     if delivered.is_none() {
-        conn.execute(
+        // The delivery and its audit event together (called outside any transaction).
+        let tx = conn.unchecked_transaction()?;
+        let first = tx.execute(
             "UPDATE devices SET wipe_delivered_at = ?1 WHERE id = ?2 AND wipe_delivered_at IS NULL",
             params![now, device],
-        )?;
-        if let (Ok(device_id), Ok(user_id)) = (device.parse::<DeviceId>(), user.parse::<UserId>()) {
+        )? == 1;
+        if let (true, Ok(device_id), Ok(user_id)) = (first, device.parse::<DeviceId>(), user.parse::<UserId>()) {
             let event = SecurityEvent::new(SecurityKind::WipeDelivered, Origin::Device(device_id))
                 .user(user_id)
                 .device(device_id);
-            record(conn, &event, now)?;
+            record(&tx, &event, now)?;
         }
+        tx.commit()?;
     }
     Err(StoreError::DeviceWiped)
 }
