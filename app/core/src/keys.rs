@@ -256,6 +256,18 @@ pub fn set_pin(dir: &Path, key: &[u8; 32], pin: &str) -> Result<()> {
     };
     let json = serde_json::to_vec_pretty(&wrap).map_err(|e| Error::Encode(format!("PIN wrap: {e}")))?;
     write_atomic(&path(dir, PIN_KEY_FILE), &json)?;
+    // Read it back before the plain key goes: a wrap that does not open would lock the store.
+    let written = read_pin_wrap(dir)?.ok_or_else(|| Error::Corrupt(format!("{PIN_KEY_FILE} vanished")))?;
+    let check = derive(pin, &unhex("PIN salt", &written.salt)?, written.m_cost_kib, written.t_cost, written.p_cost)?;
+    let reopened = open_sealed(
+        &check,
+        PIN_FORMAT.as_bytes(),
+        &unhex("PIN nonce", &written.nonce)?,
+        &unhex("PIN-wrapped key", &written.ciphertext)?,
+    )?;
+    if reopened.as_ref() != Some(key) {
+        return Err(Error::Corrupt(format!("{PIN_KEY_FILE} does not open with the new PIN; db.key is kept")));
+    }
     destroy(&path(dir, KEY_FILE))?;
     clear_pin_tries(dir)
 }
