@@ -128,7 +128,7 @@ pub(crate) fn entries(conn: &Connection) -> Result<Vec<QuarantinedDoc>> {
     let mut out = Vec::new();
     for row in rows {
         let (doc, bytes, reason, quarantined_at, resolved_at, resolution) = row?;
-        let doc = doc.parse().map_err(|e| Error::Io(format!("quarantined document id: {e}")))?;
+        let doc = doc.parse().map_err(|e| Error::Corrupt(format!("quarantined document id: {e}")))?;
         out.push(QuarantinedDoc { doc, bytes, reason, quarantined_at, resolved_at, resolution });
     }
     Ok(out)
