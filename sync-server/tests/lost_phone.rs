@@ -179,3 +179,40 @@ async fn each_device_gets_its_own_recovery_key_at_enrolment_and_showing_it_leave
     let stderr = fails(data, &["device", "recovery-key", "--device", "00000000-0000-4000-8000-00000000dead"]);
     assert!(stderr.contains("not found: device"), "{stderr}");
 }
+
+#[test]
+fn a_data_directory_from_before_wipes_and_the_audit_gains_them_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let grids = init_demo(data);
+    let (user, _) = add_worker(data, "陈晓燕", &grids[0]);
+    // Take the data directory back to its shape before this feature.
+    let store = gridlink_sync_server::SqliteStore::open(data).unwrap();
+    store
+        .read(|conn| {
+            conn.execute_batch(
+                "DROP TABLE security_audit;
+                 ALTER TABLE devices DROP COLUMN recovery_secret;
+                 ALTER TABLE devices DROP COLUMN wipe_delivered_at;
+                 ALTER TABLE devices DROP COLUMN wipe_requested_at;",
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    drop(store);
+    // Opening it again adds them back; every command works.
+    let out = ok(data, &["device", "wipe", "--user", &user]);
+    assert!(out.starts_with("0 device(s)"), "{out}");
+    let events = audit(data, &["--kind", "wipe"]);
+    assert_eq!(events.len(), 1);
+    let columns: Vec<String> = gridlink_sync_server::SqliteStore::open(data)
+        .unwrap()
+        .read(|conn| {
+            let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('devices')")?;
+            Ok(stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
+        })
+        .unwrap();
+    for column in ["wipe_requested_at", "wipe_delivered_at", "recovery_secret"] {
+        assert!(columns.iter().any(|c| c == column), "{column} missing from {columns:?}");
+    }
+}

@@ -86,14 +86,14 @@ CREATE TABLE IF NOT EXISTS devices (
     unsent           INTEGER,
     rejected         INTEGER,
     quarantined      INTEGER,
-    -- Remote wipe (`device wipe`): when an admin asked for it, and when the device was first
-    -- told (answered 410 device-wiped; it keeps being told at every request).
     wipe_requested_at INTEGER,
     wipe_delivered_at INTEGER,
-    -- 32 random bytes (hex) the device wraps a second copy of its database key with; shown
-    -- to an admin by `device recovery-key` (audited). NULL for devices enrolled before it.
     recovery_secret  TEXT
 );
+-- wipe_requested_at, wipe_delivered_at: remote wipe (`device wipe`), when an admin asked for
+-- it and when the device was first told (410 device-wiped; it is told at every request).
+-- recovery_secret: 32 random bytes (hex) the device wraps a second copy of its database key
+-- with; shown to an admin by `device recovery-key` (audited). NULL if enrolled before it.
 CREATE INDEX IF NOT EXISTS devices_by_user ON devices(user_id);
 
 -- The supervisors' web console (`console/store.rs`). Passwords as Argon2id PHC strings; login
