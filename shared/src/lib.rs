@@ -46,6 +46,7 @@ pub mod org;
 pub mod policy;
 pub mod protocol;
 pub mod search;
+pub mod sync_core;
 pub mod time;
 pub mod validate;
 

@@ -455,6 +455,40 @@ async fn after_compaction_a_device_behind_the_floor_gets_snapshots_and_one_ahead
     assert!(response.items.is_empty());
 }
 
+/// Found by the simulation (tests/tests/simulation.rs): compaction that keeps nothing emptied
+/// a scope's log, its numbering started again at 1, and a device whose cursor was past the
+/// new entries skipped them, or (at the floor) was sent back to the start on every round.
+#[tokio::test]
+async fn after_compaction_that_keeps_nothing_the_log_continues_its_numbering() {
+    let h = Harness::new();
+    let worker = h.staff(Role::GridWorker);
+    let scope = Scope::Grid(grid_of(&worker));
+    let mut writer = h.enroll(&worker).await;
+    let mut reader = h.enroll(&worker).await;
+    h.sync_all(&mut writer).await;
+    h.sync_all(&mut reader).await;
+    let Cursor::Seq { seq: head } = reader.cursors[&scope] else { panic!("the reader is caught up") };
+
+    h.admin.compact(0).unwrap();
+    assert_eq!(h.log_len(scope), 0, "nothing kept");
+    // Caught up at the floor: an ordinary empty page, not a restart.
+    let response = h.sync(&mut reader, vec![]).await;
+    assert_eq!(response.cursors[&scope], Cursor::Seq { seq: head });
+    assert!(!response.more);
+
+    let id: DocId = h.demo.households.iter().find(|x| Scope::Grid(x.placement.grid) == scope).unwrap().id.into();
+    let push = writer.edit::<HouseholdFile>(id, |x| x.notes = "压缩后的第一次修改".into());
+    h.sync(&mut writer, vec![push]).await;
+    let response = h.sync(&mut reader, vec![]).await;
+    assert!(
+        matches!(response.items.as_slice(), [PullItem::Change { seq, .. }] if *seq == head + 1),
+        "the new change continues the numbering: {:?}",
+        response.items
+    );
+    let on_reader: HouseholdFile = gridlink_shared::doc::read(&reader.docs[&id]).unwrap();
+    assert_eq!(on_reader.notes, "压缩后的第一次修改");
+}
+
 #[tokio::test]
 async fn a_moved_workers_offline_edits_in_the_old_grid_are_accepted_but_later_ones_are_not() {
     let h = Harness::new();

@@ -106,10 +106,6 @@ pub enum Error {
         crate::keys::MAX_PIN_FAILURES
     )]
     PinLockedOut,
-    /// Kept while `sync.rs` and `quarantine.rs` (being reworked in parallel) still build it;
-    /// new code uses [`Error::File`], [`Error::Corrupt`] or [`Error::Encode`].
-    #[error("{0}")]
-    Io(String),
 }
 
 /// Whole seconds, rounded up, of a wait in milliseconds.
@@ -187,7 +183,7 @@ impl Error {
             },
             Error::Protocol(m) => (format!("收到的数据不完整，将重新同步：{m}"), format!("Incomplete data received; will sync again: {m}")),
             Error::File { what, source } => (format!("本机文件读写出错（{what}）：{source}"), format!("Local file error ({what}): {source}")),
-            Error::Corrupt(m) | Error::Io(m) => (format!("本机数据无法读取（可能已损坏）：{m}"), format!("Local data is unreadable (damaged?): {m}")),
+            Error::Corrupt(m) => (format!("本机数据无法读取（可能已损坏）：{m}"), format!("Local data is unreadable (damaged?): {m}")),
             Error::Encode(m) => (format!("内部错误，无法编码：{m}"), format!("Internal error, cannot encode: {m}")),
             Error::NewerSchema { .. } => ("本机数据由更新版本的应用写入，请先升级应用。".into(), "The local data was written by a newer version of the app; update the app.".into()),
             Error::Task(m) => (format!("后台任务意外停止，请重试：{m}"), format!("A background task stopped; try again: {m}")),

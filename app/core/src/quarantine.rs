@@ -104,6 +104,13 @@ pub(crate) fn resolve(conn: &Connection, id: DocId, resolution: &str, now: Milli
     )? > 0)
 }
 
+/// The documents set aside now.
+pub(crate) fn open_docs(conn: &Connection) -> Result<std::collections::BTreeSet<DocId>> {
+    let mut stmt = conn.prepare("SELECT DISTINCT doc FROM quarantine WHERE resolved_at IS NULL")?;
+    let ids: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    ids.iter().map(|id| id.parse().map_err(|e| Error::Protocol(format!("set-aside document id {id}: {e}")))).collect()
+}
+
 /// Documents set aside now.
 pub(crate) fn open_count(conn: &Connection) -> Result<usize> {
     Ok(conn

@@ -17,11 +17,12 @@ use automerge::AutoCommit;
 use gridlink_shared::change_bytes::{ChangeLimits, inspect_change};
 use gridlink_shared::policy::PolicyConfig;
 use gridlink_shared::protocol::{
-    self, AckStatus, CONTENT_TYPE, Cursor, DeviceHealth, EnrollRequest, EnrollResponse, ErrorCode, ErrorEnvelope,
+    self, CONTENT_TYPE, Cursor, DeviceHealth, EnrollRequest, EnrollResponse, ErrorCode, ErrorEnvelope,
     PROTOCOL_VERSION, PullItem, PushChange, SyncRequest, SyncResponse,
 };
+use gridlink_shared::sync_core::{self, DeviceView, Effect};
 use gridlink_shared::time::{Millis, now_millis};
-use gridlink_shared::{DocError, DocId, Principal, Scope, doc};
+use gridlink_shared::{DocError, DocId, Scope, doc};
 use rand::Rng;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
@@ -121,7 +122,7 @@ fn outbox_entries(conn: &Connection, limit: usize) -> Result<Vec<OutboxEntry>> {
     let mut out = Vec::new();
     for row in rows {
         let (seq, hash, doc, bytes) = row?;
-        let doc = doc.parse().map_err(|e| Error::Io(format!("outbox document id: {e}")))?;
+        let doc = doc.parse().map_err(|e| Error::Corrupt(format!("outbox document id: {e}")))?;
         out.push(OutboxEntry { seq, hash, doc, bytes });
     }
     Ok(out)
@@ -135,7 +136,7 @@ fn repair_wanted(conn: &Connection, asked: &BTreeSet<DocId>) -> Result<Vec<DocId
     let ids: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
     let mut wanted = Vec::new();
     for id in ids {
-        let id: DocId = id.parse().map_err(|e| Error::Io(format!("repair document id: {e}")))?;
+        let id: DocId = id.parse().map_err(|e| Error::Corrupt(format!("repair document id: {e}")))?;
         if !asked.contains(&id) {
             wanted.push(id);
         }
@@ -260,7 +261,7 @@ pub(crate) async fn enroll(
 fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
     use std::io::Write;
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(bytes).and_then(|_| encoder.finish()).map_err(|e| Error::Io(format!("gzip: {e}")))
+    encoder.write_all(bytes).and_then(|_| encoder.finish()).map_err(|e| Error::Encode(format!("gzip: {e}")))
 }
 
 /// One exchange: the response, gzip bytes sent, CBOR bytes received (after HTTP decoding).
@@ -391,14 +392,8 @@ fn apply_pulled(
     Ok((changes, snapshots))
 }
 
-fn item_bytes(item: &PullItem) -> &[u8] {
-    match item {
-        PullItem::Change { bytes, .. } | PullItem::Snapshot { bytes, .. } => bytes,
-        PullItem::Echo { .. } => &[],
-    }
-}
-
-/// Applies one whole response in one transaction.
+/// Applies one whole response in one transaction: [`sync_core::plan_apply`] decides, this
+/// performs its effects against the store (automerge merges, set-aside documents, cursors).
 pub(crate) fn apply_response(
     client: &Client,
     request: &SyncRequest,
@@ -408,36 +403,50 @@ pub(crate) fn apply_response(
     let policy = client.policy();
     let now = now_millis();
     client.with_tx(|tx| {
-        report.pushed += request.changes.len();
-        let mut rejected_docs: BTreeSet<DocId> = BTreeSet::new();
-        for ack in &response.acks {
-            match &ack.status {
-                AckStatus::Accepted | AckStatus::Duplicate => {
-                    if matches!(ack.status, AckStatus::Accepted) {
-                        report.accepted += 1;
-                    } else {
-                        report.duplicates += 1;
-                    }
-                    tx.execute("DELETE FROM outbox WHERE hash = ?1", [&ack.hash])?;
-                }
-                AckStatus::Rejected { code, message } => {
-                    report.rejected += 1;
-                    // Kept aside with its reason, never dropped.
-                    tx.execute(
-                        "INSERT OR REPLACE INTO rejected (hash, doc, bytes, summary, code, message, recorded_at, rejected_at)
-                         SELECT hash, doc, bytes, summary, ?2, ?3, recorded_at, ?4 FROM outbox WHERE hash = ?1",
-                        params![ack.hash, code.code(), message, now],
-                    )?;
-                    tx.execute("DELETE FROM outbox WHERE hash = ?1", [&ack.hash])?;
-                    rejected_docs.insert(ack.doc);
-                }
-            }
+        let principal = store::principal(tx)?;
+        let quarantined = quarantine::open_docs(tx)?;
+        let purge_pending = store::meta_get(tx, "purge_pending")?.is_some();
+        let device = DeviceView { quarantined: &quarantined, principal: &principal, purge_pending };
+        let plan = sync_core::plan_apply(device, request, response).map_err(|e| Error::Protocol(e.to_string()))?;
+        report.pushed += plan.pushed;
+        report.accepted += plan.accepted;
+        report.duplicates += plan.duplicates;
+        report.rejected += plan.rejected;
+        report.scopes_added.extend(plan.scopes_added.iter().map(Scope::to_string));
+        report.scopes_removed.extend(plan.scopes_removed.iter().map(Scope::to_string));
+        for effect in plan.effects {
+            perform(tx, effect, response, policy, report, now)?;
         }
+        report.quarantined = quarantine::open_count(tx)?;
+        Ok(())
+    })
+}
 
-        // Repairs: the server's copy, plus whatever is still unsent locally. A copy that
-        // automerge fails or panics on leaves the document set aside (or sets it aside).
-        for snapshot in &response.repairs {
-            let id = snapshot.doc;
+/// Performs one effect of [`sync_core::plan_apply`] inside the round's transaction.
+fn perform(
+    tx: &Transaction<'_>,
+    effect: Effect,
+    response: &SyncResponse,
+    policy: &PolicyConfig,
+    report: &mut SyncReport,
+    now: Millis,
+) -> Result<()> {
+    match effect {
+        Effect::Sent { hash, .. } => {
+            tx.execute("DELETE FROM outbox WHERE hash = ?1", [&hash])?;
+        }
+        Effect::KeepAside { hash, code, message, .. } => {
+            tx.execute(
+                "INSERT OR REPLACE INTO rejected (hash, doc, bytes, summary, code, message, recorded_at, rejected_at)
+                 SELECT hash, doc, bytes, summary, ?2, ?3, recorded_at, ?4 FROM outbox WHERE hash = ?1",
+                params![hash, code.code(), message, now],
+            )?;
+            tx.execute("DELETE FROM outbox WHERE hash = ?1", [&hash])?;
+        }
+        // The server's copy, plus whatever is still unsent locally. A copy that automerge
+        // fails or panics on leaves the document set aside (or sets it aside).
+        Effect::Restore { doc: id, repair } => {
+            let snapshot = &response.repairs[repair];
             match quarantine::attempt(tx, || restore(tx, id, &snapshot.bytes, policy)) {
                 Ok(()) => {
                     tx.execute("DELETE FROM repair_wanted WHERE doc = ?1", [id.to_string()])?;
@@ -451,34 +460,20 @@ pub(crate) fn apply_response(
                 }
                 Err(e) => return Err(e),
             }
-            rejected_docs.remove(&id);
         }
-        for id in &rejected_docs {
-            tx.execute("INSERT OR IGNORE INTO repair_wanted (doc) VALUES (?1)", [id.to_string()])?;
+        Effect::WantRepair { doc } | Effect::AwaitRepair { doc } => {
+            tx.execute("INSERT OR IGNORE INTO repair_wanted (doc) VALUES (?1)", [doc.to_string()])?;
         }
-
-        // Pulled items, one load and one save per document. Documents are independent, so
-        // each is applied on its own (its items in page order): one that automerge fails or
-        // panics on is set aside with the bytes of this page, its stored state untouched,
+        // Documents are independent, so each is applied on its own: one that automerge fails
+        // or panics on is set aside with the bytes of this page, its stored state untouched,
         // and the rest of the page still applies and the cursors still move on.
-        let mut pulled: BTreeMap<DocId, Vec<&PullItem>> = BTreeMap::new();
-        for item in &response.items {
-            // An echo is our own change: already here.
-            if !matches!(item, PullItem::Echo { .. }) {
-                pulled.entry(item.doc()).or_default().push(item);
-            }
-        }
-        for (id, items) in pulled {
-            if quarantine::is_quarantined(tx, id)? {
-                // Set aside until its repair: the server's whole copy carries these too.
-                tx.execute("INSERT OR IGNORE INTO repair_wanted (doc) VALUES (?1)", [id.to_string()])?;
-                continue;
-            }
+        Effect::Pull { doc: id, items } => {
+            let items: Vec<&PullItem> = items.iter().map(|&i| &response.items[i]).collect();
             let held = match store::load_doc(tx, id) {
                 Ok(held) => held,
                 Err(e) if quarantine::is_damage(&e) => {
                     quarantine::set_aside_stored(tx, id, &e.to_string(), now)?;
-                    continue;
+                    return Ok(());
                 }
                 Err(e) => return Err(e),
             };
@@ -488,55 +483,32 @@ pub(crate) fn apply_response(
                     report.pulled_snapshots += snapshots;
                 }
                 Err(e) if quarantine::is_damage(&e) => {
-                    let bytes: Vec<u8> = items.iter().flat_map(|item| item_bytes(item).iter().copied()).collect();
+                    let bytes: Vec<u8> = items.iter().flat_map(|item| item.bytes().iter().copied()).collect();
                     quarantine::set_aside(tx, id, &bytes, &format!("pulled: {e}"), now)?;
                 }
                 Err(e) => return Err(e),
             }
         }
-
-        // Cursors and scopes.
-        let mut principal: Principal = store::principal(tx)?;
-        for scope in &response.scopes_removed {
+        Effect::DropScope { scope } => {
             tx.execute("DELETE FROM cursors WHERE scope = ?1", [scope.to_string()])?;
-            principal.scopes.retain(|s| s != scope);
-            report.scopes_removed.push(scope.to_string());
         }
-        for scope in &response.scopes_added {
-            if !principal.scopes.contains(scope) {
-                principal.scopes.push(*scope);
-            }
-            report.scopes_added.push(scope.to_string());
+        Effect::SetCursor { scope, cursor } => store::set_cursor(tx, &scope, &cursor)?,
+        Effect::StartScope { scope } => {
+            tx.execute(
+                "INSERT OR IGNORE INTO cursors (scope, cursor) VALUES (?1, ?2)",
+                [scope.to_string(), serde_json::to_string(&Cursor::Start).unwrap_or_default()],
+            )?;
         }
-        for (scope, cursor) in &response.cursors {
-            if !response.scopes_removed.contains(scope) {
-                store::set_cursor(tx, scope, cursor)?;
-            }
-        }
-        for scope in &response.scopes_added {
-            if !response.cursors.contains_key(scope) {
-                tx.execute("INSERT OR IGNORE INTO cursors (scope, cursor) VALUES (?1, ?2)", [
-                    scope.to_string(),
-                    serde_json::to_string(&Cursor::Start).unwrap_or_default(),
-                ])?;
+        Effect::StoreReference => {
+            if let Some(reference) = &response.reference {
+                store::meta_set_json(tx, "roster", &reference.roster)?;
+                store::meta_set(tx, "reference_version", &reference.version.to_string())?;
             }
         }
-        if let Some(reference) = &response.reference {
-            store::meta_set_json(tx, "roster", &reference.roster)?;
-            store::meta_set(tx, "reference_version", &reference.version.to_string())?;
-            if let Some(me) = reference.roster.staff.iter().find(|s| s.id == principal.user) {
-                principal.name = me.name.clone();
-                principal.role = me.role;
-            }
-        }
-        store::meta_set_json(tx, "principal", &principal)?;
-
-        if !response.scopes_removed.is_empty() || store::meta_get(tx, "purge_pending")?.is_some() {
-            purge_unheld(tx, report, now)?;
-        }
-        report.quarantined = quarantine::open_count(tx)?;
-        Ok(())
-    })
+        Effect::SetPrincipal(principal) => store::meta_set_json(tx, "principal", &principal)?,
+        Effect::PurgeUnheld => purge_unheld(tx, report, now)?,
+    }
+    Ok(())
 }
 
 /// Deletes documents that no held scope covers any more, except those with unsent changes:
@@ -553,7 +525,7 @@ fn purge_unheld(tx: &Transaction<'_>, report: &mut SyncReport, now: Millis) -> R
         if scopes.is_empty() || scopes.iter().any(|s| held.contains(s)) {
             continue;
         }
-        let doc_id: DocId = id.parse().map_err(|e| Error::Io(format!("document id: {e}")))?;
+        let doc_id: DocId = id.parse().map_err(|e| Error::Corrupt(format!("document id: {e}")))?;
         if store::unsent_for_doc(tx, doc_id)? > 0 {
             tx.execute("UPDATE docs SET kept_aside = 1 WHERE id = ?1", [&id])?;
             kept += 1;
@@ -618,44 +590,72 @@ pub(crate) async fn sync(client: &Client) -> Result<SyncReport> {
 }
 
 async fn sync_rounds(client: &Client, url: &str, token: &str) -> Result<SyncReport> {
-    let limits = client.batch_limits();
     let mut report = SyncReport::default();
-    let mut repairs_asked = BTreeSet::new();
+    let mut round = Round::default();
     for _ in 0..MAX_ROUNDS {
-        let (request, unsent_before) = {
-            let conn = client.db();
-            let reference_version = store::meta_get(&conn, "reference_version")?.and_then(|v| v.parse().ok());
-            let request = plan_request(
-                store::cursors(&conn)?,
-                &outbox_entries(&conn, limits.max_changes)?,
-                repair_wanted(&conn, &repairs_asked)?,
-                reference_version,
-                now_millis(),
-                &limits,
-            );
-            repairs_asked.extend(request.repair.iter().copied());
-            let unsent = store::count(&conn, "outbox")?;
-            let request = SyncRequest {
-                health: Some(DeviceHealth {
-                    app_version: env!("CARGO_PKG_VERSION").to_string(),
-                    unsent: unsent as u64,
-                    rejected: store::count(&conn, "rejected")? as u64,
-                    quarantined: quarantine::open_count(&conn)? as u64,
-                }),
-                ..request
-            };
-            (request, unsent)
-        };
+        let request = round.request(client)?;
         let response = exchange(client, url, token, &request, &mut report).await?;
-        apply_response(client, &request, &response, &mut report)?;
-        report.rounds += 1;
-        let unsent_after = store::count(&client.db(), "outbox")?;
-        let outbox_moving = !request.changes.is_empty() && unsent_after > 0 && unsent_after < unsent_before;
-        if !response.more && !outbox_moving {
+        if !round.finish(client, &request, &response, &mut report)? {
             return Ok(report);
         }
     }
     Ok(report)
+}
+
+/// The rounds of one sync, for callers that carry requests themselves (the simulation, tools):
+/// [`Round::request`] builds the next request exactly as [`Client::sync`] does, the caller
+/// delivers it (or loses it), and [`Round::finish`] applies the answer and says whether to go
+/// on. A request whose answer never came is simply not finished: nothing was applied.
+#[derive(Debug, Default)]
+pub struct Round {
+    /// Repairs already asked during this sync (asked again at the next sync, not every round).
+    repairs_asked: BTreeSet<DocId>,
+    /// Unsent changes when the last request was built.
+    unsent_before: usize,
+}
+
+impl Round {
+    /// The next request: cursors, the oldest unsent changes within the batch limits, repairs
+    /// wanted, the reference version and the device's health.
+    pub fn request(&mut self, client: &Client) -> Result<SyncRequest> {
+        let limits = client.batch_limits();
+        let conn = client.db();
+        let reference_version = store::meta_get(&conn, "reference_version")?.and_then(|v| v.parse().ok());
+        let request = plan_request(
+            store::cursors(&conn)?,
+            &outbox_entries(&conn, limits.max_changes)?,
+            repair_wanted(&conn, &self.repairs_asked)?,
+            reference_version,
+            now_millis(),
+            &limits,
+        );
+        self.repairs_asked.extend(request.repair.iter().copied());
+        self.unsent_before = store::count(&conn, "outbox")?;
+        Ok(SyncRequest {
+            health: Some(DeviceHealth {
+                app_version: env!("CARGO_PKG_VERSION").to_string(),
+                unsent: self.unsent_before as u64,
+                rejected: store::count(&conn, "rejected")? as u64,
+                quarantined: quarantine::open_count(&conn)? as u64,
+            }),
+            ..request
+        })
+    }
+
+    /// Applies the server's answer to `request` in one transaction; `true` when another round
+    /// should follow ([`sync_core::next_round`]).
+    pub fn finish(
+        &mut self,
+        client: &Client,
+        request: &SyncRequest,
+        response: &SyncResponse,
+        report: &mut SyncReport,
+    ) -> Result<bool> {
+        apply_response(client, request, response, report)?;
+        report.rounds += 1;
+        let unsent_after = store::count(&client.db(), "outbox")?;
+        Ok(sync_core::next_round(response.more, request.changes.len(), self.unsent_before, unsent_after))
+    }
 }
 
 /// Applies one server page the way a sync round does, without the network: the page is
@@ -674,6 +674,61 @@ pub fn apply_page(client: &Client, response: &SyncResponse) -> Result<SyncReport
     Ok(report)
 }
 
+/// Stores an enrolment the caller obtained itself (the simulation enrols in process): the
+/// server's URL, the device's token, actor and principal, and a cursor at the start of each
+/// scope. [`Client::enroll`] does the same after its HTTP exchange.
+pub fn adopt_enrollment(client: &Client, server_url: &str, enrolled: &EnrollResponse) -> Result<()> {
+    hex::decode(&enrolled.actor).map_err(|e| Error::Protocol(format!("actor id is not hex: {e}")))?;
+    client.with_tx(|tx| {
+        store::meta_set(tx, "server_url", &base_url(server_url))?;
+        store::meta_set(tx, "device", &enrolled.device.to_string())?;
+        store::meta_set(tx, "token", &enrolled.token)?;
+        store::meta_set(tx, "actor", &enrolled.actor)?;
+        store::meta_set_json(tx, "principal", &enrolled.principal)?;
+        store::meta_delete(tx, "revoked")?;
+        if store::cursors(tx)?.is_empty() {
+            for scope in &enrolled.principal.scopes {
+                store::set_cursor(tx, scope, &Cursor::Start)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The heads of every document held locally, sorted: what a convergence check compares with
+/// the server's copies.
+pub fn document_heads(client: &Client) -> Result<BTreeMap<DocId, Vec<automerge::ChangeHash>>> {
+    let conn = client.db();
+    let ids: Vec<String> = {
+        let mut stmt = conn.prepare("SELECT id FROM docs")?;
+        stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+    };
+    let mut heads = BTreeMap::new();
+    for id in ids {
+        let id: DocId = id.parse().map_err(|e| Error::Protocol(format!("stored document id {id}: {e}")))?;
+        if let Some(mut held) = store::load_doc(&conn, id)? {
+            let mut doc_heads = held.get_heads();
+            doc_heads.sort();
+            heads.insert(id, doc_heads);
+        }
+    }
+    Ok(heads)
+}
+
+/// Hashes of the changes still in the outbox, oldest first.
+pub fn unsent_hashes(client: &Client) -> Result<Vec<String>> {
+    let conn = client.db();
+    let mut stmt = conn.prepare("SELECT hash FROM outbox ORDER BY seq")?;
+    Ok(stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Hashes of the changes the server refused, kept aside on the device.
+pub fn rejected_hashes(client: &Client) -> Result<Vec<String>> {
+    let conn = client.db();
+    let mut stmt = conn.prepare("SELECT hash FROM rejected")?;
+    Ok(stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Whether a document is held locally (for tests and the CLI).
 pub fn holds_document(conn: &Connection, id: DocId) -> Result<bool> {
     Ok(conn.query_row("SELECT 1 FROM docs WHERE id = ?1", [id.to_string()], |_| Ok(())).optional()?.is_some())
@@ -684,7 +739,7 @@ mod tests {
     use super::*;
     use crate::fixtures::{DEMO_NOW, demo_client};
     use crate::{HouseholdFilter, NewVisit};
-    use gridlink_shared::protocol::{Ack, DocSnapshot};
+    use gridlink_shared::protocol::{Ack, AckStatus, DocSnapshot};
     use gridlink_shared::{GridId, RejectCode, Role, VisitOutcome};
 
     fn empty_response() -> SyncResponse {
@@ -768,7 +823,11 @@ mod tests {
         let (client, data) = demo_client(dir.path(), Role::GridWorker, DEMO_NOW).unwrap();
         let household = client.households(&HouseholdFilter::default(), DEMO_NOW).unwrap()[0].id;
         client.set_tag(household, gridlink_shared::MustVisitTag::PoorFamily, true, None, DEMO_NOW).unwrap();
-        let request = plan(&client);
+        let scopes = store::principal(&client.db()).unwrap().scopes;
+        for scope in scopes {
+            store::set_cursor(&client.db(), &scope, &Cursor::Start).unwrap();
+        }
+        let mut request = plan(&client);
         let hash = doc::parse_change(&request.changes[0].bytes).unwrap().hash().to_string();
         let mut response = empty_response();
         response.acks.push(Ack {
@@ -785,6 +844,8 @@ mod tests {
         doc::update(&mut foreign, &changed, "retitle", DEMO_NOW).unwrap();
         let later = foreign.get_changes(&heads).pop().unwrap();
         let scope = Scope::Grid(case.placement.grid);
+        // Pages carry only scopes the device sent a cursor for.
+        request.cursors.entry(scope).or_insert(Cursor::Start);
         response.items.push(PullItem::Change {
             scope,
             seq: 1,
@@ -868,19 +929,49 @@ mod tests {
 
     #[test]
     fn a_page_with_a_gap_is_refused_before_anything_is_applied() {
-        let scope = Scope::Grid(GridId::from_u128(9));
-        let sent = BTreeMap::from([(scope, Cursor::Seq { seq: 10 })]);
+        let dir = tempfile::tempdir().unwrap();
+        let (client, _) = demo_client(dir.path(), Role::GridWorker, DEMO_NOW).unwrap();
+        let household = client.households(&HouseholdFilter::default(), DEMO_NOW).unwrap()[0].id;
+        let visit = NewVisit {
+            household,
+            outcome: VisitOutcome::Met,
+            notes: "缺页时不能丢的走访".into(),
+            needs_found: vec![],
+            follow_up: None,
+            residents_present: vec![],
+            at: DEMO_NOW,
+        };
+        client.record_visit(visit, DEMO_NOW).unwrap();
+        let scope = store::principal(&client.db()).unwrap().scopes[0];
+        store::set_cursor(&client.db(), &scope, &Cursor::Start).unwrap();
+        let request = plan(&client);
+        let hash = doc::parse_change(&request.changes[0].bytes).unwrap().hash().to_string();
+        let cursors_before = store::cursors(&client.db()).unwrap();
+        let stored_before = store::load_doc(&client.db(), household.into()).unwrap().unwrap().save();
+
+        // An ack that would empty the outbox, a change for the household, then a gap.
         let mut response = empty_response();
-        response.items.push(PullItem::Change {
-            scope,
-            seq: 12,
-            doc: DocId::from_u128(1),
-            doc_type: gridlink_shared::DocType::Case,
-            bytes: vec![],
-        });
-        assert!(protocol::check_page(&sent, &response).is_err());
-        let err = Error::Protocol("gap".into());
-        assert!(err.is_retryable(), "the round is retried, the page never applied");
+        response.acks.push(Ack { doc: household.into(), hash, status: AckStatus::Accepted });
+        let change_bytes = request.changes[0].bytes.clone();
+        for seq in [1, 3] {
+            response.items.push(PullItem::Change {
+                scope,
+                seq,
+                doc: household.into(),
+                doc_type: gridlink_shared::DocType::Household,
+                bytes: change_bytes.clone(),
+            });
+        }
+        response.cursors.insert(scope, Cursor::Seq { seq: 3 });
+
+        let err = apply_page(&client, &response).unwrap_err();
+        assert!(matches!(err, Error::Protocol(ref m) if m.contains("gap")), "{err:?}");
+        let mut report = SyncReport::default();
+        assert!(apply_response(&client, &request, &response, &mut report).is_err(), "the executor refuses it too");
+        assert_eq!(client.status().unwrap().unsent, 1, "the ack was not applied: the visit is still unsent");
+        assert_eq!(store::cursors(&client.db()).unwrap(), cursors_before, "no cursor moved");
+        let stored_after = store::load_doc(&client.db(), household.into()).unwrap().unwrap().save();
+        assert_eq!(stored_after, stored_before, "the household was not touched");
     }
 
     fn entry(seq: i64, size: usize) -> OutboxEntry {

@@ -115,7 +115,16 @@ fn pull_scope(
     let key = scope.to_string();
     let mut position = match cursor {
         Cursor::Start => Position::Snapshots { upto: scope_head(conn, scope)?, after: None },
-        Cursor::Snapshotting { upto, after } => Position::Snapshots { upto, after: Some(after) },
+        Cursor::Snapshotting { upto, after } => {
+            // The log resumes at `upto` after the snapshots: it must still be there (not
+            // compacted away meanwhile) and must not be past this server's head.
+            if upto < scope_floor(conn, scope)? || upto > scope_head(conn, scope)? {
+                tracing::warn!(%scope, upto, "snapshot cursor outside the log; restarting the scope");
+                page.more = true;
+                return Ok(Cursor::Start);
+            }
+            Position::Snapshots { upto, after: Some(after) }
+        }
         Cursor::Seq { seq } => {
             let head = scope_head(conn, scope)?;
             if seq < scope_floor(conn, scope)? || seq > head {

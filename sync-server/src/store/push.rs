@@ -52,10 +52,15 @@ impl LogAppender {
     }
 }
 
-/// The last sequence number of a scope's log (0 when empty).
+/// The last sequence number of a scope's log (0 when it never had one). Compaction may
+/// delete every entry: the compaction point then still counts, or the log would start again
+/// at 1 and a device whose cursor is past those numbers would silently skip the new entries.
 pub(super) fn scope_head(conn: &Connection, scope: Scope) -> Result<u64, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM scope_log WHERE scope = ?1")?
+        .prepare_cached(
+            "SELECT MAX(COALESCE((SELECT MAX(seq) FROM scope_log WHERE scope = ?1), 0),
+                        COALESCE((SELECT floor FROM scope_floor WHERE scope = ?1), 0))",
+        )?
         .query_row([scope.to_string()], |r| r.get(0))?)
 }
 

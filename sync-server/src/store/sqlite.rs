@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use automerge::ActorId;
-use gridlink_shared::demo::{self, DemoSize};
+use gridlink_shared::demo::{self, DemoData, DemoSize};
 use gridlink_shared::protocol::{EnrollRequest, EnrollResponse, SyncRequest, SyncResponse};
 use gridlink_shared::time::Millis;
 use gridlink_shared::{AnyDoc, DeviceId, Role, Scope, Staff, UserId, doc};
@@ -345,6 +345,13 @@ impl SqliteStore {
         let started = Instant::now();
         let data = demo::generate(size, seed, now);
         let generate_ms = started.elapsed().as_millis();
+        Ok(InitSummary { generate_ms, ..self.load_data(&data, now)? })
+    }
+
+    /// Loads a dataset the way [`SqliteStore::load_demo`] does (an empty store only): the
+    /// simulation and tests load small hand-cut worlds with it.
+    pub fn load_data(&self, data: &DemoData, now: Millis) -> Result<InitSummary, StoreError> {
+        let generate_ms = 0;
         let started = Instant::now();
         let actor = import_actor(self)?;
         let (changes, log_entries, build_ms) = self.with_conn(|conn| {
