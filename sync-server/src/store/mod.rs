@@ -8,6 +8,7 @@ mod console_write;
 mod facts;
 mod pull;
 mod push;
+mod push_decision;
 mod roster;
 mod schema;
 mod security;

@@ -5,18 +5,16 @@
 //! document with panics contained, validated with the shared validator, and stored with its
 //! scope-log entries. A rejected change does not stop the batch; every refusal is audited.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 
-use automerge::AutoCommit;
-use gridlink_shared::change_bytes::{
-    ChangeHeader, ChangeIndex, ChangeRefusal, ContextRefusal, check_time, inspect_change,
-};
 use gridlink_shared::protocol::{Ack, AckStatus, PushChange, SyncRequest};
 use gridlink_shared::time::Millis;
-use gridlink_shared::validate::check_edit;
-use gridlink_shared::{AnyDoc, DocError, DocId, RejectCode, Scope, ValidationError, doc};
+use gridlink_shared::{AnyDoc, DocError, DocId, RejectCode, Scope, doc};
 use rusqlite::{Connection, OptionalExtension, params};
 
+pub use super::push_decision::SCOPE_GRACE_MS;
+use super::push_decision::{DAMAGED, LostScope, Pusher, Verdict, Working, admit, decide, read_header};
 use super::{AuthedDevice, PushLimits, StoreError};
 
 /// What the push half hands to the pull half.
@@ -163,55 +161,27 @@ pub(super) fn doc_bytes(conn: &Connection, id: DocId) -> Result<Option<Vec<u8>>,
         .optional()?)
 }
 
-/// How long a scope taken from a user still accepts the changes their phones made before.
-pub const SCOPE_GRACE_MS: Millis = 30 * gridlink_shared::time::DAY_MS;
-
-/// The principal with the scopes they lost within [`SCOPE_GRACE_MS`] added back, for a change
-/// stamped before the loss by a device enrolled before it; `None` when no lost scope
-/// qualifies. The stamp is the phone's clock, but only a device that held the scope can
-/// claim it (a phone enrolled after the move never did), and the audit log keeps both times.
-fn principal_with_grace(
-    conn: &Connection,
-    device: &AuthedDevice,
-    change_time: Millis,
-    now: Millis,
-) -> Result<Option<gridlink_shared::Principal>, StoreError> {
-    let principal = &device.principal;
+/// The scopes the device's user lost within [`SCOPE_GRACE_MS`], after the device was
+/// enrolled (a phone enrolled after the move never held them): one lookup per request.
+fn lost_scopes(conn: &Connection, device: &AuthedDevice, now: Millis) -> Result<Vec<LostScope>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT scope FROM scope_grace
-         WHERE user_id = ?1 AND removed_at >= ?2 AND removed_at >= ?3 AND removed_at > ?4",
+        "SELECT scope, removed_at FROM scope_grace WHERE user_id = ?1 AND removed_at >= ?2 AND removed_at > ?3",
     )?;
-    let lost: Vec<String> = stmt
-        .query_map(params![principal.user.to_string(), now - SCOPE_GRACE_MS, change_time, device.enrolled_at], |r| {
-            r.get(0)
+    let rows: Vec<(String, Millis)> = stmt
+        .query_map(params![device.principal.user.to_string(), now - SCOPE_GRACE_MS, device.enrolled_at], |r| {
+            Ok((r.get(0)?, r.get(1)?))
         })?
         .collect::<Result<_, _>>()?;
-    if lost.is_empty() {
-        return Ok(None);
-    }
-    let mut former = principal.clone();
-    for scope in lost {
-        former.scopes.push(scope.parse().map_err(|e| StoreError::Backend(format!("stored scope: {e}")))?);
-    }
-    Ok(Some(former))
+    rows.into_iter()
+        .map(|(scope, removed_at)| {
+            let scope = scope.parse().map_err(|e| StoreError::Backend(format!("stored scope: {e}")))?;
+            Ok(LostScope { scope, removed_at })
+        })
+        .collect()
 }
 
-/// A document touched in this request.
-struct Working {
-    doc: AutoCommit,
-    /// Seqs and op counters already in `doc`, to check each new change's numbering.
-    index: ChangeIndex,
-    /// The document is on the server (stored before, or created by an accepted change).
-    exists: bool,
-    /// Hydrated state after the last accepted change, when one was accepted.
-    accepted: Option<AnyDoc>,
-}
-
-fn reject(code: RejectCode, message: impl Into<String>) -> AckStatus {
-    AckStatus::Rejected { code, message: message.into() }
-}
-
-/// Runs the push half inside the caller's transaction.
+/// Runs the push half inside the caller's transaction: for each change, the pure decision
+/// ([`push_decision`]) on what this function looks up, then its effects.
 pub(super) fn push(
     conn: &Connection,
     device: &AuthedDevice,
@@ -220,33 +190,107 @@ pub(super) fn push(
     now: Millis,
 ) -> Result<Pushed, StoreError> {
     let mut pushed = Pushed::default();
-    let mut working: HashMap<DocId, Working> = HashMap::new();
+    let mut working: HashMap<DocId, Result<Working, DocError>> = HashMap::new();
     let mut log = LogAppender::default();
     let mut ops_budget = limits.max_request_ops;
+    let lost = if request.changes.is_empty() { Vec::new() } else { lost_scopes(conn, device, now)? };
+    let pusher = Pusher { principal: &device.principal, lost: &lost };
     for change in &request.changes {
-        let outcome = push_one(conn, device, request, change, limits, &mut ops_budget, &mut working, &mut log, now)?;
-        if outcome.as_ref().is_some_and(|(_, status)| is_damaged(status)) {
-            pushed.damaged_docs.insert(change.doc);
-        }
-        let Some((hash, status)) = outcome else {
-            // Over this request's op budget: no ack, so the phone sends it again next round.
-            break;
+        let verdict = match read_header(change, &device.actor, limits) {
+            Err(verdict) => verdict,
+            Ok(header) => {
+                let hash = header.hash.to_string();
+                let stored = conn
+                    .prepare_cached("SELECT 1 FROM changes WHERE hash = ?1")?
+                    .query_row([&hash], |r| r.get::<_, i64>(0))
+                    .optional()?
+                    .is_some();
+                match admit(&header, stored, limits, &mut ops_budget, now) {
+                    Some(verdict) => verdict,
+                    None => {
+                        let work = match working.entry(change.doc) {
+                            Entry::Occupied(entry) => entry.into_mut(),
+                            Entry::Vacant(entry) => entry.insert(load_working(conn, change.doc)?),
+                        };
+                        if let Err(e) = &work {
+                            tracing::error!(doc = %change.doc, error = %e, "stored document does not load; run `gridlink-server check`");
+                        }
+                        decide(change, header, work.as_ref(), &pusher)
+                    }
+                }
+            }
         };
-        if let AckStatus::Rejected { code, message } = &status {
-            pushed.rejected_docs.insert(change.doc);
-            audit_refusal(conn, device, change, &hash, *code, message, now)?;
-        }
+        let status = match verdict {
+            // Over this request's op budget: no ack, so the phone sends it again next round.
+            Verdict::Defer => break,
+            Verdict::Duplicate { hash } => (hash, AckStatus::Duplicate),
+            Verdict::Refuse { hash, status } => {
+                if matches!(&status, AckStatus::Rejected { message, .. } if message == DAMAGED) {
+                    pushed.damaged_docs.insert(change.doc);
+                }
+                if let AckStatus::Rejected { code, message } = &status {
+                    audit_refusal(conn, device, change, &hash, *code, message, now)?;
+                }
+                pushed.rejected_docs.insert(change.doc);
+                (hash, status)
+            }
+            Verdict::Accept { hash, header, candidate, after, log_scopes } => {
+                store_accepted(conn, device, request, change, &hash, header.time, &log_scopes, &mut log, now)?;
+                let Some(Ok(work)) = working.get_mut(&change.doc) else {
+                    unreachable!("an accepted change was decided against a loaded document")
+                };
+                work.index.record(&header);
+                work.doc = candidate;
+                work.exists = true;
+                work.accepted = Some(after);
+                (hash, AckStatus::Accepted)
+            }
+        };
+        let (hash, status) = status;
         pushed.acks.push(Ack { doc: change.doc, hash, status });
     }
     for (id, work) in working {
-        if let Some(after) = work.accepted {
-            let mut doc = work.doc;
-            let saved = doc::guarded("saving the document", || Ok(doc.save()))
+        if let Ok(Working { doc: mut saved_doc, accepted: Some(after), .. }) = work {
+            let saved = doc::guarded("saving the document", || Ok(saved_doc.save()))
                 .map_err(|e| StoreError::Backend(format!("document {id} does not save: {e}")))?;
             write_doc(conn, &after, &saved, now)?;
         }
     }
     Ok(pushed)
+}
+
+/// Stores an accepted change: the change itself, who pushed it and when, and its entries in
+/// the logs of every scope the document was or now is in.
+#[allow(clippy::too_many_arguments)]
+fn store_accepted(
+    conn: &Connection,
+    device: &AuthedDevice,
+    request: &SyncRequest,
+    pushed: &PushChange,
+    hash: &str,
+    change_time: Millis,
+    log_scopes: &[Scope],
+    log: &mut LogAppender,
+    now: Millis,
+) -> Result<(), StoreError> {
+    insert_change(conn, hash, pushed.doc, &pushed.bytes, &device.actor, now)?;
+    conn.prepare_cached(
+        "INSERT INTO audit (change_hash, doc_id, user_id, device_id, server_time, device_time, change_time)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        hash,
+        pushed.doc.to_string(),
+        device.principal.user.to_string(),
+        device.device.to_string(),
+        now,
+        request.device_time,
+        change_time
+    ])?;
+    for scope in log_scopes {
+        log.append(conn, *scope, hash, pushed.doc)?;
+    }
+    Ok(())
 }
 
 /// Records a refused change: who, when, which code. Not its bytes: a hostile phone must not be
@@ -278,161 +322,10 @@ fn audit_refusal(
     Ok(())
 }
 
-const DAMAGED: &str = "the server's copy of this record is damaged; an administrator must repair it";
-
-fn is_damaged(status: &AckStatus) -> bool {
-    matches!(status, AckStatus::Rejected { message, .. } if message == DAMAGED)
-}
-
-/// The reject code for a change that does not fit its document.
-pub(super) fn context_reject(refusal: ContextRefusal) -> AckStatus {
-    let code = match refusal {
-        ContextRefusal::MissingDependencies(_) => RejectCode::MissingDependencies,
-        ContextRefusal::OutOfOrder(_) => RejectCode::OutOfOrder,
-        ContextRefusal::BadTime(_) => RejectCode::BadTime,
-    };
-    reject(code, refusal.to_string())
-}
-
-/// The server's copy of a document with its change index, loaded with panics contained.
+/// The server's copy of a document, loaded with panics contained (a new one if not stored).
 fn load_working(conn: &Connection, id: DocId) -> Result<Result<Working, DocError>, StoreError> {
-    let Some(bytes) = doc_bytes(conn, id)? else {
-        return Ok(Ok(Working {
-            doc: AutoCommit::new(),
-            index: ChangeIndex::default(),
-            exists: false,
-            accepted: None,
-        }));
-    };
-    Ok(doc::guarded("loading the stored document", || {
-        let mut doc = doc::load(&bytes)?;
-        let index = ChangeIndex::of(&mut doc);
-        Ok(Working { doc, index, exists: true, accepted: None })
-    }))
-}
-
-/// Decides one change; `None` when it does not fit this request's op budget.
-#[allow(clippy::too_many_arguments)]
-fn push_one(
-    conn: &Connection,
-    device: &AuthedDevice,
-    request: &SyncRequest,
-    pushed: &PushChange,
-    limits: &PushLimits,
-    ops_budget: &mut u64,
-    working: &mut HashMap<DocId, Working>,
-    log: &mut LogAppender,
-    now: Millis,
-) -> Result<Option<(String, AckStatus)>, StoreError> {
-    // Bounded work first: nothing below runs on bytes that fail these checks.
-    let header: ChangeHeader = match inspect_change(&pushed.bytes, &limits.change) {
-        Ok(header) => header,
-        Err(ChangeRefusal::TooLarge(m)) => return Ok(Some((String::new(), reject(RejectCode::TooLarge, m)))),
-        Err(ChangeRefusal::Malformed(m)) => return Ok(Some((String::new(), reject(RejectCode::CorruptChange, m)))),
-    };
-    let hash = header.hash.to_string();
-    let done = |status: AckStatus| Ok(Some((hash.clone(), status)));
-    if header.actor.to_hex_string() != device.actor {
-        let message = format!("change is signed by actor {}, not by this device", header.actor.to_hex_string());
-        return done(reject(RejectCode::ForgedActor, message));
-    }
-    let known: Option<i64> =
-        conn.prepare_cached("SELECT 1 FROM changes WHERE hash = ?1")?.query_row([&hash], |r| r.get(0)).optional()?;
-    if known.is_some() {
-        return done(AckStatus::Duplicate);
-    }
-    if header.ops > *ops_budget && *ops_budget < limits.max_request_ops {
-        return Ok(None);
-    }
-    *ops_budget = ops_budget.saturating_sub(header.ops);
-    if let Err(refusal) = check_time(header.time, now) {
-        return done(context_reject(refusal));
-    }
-    let work = match working.entry(pushed.doc) {
-        std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-        std::collections::hash_map::Entry::Vacant(entry) => match load_working(conn, pushed.doc)? {
-            Ok(work) => entry.insert(work),
-            Err(e) => {
-                // A stored document automerge cannot load: `gridlink-server check --repair`
-                // rebuilds it. Until then nothing is added to it.
-                tracing::error!(doc = %pushed.doc, error = %e, "stored document does not load; run `gridlink-server check`");
-                return done(reject(RejectCode::InvalidDocument, DAMAGED));
-            }
-        },
-    };
-    // Already inside the document (for instance merged in by the import): nothing to do.
-    if work.index.contains(&header.hash) {
-        return done(AckStatus::Duplicate);
-    }
-    if let Err(refusal) = work.index.check(&header) {
-        return done(context_reject(refusal));
-    }
-    // A stored document that no longer reads (possible only through a merge) is treated as
-    // new, so the author must still cover the place the document says it is in.
-    let before = match (&work.accepted, work.exists) {
-        (Some(accepted), _) => Some(accepted.clone()),
-        (None, true) => doc::guarded("reading the stored document", || doc::read_any(&work.doc)).ok(),
-        (None, false) => None,
-    };
-    // automerge's own parse and apply run only now, on bounded bytes, on a copy, with panics
-    // contained: whatever still goes wrong fails this change alone.
-    let applied = doc::guarded("applying the change", || {
-        let change = doc::parse_change(&pushed.bytes)?;
-        let mut candidate = work.doc.clone();
-        candidate.apply_changes([change])?;
-        Ok(candidate)
-    });
-    let mut candidate = match applied {
-        Ok(candidate) => candidate,
-        Err(e) => return done(reject(RejectCode::CorruptChange, format!("change does not apply: {e}"))),
-    };
-    let after = match doc::guarded("reading the document", || doc::read_any(&candidate)) {
-        Ok(after) => after,
-        Err(e) => return done(reject(RejectCode::InvalidDocument, e.to_string())),
-    };
-    if after.doc_id() != pushed.doc {
-        let message = format!("the change writes document {}, but was pushed for {}", after.doc_id(), pushed.doc);
-        return done(reject(RejectCode::InvalidDocument, message));
-    }
-    if let Err(ValidationError { code, message }) = check_edit(before.as_ref(), &after, &device.principal) {
-        let within_grace = code == RejectCode::OutOfScope
-            && principal_with_grace(conn, device, header.time, now)?
-                .is_some_and(|former| check_edit(before.as_ref(), &after, &former).is_ok());
-        if !within_grace {
-            return done(reject(code, message));
-        }
-    }
-    // What a fresh phone will do with this document: save it and load the saved bytes. A
-    // change that survives the apply but breaks that is refused here, before it is stored.
-    if let Err(e) = doc::guarded("saving and reloading the document", || doc::load(&candidate.save()).map(drop)) {
-        return done(reject(RejectCode::CorruptChange, format!("the document would not load with this change: {e}")));
-    }
-    insert_change(conn, &hash, pushed.doc, &pushed.bytes, &device.actor, now)?;
-    conn.prepare_cached(
-        "INSERT INTO audit (change_hash, doc_id, user_id, device_id, server_time, device_time, change_time)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        hash,
-        pushed.doc.to_string(),
-        device.principal.user.to_string(),
-        device.device.to_string(),
-        now,
-        request.device_time,
-        header.time
-    ])?;
-    // Log the change wherever the document was or now is, so devices that lose sight of a
-    // document still see the change that moved it.
-    let mut scopes: BTreeSet<Scope> = after.scopes().into_iter().collect();
-    if let Some(before) = &before {
-        scopes.extend(before.scopes());
-    }
-    for scope in scopes {
-        log.append(conn, scope, &hash, pushed.doc)?;
-    }
-    work.index.record(&header);
-    work.doc = candidate;
-    work.exists = true;
-    work.accepted = Some(after);
-    done(AckStatus::Accepted)
+    Ok(match doc_bytes(conn, id)? {
+        Some(bytes) => Working::load(&bytes),
+        None => Ok(Working::new_document()),
+    })
 }
