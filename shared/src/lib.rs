@@ -14,6 +14,7 @@
 //! * [`figures`]: the supervisors' figures (coverage, 四必到, 办结率, 限时办结率, satisfaction,
 //!   weekly trends) over plain rows, with a drill-down list behind every number.
 //! * [`protocol`]: the one-round-trip sync messages.
+//! * [`digest`]: per-scope digests that show a device and the server hold the same documents.
 //! * [`search`]: pinyin search text for household lists (phone and console).
 //! * [`demo`]: deterministic demo datasets (`small`, `street`).
 //!
@@ -38,6 +39,7 @@ pub mod case;
 pub mod change_bytes;
 pub mod codes;
 pub mod demo;
+pub mod digest;
 pub mod doc;
 pub mod figures;
 pub mod household;

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::codes::code_enum;
+use crate::digest::{DocEntry, ScopeDigest};
 use crate::doc::DocType;
 use crate::ids::{DeviceId, DocId};
 use crate::org::{Principal, Roster, Scope};
@@ -63,6 +64,61 @@ pub struct SyncRequest {
     /// from older apps, which keep working.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<DeviceHealth>,
+    /// Scopes whose digest did not match the server's: every document the device holds there,
+    /// with its entry, so the server can send back only what differs. Absent from older apps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verify: Vec<VerifyScope>,
+}
+
+/// Documents in one verify list at most, over all scopes of a request. The server refuses a
+/// longer list before any work; the device does not send one (a street holds about 40,000).
+pub const MAX_VERIFY_DOCS: usize = 100_000;
+/// Scopes in one request's verify list at most.
+pub const MAX_VERIFY_SCOPES: usize = 8;
+
+/// What the device holds in one scope whose digest differed: (document, entry) pairs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyScope {
+    pub scope: Scope,
+    pub docs: Vec<VerifyDoc>,
+}
+
+/// One held document and its [`DocEntry`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyDoc {
+    pub doc: DocId,
+    pub entry: DocEntry,
+}
+
+/// The server's side of divergence detection in one response.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Integrity {
+    /// The digest of every scope whose page is complete in this response (its cursor reached
+    /// the scope's log head): what the device compares with its own once caught up.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub digests: BTreeMap<Scope, ScopeDigest>,
+    /// Answers to the request's verify lists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verified: Vec<VerifyAnswer>,
+}
+
+impl Integrity {
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty() && self.verified.is_empty()
+    }
+}
+
+/// The server's answer to one [`VerifyScope`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyAnswer {
+    pub scope: Scope,
+    /// Documents whose entry differs from the server's, or that the device lacks: their server
+    /// copies are in [`SyncResponse::repairs`].
+    pub differing: Vec<DocId>,
+    /// Documents the device listed that the server does not hold for this principal.
+    pub absent: Vec<DocId>,
+    /// False when the page filled before every differing copy went in: verify again.
+    pub complete: bool,
 }
 
 /// A device's own account of its state at a sync.
@@ -106,6 +162,10 @@ pub struct SyncResponse {
     pub repairs: Vec<DocSnapshot>,
     /// Newer reference data, when the client's version is out of date.
     pub reference: Option<ReferenceData>,
+    /// Scope digests and verify answers. Absent from older servers (and empty ones are not
+    /// sent), so older apps and servers keep working.
+    #[serde(default, skip_serializing_if = "Integrity::is_empty")]
+    pub integrity: Integrity,
 }
 
 /// The fate of one pushed change.
@@ -349,6 +409,7 @@ mod tests {
             scopes_removed: vec![],
             repairs: vec![],
             reference: None,
+            integrity: Integrity::default(),
         }
     }
 

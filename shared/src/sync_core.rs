@@ -6,9 +6,16 @@
 //! carry the effects out, so every one of them applies a page the same way.
 //!
 //! Effects point into the response (`repair`, `items` are indices) instead of copying bytes.
+//!
+//! Divergence: for every scope whose digest the server sent, [`plan_apply`] ends with a
+//! [`Effect::CompareDigest`]; the executor computes its own digest after the round's other
+//! effects and lets [`compare_digest`] judge it. A mismatch makes the next request carry a
+//! verify list; the answer turns into [`Effect::Reconcile`] (server copy, with the device's own
+//! changes it lacks queued again) and [`Effect::Forget`] per document.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::digest::ScopeDigest;
 use crate::ids::DocId;
 use crate::org::{Principal, Scope};
 use crate::protocol::{AckStatus, Cursor, ProtocolError, PullItem, SyncRequest, SyncResponse, check_page};
@@ -55,6 +62,21 @@ pub enum Effect {
     SetPrincipal(Principal),
     /// Delete the documents no held scope covers (those with unsent changes are kept aside).
     PurgeUnheld,
+    /// A verify answer found the device's copy different from the server's
+    /// (`response.repairs[repair]`): queue again every change signed by this device that the
+    /// server copy lacks (before its other unsent changes of the document), then replace the
+    /// document by the server copy with all unsent changes on top. Nothing the device wrote is
+    /// lost: what the server lost goes back to it in the next round.
+    Reconcile { doc: DocId, repair: usize },
+    /// A verify answer says the server does not hold this document for the device: queue again
+    /// the device's own changes of it (the server may have lost them), keep it if it then has
+    /// unsent changes, else delete it.
+    Forget { doc: DocId },
+    /// The verify list of this scope was answered whole: no verify is pending for it any more.
+    Verified { scope: Scope },
+    /// The server's digest of a scope whose page is complete: compute the device's own digest
+    /// now (after every other effect) and judge it with [`compare_digest`].
+    CompareDigest { scope: Scope, server: ScopeDigest },
 }
 
 /// The effects of one response, with the counts that do not depend on performing them.
@@ -106,13 +128,37 @@ pub fn plan_apply(
         }
     }
 
+    // Verify answers count only for scopes this request asked about, and only for documents
+    // it listed or the server holds for it (the copies in `repairs`).
+    let asked: BTreeMap<Scope, BTreeSet<DocId>> =
+        request.verify.iter().map(|v| (v.scope, v.docs.iter().map(|d| d.doc).collect())).collect();
+    let mut differing: BTreeSet<DocId> = BTreeSet::new();
+    let mut absent: BTreeSet<DocId> = BTreeSet::new();
+    let mut verified: Vec<Scope> = Vec::new();
+    for answer in &response.integrity.verified {
+        let Some(listed) = asked.get(&answer.scope) else { continue };
+        differing.extend(answer.differing.iter().copied());
+        absent.extend(answer.absent.iter().filter(|doc| listed.contains(doc)).copied());
+        if answer.complete {
+            verified.push(answer.scope);
+        }
+    }
+
     // A refused change may have been merged into the local copy: the server's copy (plus the
-    // rest of the outbox) puts the document back where the server has it.
+    // rest of the outbox) puts the document back where the server has it. A copy sent because
+    // it differed keeps the device's own changes the server lacks.
     for (index, repair) in response.repairs.iter().enumerate() {
-        effects.push(Effect::Restore { doc: repair.doc, repair: index });
+        if differing.contains(&repair.doc) && !rejected_docs.contains(&repair.doc) {
+            effects.push(Effect::Reconcile { doc: repair.doc, repair: index });
+        } else {
+            effects.push(Effect::Restore { doc: repair.doc, repair: index });
+        }
         rejected_docs.remove(&repair.doc);
+        absent.remove(&repair.doc);
     }
     effects.extend(rejected_docs.into_iter().map(|doc| Effect::WantRepair { doc }));
+    effects.extend(absent.into_iter().map(|doc| Effect::Forget { doc }));
+    effects.extend(verified.into_iter().map(|scope| Effect::Verified { scope }));
 
     // Pulled items grouped per document, in page order. Echoes are the device's own changes;
     // a document repaired in this response already has its pulled changes (the server wrote
@@ -166,7 +212,55 @@ pub fn plan_apply(
     if !response.scopes_removed.is_empty() || device.purge_pending {
         effects.push(Effect::PurgeUnheld);
     }
+    // Last: the device's digest is only comparable once everything above is applied.
+    for (scope, server) in &response.integrity.digests {
+        if response.cursors.contains_key(scope) && !response.scopes_removed.contains(scope) {
+            effects.push(Effect::CompareDigest { scope: *scope, server: *server });
+        }
+    }
     Ok(plan)
+}
+
+/// What the device has in flight when it compares a scope's digest.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InFlight {
+    /// Unsent changes of documents of the scope (or of documents it cannot place yet).
+    pub unsent: usize,
+    /// Documents whose server copy is wanted (refused changes, missing history).
+    pub repairs_wanted: usize,
+    /// Documents set aside as damaged.
+    pub set_aside: usize,
+    /// A verify list for the scope is still waiting to be answered whole.
+    pub verify_pending: bool,
+}
+
+/// The outcome of comparing a scope's digests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Comparison {
+    /// The device holds exactly the server's documents, with the same heads.
+    Match,
+    /// They differ: verify in the next round.
+    Mismatch,
+    /// Not comparable yet: something is still in flight, and the copies differ legitimately.
+    NotCaughtUp,
+}
+
+/// Judges a scope: only a device with nothing in flight can be held to the server's digest.
+pub fn compare_digest(local: ScopeDigest, server: ScopeDigest, in_flight: InFlight) -> Comparison {
+    if in_flight.unsent > 0 || in_flight.repairs_wanted > 0 || in_flight.set_aside > 0 || in_flight.verify_pending {
+        Comparison::NotCaughtUp
+    } else if local == server {
+        Comparison::Match
+    } else {
+        Comparison::Mismatch
+    }
+}
+
+/// Whether a repair needs another round of this sync: changes were queued again (they go to
+/// the server now), or a scope mismatched and has not been verified during this sync yet.
+pub fn repair_round(requeued: usize, verify_due: usize) -> bool {
+    requeued > 0 || verify_due > 0
 }
 
 /// Whether the device should send another round: the server has more, or a batch-limited
@@ -180,9 +274,10 @@ pub fn next_round(more: bool, pushed: usize, unsent_before: usize, unsent_after:
 mod tests {
     use super::*;
     use crate::codes::Role;
+    use crate::digest::DocEntry;
     use crate::doc::DocType;
     use crate::ids::{GridId, UserId};
-    use crate::protocol::{Ack, DocSnapshot, PROTOCOL_VERSION};
+    use crate::protocol::{Ack, DocSnapshot, Integrity, PROTOCOL_VERSION, VerifyAnswer, VerifyDoc, VerifyScope};
 
     fn principal(scopes: Vec<Scope>) -> Principal {
         Principal { user: UserId::from_u128(7), name: "王秀英".into(), role: Role::GridWorker, scopes }
@@ -198,6 +293,7 @@ mod tests {
             reference_version: None,
             device_time: 0,
             health: None,
+            verify: vec![],
         }
     }
 
@@ -213,6 +309,7 @@ mod tests {
             scopes_removed: vec![],
             repairs: vec![],
             reference: None,
+            integrity: Integrity::default(),
         }
     }
 
@@ -305,5 +402,65 @@ mod tests {
         assert!(!next_round(false, 500, 500, 500), "nothing moved: wait for the next sync");
         assert!(!next_round(false, 3, 3, 0));
         assert!(!next_round(false, 0, 7, 7));
+    }
+
+    #[test]
+    fn a_complete_scope_is_compared_last_and_only_with_nothing_in_flight() {
+        let (kept, lost) = (Scope::Grid(GridId::from_u128(3)), Scope::Grid(GridId::from_u128(4)));
+        let me = principal(vec![kept, lost]);
+        let view = DeviceView { quarantined: &BTreeSet::new(), principal: &me, purge_pending: false };
+        let sent = request(BTreeMap::from([(kept, Cursor::Seq { seq: 2 }), (lost, Cursor::Seq { seq: 9 })]));
+        let mut page = response(vec![], BTreeMap::from([(kept, Cursor::Seq { seq: 2 })]));
+        page.scopes_removed = vec![lost];
+        let digest = ScopeDigest::of([&DocEntry([1; 32])]);
+        page.integrity.digests = BTreeMap::from([(kept, digest), (lost, digest)]);
+        let plan = plan_apply(view, &sent, &page).unwrap();
+        assert_eq!(plan.effects.last(), Some(&Effect::CompareDigest { scope: kept, server: digest }));
+        assert!(!plan.effects.iter().any(|e| matches!(e, Effect::CompareDigest { scope, .. } if *scope == lost)));
+
+        let other = ScopeDigest::of([&DocEntry([2; 32])]);
+        assert_eq!(compare_digest(digest, digest, InFlight::default()), Comparison::Match);
+        assert_eq!(compare_digest(digest, other, InFlight::default()), Comparison::Mismatch);
+        for in_flight in [
+            InFlight { unsent: 1, ..InFlight::default() },
+            InFlight { repairs_wanted: 1, ..InFlight::default() },
+            InFlight { set_aside: 1, ..InFlight::default() },
+            InFlight { verify_pending: true, ..InFlight::default() },
+        ] {
+            assert_eq!(compare_digest(digest, other, in_flight), Comparison::NotCaughtUp, "{in_flight:?}");
+        }
+    }
+
+    #[test]
+    fn a_verify_answer_reconciles_differing_copies_and_forgets_only_listed_absent_documents() {
+        let grid = Scope::Grid(GridId::from_u128(3));
+        let stranger = Scope::Grid(GridId::from_u128(9));
+        let me = principal(vec![grid]);
+        let view = DeviceView { quarantined: &BTreeSet::new(), principal: &me, purge_pending: false };
+        let mut sent = request(BTreeMap::from([(grid, Cursor::Seq { seq: 2 })]));
+        let listed = |n: u128| VerifyDoc { doc: DocId::from_u128(n), entry: DocEntry([n as u8; 32]) };
+        sent.verify = vec![VerifyScope { scope: grid, docs: vec![listed(1), listed(2)] }];
+        let mut page = response(vec![], BTreeMap::from([(grid, Cursor::Seq { seq: 2 })]));
+        page.repairs = vec![
+            DocSnapshot { doc: DocId::from_u128(1), doc_type: DocType::Household, bytes: vec![1] },
+            DocSnapshot { doc: DocId::from_u128(5), doc_type: DocType::Household, bytes: vec![5] },
+        ];
+        page.integrity.verified = vec![
+            VerifyAnswer {
+                scope: grid,
+                differing: vec![DocId::from_u128(1), DocId::from_u128(5)],
+                absent: vec![DocId::from_u128(2), DocId::from_u128(77)],
+                complete: true,
+            },
+            VerifyAnswer { scope: stranger, differing: vec![], absent: vec![DocId::from_u128(1)], complete: true },
+        ];
+        let plan = plan_apply(view, &sent, &page).unwrap();
+        assert!(plan.effects.contains(&Effect::Reconcile { doc: DocId::from_u128(1), repair: 0 }));
+        assert!(plan.effects.contains(&Effect::Reconcile { doc: DocId::from_u128(5), repair: 1 }), "a missing one");
+        assert!(plan.effects.contains(&Effect::Forget { doc: DocId::from_u128(2) }));
+        assert!(!plan.effects.contains(&Effect::Forget { doc: DocId::from_u128(77) }), "never listed: ignored");
+        assert!(plan.effects.contains(&Effect::Verified { scope: grid }));
+        assert!(!plan.effects.contains(&Effect::Verified { scope: stranger }), "never asked: ignored");
+        assert!(repair_round(1, 0) && repair_round(0, 1) && !repair_round(0, 0));
     }
 }

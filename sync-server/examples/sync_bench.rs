@@ -48,6 +48,7 @@ async fn sync(http: &reqwest::Client, base: &str, phone: &mut Phone, changes: Ve
         reference_version: phone.reference_version,
         device_time: now_millis(),
         health: None,
+        verify: Vec::new(),
     };
     let waiting = Instant::now();
     let response = http

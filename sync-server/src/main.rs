@@ -513,6 +513,14 @@ fn check(data: &Path, repair: bool, json: bool) -> anyhow::Result<()> {
         for p in &report.unrepaired {
             println!("could not repair document {}: {}", p.doc, p.reason);
         }
+        for id in &report.index_mismatches {
+            println!("document {id}: its delivery scopes or digest entry disagree with its stored bytes");
+        }
+        if report.index_rebuilt {
+            println!("re-derived delivery scopes and digests from the stored documents");
+        } else if !report.index_mismatches.is_empty() {
+            println!("run again with --repair to re-derive delivery scopes and digests from the documents");
+        }
         if report.bad_documents.is_empty() && report.bad_changes.is_empty() {
             println!("all sound");
         } else if !repair {

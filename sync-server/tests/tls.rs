@@ -61,6 +61,7 @@ fn empty_sync() -> Vec<u8> {
         reference_version: None,
         device_time: 0,
         health: None,
+        verify: Vec::new(),
     })
 }
 

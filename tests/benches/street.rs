@@ -525,6 +525,7 @@ impl StorePusher {
                 reference_version: self.reference_version,
                 device_time: now_millis(),
                 health: None,
+                verify: Vec::new(),
             };
             let started = Instant::now();
             let response = store.sync(self.device, &request, &PushLimits::default(), now_millis())?;

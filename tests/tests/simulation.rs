@@ -22,12 +22,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use gridlink_client::sync::{self, Round};
 use gridlink_client::{CaseAction, CaseFilter, Client, HouseholdFilter, NewCase, NewVisit, SyncReport};
 use gridlink_shared::demo::{self, DemoData, DemoSize};
+use gridlink_shared::digest::{DocEntry, ScopeDigest, saved_heads};
 use gridlink_shared::protocol::{AckStatus, EnrollRequest, SyncRequest, SyncResponse};
 use gridlink_shared::time::{HOUR_MS, Millis, now_millis};
 use gridlink_shared::{ActionKind, CaseKind, DocId, MustVisitTag, Role, Scope, UserId, VisitOutcome};
 use gridlink_sync_server::{PushLimits, SqliteStore, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rusqlite::OptionalExtension;
 
 /// Steps of one run before the final, fault-free syncs.
 const STEPS: usize = 36;
@@ -126,6 +128,9 @@ struct Sim {
     trace: Vec<String>,
     /// The choices the seed made, in order (the replay check compares these).
     schedule: Vec<(usize, u32)>,
+    /// Divergences devices reported. Nothing here corrupts a store, so any is a false alarm
+    /// (or a real bug): the check requires none.
+    diverged: Vec<String>,
 }
 
 impl Sim {
@@ -151,6 +156,7 @@ impl Sim {
             acknowledged: BTreeSet::new(),
             trace: Vec::new(),
             schedule: Vec::new(),
+            diverged: Vec::new(),
         };
         // Two phones of the first grid's worker (the same documents, edited concurrently) and
         // one of the second's.
@@ -314,6 +320,7 @@ impl Sim {
         let client = &self.devices[device].client;
         let outcome = round.finish(client, request, response, &mut report);
         let name = self.devices[device].name.clone();
+        self.diverged.extend(report.diverged.iter().map(|scope| format!("{name}: {scope}")));
         match outcome {
             Ok(_) => self.note(format!(
                 "{name}: {what}: pushed {} accepted {} duplicates {} rejected {} pulled {}+{} repaired {}",
@@ -384,6 +391,7 @@ impl Sim {
                     let mut report = SyncReport::default();
                     let client = &self.devices[device].client;
                     let more = round.finish(client, &request, &response, &mut report).unwrap();
+                    self.diverged.extend(report.diverged.iter().map(|scope| format!("device {device}: {scope}")));
                     if attempt > 190 {
                         eprintln!(
                             "settle {device}: sent {:?} got {} items, cursors {:?}, more {}, added {:?}, removed {:?}",
@@ -482,6 +490,9 @@ impl Sim {
             }
         }
 
+        if !self.diverged.is_empty() {
+            return Err(format!("digests differed with nothing corrupted: {:?}", self.diverged));
+        }
         for phone in &self.devices {
             let client = &phone.client;
             let unsent = sync::unsent_hashes(client).map_err(|e| e.to_string())?;
@@ -528,6 +539,41 @@ impl Sim {
             }
             if !client.quarantined().map_err(|e| e.to_string())?.iter().all(|q| q.resolved_at.is_some()) {
                 return Err(format!("{}: a document is still set aside", phone.name));
+            }
+            // Divergence digests: the server's running digest of each held scope equals one
+            // recomputed from its documents, and the device's own digest equals it.
+            for scope in &authed.principal.scopes {
+                let (running, recomputed) = store
+                    .read(|conn| {
+                        let running: Option<(i64, Vec<u8>)> = conn
+                            .query_row(
+                                "SELECT doc_count, xor FROM scope_digests WHERE scope = ?1",
+                                [scope.to_string()],
+                                |r| Ok((r.get(0)?, r.get(1)?)),
+                            )
+                            .optional()?;
+                        let mut stmt = conn.prepare(
+                            "SELECT d.id, d.bytes FROM doc_scopes s JOIN docs d ON d.id = s.doc_id WHERE s.scope = ?1",
+                        )?;
+                        let rows: Vec<(String, Vec<u8>)> = stmt
+                            .query_map([scope.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?
+                            .collect::<Result<_, rusqlite::Error>>()?;
+                        let entries: Vec<DocEntry> = rows
+                            .iter()
+                            .map(|(id, bytes)| DocEntry::of(id.parse().unwrap(), &saved_heads(bytes).unwrap()))
+                            .collect();
+                        let running = running
+                            .map(|(count, xor)| ScopeDigest { count: count as u64, xor: xor.try_into().unwrap() });
+                        Ok((running.unwrap_or_default(), ScopeDigest::of(&entries)))
+                    })
+                    .map_err(|e| e.to_string())?;
+                if running != recomputed {
+                    return Err(format!("scope {scope}: the server's running digest is not its documents' digest"));
+                }
+                let local = sync::scope_digest_of_device(client, scope).map_err(|e| e.to_string())?;
+                if local != running {
+                    return Err(format!("{}: digest of {scope} differs from the server's", phone.name));
+                }
             }
         }
         Ok(())

@@ -64,6 +64,10 @@ enum Command {
     Sync,
     /// Sync state: enrolled, online, last sync, unsent and rejected counts.
     Status,
+    /// Whether this device's documents match the server's, per scope (by the digests of the
+    /// last sync, recomputed from the documents here now). Exits with 1 on a mismatch; the
+    /// next sync verifies and repairs it.
+    Verify,
     /// The identity card (亮身份) of the enrolled user.
     Whoami,
     /// List households.
@@ -281,6 +285,17 @@ fn describe_sync(r: &SyncReport) -> String {
     if r.kept_aside > 0 {
         text.push_str(&format!("; {} document(s) kept until their changes are sent", r.kept_aside));
     }
+    if !r.diverged.is_empty() {
+        text.push_str(&format!(
+            "; diverged from the server in {} and verified: {} document(s) replaced by the server's copy, \
+             {} change(s) of this device sent again, {} document(s) the server does not hold removed \
+             (与服务器数据不一致，已核对修复)",
+            r.diverged.join(" "),
+            r.reconciled,
+            r.requeued,
+            r.forgotten
+        ));
+    }
     if r.retries > 0 {
         text.push_str(&format!("; {} retr(ies) after network errors", r.retries));
     }
@@ -415,6 +430,41 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 if let Some(error) = status.last_error {
                     println!("last error: {} / {}", error.zh, error.en);
                 }
+            }
+        }
+        Command::Verify => {
+            let scopes = gridlink_client::sync::digest_checks(&client)?;
+            if json {
+                print_json(&scopes)?;
+            } else if scopes.is_empty() {
+                println!("no scopes held yet: sync first");
+            }
+            if !json {
+                for s in &scopes {
+                    let compared =
+                        s.compared_at.map(gridlink_shared::time::format_local).unwrap_or_else(|| "never".into());
+                    println!(
+                        "{}: {} ({}); here {} document(s), digest {}; server {} document(s), digest {}; compared {}; unsent {}",
+                        s.scope,
+                        s.state,
+                        s.detail,
+                        s.local_documents,
+                        s.local_digest,
+                        s.server_documents.map(|n| n.to_string()).unwrap_or_else(|| "?".into()),
+                        s.server_digest.as_deref().unwrap_or("-"),
+                        compared,
+                        s.unsent
+                    );
+                }
+            }
+            let mismatched: Vec<&str> =
+                scopes.iter().filter(|s| s.state == "mismatch").map(|s| s.scope.as_str()).collect();
+            if !mismatched.is_empty() {
+                bail!(
+                    "this device's documents differ from the server's in {}; the next `gridlink sync` repairs them \
+                     (本机数据与服务器不一致，下次同步时自动修复)",
+                    mismatched.join(" ")
+                );
             }
         }
         Command::Whoami => {

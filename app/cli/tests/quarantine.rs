@@ -136,6 +136,7 @@ fn unchanged(request: &SyncRequest) -> SyncResponse {
         scopes_removed: vec![],
         repairs: vec![],
         reference: None,
+        integrity: Default::default(),
     }
 }
 

@@ -9,18 +9,29 @@
 //! are retried with exponential backoff and full jitter; pushes are idempotent by change
 //! hash, so a lost reply costs only a retry and an acknowledged change is never re-sent
 //! (acks and outbox deletions commit together).
+//!
+//! Divergence: the server sends the digest of every scope whose page is complete; once caught
+//! up the device compares it with its own, computed from the heads in its `docs` table
+//! ([`scope_digest_of_device`]), and keeps the last comparison per scope in `meta` for
+//! `gridlink verify` ([`digest_checks`]). A mismatch makes the next round carry a verify list
+//! (every held document of the scope with its entry); the server's copies of the documents
+//! that differ come back, and each is restored from the server copy plus the device's unsent
+//! changes, with the device's own changes the copy lacks queued again first, so they reach the
+//! server in the same sync. Documents the server does not hold there are forgotten unless they
+//! still have something to send.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use automerge::AutoCommit;
 use gridlink_shared::change_bytes::{ChangeLimits, inspect_change};
+use gridlink_shared::digest::{DocEntry, ScopeDigest};
 use gridlink_shared::policy::PolicyConfig;
 use gridlink_shared::protocol::{
-    self, CONTENT_TYPE, Cursor, DeviceHealth, EnrollRequest, EnrollResponse, ErrorCode, ErrorEnvelope,
-    PROTOCOL_VERSION, PullItem, PushChange, SyncRequest, SyncResponse,
+    self, CONTENT_TYPE, Cursor, DeviceHealth, EnrollRequest, EnrollResponse, ErrorCode, ErrorEnvelope, MAX_VERIFY_DOCS,
+    MAX_VERIFY_SCOPES, PROTOCOL_VERSION, PullItem, PushChange, SyncRequest, SyncResponse, VerifyDoc, VerifyScope,
 };
-use gridlink_shared::sync_core::{self, DeviceView, Effect};
+use gridlink_shared::sync_core::{self, Comparison, DeviceView, Effect, InFlight};
 use gridlink_shared::time::{Millis, now_millis};
 use gridlink_shared::{DocError, DocId, Scope, doc};
 use rand::Rng;
@@ -111,6 +122,7 @@ pub fn plan_request(
         reference_version,
         device_time,
         health: None,
+        verify: Vec::new(),
     }
 }
 
@@ -236,18 +248,7 @@ pub(crate) async fn enroll(
         if let Some(pem) = ca_pem {
             store::meta_set(tx, store::SERVER_CA, pem)?;
         }
-        store::meta_set(tx, "server_url", &url)?;
-        store::meta_set(tx, "device", &enrolled.device.to_string())?;
-        store::meta_set(tx, "token", &enrolled.token)?;
-        store::meta_set(tx, "actor", &enrolled.actor)?;
-        store::meta_set_json(tx, "principal", &enrolled.principal)?;
-        store::meta_delete(tx, "revoked")?;
-        if store::cursors(tx)?.is_empty() {
-            for scope in &enrolled.principal.scopes {
-                store::set_cursor(tx, scope, &Cursor::Start)?;
-            }
-        }
-        Ok(())
+        store_enrollment(tx, &url, &enrolled)
     })?;
     if ca_pem.is_some() {
         // From now on every request of this handle trusts only that CA.
@@ -491,6 +492,11 @@ fn perform(
         }
         Effect::DropScope { scope } => {
             tx.execute("DELETE FROM cursors WHERE scope = ?1", [scope.to_string()])?;
+            store::meta_delete(tx, &digest_check_key(&scope))?;
+            let mut pending = verify_pending(tx)?;
+            if pending.remove(&scope) {
+                set_verify_pending(tx, &pending)?;
+            }
         }
         Effect::SetCursor { scope, cursor } => store::set_cursor(tx, &scope, &cursor)?,
         Effect::StartScope { scope } => {
@@ -507,8 +513,321 @@ fn perform(
         }
         Effect::SetPrincipal(principal) => store::meta_set_json(tx, "principal", &principal)?,
         Effect::PurgeUnheld => purge_unheld(tx, report, now)?,
+        // A copy that automerge fails or panics on is set aside, as for any repair.
+        Effect::Reconcile { doc: id, repair } => {
+            let snapshot = &response.repairs[repair];
+            match quarantine::attempt(tx, || reconcile(tx, id, &snapshot.bytes, policy, now)) {
+                Ok(requeued) => {
+                    tx.execute("DELETE FROM repair_wanted WHERE doc = ?1", [id.to_string()])?;
+                    if quarantine::resolve(tx, id, "repaired", now)? {
+                        report.released += 1;
+                    }
+                    report.reconciled += 1;
+                    report.requeued += requeued;
+                }
+                Err(e) if quarantine::is_damage(&e) => {
+                    quarantine::set_aside(tx, id, &snapshot.bytes, &format!("verify copy: {e}"), now)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Effect::Forget { doc: id } => {
+            let held = match store::load_doc(tx, id) {
+                Ok(held) => held,
+                Err(e) if quarantine::is_damage(&e) => None,
+                Err(e) => return Err(e),
+            };
+            if let Some(mut held) = held {
+                report.requeued += requeue_own_changes(tx, id, &mut held, None, now)?;
+            }
+            if store::unsent_for_doc(tx, id)? == 0 {
+                store::delete_doc(tx, id)?;
+                quarantine::resolve(tx, id, "purged", now)?;
+                report.forgotten += 1;
+            }
+        }
+        Effect::Verified { scope } => {
+            let mut pending = verify_pending(tx)?;
+            if pending.remove(&scope) {
+                set_verify_pending(tx, &pending)?;
+            }
+        }
+        Effect::CompareDigest { scope, server } => {
+            let local = held_digest(tx, &scope)?;
+            let mut pending = verify_pending(tx)?;
+            let comparison = sync_core::compare_digest(local, server, in_flight(tx, &scope, &pending)?);
+            if comparison != Comparison::NotCaughtUp {
+                let check = DigestCheck { comparison, local, server, compared_at: now };
+                store::meta_set_json(tx, &digest_check_key(&scope), &check)?;
+            }
+            if comparison == Comparison::Mismatch {
+                tracing::warn!(%scope, local = %local.display(), server = %server.display(), "this device diverged from the server; verifying");
+
+                if pending.insert(scope) {
+                    set_verify_pending(tx, &pending)?;
+                }
+                if !report.diverged.contains(&scope.to_string()) {
+                    report.diverged.push(scope.to_string());
+                }
+            }
+        }
     }
     Ok(())
+}
+
+// ----- divergence ---------------------------------------------------------------------------
+
+/// Meta key of the scopes whose digest mismatched and that wait for a verify round.
+const VERIFY_PENDING: &str = "verify_pending";
+
+fn digest_check_key(scope: &Scope) -> String {
+    format!("digest_check:{scope}")
+}
+
+/// The last comparison of a scope's digest with the server's, kept in `meta`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DigestCheck {
+    /// `match` or `mismatch` (a comparison that could not be made is not recorded).
+    pub comparison: Comparison,
+    pub local: ScopeDigest,
+    pub server: ScopeDigest,
+    pub compared_at: Millis,
+}
+
+fn verify_pending(conn: &Connection) -> Result<BTreeSet<Scope>> {
+    Ok(store::meta_json(conn, VERIFY_PENDING)?.unwrap_or_default())
+}
+
+fn set_verify_pending(conn: &Connection, pending: &BTreeSet<Scope>) -> Result<()> {
+    if pending.is_empty() {
+        store::meta_delete(conn, VERIFY_PENDING)
+    } else {
+        store::meta_set_json(conn, VERIFY_PENDING, pending)
+    }
+}
+
+/// The entries of the documents the device holds in `scope`, from the heads stored beside
+/// each document (automerge is not loaded).
+fn held_entries(conn: &Connection, scope: &Scope) -> Result<Vec<VerifyDoc>> {
+    let mut stmt = conn.prepare_cached("SELECT id, heads FROM docs WHERE scopes LIKE ?1 ORDER BY id")?;
+    let rows: Vec<(String, String)> =
+        stmt.query_map([format!("%\"{scope}\"%")], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+    let mut entries = Vec::with_capacity(rows.len());
+    for (id, heads) in rows {
+        let doc: DocId = id.parse().map_err(|e| Error::Corrupt(format!("document id {id}: {e}")))?;
+        let heads: Vec<String> =
+            serde_json::from_str(&heads).map_err(|e| Error::Corrupt(format!("heads of {id}: {e}")))?;
+        let entry = DocEntry::of_hex_heads(doc, &heads).ok_or_else(|| Error::Corrupt(format!("heads of {id}")))?;
+        entries.push(VerifyDoc { doc, entry });
+    }
+    Ok(entries)
+}
+
+/// The device's digest of one scope: its documents there and their stored heads.
+fn held_digest(conn: &Connection, scope: &Scope) -> Result<ScopeDigest> {
+    Ok(ScopeDigest::of(held_entries(conn, scope)?.iter().map(|d| &d.entry)))
+}
+
+/// The device's digest of one scope now (what it compares with the server's).
+pub fn scope_digest_of_device(client: &Client, scope: &Scope) -> Result<ScopeDigest> {
+    held_digest(&client.db(), scope)
+}
+
+/// What is still in flight for a scope: unsent changes of its documents (or of documents not
+/// placed yet), repairs wanted, documents set aside, a verify not answered yet.
+fn in_flight(conn: &Connection, scope: &Scope, pending: &BTreeSet<Scope>) -> Result<InFlight> {
+    let unsent: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM outbox o LEFT JOIN docs d ON d.id = o.doc WHERE d.id IS NULL OR d.scopes LIKE ?1",
+        [format!("%\"{scope}\"%")],
+        |r| r.get(0),
+    )?;
+    Ok(InFlight {
+        unsent: unsent as usize,
+        repairs_wanted: store::count(conn, "repair_wanted")?,
+        set_aside: quarantine::open_count(conn)?,
+        verify_pending: pending.contains(scope),
+    })
+}
+
+/// The verify lists for the scopes that mismatched and were not verified during this sync,
+/// within the protocol's bounds, and every scope considered (sent, or too big to send).
+fn verify_lists(conn: &Connection, done: &BTreeSet<Scope>) -> Result<(Vec<VerifyScope>, Vec<Scope>)> {
+    let held = store::cursors(conn)?;
+    let mut lists = Vec::new();
+    let mut considered = Vec::new();
+    let mut listed = 0;
+    for scope in verify_pending(conn)? {
+        if done.contains(&scope) || !held.contains_key(&scope) || lists.len() == MAX_VERIFY_SCOPES {
+            continue;
+        }
+        considered.push(scope);
+        let docs = held_entries(conn, &scope)?;
+        if listed + docs.len() > MAX_VERIFY_DOCS {
+            tracing::warn!(%scope, docs = docs.len(), "too many documents to verify this scope in one request");
+            continue;
+        }
+        listed += docs.len();
+        lists.push(VerifyScope { scope, docs });
+    }
+    Ok((lists, considered))
+}
+
+/// Queues again every change signed by this device that is in `held` but not in `server` (all
+/// of them when the server has no copy), unless already unsent or kept aside as refused. They
+/// go before the document's other unsent changes, which may build on them. Returns how many.
+fn requeue_own_changes(
+    tx: &Transaction<'_>,
+    id: DocId,
+    held: &mut AutoCommit,
+    mut server: Option<&mut AutoCommit>,
+    now: Millis,
+) -> Result<usize> {
+    let own = store::actor(tx)?;
+    let known: BTreeSet<String> = {
+        let mut stmt =
+            tx.prepare("SELECT hash FROM outbox WHERE doc = ?1 UNION SELECT hash FROM rejected WHERE doc = ?1")?;
+        stmt.query_map([id.to_string()], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+    };
+    let mut lacking = Vec::new();
+    for change in held.get_changes(&[]) {
+        let hash = change.hash();
+        if change.actor_id() != &own || known.contains(&hash.to_string()) {
+            continue;
+        }
+        if server.as_mut().is_some_and(|copy| copy.get_change_by_hash(&hash).is_some()) {
+            continue;
+        }
+        lacking.push(change);
+    }
+    if lacking.is_empty() {
+        return Ok(0);
+    }
+    let later: Vec<(String, Vec<u8>, String, i64)> = {
+        let mut stmt =
+            tx.prepare("SELECT hash, bytes, summary, recorded_at FROM outbox WHERE doc = ?1 ORDER BY seq")?;
+        stmt.query_map([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    tx.execute("DELETE FROM outbox WHERE doc = ?1", [id.to_string()])?;
+    let mut insert = tx
+        .prepare("INSERT OR IGNORE INTO outbox (hash, doc, bytes, summary, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+    for change in &lacking {
+        let recorded_at = if change.timestamp() > 0 { change.timestamp() } else { now };
+        insert.execute(params![
+            change.hash().to_string(),
+            id.to_string(),
+            change.raw_bytes(),
+            "sent again: the server's copy lacked it (服务器缺少此修改，重新发送)",
+            recorded_at
+        ])?;
+    }
+    for (hash, bytes, summary, recorded_at) in later {
+        insert.execute(params![hash, id.to_string(), bytes, summary, recorded_at])?;
+    }
+    tracing::warn!(doc = %id, changes = lacking.len(), "the server's copy lacked changes of this device; sending them again");
+    Ok(lacking.len())
+}
+
+/// A verify found the device's copy different: queue again what the server lacks of this
+/// device's own changes, then take the server's copy with every unsent change on top.
+fn reconcile(
+    tx: &Transaction<'_>,
+    id: DocId,
+    server_bytes: &[u8],
+    policy: &PolicyConfig,
+    now: Millis,
+) -> Result<usize> {
+    let mut server = doc::load(server_bytes)?;
+    let held = match store::load_doc(tx, id) {
+        Ok(held) => held,
+        // A stored copy that does not load has nothing to give back: the server's copy wins.
+        Err(e) if quarantine::is_damage(&e) => None,
+        Err(e) => return Err(e),
+    };
+    let requeued = match held {
+        Some(mut held) => requeue_own_changes(tx, id, &mut held, Some(&mut server), now)?,
+        None => 0,
+    };
+    restore(tx, id, server_bytes, policy)?;
+    Ok(requeued)
+}
+
+/// One scope as `gridlink verify` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ScopeVerification {
+    pub scope: String,
+    /// `match`, `mismatch` or `not-compared`.
+    pub state: &'static str,
+    /// Why, in words.
+    pub detail: String,
+    /// The device's digest now (`count:hex`) and its document count.
+    pub local_digest: String,
+    pub local_documents: u64,
+    /// The server's digest at the last comparison, its document count, and when.
+    pub server_digest: Option<String>,
+    pub server_documents: Option<u64>,
+    pub compared_at: Option<Millis>,
+    /// Unsent changes of the scope's documents.
+    pub unsent: usize,
+}
+
+/// Every held scope's divergence state: the last comparison with the server, and whether the
+/// device's documents still match the digest the server sent then (a copy damaged since, with
+/// nothing unsent, is a mismatch found offline).
+pub fn digest_checks(client: &Client) -> Result<Vec<ScopeVerification>> {
+    let conn = client.db();
+    let pending = verify_pending(&conn)?;
+    let mut out = Vec::new();
+    for scope in store::cursors(&conn)?.keys() {
+        let local = held_digest(&conn, scope)?;
+        let last: Option<DigestCheck> = store::meta_json(&conn, &digest_check_key(scope))?;
+        let in_flight = in_flight(&conn, scope, &BTreeSet::new())?;
+        let (state, detail) = match &last {
+            None => ("not-compared", "no complete page from the server yet".to_string()),
+            Some(_) if pending.contains(scope) => {
+                ("mismatch", "the last comparison found a difference; the next sync verifies and repairs it".into())
+            }
+            Some(check) => match sync_core::compare_digest(local, check.server, in_flight) {
+                Comparison::Match => ("match", "the documents here are the server's, as of the last sync".into()),
+                Comparison::Mismatch => (
+                    "mismatch",
+                    "the documents here no longer match the server's digest of the last sync; the next sync repairs them"
+                        .into(),
+                ),
+                Comparison::NotCaughtUp => {
+                    ("not-compared", "changes are waiting to be sent or repaired; compared after the next sync".into())
+                }
+            },
+        };
+        out.push(ScopeVerification {
+            scope: scope.to_string(),
+            state,
+            detail,
+            local_digest: local.display(),
+            local_documents: local.count,
+            server_digest: last.map(|c| c.server.display()),
+            server_documents: last.map(|c| c.server.count),
+            compared_at: last.map(|c| c.compared_at),
+            unsent: in_flight.unsent,
+        });
+    }
+    Ok(out)
+}
+
+/// For tests only: rewrites a stored document without its last change, as a buggy write or a
+/// damaged disk could leave it, so that divergence detection has something to find. The
+/// change is not put in the outbox. Returns the hash of the change dropped.
+#[doc(hidden)]
+pub fn test_only_drop_last_change_of_stored_document(client: &Client, id: DocId) -> Result<String> {
+    client.with_tx(|tx| {
+        let mut held = store::load_doc(tx, id)?.ok_or_else(|| Error::Input(format!("no document {id} here")))?;
+        let mut changes = held.get_changes(&[]);
+        let dropped = changes.pop().ok_or_else(|| Error::Input(format!("document {id} has no change")))?;
+        let mut older = AutoCommit::new();
+        older.apply_changes(changes).map_err(automerge_error)?;
+        store::save_pulled_doc(tx, id, &mut older, client.policy())?;
+        Ok(dropped.hash().to_string())
+    })
 }
 
 /// Deletes documents that no held scope covers any more, except those with unsent changes:
@@ -612,6 +931,8 @@ pub struct Round {
     repairs_asked: BTreeSet<DocId>,
     /// Unsent changes when the last request was built.
     unsent_before: usize,
+    /// Scopes verified during this sync (verified again at the next sync if still different).
+    verified: BTreeSet<Scope>,
 }
 
 impl Round {
@@ -631,7 +952,10 @@ impl Round {
         );
         self.repairs_asked.extend(request.repair.iter().copied());
         self.unsent_before = store::count(&conn, "outbox")?;
+        let (verify, considered) = verify_lists(&conn, &self.verified)?;
+        self.verified.extend(considered);
         Ok(SyncRequest {
+            verify,
             health: Some(DeviceHealth {
                 app_version: env!("CARGO_PKG_VERSION").to_string(),
                 unsent: self.unsent_before as u64,
@@ -651,10 +975,21 @@ impl Round {
         response: &SyncResponse,
         report: &mut SyncReport,
     ) -> Result<bool> {
+        let requeued_before = report.requeued;
         apply_response(client, request, response, report)?;
         report.rounds += 1;
-        let unsent_after = store::count(&client.db(), "outbox")?;
-        Ok(sync_core::next_round(response.more, request.changes.len(), self.unsent_before, unsent_after))
+        let (unsent_after, verify_due) = {
+            let conn = client.db();
+            let held = store::cursors(&conn)?;
+            let due = verify_pending(&conn)?
+                .iter()
+                .filter(|scope| held.contains_key(scope) && !self.verified.contains(scope))
+                .count();
+            (store::count(&conn, "outbox")?, due)
+        };
+        let requeued = report.requeued - requeued_before;
+        Ok(sync_core::next_round(response.more, request.changes.len(), self.unsent_before, unsent_after)
+            || sync_core::repair_round(requeued, verify_due))
     }
 }
 
@@ -679,20 +1014,24 @@ pub fn apply_page(client: &Client, response: &SyncResponse) -> Result<SyncReport
 /// scope. [`Client::enroll`] does the same after its HTTP exchange.
 pub fn adopt_enrollment(client: &Client, server_url: &str, enrolled: &EnrollResponse) -> Result<()> {
     hex::decode(&enrolled.actor).map_err(|e| Error::Protocol(format!("actor id is not hex: {e}")))?;
-    client.with_tx(|tx| {
-        store::meta_set(tx, "server_url", &base_url(server_url))?;
-        store::meta_set(tx, "device", &enrolled.device.to_string())?;
-        store::meta_set(tx, "token", &enrolled.token)?;
-        store::meta_set(tx, "actor", &enrolled.actor)?;
-        store::meta_set_json(tx, "principal", &enrolled.principal)?;
-        store::meta_delete(tx, "revoked")?;
-        if store::cursors(tx)?.is_empty() {
-            for scope in &enrolled.principal.scopes {
-                store::set_cursor(tx, scope, &Cursor::Start)?;
-            }
+    client.with_tx(|tx| store_enrollment(tx, &base_url(server_url), enrolled))
+}
+
+/// The enrolment's meta entries, and a cursor at the start of each scope the device does not
+/// hold yet.
+fn store_enrollment(tx: &Transaction<'_>, url: &str, enrolled: &EnrollResponse) -> Result<()> {
+    store::meta_set(tx, "server_url", url)?;
+    store::meta_set(tx, "device", &enrolled.device.to_string())?;
+    store::meta_set(tx, "token", &enrolled.token)?;
+    store::meta_set(tx, "actor", &enrolled.actor)?;
+    store::meta_set_json(tx, "principal", &enrolled.principal)?;
+    store::meta_delete(tx, "revoked")?;
+    if store::cursors(tx)?.is_empty() {
+        for scope in &enrolled.principal.scopes {
+            store::set_cursor(tx, scope, &Cursor::Start)?;
         }
-        Ok(())
-    })
+    }
+    Ok(())
 }
 
 /// The heads of every document held locally, sorted: what a convergence check compares with
@@ -739,7 +1078,7 @@ mod tests {
     use super::*;
     use crate::fixtures::{DEMO_NOW, demo_client};
     use crate::{HouseholdFilter, NewVisit};
-    use gridlink_shared::protocol::{Ack, AckStatus, DocSnapshot};
+    use gridlink_shared::protocol::{Ack, AckStatus, DocSnapshot, VerifyAnswer};
     use gridlink_shared::{GridId, RejectCode, Role, VisitOutcome};
 
     fn empty_response() -> SyncResponse {
@@ -754,6 +1093,7 @@ mod tests {
             scopes_removed: vec![],
             repairs: vec![],
             reference: None,
+            integrity: Default::default(),
         }
     }
 
@@ -972,6 +1312,124 @@ mod tests {
         assert_eq!(store::cursors(&client.db()).unwrap(), cursors_before, "no cursor moved");
         let stored_after = store::load_doc(&client.db(), household.into()).unwrap().unwrap().save();
         assert_eq!(stored_after, stored_before, "the household was not touched");
+    }
+
+    fn note(household: gridlink_shared::HouseholdId, notes: &str, at: Millis) -> NewVisit {
+        NewVisit {
+            household,
+            outcome: VisitOutcome::Met,
+            notes: notes.into(),
+            needs_found: vec![],
+            follow_up: None,
+            residents_present: vec![],
+            at,
+        }
+    }
+
+    #[test]
+    fn a_digest_mismatch_is_recorded_and_the_next_request_lists_the_scope_while_a_match_clears_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, _) = demo_client(dir.path(), Role::GridWorker, DEMO_NOW).unwrap();
+        let scope = store::principal(&client.db()).unwrap().scopes[0];
+        store::set_cursor(&client.db(), &scope, &Cursor::Seq { seq: 5 }).unwrap();
+        let held = scope_digest_of_device(&client, &scope).unwrap();
+        assert!(held.count > 100);
+        assert_eq!(digest_checks(&client).unwrap()[0].state, "not-compared");
+
+        let mut response = empty_response();
+        response.cursors.insert(scope, Cursor::Seq { seq: 5 });
+        response.integrity.digests.insert(scope, ScopeDigest { count: held.count, xor: [9; 32] });
+        let mut round = Round::default();
+        let request = round.request(&client).unwrap();
+        assert!(request.verify.is_empty());
+        let mut report = SyncReport::default();
+        assert!(round.finish(&client, &request, &response, &mut report).unwrap(), "a verify round follows");
+        assert_eq!(report.diverged, vec![scope.to_string()]);
+        let checks = digest_checks(&client).unwrap();
+        assert_eq!((checks[0].state, checks[0].server_documents), ("mismatch", Some(held.count)));
+
+        let request = round.request(&client).unwrap();
+        assert_eq!(request.verify.len(), 1);
+        assert_eq!(request.verify[0].scope, scope);
+        assert_eq!(request.verify[0].docs.len() as u64, held.count, "every held document with its entry");
+        assert!(round.request(&client).unwrap().verify.is_empty(), "once per sync");
+
+        // The server's answer (nothing differed after all) and a matching digest.
+        let mut response = empty_response();
+        response.cursors.insert(scope, Cursor::Seq { seq: 5 });
+        response.integrity.digests.insert(scope, held);
+        response.integrity.verified.push(VerifyAnswer { scope, differing: vec![], absent: vec![], complete: true });
+        let mut report = SyncReport::default();
+        assert!(!round.finish(&client, &request, &response, &mut report).unwrap());
+        assert!(report.diverged.is_empty());
+        let checks = digest_checks(&client).unwrap();
+        assert_eq!(checks[0].state, "match");
+        assert!(Round::default().request(&client).unwrap().verify.is_empty(), "nothing pending");
+
+        // A copy damaged since the last sync is found offline.
+        let household = client.households(&HouseholdFilter::default(), DEMO_NOW).unwrap()[0].id;
+        client.record_visit(note(household, "走访", DEMO_NOW), DEMO_NOW).unwrap();
+        assert_eq!(digest_checks(&client).unwrap()[0].state, "not-compared", "unsent changes are not a mismatch");
+        client.db().execute("DELETE FROM outbox", []).unwrap();
+        assert_eq!(digest_checks(&client).unwrap()[0].state, "mismatch");
+    }
+
+    #[test]
+    fn a_verify_copy_without_this_devices_change_queues_it_again_first_and_absent_documents_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, _) = demo_client(dir.path(), Role::GridWorker, DEMO_NOW).unwrap();
+        let rows = client.households(&HouseholdFilter::default(), DEMO_NOW).unwrap();
+        let (household, gone, kept) = (rows[0].id, rows[1].id, rows[2].id);
+        let id: DocId = household.into();
+        let server_copy = store::load_doc(&client.db(), id).unwrap().unwrap().save();
+        client.record_visit(note(household, "服务器丢失的走访", DEMO_NOW), DEMO_NOW).unwrap();
+        let lost = unsent_hashes(&client).unwrap();
+        client.db().execute("DELETE FROM outbox", []).unwrap(); // acknowledged long ago
+        client.record_visit(note(household, "尚未发送的走访", DEMO_NOW + 1), DEMO_NOW + 1).unwrap();
+        client.record_visit(note(kept, "未发送，不能删", DEMO_NOW + 2), DEMO_NOW + 2).unwrap();
+        let unsent = unsent_hashes(&client).unwrap();
+
+        let scope = store::principal(&client.db()).unwrap().scopes[0];
+        let listed = |doc: DocId| VerifyDoc { doc, entry: DocEntry([0; 32]) };
+        let mut request = plan(&client);
+        request.changes.clear();
+        request.verify = vec![VerifyScope { scope, docs: vec![listed(id), listed(gone.into()), listed(kept.into())] }];
+        let mut response = empty_response();
+        response.repairs.push(DocSnapshot {
+            doc: id,
+            doc_type: gridlink_shared::DocType::Household,
+            bytes: server_copy,
+        });
+        response.integrity.verified.push(VerifyAnswer {
+            scope,
+            differing: vec![id],
+            absent: vec![gone.into(), kept.into()],
+            complete: true,
+        });
+        let mut report = SyncReport::default();
+        apply_response(&client, &request, &response, &mut report).unwrap();
+        assert_eq!((report.reconciled, report.requeued, report.forgotten), (1, 1, 1));
+        let mut want = lost.clone();
+        want.push(unsent[0].clone());
+        want.push(unsent[1].clone());
+        let mut queued = unsent_hashes(&client).unwrap();
+        queued.sort_by_key(|h| want.iter().position(|w| w == h));
+        assert_eq!(queued, want);
+        let of_household: Vec<String> = {
+            let conn = client.db();
+            let mut stmt = conn.prepare("SELECT hash FROM outbox WHERE doc = ?1 ORDER BY seq").unwrap();
+            stmt.query_map([id.to_string()], |r| r.get(0)).unwrap().collect::<rusqlite::Result<_>>().unwrap()
+        };
+        assert_eq!(
+            of_household,
+            vec![lost[0].clone(), unsent[0].clone()],
+            "the lost one first: the other builds on it"
+        );
+        let notes: Vec<String> =
+            client.household(household, DEMO_NOW).unwrap().visits.iter().map(|v| v.notes.clone()).collect();
+        assert!(notes.contains(&"服务器丢失的走访".to_string()) && notes.contains(&"尚未发送的走访".to_string()));
+        assert!(!holds_document(&client.db(), gone.into()).unwrap(), "not on the server, nothing unsent: gone");
+        assert!(holds_document(&client.db(), kept.into()).unwrap(), "unsent changes keep it");
     }
 
     fn entry(seq: i64, size: usize) -> OutboxEntry {

@@ -362,4 +362,17 @@ pub struct SyncReport {
     pub bytes_sent: usize,
     /// Response bytes of the successful rounds, after HTTP decompression (CBOR).
     pub bytes_received: usize,
+    /// Scopes whose digest differed from the server's although nothing was in flight: the
+    /// device's documents diverged, and were verified and repaired in the following round.
+    #[serde(default)]
+    pub diverged: Vec<String>,
+    /// Documents replaced by the server's copy after a verify found them different.
+    #[serde(default)]
+    pub reconciled: usize,
+    /// Changes of this device the server's copy lacked, queued to be sent again.
+    #[serde(default)]
+    pub requeued: usize,
+    /// Documents deleted because the server does not hold them in the device's scopes.
+    #[serde(default)]
+    pub forgotten: usize,
 }

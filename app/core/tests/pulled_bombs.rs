@@ -80,6 +80,7 @@ fn a_pulled_op_bomb_is_set_aside_before_automerge_parses_it() {
         scopes_removed: vec![],
         repairs: vec![],
         reference: None,
+        integrity: Default::default(),
     };
     assert!(matches!(scope, Scope::Grid(_)));
     let started = Instant::now();

@@ -42,6 +42,7 @@ fn page(scope: Scope, items: Vec<PullItem>, seq: u64) -> SyncResponse {
         scopes_removed: vec![],
         repairs: vec![],
         reference: None,
+        integrity: Default::default(),
     }
 }
 

@@ -19,6 +19,7 @@ use gridlink_shared::{AnyDoc, DocError, DocId, doc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
+use super::digest::{DerivedIndex, find_index_mismatches, rebuild_index};
 use super::push::{LogAppender, write_doc};
 use super::sqlite::parse_id;
 use super::{SqliteStore, StoreError};
@@ -58,13 +59,20 @@ pub struct CheckReport {
     pub quarantined: Vec<Problem>,
     /// Documents the repair could not rebuild, with why (left as they were).
     pub unrepaired: Vec<Problem>,
+    /// Documents whose delivery scopes (`doc_scopes`) or divergence digest entry disagree with
+    /// their stored bytes (a row lost or restored by hand). `--repair` re-derives the index
+    /// from the documents and recomputes every scope digest.
+    pub index_mismatches: Vec<DocId>,
+    /// Whether the index was re-derived (`--repair` with mismatches).
+    pub index_rebuilt: bool,
 }
 
 impl CheckReport {
     /// Whether anything bad is left in the store.
     pub fn is_clean(&self) -> bool {
         let found = self.bad_documents.len() + self.bad_changes.len();
-        found == 0 || (!self.repaired.is_empty() && self.unrepaired.is_empty())
+        let index_clean = self.index_mismatches.is_empty() || self.index_rebuilt;
+        index_clean && (found == 0 || (!self.repaired.is_empty() && self.unrepaired.is_empty()))
     }
 }
 
@@ -100,6 +108,7 @@ impl SqliteStore {
                     r.get::<_, i64>(0)
                 })? as usize;
             let mut done = 0;
+            let mut derived = Vec::new();
             {
                 let mut stmt = tx.prepare("SELECT id, bytes FROM docs ORDER BY id")?;
                 let mut rows = stmt.query([])?;
@@ -107,8 +116,10 @@ impl SqliteStore {
                     let id: DocId = parse_id(&row.get::<_, String>(0)?)?;
                     let bytes: Vec<u8> = row.get(1)?;
                     report.documents += 1;
-                    if let Err(e) = check_document(&bytes) {
-                        report.bad_documents.push(Problem { doc: id, change: None, reason: e.to_string() });
+                    match check_document(&bytes) {
+                        Ok(any) if any.doc_id() == id => derived.push(DerivedIndex::of(&any, &bytes)?),
+                        Ok(_) => {}
+                        Err(e) => report.bad_documents.push(Problem { doc: id, change: None, reason: e.to_string() }),
                     }
                     done += 1;
                     progress(done, total);
@@ -128,6 +139,11 @@ impl SqliteStore {
                     done += 1;
                     progress(done, total);
                 }
+            }
+            report.index_mismatches = find_index_mismatches(&tx, &derived)?;
+            if repair && !report.index_mismatches.is_empty() {
+                rebuild_index(&tx, &derived)?;
+                report.index_rebuilt = true;
             }
             if repair {
                 let bad_docs: BTreeSet<DocId> = report.bad_documents.iter().map(|p| p.doc).collect();

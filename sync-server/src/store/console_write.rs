@@ -177,6 +177,7 @@ impl SqliteStore {
                 reference_version: None,
                 device_time: now,
                 health: None,
+                verify: Vec::new(),
             };
             let pushed = push(&tx, &device, &request, &PushLimits::default(), now)?;
             let ack = pushed

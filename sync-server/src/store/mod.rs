@@ -5,6 +5,7 @@
 mod check;
 mod console_read;
 mod console_write;
+mod digest;
 mod facts;
 mod pull;
 mod push;

@@ -1,11 +1,13 @@
 //! The pull half of a sync: scopes added and removed, the page of changes or snapshots after
 //! each cursor (capped in bytes, at least one item so a sync always makes progress), the new
-//! cursors, repairs and reference data.
+//! cursors, repairs and reference data, and divergence detection: the digest of every scope
+//! whose page is complete, and the answers to the request's verify lists (`store/digest.rs`).
 
 use std::collections::BTreeSet;
 
 use gridlink_shared::protocol::{
-    Cursor, DEFAULT_PAGE_BYTES, DocSnapshot, MAX_PAGE_BYTES, PROTOCOL_VERSION, PullItem, SyncRequest, SyncResponse,
+    Cursor, DEFAULT_PAGE_BYTES, DocSnapshot, Integrity, MAX_PAGE_BYTES, PROTOCOL_VERSION, PullItem, SyncRequest,
+    SyncResponse,
 };
 use gridlink_shared::time::Millis;
 use gridlink_shared::{DocId, DocType, Scope};
@@ -13,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::push::{Pushed, scope_head};
 use super::sqlite::{parse_code, parse_id};
-use super::{AuthedDevice, StoreError, roster};
+use super::{AuthedDevice, StoreError, digest, roster};
 
 /// Bytes left on the page.
 struct Page {
@@ -60,9 +62,16 @@ pub(super) fn respond(
     let limit = request.page_bytes.unwrap_or(DEFAULT_PAGE_BYTES).clamp(1, MAX_PAGE_BYTES);
     let mut page = Page { limit, used: 0, items: Vec::new(), more: false, repairs: BTreeSet::new() };
     let mut cursors = std::collections::BTreeMap::new();
+    let mut integrity = Integrity::default();
     for scope in &held {
         let cursor = request.cursors.get(scope).copied().unwrap_or(Cursor::Start);
-        cursors.insert(*scope, pull_scope(conn, *scope, cursor, &device.actor, &mut page)?);
+        let cursor = pull_scope(conn, *scope, cursor, &device.actor, &mut page)?;
+        // The page is complete for this scope when its cursor reached the log head: the
+        // device then holds what the digest counts (once it applied this page).
+        if matches!(cursor, Cursor::Seq { seq } if seq == scope_head(conn, *scope)?) {
+            integrity.digests.insert(*scope, digest::scope_digest(conn, *scope)?);
+        }
+        cursors.insert(*scope, cursor);
     }
 
     let mut repairs = Vec::new();
@@ -74,6 +83,12 @@ pub(super) fn respond(
             repairs.push(snapshot);
         }
     }
+    // Verify lists: the copies that differ share what is left of the page.
+    let skip: BTreeSet<DocId> = repair_ids.union(&pushed.damaged_docs).copied().collect();
+    let used = page.used + repairs.iter().map(|r| r.bytes.len() as u64).sum::<u64>();
+    let verified = digest::answer_verify(conn, &held, request, &skip, page.limit.saturating_sub(used))?;
+    repairs.extend(verified.repairs);
+    integrity.verified = verified.answers;
 
     let version = roster::reference_version(conn)?;
     let reference = (request.reference_version != Some(version))
@@ -91,6 +106,7 @@ pub(super) fn respond(
         scopes_removed,
         repairs,
         reference,
+        integrity,
     })
 }
 

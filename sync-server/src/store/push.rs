@@ -150,6 +150,7 @@ pub(super) fn write_doc(conn: &Connection, any: &AnyDoc, bytes: &[u8], now: Mill
             ])?;
         }
     }
+    super::digest::record_write(conn, any, bytes)?;
     super::facts::write(conn, any)
 }
 

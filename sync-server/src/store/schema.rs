@@ -138,6 +138,14 @@ CREATE TABLE IF NOT EXISTS doc_scopes (
     PRIMARY KEY (scope, doc_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS doc_scopes_by_doc ON doc_scopes(doc_id);
+-- Divergence digests (`store/digest.rs`): per scope, the XOR of its documents' digest entries
+-- and their count, kept up to date with every document write. Each document's entry and the
+-- scopes it is counted in are on its `docs` row (digest_entry, digest_scopes).
+CREATE TABLE IF NOT EXISTS scope_digests (
+    scope     TEXT PRIMARY KEY,
+    doc_count INTEGER NOT NULL,
+    xor       BLOB NOT NULL
+);
 -- Every accepted change, by hash: pushes are idempotent on this key.
 CREATE TABLE IF NOT EXISTS changes (
     hash        TEXT PRIMARY KEY,
@@ -328,6 +336,7 @@ pub fn open(data_dir: &Path, create: bool) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "cache_size", -65536)?;
     conn.execute_batch(SCHEMA)?;
     add_missing_columns(&conn)?;
+    super::digest::backfill(&conn)?;
     let found: Option<String> =
         conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).ok();
     match found {
@@ -361,6 +370,10 @@ fn add_missing_columns(conn: &Connection) -> Result<(), StoreError> {
         ("household_facts", "generation", "INTEGER NOT NULL DEFAULT 0"),
         ("visit_facts", "generation", "INTEGER NOT NULL DEFAULT 0"),
         ("case_facts", "generation", "INTEGER NOT NULL DEFAULT 0"),
+        // Divergence digests: the document's entry (32 bytes) and the scopes (JSON) it is
+        // counted in. NULL until computed (at open for documents stored before them).
+        ("docs", "digest_entry", "BLOB"),
+        ("docs", "digest_scopes", "TEXT"),
     ];
     for (table, column, kind) in ADDED {
         let present: bool = conn.query_row(
@@ -376,7 +389,8 @@ fn add_missing_columns(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS household_facts_by_generation ON household_facts(generation);
          CREATE INDEX IF NOT EXISTS visit_facts_by_generation ON visit_facts(generation);
-         CREATE INDEX IF NOT EXISTS case_facts_by_generation ON case_facts(generation);",
+         CREATE INDEX IF NOT EXISTS case_facts_by_generation ON case_facts(generation);
+         CREATE INDEX IF NOT EXISTS docs_without_digest ON docs(id) WHERE digest_entry IS NULL;",
     )?;
     Ok(())
 }

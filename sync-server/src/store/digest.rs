@@ -1,0 +1,303 @@
+//! The server's half of divergence detection: each document's digest entry (`docs.
+//! digest_entry`, with the scopes it is counted in, `docs.digest_scopes`) and one running
+//! digest per scope (`scope_digests`), kept up to date by [`record_write`] inside the
+//! transaction of every document write (`push::write_doc` calls it), the scope digests sent
+//! with complete pages ([`scope_digest`]), and the answers to a device's verify list
+//! ([`answer_verify`]).
+//!
+//! The index is derived from the documents, so it can always be derived again: [`backfill`]
+//! counts documents written before the columns existed (at open), and `gridlink-server check
+//! --repair` re-derives delivery scopes, entries and digests from the stored documents
+//! ([`find_index_mismatches`], [`rebuild_index`]) after a row was lost or restored by hand.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use gridlink_shared::digest::{DocEntry, ScopeDigest, saved_heads};
+use gridlink_shared::protocol::{DocSnapshot, MAX_VERIFY_DOCS, MAX_VERIFY_SCOPES, SyncRequest, VerifyAnswer};
+use gridlink_shared::{AnyDoc, DocId, DocType, Scope, doc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+use super::sqlite::{parse_code, parse_id};
+
+/// The entry of a stored document from its saved bytes: the heads are read from the chunk
+/// header; bytes that are not a plain saved document are loaded by automerge (panics
+/// contained).
+pub(super) fn entry_of_saved(id: DocId, bytes: &[u8]) -> Result<DocEntry, StoreError> {
+    if let Ok(heads) = saved_heads(bytes) {
+        return Ok(DocEntry::of(id, &heads));
+    }
+    let heads = doc::guarded("reading the heads of a stored document", || {
+        Ok(doc::load(bytes)?.get_heads().iter().map(|h| h.0).collect::<Vec<_>>())
+    })
+    .map_err(|e| StoreError::Backend(format!("document {id} has no readable heads: {e}")))?;
+    Ok(DocEntry::of(id, &heads))
+}
+
+fn read_digest(conn: &Connection, scope: &str) -> Result<ScopeDigest, StoreError> {
+    let row: Option<(i64, Vec<u8>)> = conn
+        .prepare_cached("SELECT doc_count, xor FROM scope_digests WHERE scope = ?1")?
+        .query_row([scope], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match row {
+        Some((count, xor)) => ScopeDigest {
+            count: count.max(0) as u64,
+            xor: xor.try_into().map_err(|_| StoreError::Backend(format!("digest of {scope} is not 32 bytes")))?,
+        },
+        None => ScopeDigest::default(),
+    })
+}
+
+fn write_digest(conn: &Connection, scope: &str, digest: &ScopeDigest) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO scope_digests (scope, doc_count, xor) VALUES (?1, ?2, ?3)
+         ON CONFLICT (scope) DO UPDATE SET doc_count = excluded.doc_count, xor = excluded.xor",
+    )?
+    .execute(params![scope, digest.count as i64, digest.xor.as_slice()])?;
+    Ok(())
+}
+
+/// Moves a document's entry in the scope digests: out of the scopes it was counted in, into
+/// `scopes` with `entry`, and remembers both on its row.
+fn count_document(conn: &Connection, id: &str, entry: &DocEntry, scopes: &[String]) -> Result<(), StoreError> {
+    let old: Option<(Option<Vec<u8>>, Option<String>)> = conn
+        .prepare_cached("SELECT digest_entry, digest_scopes FROM docs WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if let Some((Some(old_entry), Some(old_scopes))) = old {
+        let old_entry = DocEntry::from_slice(&old_entry)
+            .ok_or_else(|| StoreError::Backend(format!("digest entry of {id} is not 32 bytes")))?;
+        let old_scopes: Vec<String> = serde_json::from_str(&old_scopes)?;
+        for scope in &old_scopes {
+            let mut digest = read_digest(conn, scope)?;
+            digest.remove(&old_entry);
+            write_digest(conn, scope, &digest)?;
+        }
+    }
+    for scope in scopes {
+        let mut digest = read_digest(conn, scope)?;
+        digest.add(entry);
+        write_digest(conn, scope, &digest)?;
+    }
+    conn.prepare_cached("UPDATE docs SET digest_entry = ?1, digest_scopes = ?2 WHERE id = ?3")?.execute(params![
+        entry.0.as_slice(),
+        serde_json::to_string(scopes)?,
+        id
+    ])?;
+    Ok(())
+}
+
+/// Called by `write_doc` after it stored a document: its new entry replaces the old one in
+/// every scope digest, in the same transaction.
+pub(super) fn record_write(conn: &Connection, any: &AnyDoc, bytes: &[u8]) -> Result<(), StoreError> {
+    let id = any.doc_id();
+    let entry = entry_of_saved(id, bytes)?;
+    let scopes: Vec<String> = any.scopes().iter().map(Scope::to_string).collect();
+    count_document(conn, &id.to_string(), &entry, &scopes)
+}
+
+/// Counts the documents written before digests existed (no entry yet; the entry and its
+/// scopes are always written together), in the scopes the store delivers them to. Returns how
+/// many. Run at open; cheap when there is nothing to do.
+pub(super) fn backfill(conn: &Connection) -> Result<usize, StoreError> {
+    let missing: Vec<(String, Vec<u8>)> = {
+        // Through the partial index `docs_without_digest`: no scan when nothing is missing.
+        let mut stmt = conn.prepare("SELECT id, bytes FROM docs WHERE digest_entry IS NULL")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+    };
+    if missing.is_empty() {
+        return Ok(0);
+    }
+    let tx = conn.unchecked_transaction()?;
+    for (id, bytes) in &missing {
+        let entry = entry_of_saved(parse_id(id)?, bytes)?;
+        let scopes = delivery_scopes(&tx, id)?;
+        count_document(&tx, id, &entry, &scopes)?;
+    }
+    tx.commit()?;
+    tracing::info!(documents = missing.len(), "digest entries computed for documents stored before digests");
+    Ok(missing.len())
+}
+
+fn delivery_scopes(conn: &Connection, id: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT scope FROM doc_scopes WHERE doc_id = ?1 ORDER BY scope")?;
+    Ok(stmt.query_map([id], |r| r.get(0))?.collect::<Result<_, _>>()?)
+}
+
+/// The current digest of a scope.
+pub(super) fn scope_digest(conn: &Connection, scope: Scope) -> Result<ScopeDigest, StoreError> {
+    read_digest(conn, &scope.to_string())
+}
+
+/// A document as `check` read it from its stored bytes: where it belongs and its entry.
+#[derive(Debug)]
+pub(super) struct DerivedIndex {
+    pub doc: DocId,
+    pub scopes: Vec<String>,
+    pub entry: DocEntry,
+}
+
+impl DerivedIndex {
+    pub fn of(any: &AnyDoc, bytes: &[u8]) -> Result<DerivedIndex, StoreError> {
+        let mut scopes: Vec<String> = any.scopes().iter().map(Scope::to_string).collect();
+        scopes.sort();
+        Ok(DerivedIndex { doc: any.doc_id(), scopes, entry: entry_of_saved(any.doc_id(), bytes)? })
+    }
+}
+
+/// Documents whose delivery scopes (`doc_scopes`) or digest entry disagree with what their
+/// stored bytes say.
+pub(super) fn find_index_mismatches(conn: &Connection, derived: &[DerivedIndex]) -> Result<Vec<DocId>, StoreError> {
+    let mut mismatched = Vec::new();
+    for doc in derived {
+        let id = doc.doc.to_string();
+        let (entry, counted): (Option<Vec<u8>>, Option<String>) = conn
+            .prepare_cached("SELECT digest_entry, digest_scopes FROM docs WHERE id = ?1")?
+            .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let mut counted: Vec<String> = counted.map(|c| serde_json::from_str(&c)).transpose()?.unwrap_or_default();
+        counted.sort();
+        let entry_ok = entry.as_deref() == Some(doc.entry.0.as_slice());
+        if !entry_ok || counted != doc.scopes || delivery_scopes(conn, &id)? != doc.scopes {
+            mismatched.push(doc.doc);
+        }
+    }
+    Ok(mismatched)
+}
+
+/// Re-derives the index from the documents: delivery scopes and entries of `derived` as their
+/// bytes say, then every scope digest recomputed from scratch.
+pub(super) fn rebuild_index(conn: &Connection, derived: &[DerivedIndex]) -> Result<(), StoreError> {
+    for doc in derived {
+        let id = doc.doc.to_string();
+        conn.prepare_cached("DELETE FROM doc_scopes WHERE doc_id = ?1")?.execute([&id])?;
+        for scope in &doc.scopes {
+            conn.prepare_cached("INSERT INTO doc_scopes (scope, doc_id) VALUES (?1, ?2)")?
+                .execute(params![scope, id])?;
+        }
+        conn.prepare_cached("UPDATE docs SET digest_entry = ?1, digest_scopes = ?2 WHERE id = ?3")?
+            .execute(params![doc.entry.0.as_slice(), serde_json::to_string(&doc.scopes)?, id])?;
+    }
+    let mut digests: BTreeMap<String, ScopeDigest> = BTreeMap::new();
+    {
+        let mut stmt = conn.prepare(
+            "SELECT digest_entry, digest_scopes FROM docs WHERE digest_entry IS NOT NULL AND digest_scopes IS NOT NULL",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let entry = DocEntry::from_slice(&row.get::<_, Vec<u8>>(0)?)
+                .ok_or_else(|| StoreError::Backend("a digest entry is not 32 bytes".into()))?;
+            let scopes: Vec<String> = serde_json::from_str(&row.get::<_, String>(1)?)?;
+            for scope in scopes {
+                digests.entry(scope).or_default().add(&entry);
+            }
+        }
+    }
+    conn.execute("DELETE FROM scope_digests", [])?;
+    for (scope, digest) in &digests {
+        write_digest(conn, scope, digest)?;
+    }
+    Ok(())
+}
+
+/// What answering the verify lists added to the response.
+#[derive(Debug, Default)]
+pub(super) struct VerifyOutcome {
+    pub answers: Vec<VerifyAnswer>,
+    pub repairs: Vec<DocSnapshot>,
+}
+
+/// Answers a request's verify lists: for each held scope asked about, the server's copy of
+/// every document whose entry differs from the device's or that the device lacks, and the
+/// listed documents the server does not hold for this principal. Bounded before any work (at
+/// most [`MAX_VERIFY_SCOPES`] scopes and [`MAX_VERIFY_DOCS`] documents, else nothing is
+/// answered); copies stop at `byte_budget` (at least one goes), the answer then says
+/// `complete: false`. `skip` are documents already repaired in this response or damaged.
+pub(super) fn answer_verify(
+    conn: &Connection,
+    held: &BTreeSet<Scope>,
+    request: &SyncRequest,
+    skip: &BTreeSet<DocId>,
+    mut byte_budget: u64,
+) -> Result<VerifyOutcome, StoreError> {
+    let mut outcome = VerifyOutcome::default();
+    if request.verify.is_empty() {
+        return Ok(outcome);
+    }
+    let listed: usize = request.verify.iter().map(|v| v.docs.len()).sum();
+    if request.verify.len() > MAX_VERIFY_SCOPES || listed > MAX_VERIFY_DOCS {
+        tracing::warn!(scopes = request.verify.len(), docs = listed, "verify list over its bounds; not answered");
+        return Ok(outcome);
+    }
+    let mut sent: BTreeSet<DocId> = BTreeSet::new();
+    let mut answered: BTreeSet<Scope> = BTreeSet::new();
+    for asked in &request.verify {
+        if !held.contains(&asked.scope) || !answered.insert(asked.scope) {
+            tracing::warn!(scope = %asked.scope, "verify list for a scope not held (or twice); ignored");
+            continue;
+        }
+        let device: BTreeMap<DocId, DocEntry> = asked.docs.iter().map(|d| (d.doc, d.entry)).collect();
+        let mut answer = VerifyAnswer { scope: asked.scope, differing: vec![], absent: vec![], complete: true };
+        let mut on_server: BTreeSet<DocId> = BTreeSet::new();
+        let mut stmt = conn.prepare_cached(
+            "SELECT d.id, d.digest_entry FROM doc_scopes s JOIN docs d ON d.id = s.doc_id
+             WHERE s.scope = ?1 ORDER BY s.doc_id",
+        )?;
+        let rows: Vec<(String, Option<Vec<u8>>)> =
+            stmt.query_map([asked.scope.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        let mut differing: Vec<DocId> = Vec::new();
+        for (id, entry) in rows {
+            let id: DocId = parse_id(&id)?;
+            on_server.insert(id);
+            let same = match (device.get(&id), entry.as_deref().and_then(DocEntry::from_slice)) {
+                (Some(theirs), Some(ours)) => *theirs == ours,
+                _ => false,
+            };
+            if !same {
+                differing.push(id);
+            }
+        }
+        // Listed but not in this scope on the server: still the device's if another held
+        // scope delivers it (its copy then goes back, with the scopes it has now).
+        for id in device.keys().filter(|id| !on_server.contains(id)) {
+            if readable_elsewhere(conn, *id, held)? {
+                differing.push(*id);
+            } else {
+                answer.absent.push(*id);
+            }
+        }
+        for id in differing {
+            if skip.contains(&id) {
+                continue;
+            }
+            if sent.contains(&id) {
+                answer.differing.push(id);
+                continue;
+            }
+            let Some((doc_type, bytes)) = stored_copy(conn, id)? else { continue };
+            if !outcome.repairs.is_empty() && bytes.len() as u64 > byte_budget {
+                answer.complete = false;
+                break;
+            }
+            byte_budget = byte_budget.saturating_sub(bytes.len() as u64);
+            sent.insert(id);
+            answer.differing.push(id);
+            outcome.repairs.push(DocSnapshot { doc: id, doc_type, bytes });
+        }
+        outcome.answers.push(answer);
+    }
+    Ok(outcome)
+}
+
+fn readable_elsewhere(conn: &Connection, id: DocId, held: &BTreeSet<Scope>) -> Result<bool, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT scope FROM doc_scopes WHERE doc_id = ?1")?;
+    let scopes: Vec<String> = stmt.query_map([id.to_string()], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    Ok(scopes.iter().filter_map(|s| s.parse::<Scope>().ok()).any(|s| held.contains(&s)))
+}
+
+fn stored_copy(conn: &Connection, id: DocId) -> Result<Option<(DocType, Vec<u8>)>, StoreError> {
+    let row: Option<(String, Vec<u8>)> = conn
+        .prepare_cached("SELECT doc_type, bytes FROM docs WHERE id = ?1")?
+        .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    row.map(|(doc_type, bytes)| Ok((parse_code(&doc_type)?, bytes))).transpose()
+}
