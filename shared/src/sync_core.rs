@@ -72,7 +72,8 @@ pub enum Effect {
     /// the device's own changes of it (the server may have lost them), keep it if it then has
     /// unsent changes, else delete it.
     Forget { doc: DocId },
-    /// The verify list of this scope was answered whole: no verify is pending for it any more.
+    /// The verify list of this scope was answered whole (or declined by the server): no verify
+    /// is pending for it any more.
     Verified { scope: Scope },
     /// The server's digest of a scope whose page is complete: compute the device's own digest
     /// now (after every other effect) and judge it with [`compare_digest`].
@@ -143,6 +144,10 @@ pub fn plan_apply(
             verified.push(answer.scope);
         }
     }
+    // A list the server declined (over its bounds, a scope no longer held) is not retried in
+    // every round: the next comparison decides again.
+    let answered: BTreeSet<Scope> = response.integrity.verified.iter().map(|a| a.scope).collect();
+    verified.extend(asked.keys().filter(|scope| !answered.contains(scope)).copied());
 
     // A refused change may have been merged into the local copy: the server's copy (plus the
     // rest of the outbox) puts the document back where the server has it. A copy sent because
@@ -461,6 +466,11 @@ mod tests {
         assert!(!plan.effects.contains(&Effect::Forget { doc: DocId::from_u128(77) }), "never listed: ignored");
         assert!(plan.effects.contains(&Effect::Verified { scope: grid }));
         assert!(!plan.effects.contains(&Effect::Verified { scope: stranger }), "never asked: ignored");
+
+        let declined = response(vec![], BTreeMap::from([(grid, Cursor::Seq { seq: 2 })]));
+        let plan = plan_apply(view, &sent, &declined).unwrap();
+        assert!(plan.effects.contains(&Effect::Verified { scope: grid }), "not retried in every round");
+        assert!(!plan.effects.iter().any(|e| matches!(e, Effect::Forget { .. } | Effect::Reconcile { .. })));
         assert!(repair_round(1, 0) && repair_round(0, 1) && !repair_round(0, 0));
     }
 }
