@@ -1,9 +1,10 @@
 //! Test harness: a real SQLite data directory in a tempdir loaded with the small demo, the
 //! router driven with `oneshot`, an admin handle opened separately (like the CLI process),
-//! and a minimal client replica that applies pull pages the way the phone does.
+//! and a minimal in-memory client that applies pull pages with the phone's own decisions
+//! (`gridlink_shared::sync_core`).
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use automerge::{ActorId, AutoCommit};
 use axum::Router;
@@ -14,7 +15,8 @@ use gridlink_shared::protocol::{
     self, Cursor, DocSnapshot, EnrollRequest, EnrollResponse, ErrorEnvelope, PROTOCOL_VERSION, PullItem, PushChange,
     SyncRequest, SyncResponse,
 };
-use gridlink_shared::{DocId, GridDocument, Role, Scope, Staff, doc};
+use gridlink_shared::sync_core::{self, DeviceView, Effect};
+use gridlink_shared::{DocId, GridDocument, Principal, Role, Scope, Staff, doc};
 use gridlink_sync_server::console::ConsolePolicy;
 use gridlink_sync_server::{AppState, Limits, SqliteStore, router};
 use tower::ServiceExt;
@@ -172,7 +174,8 @@ impl Harness {
     }
 }
 
-/// A minimal client: cursors and documents, applied the way the phone applies a page.
+/// A minimal client: cursors and documents in memory. A page is applied by the phone's own
+/// decisions ([`sync_core::plan_apply`]); this type only performs the effects in memory.
 pub struct Device {
     pub enrolled: EnrollResponse,
     pub token: String,
@@ -181,6 +184,11 @@ pub struct Device {
     pub docs: HashMap<DocId, AutoCommit>,
     pub reference_version: Option<u64>,
     pub page_bytes: Option<u64>,
+    pub principal: Principal,
+    /// Documents the phone would ask the server's copy of.
+    pub repair_wanted: BTreeSet<DocId>,
+    /// Hashes the server refused.
+    pub refused: Vec<String>,
 }
 
 impl Device {
@@ -188,12 +196,15 @@ impl Device {
         let actor = ActorId::from(hex::decode(&enrolled.actor).unwrap());
         Device {
             token: enrolled.token.clone(),
+            principal: enrolled.principal.clone(),
             enrolled,
             actor,
             cursors: BTreeMap::new(),
             docs: HashMap::new(),
             reference_version: None,
             page_bytes: None,
+            repair_wanted: BTreeSet::new(),
+            refused: Vec::new(),
         }
     }
 
@@ -207,30 +218,64 @@ impl Device {
             reference_version: self.reference_version,
             device_time: gridlink_shared::time::now_millis(),
             health: None,
+            verify: Vec::new(),
         }
     }
 
+    /// Applies a page answering a request sent with this device's current cursors.
     pub fn apply(&mut self, response: &SyncResponse) {
-        for item in &response.items {
-            match item {
-                PullItem::Snapshot { doc: id, bytes, .. } => self.merge(*id, bytes, true),
-                PullItem::Change { doc: id, bytes, .. } => self.merge(*id, bytes, false),
-                PullItem::Echo { .. } => {}
+        let sent = self.request(Vec::new());
+        let quarantined = BTreeSet::new();
+        let view = DeviceView { quarantined: &quarantined, principal: &self.principal, purge_pending: false };
+        let plan = sync_core::plan_apply(view, &sent, response).expect("the phone accepts every server page");
+        for effect in plan.effects {
+            match effect {
+                Effect::Sent { .. } => {}
+                Effect::KeepAside { hash, .. } => self.refused.push(hash),
+                // No outbox here: reconciling is restoring the server's copy.
+                Effect::Restore { doc: id, repair } | Effect::Reconcile { doc: id, repair } => {
+                    let DocSnapshot { bytes, .. } = &response.repairs[repair];
+                    self.docs.insert(id, doc::load(bytes).unwrap().with_actor(self.actor.clone()));
+                    self.repair_wanted.remove(&id);
+                }
+                Effect::Forget { doc } => {
+                    self.docs.remove(&doc);
+                }
+                // This device does not verify its digests.
+                Effect::Verified { .. } | Effect::CompareDigest { .. } => {}
+                Effect::WantRepair { doc } | Effect::AwaitRepair { doc } => {
+                    self.repair_wanted.insert(doc);
+                }
+                Effect::Pull { doc: id, items } => {
+                    for index in items {
+                        match &response.items[index] {
+                            PullItem::Snapshot { bytes, .. } => self.merge(id, bytes, true),
+                            PullItem::Change { bytes, .. } => self.merge(id, bytes, false),
+                            PullItem::Echo { .. } => {}
+                        }
+                    }
+                }
+                Effect::DropScope { scope } => {
+                    self.cursors.remove(&scope);
+                }
+                Effect::SetCursor { scope, cursor } => {
+                    self.cursors.insert(scope, cursor);
+                }
+                Effect::StartScope { scope } => {
+                    self.cursors.entry(scope).or_insert(Cursor::Start);
+                }
+                Effect::StoreReference => {
+                    self.reference_version = response.reference.as_ref().map(|r| r.version);
+                }
+                Effect::SetPrincipal(principal) => self.principal = principal,
+                Effect::PurgeUnheld => {
+                    // Drop documents no longer in any held scope.
+                    let held: Vec<Scope> = self.cursors.keys().copied().collect();
+                    self.docs.retain(|_, d| {
+                        doc::read_any(d).map(|a| a.scopes().iter().any(|s| held.contains(s))).unwrap_or(false)
+                    });
+                }
             }
-        }
-        for DocSnapshot { doc: id, bytes, .. } in &response.repairs {
-            self.merge(*id, bytes, true);
-        }
-        for scope in &response.scopes_removed {
-            self.cursors.remove(scope);
-            // Drop documents no longer in any held scope.
-            let held: Vec<Scope> = response.cursors.keys().copied().collect();
-            self.docs
-                .retain(|_, d| doc::read_any(d).map(|a| a.scopes().iter().any(|s| held.contains(s))).unwrap_or(false));
-        }
-        self.cursors = response.cursors.clone();
-        if let Some(reference) = &response.reference {
-            self.reference_version = Some(reference.version);
         }
     }
 
