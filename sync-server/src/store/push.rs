@@ -14,7 +14,7 @@ use gridlink_shared::{AnyDoc, DocError, DocId, RejectCode, Scope, doc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use super::push_decision::SCOPE_GRACE_MS;
-use super::push_decision::{DAMAGED, LostScope, Pusher, Verdict, Working, admit, decide, read_header};
+use super::push_decision::{Accepted, DAMAGED, LostScope, Pusher, Verdict, Working, admit, decide, read_header};
 use super::{AuthedDevice, PushLimits, StoreError};
 
 /// What the push half hands to the pull half.
@@ -235,7 +235,8 @@ pub(super) fn push(
                 pushed.rejected_docs.insert(change.doc);
                 (hash, status)
             }
-            Verdict::Accept { hash, header, candidate, after, log_scopes } => {
+            Verdict::Accept(accepted) => {
+                let Accepted { hash, header, candidate, after, log_scopes } = *accepted;
                 store_accepted(conn, device, request, change, &hash, header.time, &log_scopes, &mut log, now)?;
                 let Some(Ok(work)) = working.get_mut(&change.doc) else {
                     unreachable!("an accepted change was decided against a loaded document")

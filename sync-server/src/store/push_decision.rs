@@ -83,9 +83,20 @@ pub(super) enum Verdict {
     Duplicate { hash: String },
     /// Refuse, with the code and message the phone keeps.
     Refuse { hash: String, status: AckStatus },
-    /// Store the change: `candidate` is the document with it applied, `after` its state,
-    /// `log_scopes` every scope the document was or now is in.
-    Accept { hash: String, header: ChangeHeader, candidate: AutoCommit, after: AnyDoc, log_scopes: Vec<Scope> },
+    /// Store the change (boxed: a document is large, the other verdicts are small).
+    Accept(Box<Accepted>),
+}
+
+/// An accepted change and the document with it applied.
+pub(super) struct Accepted {
+    pub hash: String,
+    pub header: ChangeHeader,
+    /// The document with the change applied.
+    pub candidate: AutoCommit,
+    /// Its state.
+    pub after: AnyDoc,
+    /// Every scope the document was or now is in.
+    pub log_scopes: Vec<Scope>,
 }
 
 pub(super) fn reject(code: RejectCode, message: impl Into<String>) -> AckStatus {
@@ -225,7 +236,7 @@ pub(super) fn decide(
     }
     log_scopes.sort();
     log_scopes.dedup();
-    Verdict::Accept { hash, header, candidate, after, log_scopes }
+    Verdict::Accept(Box::new(Accepted { hash, header, candidate, after, log_scopes }))
 }
 
 #[cfg(test)]
@@ -297,7 +308,7 @@ mod tests {
         let (pushed, header) = a_change(900);
         let verdict = decide(&pushed, header.clone(), Ok(&Working::new_document()), &pusher);
         match verdict {
-            Verdict::Accept { log_scopes, .. } => assert!(log_scopes.contains(&grid), "logged in the lost grid"),
+            Verdict::Accept(accepted) => assert!(accepted.log_scopes.contains(&grid), "logged in the lost grid"),
             Verdict::Refuse { status, .. } => panic!("written before the move, yet refused: {status:?}"),
             _ => panic!("written before the move, yet not accepted"),
         }
