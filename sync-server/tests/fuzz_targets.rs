@@ -26,7 +26,10 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{Request, header};
 use common::{Device, Harness};
-use gridlink_shared::protocol::{self, AckStatus, Cursor, DeviceHealth, EnrollRequest, PushChange};
+use gridlink_shared::digest::DocEntry;
+use gridlink_shared::protocol::{
+    self, AckStatus, Cursor, DeviceHealth, EnrollRequest, PushChange, VerifyDoc, VerifyScope,
+};
 use gridlink_shared::time::now_millis;
 use gridlink_shared::{DocId, HouseholdFile, Role, Scope, doc};
 use gridlink_sync_server::store::{ImportError, PushLimits, Store, StoreError};
@@ -399,6 +402,24 @@ async fn store_sync() {
             let id = if rng.random_bool(0.5) { ids[rng.random_range(0..ids.len())] } else { DocId::new() };
             let times = if rng.random_bool(0.1) { 3000 } else { 1 };
             request.repair.extend(std::iter::repeat_n(id, times));
+        }
+        // Verify lists (divergence repair): foreign and unknown scopes, duplicated and unknown
+        // documents, garbage entries, lists past the server's bounds.
+        for _ in 0..rng.random_range(0..3) {
+            let scope = scopes[rng.random_range(0..scopes.len())];
+            let count = match rng.random_range(0..20) {
+                0 => 100_001,
+                1..4 => rng.random_range(1..5_000),
+                4..8 => 0,
+                _ => rng.random_range(1..50),
+            };
+            let docs = (0..count)
+                .map(|i| VerifyDoc {
+                    doc: if i % 3 == 0 { ids[rng.random_range(0..ids.len())] } else { DocId::new() },
+                    entry: DocEntry(rng.random()),
+                })
+                .collect();
+            request.verify.push(VerifyScope { scope, docs });
         }
         request.reference_version = match rng.random_range(0..4) {
             0 => None,
