@@ -12,6 +12,8 @@
 //! * the **sync engine** ([`sync`]): one `POST /v1/sync` per round, CBOR over gzip, with
 //!   retries, page checks and one SQLite transaction per response;
 //! * **view-models** ([`views`]) the screens read;
+//! * the **supervisor's figures** ([`figures`]): the console's figures over the documents held
+//!   locally, from a per-document fact cache;
 //! * a **quarantine** for documents automerge fails or panics on: every call handing pulled
 //!   or stored bytes to automerge is guarded, so damaged data sets one document aside
 //!   (offending bytes kept, previous state kept, repair asked from the server) instead of
@@ -32,6 +34,7 @@
 //! ```
 
 mod error;
+pub mod figures;
 pub mod fixtures;
 pub mod keys;
 mod quarantine;
