@@ -9,7 +9,7 @@ use autosurgeon::{Hydrate, Reconcile};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::codes::{HelpNeed, HouseholdStatus, MustVisitTag, ResidentFlag, Sex, VisitOutcome};
+use crate::codes::{HelpNeed, HouseholdStatus, MustVisitTag, ResidentFlag, Sex, VisitOutcome, code_enum};
 use crate::doc::{DocType, SCHEMA_VERSION};
 use crate::ids::{HouseholdId, ResidentId, UserId, VisitId};
 use crate::org::Placement;
@@ -36,6 +36,12 @@ pub struct HouseholdFile {
     pub phone: String,
     #[autosurgeon(with = "autosurgeon::map_with_parseable_keys")]
     pub residents: BTreeMap<ResidentId, Resident>,
+    /// Residents who moved out or passed away, by resident. They stay in `residents` so the
+    /// file keeps its history (who lived here, who was met on which visit); this map says
+    /// who has left, how and when. Files written before it existed read it as empty.
+    #[autosurgeon(with = "autosurgeon::map_with_parseable_keys", missing = "BTreeMap::new")]
+    #[serde(default)]
+    pub departures: BTreeMap<ResidentId, Departure>,
     /// The four must-visit tags (四必访) currently on the household, with their start dates.
     #[autosurgeon(with = "autosurgeon::map_with_parseable_keys")]
     pub tags: BTreeMap<MustVisitTag, TagEntry>,
@@ -65,6 +71,24 @@ pub struct Resident {
     pub id_number: String,
     #[autosurgeon(with = "autosurgeon::map_with_parseable_keys")]
     pub flags: BTreeMap<ResidentFlag, bool>,
+}
+
+code_enum!(
+    /// How a resident left the household.
+    DepartureKind {
+        MovedOut => ("moved-out", "已迁出", "Moved out"),
+        Deceased => ("deceased", "已故", "Deceased"),
+    }
+);
+
+/// A resident's leaving: moved out or passed away, on a date, recorded by a worker.
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub struct Departure {
+    pub kind: DepartureKind,
+    #[autosurgeon(with = "crate::time::date")]
+    pub on: NaiveDate,
+    pub recorded_by: UserId,
+    pub note: String,
 }
 
 /// A must-visit tag on a household.
@@ -126,6 +150,7 @@ impl HouseholdFile {
             head: head.to_string(),
             phone: String::new(),
             residents: BTreeMap::new(),
+            departures: BTreeMap::new(),
             tags: BTreeMap::new(),
             needs: BTreeMap::new(),
             visits: BTreeMap::new(),
@@ -139,6 +164,11 @@ impl HouseholdFile {
     /// The address as people say it: "滨湖小区7栋2单元302室".
     pub fn address(&self) -> String {
         format!("{}{}单元{}室", self.building_name, self.unit, self.room)
+    }
+
+    /// Whether a resident still lives here (is on the file and has not left).
+    pub fn is_living_here(&self, resident: ResidentId) -> bool {
+        self.residents.contains_key(&resident) && !self.departures.contains_key(&resident)
     }
 
     /// Visits, newest first (ties broken by id so every replica lists them alike).
@@ -161,6 +191,36 @@ pub fn mask_id_number(id_number: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_written_before_departures_existed_reads_them_as_empty() {
+        use crate::ids::{BuildingId, CommunityId, GridId, StreetId};
+        use automerge::transaction::Transactable;
+        let placement = Placement {
+            street: StreetId::new(),
+            community: CommunityId::new(),
+            grid: GridId::new(),
+            building: Some(BuildingId::new()),
+        };
+        let mut file = HouseholdFile::new(HouseholdId::new(), placement, "滨湖小区7栋", "2", "302", "王建国", 1);
+        file.departures.insert(
+            ResidentId::new(),
+            Departure {
+                kind: DepartureKind::Deceased,
+                on: NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+                recorded_by: UserId::new(),
+                note: String::new(),
+            },
+        );
+        let mut doc = automerge::AutoCommit::new();
+        autosurgeon::reconcile(&mut doc, &file).unwrap();
+        let back: HouseholdFile = autosurgeon::hydrate(&doc).unwrap();
+        assert_eq!(back, file);
+        doc.delete(automerge::ROOT, "departures").unwrap();
+        let old: HouseholdFile = autosurgeon::hydrate(&doc).unwrap();
+        assert!(old.departures.is_empty());
+        assert_eq!(old.head, "王建国");
+    }
 
     #[test]
     fn id_numbers_are_masked_in_the_middle() {

@@ -4,11 +4,17 @@
 //!
 //! Two questions: is the document well formed ([`validate_document`]), and may this author
 //! make this edit ([`authorize_edit`], comparing the document before and after)?
+//!
+//! Field-level checks ([`check_id_number`], [`check_phone`], [`check_room_free`]) answer for one
+//! form field, with a message in Chinese and English, so the phone shows it beside the field
+//! before saving. [`check_edit`] runs the same checks on every value an edit adds or changes,
+//! so the server refuses what the phone would have refused; values already stored are not
+//! judged again (a file from before these checks keeps its history and stays editable).
 
 use serde::{Deserialize, Serialize};
 
 use crate::case::CaseFile;
-use crate::codes::{ActionKind, Role, code_enum};
+use crate::codes::{ActionKind, Lang, Role, code_enum};
 use crate::doc::{AnyDoc, SCHEMA_VERSION};
 use crate::household::HouseholdFile;
 use crate::org::Principal;
@@ -76,6 +82,185 @@ fn id_number_field(id_number: &str) -> Result<(), ValidationError> {
     require(ok, || "resident ID number must have 18 characters (or 15 digits)".to_string())
 }
 
+/// The form field a [`FieldError`] belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Field {
+    Unit,
+    Room,
+    Head,
+    Phone,
+    ResidentName,
+    ResidentPhone,
+    ResidentIdNumber,
+}
+
+/// One field's problem, in words for people in both languages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{en}")]
+pub struct FieldError {
+    pub field: Field,
+    pub zh: String,
+    pub en: String,
+}
+
+impl FieldError {
+    fn new(field: Field, zh: impl Into<String>, en: impl Into<String>) -> Self {
+        FieldError { field, zh: zh.into(), en: en.into() }
+    }
+
+    pub fn message(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::Zh => &self.zh,
+            Lang::En => &self.en,
+        }
+    }
+}
+
+impl From<FieldError> for ValidationError {
+    fn from(e: FieldError) -> Self {
+        invalid(format!("{} / {}", e.zh, e.en))
+    }
+}
+
+/// Weights and check characters of the 18-character resident ID number (GB 11643-1999).
+const ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+const ID_CHECK_CHARS: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
+
+/// The check character the first 17 digits of an ID number call for.
+pub fn id_check_char(first_17_digits: &str) -> Option<char> {
+    let digits: Vec<u32> = first_17_digits.chars().map(|c| c.to_digit(10)).collect::<Option<_>>()?;
+    if digits.len() != 17 {
+        return None;
+    }
+    let sum: u32 = digits.iter().zip(ID_WEIGHTS).map(|(d, w)| d * w).sum();
+    Some(ID_CHECK_CHARS[(sum % 11) as usize])
+}
+
+/// A resident ID number as typed on a form: empty (not known yet), or 18 characters with a
+/// real birth date and the right check character (a lower-case `x` counts as `X`).
+pub fn check_id_number(id_number: &str) -> Result<(), FieldError> {
+    let id = id_number.trim().to_uppercase();
+    if id.is_empty() {
+        return Ok(());
+    }
+    let chars: Vec<char> = id.chars().collect();
+    let shape_ok = chars.len() == 18
+        && chars[..17].iter().all(|c| c.is_ascii_digit())
+        && (chars[17].is_ascii_digit() || chars[17] == 'X');
+    if !shape_ok {
+        return Err(FieldError::new(
+            Field::ResidentIdNumber,
+            format!("身份证号应为18位（前17位是数字，最后一位是数字或X），现在是{}位", chars.len()),
+            format!("An ID number has 18 characters (17 digits, then a digit or X); this one has {}", chars.len()),
+        ));
+    }
+    let birth: String = chars[6..14].iter().collect();
+    if chrono::NaiveDate::parse_from_str(&birth, "%Y%m%d").is_err() {
+        return Err(FieldError::new(
+            Field::ResidentIdNumber,
+            format!("身份证号中的出生日期{birth}不存在，请核对"),
+            format!("The birth date {birth} in the ID number does not exist; check it"),
+        ));
+    }
+    let body: String = chars[..17].iter().collect();
+    let expected = id_check_char(&body).unwrap_or('?');
+    if chars[17] != expected {
+        return Err(FieldError::new(
+            Field::ResidentIdNumber,
+            "身份证号校验位不符，可能输错了一位，请核对",
+            "The ID number's check digit does not match: a character is probably mistyped",
+        ));
+    }
+    Ok(())
+}
+
+/// A phone number as typed on a form: empty, an 11-digit mobile number (13x–19x), or a
+/// landline with its area code (0711-3200000) or without it (7–8 digits). Spaces, hyphens
+/// and a leading +86 are allowed.
+pub fn check_phone(field: Field, phone: &str) -> Result<(), FieldError> {
+    let trimmed = phone.trim();
+    let national = trimmed.strip_prefix("+86").unwrap_or(trimmed);
+    let digits: String = national.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    if digits.is_empty() && trimmed.is_empty() {
+        return Ok(());
+    }
+    let all_digits = !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit());
+    let ok = all_digits
+        && match digits.as_bytes()[0] {
+            b'1' => digits.len() == 11 && (b'3'..=b'9').contains(&digits.as_bytes()[1]),
+            b'0' => (10..=12).contains(&digits.len()),
+            _ => (7..=8).contains(&digits.len()),
+        };
+    if ok {
+        return Ok(());
+    }
+    if all_digits && digits.starts_with('1') {
+        Err(FieldError::new(
+            field,
+            format!("手机号应为11位数字、以13到19开头（如13807110000），现在是{}位", digits.len()),
+            format!(
+                "A mobile number has 11 digits and starts with 13 to 19 (like 13807110000); this one has {}",
+                digits.len()
+            ),
+        ))
+    } else {
+        Err(FieldError::new(
+            field,
+            "电话号码格式不对：请填11位手机号，或带区号的固定电话（如0711-3200000）",
+            "Not a phone number: give an 11-digit mobile number or a landline with its area code (like 0711-3200000)",
+        ))
+    }
+}
+
+/// The unit and room of a new household must not already hold a household living there
+/// (`occupied` lists the unit and room of every household of the same building still living
+/// there; a moved-out household's room is free for the next one). Blanks and case are ignored.
+pub fn check_room_free<'a>(
+    unit: &str,
+    room: &str,
+    occupied: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<(), FieldError> {
+    let same = |a: &str, b: &str| a.trim().to_lowercase() == b.trim().to_lowercase();
+    if room.trim().is_empty() {
+        return Err(FieldError::new(Field::Room, "请填写房号", "Give the room number"));
+    }
+    if occupied.into_iter().any(|(u, r)| same(u, unit) && same(r, room)) {
+        let (unit, room) = (unit.trim(), room.trim());
+        let (zh_place, en_place) = if unit.is_empty() {
+            (format!("{room}室"), format!("room {room}"))
+        } else {
+            (format!("{unit}单元{room}室"), format!("unit {unit}, room {room}"))
+        };
+        return Err(FieldError::new(
+            Field::Room,
+            format!("本楼{zh_place}已有在住住户档案，请核对房号，或先将原住户标记为迁出"),
+            format!(
+                "This building already has a household living in {en_place}: check the room, or mark the old household moved out first"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The field-level checks of a household file, on every value `after` adds or changes
+/// compared with `before` (all of them for a new file).
+pub fn check_household_fields(before: Option<&HouseholdFile>, after: &HouseholdFile) -> Result<(), FieldError> {
+    if before.is_none_or(|b| b.phone != after.phone) {
+        check_phone(Field::Phone, &after.phone)?;
+    }
+    for (id, resident) in &after.residents {
+        let old = before.and_then(|b| b.residents.get(id));
+        if old.is_none_or(|o| o.phone != resident.phone) {
+            check_phone(Field::ResidentPhone, &resident.phone)?;
+        }
+        if old.is_none_or(|o| o.id_number != resident.id_number) {
+            check_id_number(&resident.id_number)?;
+        }
+    }
+    Ok(())
+}
+
 /// Checks that a document is well formed.
 pub fn validate_document(doc: &AnyDoc) -> Result<(), ValidationError> {
     match doc {
@@ -114,6 +299,10 @@ fn validate_household(h: &HouseholdFile) -> Result<(), ValidationError> {
     }
     for (tag, entry) in &h.tags {
         text_field(&format!("{tag} note"), &entry.note, false, 500)?;
+    }
+    for (id, departure) in &h.departures {
+        require(h.residents.contains_key(id), || format!("departure of resident {id}, who is not in this household"))?;
+        text_field("departure note", &departure.note, false, 500)?;
     }
     require(h.moved_out_on.is_none() || h.status == crate::codes::HouseholdStatus::MovedOut, || {
         "a move-out date needs the moved-out status".to_string()
@@ -255,5 +444,60 @@ fn authorize_case_edit(before: Option<&CaseFile>, after: &CaseFile, author: &Pri
 /// Both checks, as run before a commit and on every pushed change.
 pub fn check_edit(before: Option<&AnyDoc>, after: &AnyDoc, author: &Principal) -> Result<(), ValidationError> {
     validate_document(after)?;
+    if let AnyDoc::Household(new) = after {
+        let old = match before {
+            Some(AnyDoc::Household(old)) => Some(old),
+            _ => None,
+        };
+        check_household_fields(old, new)?;
+    }
     authorize_edit(before, after, author)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_number_with_the_right_check_digit_passes_and_a_typo_is_caught() {
+        assert_eq!(check_id_number("420704195503120026"), Ok(()));
+        assert_eq!(check_id_number("420703201209010047"), Ok(()));
+        assert_eq!(check_id_number(""), Ok(()), "an unknown ID number may be left blank");
+        let typo = check_id_number("420704195503120021").unwrap_err();
+        assert_eq!(typo.field, Field::ResidentIdNumber);
+        assert!(typo.zh.contains("校验位"), "{}", typo.zh);
+        assert!(typo.message(Lang::En).contains("check digit"));
+    }
+
+    #[test]
+    fn an_id_number_of_the_wrong_shape_or_with_no_such_birth_date_is_refused() {
+        let short = check_id_number("42070419550312002").unwrap_err();
+        assert!(short.zh.contains("18位") && short.zh.contains("17位"), "{}", short.zh);
+        assert!(check_id_number("42070419550312002A").is_err());
+        let feb_30 = check_id_number(&format!("42070419550230002{}", id_check_char("42070419550230002").unwrap()));
+        assert!(feb_30.unwrap_err().zh.contains("19550230"));
+    }
+
+    #[test]
+    fn mobile_and_landline_numbers_pass_and_malformed_ones_say_why() {
+        for good in ["13807110000", "138 0711 0000", "+86 13807110000", "0711-3200000", "3200000", ""] {
+            assert_eq!(check_phone(Field::Phone, good), Ok(()), "{good}");
+        }
+        let short = check_phone(Field::ResidentPhone, "1380711000").unwrap_err();
+        assert_eq!(short.field, Field::ResidentPhone);
+        assert!(short.zh.contains("11位") && short.zh.contains("10位"), "{}", short.zh);
+        assert!(check_phone(Field::Phone, "12807110000").is_err(), "no mobile number starts with 12");
+        assert!(check_phone(Field::Phone, "138-abc").unwrap_err().zh.contains("电话号码格式不对"));
+    }
+
+    #[test]
+    fn a_room_is_taken_only_by_a_household_living_in_the_same_unit() {
+        let occupied = [("2", "302"), ("1", "302")];
+        let taken = check_room_free(" 2 ", "302", occupied).unwrap_err();
+        assert_eq!(taken.field, Field::Room);
+        assert!(taken.zh.contains("2单元302室"), "{}", taken.zh);
+        assert_eq!(check_room_free("3", "302", occupied), Ok(()));
+        assert_eq!(check_room_free("2", "301", occupied), Ok(()));
+        assert_eq!(check_room_free("2", " ", occupied).unwrap_err().field, Field::Room);
+    }
 }

@@ -261,6 +261,7 @@ pub(crate) fn household(client: &Client, id: HouseholdId, now: Millis) -> Result
             phone: r.phone.clone(),
             id_number_masked: mask_id_number(&r.id_number),
             flags: r.flags.iter().filter(|(_, on)| **on).map(|(f, _)| *f).collect(),
+            departure: h.departures.get(&r.id).cloned(),
         })
         .collect();
     let visits = h

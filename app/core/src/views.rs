@@ -140,6 +140,8 @@ pub struct ResidentView {
     /// For example "4207**********0021".
     pub id_number_masked: String,
     pub flags: Vec<ResidentFlag>,
+    /// Moved out or deceased, with the date; such a resident stays listed, marked.
+    pub departure: Option<gridlink_shared::household::Departure>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

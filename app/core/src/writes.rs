@@ -3,9 +3,11 @@
 //! this device's actor, and store document, outbox entry and query rows in one transaction.
 
 use automerge::AutoCommit;
+use chrono::NaiveDate;
 use gridlink_shared::case::Action;
+use gridlink_shared::household::{Departure, DepartureKind};
 use gridlink_shared::time::{Millis, local_date};
-use gridlink_shared::validate::check_edit;
+use gridlink_shared::validate::{self, Field, FieldError, check_edit};
 use gridlink_shared::{
     ActionId, ActionKind, AnyDoc, CaseFile, CaseId, DocId, GridDocument, HelpNeed, HouseholdFile, HouseholdId,
     HouseholdStatus, MustVisitTag, NeedEntry, Resident, ResidentId, Role, TagEntry, Visit, VisitId, doc,
@@ -139,7 +141,74 @@ pub(crate) fn record_visit(client: &Client, visit: NewVisit, now: Millis) -> Res
     Ok(id)
 }
 
-pub(crate) fn add_household(client: &Client, input: NewHousehold, now: Millis) -> Result<HouseholdId> {
+/// The unit and room of every household of `building` still living there.
+fn occupied_rooms(client: &Client, building: gridlink_shared::BuildingId) -> Result<Vec<(String, String)>> {
+    let conn = client.db();
+    let mut statement = conn.prepare("SELECT unit, room FROM households WHERE building_id = ?1 AND moved_out = 0")?;
+    let rows = statement
+        .query_map([building.to_string()], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Every field problem of a household about to be filed, checked by the shared validator
+/// against this phone's own store (a room already lived in, in the same building and unit):
+/// `None` marks a household field, `Some(i)` a field of `residents[i]`. Empty when it may be
+/// saved.
+pub(crate) fn new_household_problems(
+    client: &Client,
+    input: &NewHousehold,
+    residents: &[ResidentInput],
+) -> Result<Vec<(Option<usize>, FieldError)>> {
+    let mut problems = Vec::new();
+    let occupied = occupied_rooms(client, input.building)?;
+    if let Err(e) =
+        validate::check_room_free(&input.unit, &input.room, occupied.iter().map(|(u, r)| (u.as_str(), r.as_str())))
+    {
+        problems.push((None, e));
+    }
+    if input.head.trim().is_empty() {
+        problems.push((
+            None,
+            FieldError {
+                field: Field::Head, zh: "请填写户主姓名".into(), en: "Give the head of household".into()
+            },
+        ));
+    }
+    if let Err(e) = validate::check_phone(Field::Phone, &input.phone) {
+        problems.push((None, e));
+    }
+    for (i, resident) in residents.iter().enumerate() {
+        if resident.name.trim().is_empty() {
+            problems.push((
+                Some(i),
+                FieldError {
+                    field: Field::ResidentName,
+                    zh: "请填写姓名".into(),
+                    en: "Give the resident's name".into(),
+                },
+            ));
+        }
+        if let Err(e) = validate::check_phone(Field::ResidentPhone, &resident.phone) {
+            problems.push((Some(i), e));
+        }
+        if let Err(e) = validate::check_id_number(resident.id_number.as_deref().unwrap_or("")) {
+            problems.push((Some(i), e));
+        }
+    }
+    Ok(problems)
+}
+
+/// Refuses input with field problems, naming the first in both languages.
+fn refuse_problems(problems: Vec<(Option<usize>, FieldError)>) -> Result<()> {
+    match problems.into_iter().next() {
+        None => Ok(()),
+        Some((_, e)) => Err(Error::Invalid(e.into())),
+    }
+}
+
+/// The household file for `input`, not yet saved.
+fn new_household_file(client: &Client, input: &NewHousehold, now: Millis) -> Result<HouseholdFile> {
     let roster = store::roster(&client.db())?;
     let building = roster
         .buildings
@@ -149,9 +218,8 @@ pub(crate) fn add_household(client: &Client, input: NewHousehold, now: Millis) -
     let placement = roster
         .placement_of_building(input.building)
         .ok_or_else(|| Error::NotFound { what: "building", id: input.building.to_string() })?;
-    let id = HouseholdId::new();
     let mut file = HouseholdFile::new(
-        id,
+        HouseholdId::new(),
         placement,
         &building.name,
         input.unit.trim(),
@@ -161,8 +229,84 @@ pub(crate) fn add_household(client: &Client, input: NewHousehold, now: Millis) -
     );
     file.phone = input.phone.trim().to_string();
     file.notes = input.notes.trim().to_string();
+    Ok(file)
+}
+
+pub(crate) fn add_household(client: &Client, input: NewHousehold, now: Millis) -> Result<HouseholdId> {
+    refuse_problems(new_household_problems(client, &input, &[])?)?;
+    let file = new_household_file(client, &input, now)?;
     create(client, &file, &format!("add household {}", file.address()), now)?;
-    Ok(id)
+    Ok(file.id)
+}
+
+/// Files a newly moved-in household (新迁入) with its residents in one change: the
+/// new-arrival must-visit tag starts on the move-in day (today when not given), so its
+/// first-visit deadline (policy) runs from the moment the file exists, on every phone.
+pub(crate) fn file_new_arrival(
+    client: &Client,
+    input: NewHousehold,
+    residents: Vec<ResidentInput>,
+    moved_in_on: Option<NaiveDate>,
+    now: Millis,
+) -> Result<HouseholdId> {
+    refuse_problems(new_household_problems(client, &input, &residents)?)?;
+    let today = local_date(now);
+    let moved_in_on = moved_in_on.unwrap_or(today);
+    if moved_in_on > today {
+        return Err(Error::Input(format!("the move-in date {moved_in_on} is in the future")));
+    }
+    let principal = store::principal(&client.db())?;
+    let mut file = new_household_file(client, &input, now)?;
+    for resident_input in &residents {
+        let id = ResidentId::new();
+        let mut resident = empty_resident(id, resident_input);
+        fill_resident(&mut resident, resident_input)?;
+        file.residents.insert(id, resident);
+    }
+    file.tags.insert(
+        MustVisitTag::NewArrival,
+        TagEntry { since: moved_in_on, added_by: principal.user, note: String::new() },
+    );
+    create(client, &file, &format!("file new arrival {}", file.address()), now)?;
+    Ok(file.id)
+}
+
+/// Records that a resident moved out or passed away on `on`, or (with `None`) withdraws a
+/// mistaken record. The resident stays on the file: visits that met them keep their name.
+pub(crate) fn set_departure(
+    client: &Client,
+    household: HouseholdId,
+    resident: ResidentId,
+    departure: Option<(DepartureKind, NaiveDate)>,
+    note: &str,
+    now: Millis,
+) -> Result<()> {
+    if let Some((_, on)) = departure
+        && on > local_date(now)
+    {
+        return Err(Error::Input(format!("the date {on} is in the future")));
+    }
+    let summary = match departure {
+        Some((kind, _)) => format!("resident {kind}"),
+        None => "resident back on the file".to_string(),
+    };
+    edit(client, household.into(), &summary, now, |h: &mut HouseholdFile, principal| {
+        if !h.residents.contains_key(&resident) {
+            return Err(Error::NotFound { what: "resident", id: resident.to_string() });
+        }
+        match departure {
+            Some((kind, on)) => {
+                h.departures.insert(
+                    resident,
+                    Departure { kind, on, recorded_by: principal.user, note: note.trim().to_string() },
+                );
+            }
+            None => {
+                h.departures.remove(&resident);
+            }
+        }
+        Ok(())
+    })
 }
 
 pub(crate) fn edit_household(client: &Client, id: HouseholdId, e: HouseholdEdit, now: Millis) -> Result<()> {
@@ -208,6 +352,19 @@ fn fill_resident(r: &mut Resident, input: &ResidentInput) -> Result<()> {
     Ok(())
 }
 
+fn empty_resident(id: ResidentId, input: &ResidentInput) -> Resident {
+    Resident {
+        id,
+        name: String::new(),
+        sex: input.sex,
+        birth_year: input.birth_year,
+        relation: String::new(),
+        phone: String::new(),
+        id_number: String::new(),
+        flags: Default::default(),
+    }
+}
+
 pub(crate) fn add_resident(
     client: &Client,
     household: HouseholdId,
@@ -216,16 +373,7 @@ pub(crate) fn add_resident(
 ) -> Result<ResidentId> {
     let id = ResidentId::new();
     edit(client, household.into(), "add resident", now, |h: &mut HouseholdFile, _| {
-        let mut resident = Resident {
-            id,
-            name: String::new(),
-            sex: input.sex,
-            birth_year: input.birth_year,
-            relation: String::new(),
-            phone: String::new(),
-            id_number: String::new(),
-            flags: Default::default(),
-        };
+        let mut resident = empty_resident(id, &input);
         fill_resident(&mut resident, &input)?;
         h.residents.insert(id, resident);
         Ok(())
@@ -387,6 +535,49 @@ pub(crate) fn act_on_case(client: &Client, input: CaseAction, now: Millis) -> Re
         });
         Ok(())
     })
+}
+
+// ----- household filing (public API) ------------------------------------------------------
+
+/// Filing new arrivals and residents' departures. Kept beside the writes they call; the rest
+/// of the public API is in lib.rs.
+impl Client {
+    /// Every field problem of a household about to be filed (see [`Client::file_new_arrival`]),
+    /// for the form to show at each field: `None` marks a household field, `Some(i)` a field
+    /// of `residents[i]`. The same checks the server runs, plus a room already lived in,
+    /// which this phone checks against its own store.
+    pub fn new_household_problems(
+        &self,
+        household: &NewHousehold,
+        residents: &[ResidentInput],
+    ) -> Result<Vec<(Option<usize>, FieldError)>> {
+        new_household_problems(self, household, residents)
+    }
+
+    /// Files a newly moved-in household (新迁入) with its residents; the new-arrival tag starts
+    /// on `moved_in_on` (today when `None`) and with it the first-visit deadline.
+    pub fn file_new_arrival(
+        &self,
+        household: NewHousehold,
+        residents: Vec<ResidentInput>,
+        moved_in_on: Option<NaiveDate>,
+        now: Millis,
+    ) -> Result<HouseholdId> {
+        file_new_arrival(self, household, residents, moved_in_on, now)
+    }
+
+    /// Records that a resident moved out or passed away (`Some`), or withdraws that record
+    /// (`None`). The resident stays listed on the file, marked.
+    pub fn set_departure(
+        &self,
+        household: HouseholdId,
+        resident: ResidentId,
+        departure: Option<(DepartureKind, NaiveDate)>,
+        note: &str,
+        now: Millis,
+    ) -> Result<()> {
+        set_departure(self, household, resident, departure, note, now)
+    }
 }
 
 // ----- app lock -----------------------------------------------------------------------------

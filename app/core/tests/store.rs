@@ -112,7 +112,7 @@ fn households_residents_tags_and_moves() {
                 birth_year: 1950,
                 relation: "配偶".into(),
                 phone: String::new(),
-                id_number: Some("420704195003120021".into()),
+                id_number: Some("42070419500312002X".into()),
                 flags: vec![],
             },
             DEMO_NOW,
@@ -125,7 +125,7 @@ fn households_residents_tags_and_moves() {
         client.households(&HouseholdFilter { search: Some("ls".into()), ..Default::default() }, DEMO_NOW).unwrap();
     assert!(found.iter().any(|h| h.id == id), "ls finds resident 李四");
     let detail = client.household(id, DEMO_NOW).unwrap();
-    assert_eq!(detail.residents[0].id_number_masked, "4207**********0021");
+    assert_eq!(detail.residents[0].id_number_masked, "4207**********002X");
     assert_eq!(detail.tags[0].tag, MustVisitTag::NewArrival);
     // Editing without the ID number keeps it.
     client
@@ -145,7 +145,7 @@ fn households_residents_tags_and_moves() {
         )
         .unwrap();
     let detail = client.household(id, DEMO_NOW).unwrap();
-    assert_eq!(detail.residents[0].id_number_masked, "4207**********0021");
+    assert_eq!(detail.residents[0].id_number_masked, "4207**********002X");
     assert_eq!(detail.residents[0].birth_year, 1951);
     client
         .edit_household(id, HouseholdEdit { status: Some(HouseholdStatus::MovedOut), ..Default::default() }, DEMO_NOW)
