@@ -112,6 +112,8 @@ pub struct AppState {
     health_check: Arc<Semaphore>,
     /// The supervisors' web console under `/console` (its store, login policy, hashing gate).
     pub console: Console,
+    /// The residents' grid e-link under `/e/` (its store and rate limits).
+    pub elink: crate::elink::Elink,
 }
 
 impl std::fmt::Debug for AppState {
@@ -121,10 +123,11 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    pub fn new(store: impl Store + ConsoleStore) -> Self {
+    pub fn new(store: impl Store + ConsoleStore + crate::elink::ElinkStore) -> Self {
         let store = Arc::new(store);
         AppState {
             console: Console::new(store.clone()),
+            elink: crate::elink::Elink::new(store.clone()),
             store,
             limits: Limits::default(),
             enroll_throttle: Arc::default(),
@@ -207,6 +210,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/me", get(me))
         .route("/healthz", get(healthz))
         .merge(crate::console::router(state.clone()))
+        .merge(crate::elink::router())
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(limits.body_bytes))
@@ -353,7 +357,9 @@ impl Connection {
         let Connection { http, app, watcher, activity, idle_timeout, remote } = self;
         let service = {
             let activity = activity.clone();
-            hyper::service::service_fn(move |request: axum::http::Request<Incoming>| {
+            hyper::service::service_fn(move |mut request: axum::http::Request<Incoming>| {
+                // The peer address, for the e-link's per-address rate limits.
+                request.extensions_mut().insert(axum::extract::ConnectInfo(remote));
                 let busy = Activity::busy(&activity);
                 let app = app.clone();
                 async move {
@@ -512,6 +518,10 @@ impl AsyncWrite for Tracked {
 async fn envelope_for_bare_errors(request: Request, next: Next) -> Response {
     if crate::console::owns(request.uri().path()) {
         return crate::console::html_errors(request, next).await;
+    }
+    if crate::elink::owns(request.uri().path()) {
+        // The e-link answers its errors with Chinese pages of its own.
+        return next.run(request).await;
     }
     let response = next.run(request).await;
     let status = response.status();

@@ -23,6 +23,7 @@
 
 pub mod api;
 pub mod console;
+pub mod elink;
 pub mod error;
 pub mod ledger;
 pub mod ledgers;

@@ -88,6 +88,11 @@ enum Command {
         #[command(subcommand)]
         command: DeviceCommand,
     },
+    /// Buildings: the residents' grid e-link (社区网格e通) of each.
+    Building {
+        #[command(subcommand)]
+        command: BuildingCommand,
+    },
     /// Compact the scope logs, keeping the newest entries of each. Devices further behind
     /// get snapshots at their next sync.
     Compact {
@@ -193,6 +198,28 @@ Rows may come in any order; parents may be in the same file or already on the ro
 Existing roster rows are updated; existing households are left as they are. Every bad row
 is reported as `row N, column C: problem` and nothing is imported until the file is clean.
 Staff get no enrolment code here: run `user code --user ID` for each.";
+
+#[derive(Subcommand)]
+enum BuildingCommand {
+    /// Print the URL of the building's e-link page (residents' help requests); with --qr,
+    /// write its QR code as a PNG for the notice board.
+    Link {
+        #[command(flatten)]
+        data: DataDir,
+        /// The building's id (see `roster`).
+        #[arg(long)]
+        building: gridlink_shared::BuildingId,
+        /// How residents reach this server, e.g. https://grid.example.cn
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        base_url: String,
+        /// Also write the QR code of the URL to this PNG file.
+        #[arg(long, value_name = "FILE")]
+        qr: Option<PathBuf>,
+        /// Replace the building's token: the old URL and QR code stop working.
+        #[arg(long)]
+        rotate: bool,
+    },
+}
 
 #[derive(Subcommand)]
 enum UserCommand {
@@ -367,6 +394,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User { command } => user(command)?,
         Command::Device { command } => device(command)?,
+        Command::Building { command: BuildingCommand::Link { data, building, base_url, qr, rotate } } => {
+            let link = open(&data.data)?.elink_link(building, rotate, now_millis())?;
+            let url = gridlink_sync_server::elink::link_url(&base_url, &link);
+            if let Some(file) = qr {
+                let png = gridlink_sync_server::elink::qr::png(&url)?;
+                std::fs::write(&file, png).with_context(|| format!("writing {}", file.display()))?;
+            }
+            println!("{url}");
+        }
         Command::Compact { data, keep } => {
             let store = open(&data.data)?;
             let (entries, changes) = store.compact(keep)?;

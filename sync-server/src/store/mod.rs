@@ -6,6 +6,7 @@ mod check;
 mod console_read;
 mod console_write;
 mod digest;
+pub mod elink;
 mod facts;
 mod pull;
 mod push;

@@ -1,0 +1,409 @@
+//! The residents' grid e-link (社区网格e通): per-building links and the help requests filed
+//! through them, stored as ordinary cases.
+//!
+//! A building's link carries a random token (`elink_links`); `building link --rotate` replaces
+//! it, and the old notice-board QR code stops working. A request becomes a help case
+//! (`CaseKind::Help`) built on the server and pushed through [`super::push::push`], the sync
+//! endpoint's own function, exactly as the console's actions are (see `console_write.rs`):
+//! same validator, same scope log (the grid worker's phone pulls it at its next sync), same
+//! audit row. Its author is the grid's *e-link account*: a `users` row with the volunteer role
+//! (the least a case author can be) scoped to that grid only, whose device has a token hash no
+//! token can have (`elink:` and random hex), so nobody can sync as it.
+//!
+//! `elink_requests` maps the resident's short reference number and phone number to the case,
+//! and the form's one-time nonce to the reference, so a double tap files one case.
+
+use std::collections::BTreeMap;
+
+use automerge::ActorId;
+use gridlink_shared::codes::{CaseStatus, Role, ServiceCategory};
+use gridlink_shared::org::{Placement, Scope, Staff};
+use gridlink_shared::protocol::{AckStatus, PROTOCOL_VERSION, PushChange, SyncRequest};
+use gridlink_shared::time::Millis;
+use gridlink_shared::{BuildingId, CaseFile, CaseId, CaseKind, DeviceId, GridId, UserId, doc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::console_read::grid_workers;
+use super::push::{doc_bytes, push};
+use super::sqlite::{load_device, load_staff, parse_id};
+use super::{AuthedDevice, PushLimits, SqliteStore, StoreError, roster};
+use crate::secrets;
+
+/// The name of each grid's e-link account and of its device.
+pub const ELINK_ACCOUNT_NAME: &str = "社区网格e通";
+
+/// Prefix of an e-link device's token hash: SHA-256 hashes are plain hex, so no token ever
+/// matches one.
+pub const ELINK_TOKEN_PREFIX: &str = "elink:";
+
+/// Letters of a reference number: no 0/O, 1/I/L, so it reads back over the phone.
+const REFERENCE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+
+/// Characters of a reference number (31^8, about 8.5 * 10^11, with the phone number as a
+/// second factor and the lookup rate limit in front).
+pub const REFERENCE_CHARS: usize = 8;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS elink_links (
+    building   TEXT PRIMARY KEY REFERENCES buildings(id),
+    token      TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS elink_requests (
+    reference  TEXT PRIMARY KEY,
+    nonce      TEXT NOT NULL UNIQUE,
+    building   TEXT NOT NULL,
+    case_id    TEXT NOT NULL,
+    phone      TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS elink_requests_by_building ON elink_requests(building, created_at);
+";
+
+/// A building's link as the notice board shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildingLink {
+    pub building: BuildingId,
+    pub building_name: String,
+    /// The path segment after `/e/`: 32 random hex characters.
+    pub token: String,
+}
+
+/// What a resident typed, checked by the web layer (lengths, characters, category).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HelpRequest {
+    pub category: ServiceCategory,
+    pub description: String,
+    pub room: String,
+    pub name: String,
+    /// Digits only.
+    pub phone: String,
+    /// The form's one-time nonce (32 hex characters).
+    pub nonce: String,
+}
+
+/// The result of [`SqliteStore::elink_file`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileOutcome {
+    /// A new case; the resident's reference number.
+    Filed { reference: String },
+    /// The same form was sent before (a double tap or a resend): its reference, no new case.
+    AlreadyFiled { reference: String },
+    /// The nonce was used by a different request (other phone number): the form must be
+    /// shown again with a fresh nonce.
+    NonceSpent,
+    /// The building's grid has no grid worker to be responsible.
+    NoGridWorker,
+    /// The building has taken its hourly share of requests.
+    BuildingBusy,
+    /// The push path refused the case (a bug or a roster change, never the resident's fault).
+    Refused { message: String },
+}
+
+/// What a resident may see of their request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestStatus {
+    pub reference: String,
+    pub category: Option<ServiceCategory>,
+    pub status: CaseStatus,
+    pub filed_at: Millis,
+    /// When the status last moved (the filing time if never).
+    pub updated_at: Millis,
+}
+
+fn ensure_schema(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(SCHEMA)?;
+    Ok(())
+}
+
+/// A fresh reference number.
+pub fn new_reference() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..REFERENCE_CHARS).map(|_| REFERENCE_ALPHABET[rng.random_range(0..REFERENCE_ALPHABET.len())] as char).collect()
+}
+
+/// A typed reference number in canonical form (upper case, no spaces or dashes), or `None`
+/// when it cannot be one.
+pub fn normalize_reference(typed: &str) -> Option<String> {
+    let canonical: String =
+        typed.chars().filter(|c| !matches!(c, ' ' | '-')).take(REFERENCE_CHARS + 1).collect::<String>().to_uppercase();
+    (canonical.len() == REFERENCE_CHARS && canonical.bytes().all(|b| REFERENCE_ALPHABET.contains(&b)))
+        .then_some(canonical)
+}
+
+impl SqliteStore {
+    /// The building's link, created on first use; with `rotate`, a new token replaces the old.
+    /// `NotFound` when there is no such building.
+    pub fn elink_link(&self, building: BuildingId, rotate: bool, now: Millis) -> Result<BuildingLink, StoreError> {
+        self.with_conn(|conn| {
+            ensure_schema(conn)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let building_name: String = tx
+                .query_row("SELECT name FROM buildings WHERE id = ?1", [building.to_string()], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("building {building}")))?;
+            let existing: Option<String> = tx
+                .query_row("SELECT token FROM elink_links WHERE building = ?1", [building.to_string()], |r| r.get(0))
+                .optional()?;
+            let token = match existing {
+                Some(token) if !rotate => token,
+                _ => {
+                    // The token is stored as is, not hashed: it is printed on a notice board,
+                    // and `building link` prints the same URL again. It only keeps strangers
+                    // from enumerating buildings.
+                    let token = secrets::new_actor_hex();
+                    tx.execute(
+                        "INSERT INTO elink_links (building, token, created_at) VALUES (?1, ?2, ?3)
+                         ON CONFLICT(building) DO UPDATE SET token = excluded.token, created_at = excluded.created_at",
+                        params![building.to_string(), token, now],
+                    )?;
+                    token
+                }
+            };
+            tx.commit()?;
+            Ok(BuildingLink { building, building_name, token })
+        })
+    }
+
+    /// The building a link token opens, with its name; `None` for an unknown token.
+    pub fn elink_building(&self, token: &str) -> Result<Option<(BuildingId, String)>, StoreError> {
+        self.with_conn(|conn| {
+            ensure_schema(conn)?;
+            let row: Option<(String, String)> = conn
+                .query_row(
+                    "SELECT b.id, b.name FROM elink_links l JOIN buildings b ON b.id = l.building WHERE l.token = ?1",
+                    [token],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            row.map(|(id, name)| Ok((parse_id(&id)?, name))).transpose()
+        })
+    }
+
+    /// Files `request` as a help case in `building`, at `now`. At most `per_building_hour`
+    /// requests per building in the last hour (counted in the database, so restarts and
+    /// several server processes share the count).
+    pub fn elink_file(
+        &self,
+        building: BuildingId,
+        request: &HelpRequest,
+        per_building_hour: u32,
+        now: Millis,
+    ) -> Result<FileOutcome, StoreError> {
+        self.with_conn(|conn| {
+            ensure_schema(conn)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let earlier: Option<(String, String)> = tx
+                .query_row("SELECT reference, phone FROM elink_requests WHERE nonce = ?1", [&request.nonce], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            if let Some((reference, phone)) = earlier {
+                return Ok(if phone == request.phone {
+                    FileOutcome::AlreadyFiled { reference }
+                } else {
+                    FileOutcome::NonceSpent
+                });
+            }
+            let recent: u32 = tx.query_row(
+                "SELECT COUNT(*) FROM elink_requests WHERE building = ?1 AND created_at > ?2",
+                params![building.to_string(), now - 3_600_000],
+                |r| r.get(0),
+            )?;
+            if recent >= per_building_hour {
+                return Ok(FileOutcome::BuildingBusy);
+            }
+            let placement = building_placement(&tx, building)?;
+            let Some((worker, worker_name)) = grid_workers(&tx, placement.grid)?.into_iter().next() else {
+                return Ok(FileOutcome::NoGridWorker);
+            };
+            let account = elink_account(&tx, placement.grid, now)?;
+            let device = elink_device(&tx, account.id, now)?;
+            let actor =
+                hex::decode(&device.actor).map_err(|e| StoreError::Backend(format!("e-link device actor: {e}")))?;
+
+            let case_id = CaseId::new();
+            let title = format!("网格e通求助·{}·{}", request.category.zh(), request.room);
+            let description = format!(
+                "{}\n\n居民：{}　房号：{}　电话：{}（经社区网格e通提交）",
+                request.description, request.name, request.room, request.phone
+            );
+            let case = CaseFile::new(
+                case_id,
+                CaseKind::Help(request.category),
+                placement,
+                None,
+                &title,
+                &description,
+                (account.id, &account.name),
+                (worker, &worker_name),
+                now,
+            );
+            let mut automerge_doc =
+                doc::guarded("creating the help case", || doc::create(&case, ActorId::from(actor), now))
+                    .map_err(|e| StoreError::Backend(format!("building the e-link case: {e}")))?;
+            let changes: Vec<PushChange> = automerge_doc
+                .get_changes(&[])
+                .into_iter()
+                .map(|change| PushChange { doc: case_id.into(), bytes: change.raw_bytes().to_vec() })
+                .collect();
+            let sync_request = SyncRequest {
+                protocol: PROTOCOL_VERSION,
+                cursors: BTreeMap::new(),
+                changes,
+                page_bytes: None,
+                repair: Vec::new(),
+                reference_version: None,
+                device_time: now,
+                health: None,
+                verify: Vec::new(),
+            };
+            let pushed = push(&tx, &device, &sync_request, &PushLimits::default(), now)?;
+            if let Some(refused) = pushed.acks.iter().find_map(|ack| match &ack.status {
+                AckStatus::Rejected { code, message } => Some(format!("{}: {message}", code.code())),
+                _ => None,
+            }) {
+                // The refusal row is kept, as for a phone.
+                tx.commit()?;
+                return Ok(FileOutcome::Refused { message: refused });
+            }
+            let reference = loop {
+                let candidate = new_reference();
+                let taken: bool = tx.query_row(
+                    "SELECT EXISTS(SELECT 1 FROM elink_requests WHERE reference = ?1)",
+                    [&candidate],
+                    |r| r.get(0),
+                )?;
+                if !taken {
+                    break candidate;
+                }
+            };
+            tx.execute(
+                "INSERT INTO elink_requests (reference, nonce, building, case_id, phone, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![reference, request.nonce, building.to_string(), case_id.to_string(), request.phone, now],
+            )?;
+            tx.commit()?;
+            Ok(FileOutcome::Filed { reference })
+        })
+    }
+
+    /// The status of the request with this reference number and phone number, in this
+    /// building; `None` when any of them does not match (one answer for all three).
+    pub fn elink_status(
+        &self,
+        building: BuildingId,
+        reference: &str,
+        phone: &str,
+    ) -> Result<Option<RequestStatus>, StoreError> {
+        self.with_conn(|conn| {
+            ensure_schema(conn)?;
+            let row: Option<(String, i64)> = conn
+                .query_row(
+                    "SELECT case_id, created_at FROM elink_requests WHERE reference = ?1 AND phone = ?2 AND building = ?3",
+                    params![reference, phone, building.to_string()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((case_id, filed_at)) = row else { return Ok(None) };
+            let case_id: CaseId = parse_id(&case_id)?;
+            let bytes = doc_bytes(conn, case_id.into())?
+                .ok_or_else(|| StoreError::Backend(format!("e-link case {case_id} is missing")))?;
+            let automerge_doc = doc::guarded("loading the e-link case", || doc::load(&bytes))
+                .map_err(|e| StoreError::Backend(format!("e-link case {case_id} does not load: {e}")))?;
+            let case: CaseFile = doc::guarded("reading the e-link case", || doc::read(&automerge_doc))
+                .map_err(|e| StoreError::Backend(format!("e-link case {case_id} does not read: {e}")))?;
+            let history = case.status_history();
+            Ok(Some(RequestStatus {
+                reference: reference.to_string(),
+                category: match case.kind {
+                    CaseKind::Help(category) => Some(category),
+                    _ => None,
+                },
+                status: case.status(),
+                filed_at,
+                updated_at: history.last().map(|(action, _)| action.at).unwrap_or(filed_at),
+            }))
+        })
+    }
+}
+
+fn building_placement(conn: &Connection, building: BuildingId) -> Result<Placement, StoreError> {
+    let (street, community, grid): (String, String, String) = conn
+        .query_row(
+            "SELECT c.street, g.community, b.grid FROM buildings b JOIN grids g ON g.id = b.grid
+             JOIN communities c ON c.id = g.community WHERE b.id = ?1",
+            [building.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("building {building}")))?;
+    Ok(Placement {
+        street: parse_id(&street)?,
+        community: parse_id(&community)?,
+        grid: parse_id(&grid)?,
+        building: Some(building),
+    })
+}
+
+/// The grid's e-link account, created on first use: a volunteer (it may create cases and
+/// nothing more) whose only scope is the grid.
+fn elink_account(conn: &Connection, grid: GridId, now: Millis) -> Result<Staff, StoreError> {
+    let scopes = serde_json::to_string(&vec![Scope::Grid(grid)])?;
+    let found: Option<String> = conn
+        .query_row(
+            "SELECT id FROM users WHERE name = ?1 AND role = ?2 AND scopes = ?3 ORDER BY created_at LIMIT 1",
+            params![ELINK_ACCOUNT_NAME, Role::Volunteer.code(), scopes],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let id = match found {
+        Some(id) => parse_id(&id)?,
+        None => {
+            let staff = Staff {
+                id: UserId::new(),
+                name: ELINK_ACCOUNT_NAME.to_string(),
+                role: Role::Volunteer,
+                phone: String::new(),
+                scopes: vec![Scope::Grid(grid)],
+                pledge: String::new(),
+            };
+            roster::insert_staff(conn, &staff, now)?;
+            roster::bump_reference_version(conn)?;
+            staff.id
+        }
+    };
+    load_staff(conn, id)?.ok_or_else(|| StoreError::Backend("the e-link account vanished".into()))
+}
+
+/// The e-link account's device (the newest not revoked), created on first use.
+fn elink_device(conn: &Connection, user: UserId, now: Millis) -> Result<AuthedDevice, StoreError> {
+    let found: Option<String> = conn
+        .query_row(
+            "SELECT id FROM devices WHERE user_id = ?1 AND revoked_at IS NULL AND token_hash LIKE 'elink:%'
+             ORDER BY created_at DESC LIMIT 1",
+            [user.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let device = match found {
+        Some(id) => parse_id(&id)?,
+        None => {
+            let device = DeviceId::new();
+            conn.execute(
+                "INSERT INTO devices (id, user_id, name, token_hash, actor, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    device.to_string(),
+                    user.to_string(),
+                    ELINK_ACCOUNT_NAME,
+                    format!("{ELINK_TOKEN_PREFIX}{}", secrets::new_token()),
+                    secrets::new_actor_hex(),
+                    now
+                ],
+            )?;
+            device
+        }
+    };
+    load_device(conn, device)
+}
