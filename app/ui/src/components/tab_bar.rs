@@ -1,5 +1,6 @@
 //! The bottom tab bar: five tabs for grid workers, four for building leaders (their home is
-//! the report screen). Large targets within thumb reach.
+//! the report screen); supervisors keep all five, with their desk (工作台) as home. Large
+//! targets within thumb reach.
 
 use dioxus::prelude::*;
 use gridlink_shared::Role;
@@ -27,11 +28,12 @@ pub fn TabBar() -> Element {
         Route::Me {} => 4,
     };
     let leader = ctx.role() == Role::BuildingLeader;
+    let own_home = leader || gridlink_client::figures::has_supervisor_home(ctx.role());
     let mut tabs = vec![(
         0,
         Route::Today {},
-        if leader { t.tab_home } else { t.tab_today },
-        if leader { icons::HOME } else { icons::TODAY },
+        if own_home { t.tab_home } else { t.tab_today },
+        if own_home { icons::HOME } else { icons::TODAY },
     )];
     if !leader {
         tabs.push((1, Route::Households {}, t.tab_households, icons::HOUSEHOLDS));

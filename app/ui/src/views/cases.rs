@@ -1,10 +1,13 @@
 //! 事件 Cases: mine / open / overdue lists, a case with its timeline and the actions the role
 //! and status allow, opening a case of any kind, and the building leader's one-tap report.
+//! A supervisor's list starts at the resolved cases waiting for them (待核实), and on a case
+//! their verification actions (核实办结, reopen) come first.
 
 use dioxus::prelude::*;
+use gridlink_client::figures::has_supervisor_home;
 use gridlink_client::{CaseDetail, CaseFilter};
 use gridlink_shared::policy::{ArrivalState, CompletionState};
-use gridlink_shared::{ActionKind, BuildingId, CaseId, CaseKind, HouseholdId, Lang, UserId};
+use gridlink_shared::{ActionKind, BuildingId, CaseId, CaseKind, CaseStatus, HouseholdId, Lang, UserId};
 
 use crate::components::badges::StatusBadge;
 use crate::components::case_row::CaseRowCard;
@@ -15,6 +18,15 @@ use crate::i18n::tr;
 use crate::route::{KindSlug, Route};
 use crate::state::use_ctx;
 use crate::views::actions::{self, CaseForm};
+use crate::views::supervisor;
+
+/// A segment of the case list: one of the core's filters, or the resolved cases waiting for a
+/// supervisor's verification.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Segment {
+    Filter(CaseFilter),
+    ToVerify,
+}
 
 #[component]
 pub fn Cases() -> Element {
@@ -22,13 +34,26 @@ pub fn Cases() -> Element {
     ctx.watch();
     let lang = ctx.lang();
     let t = tr(lang);
-    let mut filter = use_signal(|| CaseFilter::Mine);
-    let rows = ctx.client.cases(filter(), ctx.minute());
+    // A supervisor is rarely the responsible person: "mine" gives way to what waits for them.
+    let supervisor = has_supervisor_home(ctx.role());
+    let mut filter = use_signal(|| if supervisor { Segment::ToVerify } else { Segment::Filter(CaseFilter::Mine) });
+    let rows = match filter() {
+        Segment::Filter(chosen) => ctx.client.cases(chosen, ctx.minute()),
+        Segment::ToVerify => ctx
+            .client
+            .cases(CaseFilter::All, ctx.minute())
+            .map(|rows| rows.into_iter().filter(|row| row.status == CaseStatus::Resolved).collect()),
+    };
+    let first = if supervisor {
+        (Segment::ToVerify, supervisor::words(lang).segment_to_verify)
+    } else {
+        (Segment::Filter(CaseFilter::Mine), t.cases_mine)
+    };
     let choices = [
-        (CaseFilter::Mine, t.cases_mine),
-        (CaseFilter::Open, t.cases_open),
-        (CaseFilter::Overdue, t.cases_overdue),
-        (CaseFilter::All, t.filter_all),
+        first,
+        (Segment::Filter(CaseFilter::Open), t.cases_open),
+        (Segment::Filter(CaseFilter::Overdue), t.cases_overdue),
+        (Segment::Filter(CaseFilter::All), t.filter_all),
     ];
     rsx! {
         PageTitle { title: t.cases_title.to_string(),
@@ -113,7 +138,7 @@ fn CaseView(detail: CaseDetail, lang: Lang) -> Element {
                 }
             }
         }
-        CaseActions { case: row.id, allowed: detail.allowed_actions.clone(), lang }
+        CaseActions { case: row.id, status: row.status, allowed: detail.allowed_actions.clone(), lang }
         SectionTitle { title: t.timeline.to_string(), count: detail.timeline.len() }
         div { class: "card",
             div { class: "timeline",
@@ -147,11 +172,18 @@ fn CaseView(detail: CaseDetail, lang: Lang) -> Element {
 }
 
 /// The buttons for what the user may do now; close asks for satisfaction, reassign for a
-/// person. Every action is saved on the phone at once.
+/// person. Every action is saved on the phone at once. For a supervisor, closing a resolved
+/// case is its verification (核实办结): close and reopen come first and close is the main button.
 #[component]
-fn CaseActions(case: CaseId, allowed: Vec<ActionKind>, lang: Lang) -> Element {
+fn CaseActions(case: CaseId, status: CaseStatus, allowed: Vec<ActionKind>, lang: Lang) -> Element {
     let ctx = use_ctx();
     let t = tr(lang);
+    let supervisor = has_supervisor_home(ctx.role());
+    let mut allowed = allowed;
+    if supervisor {
+        allowed.sort_by_key(|kind| !matches!(kind, ActionKind::Close | ActionKind::Reopen));
+    }
+    let verifies = |kind: ActionKind| supervisor && kind == ActionKind::Close && status == CaseStatus::Resolved;
     let mut note = use_signal(String::new);
     let mut satisfaction = use_signal(|| None::<u8>);
     let mut to = use_signal(|| None::<UserId>);
@@ -223,13 +255,13 @@ fn CaseActions(case: CaseId, allowed: Vec<ActionKind>, lang: Lang) -> Element {
                     button {
                         key: "{kind.code()}",
                         id: "act-{kind.code()}",
-                        class: if matches!(kind, ActionKind::Arrive | ActionKind::Resolve | ActionKind::Accept) { "btn primary" } else { "btn" },
+                        class: if matches!(kind, ActionKind::Arrive | ActionKind::Resolve | ActionKind::Accept) || verifies(kind) { "btn primary" } else { "btn" },
                         disabled: kind == ActionKind::Reassign && to().is_none(),
                         onclick: {
                             let mut act = act.clone();
                             move |_| act(kind)
                         },
-                        {kind.label(lang)}
+                        if verifies(kind) { {supervisor::words(lang).verify_close} } else { {kind.label(lang)} }
                     }
                 }
             }

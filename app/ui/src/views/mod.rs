@@ -9,4 +9,5 @@ pub mod leader;
 pub mod lock;
 pub mod me;
 pub mod services;
+pub mod supervisor;
 pub mod today;

@@ -1,6 +1,6 @@
 //! 今日 Today: due and overdue must-visits with their reasons, must-arrive events with a live
 //! countdown, my open cases, one tap to record a visit. Building leaders get their report
-//! home here instead.
+//! home here instead, supervisors their figures and lists ([`SupervisorHome`]).
 
 use dioxus::prelude::*;
 use gridlink_client::{DueVisitRow, MustArriveRow, TodayView};
@@ -16,12 +16,16 @@ use crate::i18n::tr;
 use crate::route::Route;
 use crate::state::use_ctx;
 use crate::views::leader::LeaderHome;
+use crate::views::supervisor::SupervisorHome;
 
 #[component]
 pub fn Today() -> Element {
     let ctx = use_ctx();
     if ctx.role() == Role::BuildingLeader {
         return rsx! { LeaderHome {} };
+    }
+    if gridlink_client::figures::has_supervisor_home(ctx.role()) {
+        return rsx! { SupervisorHome {} };
     }
     ctx.watch();
     let lang = ctx.lang();
