@@ -189,7 +189,7 @@ parent_id    street: empty; community: its street; grid: its community;
              building: its grid; household: its building; staff: empty
 name         the name (household: head of household; staff: the person)
 phone        staff and household phone (optional)
-role         staff only: grid-worker | building-leader | supervisor | admin
+role         staff only: grid-worker | building-leader | volunteer | supervisor | admin
 scopes       staff only: grid:ID building:ID community:ID street:ID, separated by ';' or spaces
 units, floors, rooms_per_floor   buildings only, numbers 1-200
 unit, room   households only (room required)
@@ -229,7 +229,7 @@ enum UserCommand {
         data: DataDir,
         #[arg(long)]
         name: String,
-        /// grid-worker | building-leader | supervisor | admin
+        /// grid-worker | building-leader | volunteer | supervisor | admin
         #[arg(long)]
         role: Role,
         /// grid:ID | building:ID | community:ID | street:ID (repeatable).
