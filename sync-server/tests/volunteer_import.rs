@@ -27,11 +27,7 @@ fn the_roster_csv_imports_volunteers_with_their_scope() {
     h.admin.import_csv_from(roster_with_volunteers(&grid.to_string()).as_bytes(), now_millis()).unwrap();
 
     let roster = h.admin.roster().unwrap();
-    let volunteer = roster
-        .staff
-        .iter()
-        .find(|s| s.name == "周雅琴")
-        .expect("周雅琴 is on the roster after the import");
+    let volunteer = roster.staff.iter().find(|s| s.name == "周雅琴").expect("周雅琴 is on the roster after the import");
     assert_eq!(volunteer.name, "周雅琴");
     assert_eq!(volunteer.role, Role::Volunteer);
     assert_eq!(volunteer.scopes, vec![Scope::Grid(grid)]);
