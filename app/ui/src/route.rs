@@ -6,12 +6,12 @@ use std::rc::Rc;
 use dioxus::history::{History, MemoryHistory};
 use dioxus::prelude::*;
 use dioxus::router::components::HistoryProvider;
-use gridlink_shared::{CaseId, CaseKind, HouseholdId};
+use gridlink_shared::{CaseId, CaseKind, HouseholdId, ResidentId};
 
 use crate::components::sync_bar::SyncBar;
 use crate::components::tab_bar::TabBar;
 use crate::views::cases::{CasePage, Cases, NewCase, NewHouseholdCase, Report};
-use crate::views::households::{EditHousehold, HouseholdPage, Households, RecordVisit};
+use crate::views::households::{EditHousehold, EditResident, HouseholdPage, Households, NewArrival, RecordVisit};
 use crate::views::me::Me;
 use crate::views::services::Services;
 use crate::views::today::Today;
@@ -25,12 +25,17 @@ pub enum Route {
         Today {},
         #[route("/households")]
         Households {},
+        /// 新迁入登记; building, unit and room may come prefilled in the query.
+        #[route("/households/new?:building&:unit&:room")]
+        NewArrival { building: String, unit: String, room: String },
         #[route("/households/:id")]
         HouseholdPage { id: HouseholdId },
         #[route("/households/:id/visit")]
         RecordVisit { id: HouseholdId },
         #[route("/households/:id/edit")]
         EditHousehold { id: HouseholdId },
+        #[route("/households/:id/residents/:resident")]
+        EditResident { id: HouseholdId, resident: ResidentId },
         #[route("/households/:id/case")]
         NewHouseholdCase { id: HouseholdId },
         #[route("/cases")]

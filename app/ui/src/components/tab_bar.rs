@@ -21,6 +21,8 @@ pub fn TabBar() -> Element {
         | Route::HouseholdPage { .. }
         | Route::RecordVisit { .. }
         | Route::EditHousehold { .. }
+        | Route::NewArrival { .. }
+        | Route::EditResident { .. }
         | Route::NewHouseholdCase { .. } => 1,
         Route::Cases {} | Route::NewCase {} | Route::CasePage { .. } => 2,
         Route::Report { .. } => 0,

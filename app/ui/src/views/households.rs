@@ -1,9 +1,18 @@
 //! 住户 Households: the list by building and unit with tag badges, search and filters; the
-//! household file (一户一档); recording a visit; editing the file.
+//! household file (一户一档); recording a visit; editing the file; filing a new arrival and
+//! editing a resident ([`new_arrival`]).
+//!
+//! Only the roles the validator lets edit household files (grid workers and admins) see the
+//! buttons that edit one; a supervisor reads the same file without them.
+
+mod new_arrival;
+
+pub use new_arrival::{EditResident, HouseholdDraft, NewArrival, ResidentDraft, draft_problems, file_draft};
 
 use dioxus::prelude::*;
 use gridlink_client::{HouseholdDetail, HouseholdEdit, HouseholdFilter, HouseholdRow};
-use gridlink_shared::{HelpNeed, HouseholdId, HouseholdStatus, Lang, MustVisitTag, ResidentId, VisitOutcome};
+use gridlink_shared::time::{Millis, local_date, start_of_local_day};
+use gridlink_shared::{HelpNeed, HouseholdId, HouseholdStatus, Lang, MustVisitTag, ResidentId, Role, VisitOutcome};
 
 use crate::components::badges::{NeedBadge, TagBadge};
 use crate::components::case_row::CaseRowCard;
@@ -12,8 +21,18 @@ use crate::components::page::{Empty, ErrorState, PageTitle, SectionTitle};
 use crate::format;
 use crate::i18n::tr;
 use crate::route::Route;
-use crate::state::use_ctx;
+use crate::state::{Ctx, use_ctx};
 use crate::views::actions::{self, VisitForm};
+
+/// Whether the enrolled user may edit household files: the validator's rule
+/// (`authorize_household_edit`), so no button leads to a change the server would refuse.
+pub fn may_edit_households(role: Role) -> bool {
+    matches!(role, Role::GridWorker | Role::Admin)
+}
+
+fn may_edit(ctx: &Ctx) -> bool {
+    may_edit_households(ctx.role())
+}
 
 /// The list: search box, tag and overdue filters, households grouped by building and unit.
 #[component]
@@ -33,8 +52,17 @@ pub fn Households() -> Element {
     };
     let filtering = filter != HouseholdFilter::default();
     let rows = ctx.client.households(&filter, ctx.minute());
+    let editor = may_edit(&ctx);
     rsx! {
         PageTitle { title: t.households_title.to_string() }
+        if editor {
+            Link {
+                class: "btn block",
+                id: "new-arrival",
+                to: Route::NewArrival { building: String::new(), unit: String::new(), room: String::new() },
+                {t.new_arrival_button}
+            }
+        }
         div { class: "search",
             span { class: "icon", Icon { svg: SEARCH } }
             input {
@@ -150,7 +178,9 @@ pub fn HouseholdPage(id: HouseholdId) -> Element {
 fn HouseholdFileView(detail: HouseholdDetail, lang: Lang) -> Element {
     let t = tr(lang);
     let id = detail.id;
-    let now_year = format::year_of(use_ctx().now_untracked());
+    let ctx = use_ctx();
+    let now_year = format::year_of(ctx.now_untracked());
+    let editor = may_edit(&ctx);
     rsx! {
         PageTitle { title: detail.head.clone(), back: true }
         div { class: "card",
@@ -178,18 +208,31 @@ fn HouseholdFileView(detail: HouseholdDetail, lang: Lang) -> Element {
                 }
             }
         }
-        div { class: "action-grid",
-            Link { class: "btn primary big", id: "record-visit", to: Route::RecordVisit { id }, {t.record_visit} }
-            Link { class: "btn big", to: Route::NewHouseholdCase { id }, {t.open_case} }
+        if editor {
+            div { class: "action-grid",
+                Link { class: "btn primary big", id: "record-visit", to: Route::RecordVisit { id }, {t.record_visit} }
+                Link { class: "btn big", to: Route::NewHouseholdCase { id }, {t.open_case} }
+            }
+        } else {
+            div { class: "notice", id: "read-only", {t.read_only_file} }
+            div { class: "actions",
+                Link { class: "btn big", to: Route::NewHouseholdCase { id }, {t.open_case} }
+            }
         }
 
         SectionTitle { title: t.residents.to_string(), count: detail.residents.len() }
         div { class: "card",
             for resident in detail.residents.iter() {
-                div { key: "{resident.id}", class: "visit resident",
+                div { key: "{resident.id}", class: if resident.departure.is_some() { "visit resident departed" } else { "visit resident" },
                     div { class: "row",
-                        strong { {resident.name.clone()} }
-                        span { class: "muted", "{resident.relation} · {resident.sex.label(lang)} · {resident.birth_year} ({now_year - i32::from(resident.birth_year)})" }
+                        strong { class: "grow", {resident.name.clone()} }
+                        if editor {
+                            Link { class: "btn small", to: Route::EditResident { id, resident: resident.id }, {t.edit} }
+                        }
+                    }
+                    div { class: "muted", "{resident.relation} · {resident.sex.label(lang)} · {resident.birth_year} ({now_year - i32::from(resident.birth_year)})" }
+                    if let Some(departure) = &resident.departure {
+                        div { class: "reason departure", "{departure.kind.label(lang)} · {departure.on}" }
                     }
                     div { class: "sub", "{t.id_number} {resident.id_number_masked}" }
                     if !resident.phone.is_empty() {
@@ -207,10 +250,10 @@ fn HouseholdFileView(detail: HouseholdDetail, lang: Lang) -> Element {
         }
 
         SectionTitle { title: t.tags.to_string() }
-        TagEditor { household: id, tags: detail.tags.iter().map(|tag| (tag.tag, tag.since.to_string())).collect::<Vec<_>>(), lang }
+        TagEditor { household: id, tags: detail.tags.iter().map(|tag| (tag.tag, tag.since.to_string())).collect::<Vec<_>>(), lang, editor }
 
         SectionTitle { title: t.needs.to_string() }
-        NeedEditor { household: id, needs: detail.needs.iter().map(|n| n.need).collect::<Vec<_>>(), lang }
+        NeedEditor { household: id, needs: detail.needs.iter().map(|n| n.need).collect::<Vec<_>>(), lang, editor }
 
         if !detail.open_cases.is_empty() {
             SectionTitle { title: t.open_cases.to_string(), count: detail.open_cases.len() }
@@ -251,15 +294,17 @@ fn HouseholdFileView(detail: HouseholdDetail, lang: Lang) -> Element {
                 }
             }
         }
-        div { class: "actions",
-            Link { class: "btn", to: Route::EditHousehold { id }, {t.edit} }
+        if editor {
+            div { class: "actions",
+                Link { class: "btn", id: "edit-household", to: Route::EditHousehold { id }, {t.edit} }
+            }
         }
     }
 }
 
 /// Tags on the file, each removable; the ones not on it can be added with a start date.
 #[component]
-fn TagEditor(household: HouseholdId, tags: Vec<(MustVisitTag, String)>, lang: Lang) -> Element {
+fn TagEditor(household: HouseholdId, tags: Vec<(MustVisitTag, String)>, lang: Lang, editor: bool) -> Element {
     let ctx = use_ctx();
     let t = tr(lang);
     let mut adding = use_signal(|| None::<MustVisitTag>);
@@ -299,17 +344,19 @@ fn TagEditor(household: HouseholdId, tags: Vec<(MustVisitTag, String)>, lang: La
                         TagBadge { tag, lang }
                         span { class: "muted", style: "margin-left:8px", {(t.since)(&tag_since)} }
                     }
-                    button {
-                        class: "btn small danger",
-                        onclick: {
-                            let mut remove = remove.clone();
-                            move |_| remove(tag, false, None)
-                        },
-                        {t.remove}
+                    if editor {
+                        button {
+                            class: "btn small danger",
+                            onclick: {
+                                let mut remove = remove.clone();
+                                move |_| remove(tag, false, None)
+                            },
+                            {t.remove}
+                        }
                     }
                 }
             }
-            if !missing.is_empty() {
+            if editor && !missing.is_empty() {
                 div { class: "chips",
                     for tag in missing.iter().copied() {
                         button {
@@ -341,7 +388,7 @@ fn TagEditor(household: HouseholdId, tags: Vec<(MustVisitTag, String)>, lang: La
 
 /// The five help needs (五助) as switches: tap to add one, tap again to close it.
 #[component]
-fn NeedEditor(household: HouseholdId, needs: Vec<HelpNeed>, lang: Lang) -> Element {
+fn NeedEditor(household: HouseholdId, needs: Vec<HelpNeed>, lang: Lang, editor: bool) -> Element {
     let ctx = use_ctx();
     let t = tr(lang);
     let mut error = use_signal(|| None::<String>);
@@ -354,8 +401,9 @@ fn NeedEditor(household: HouseholdId, needs: Vec<HelpNeed>, lang: Lang) -> Eleme
                 div { class: "muted", {t.no_needs} }
             }
             div { class: "chips",
-                for need in HelpNeed::ALL.iter().copied() {
+                for need in HelpNeed::ALL.iter().copied().filter(|need| editor || needs.contains(need)) {
                     button {
+                        disabled: !editor,
                         key: "{need.code()}",
                         class: if needs.contains(&need) { "chip on" } else { "chip" },
                         onclick: {
@@ -377,15 +425,36 @@ fn NeedEditor(household: HouseholdId, needs: Vec<HelpNeed>, lang: Lang) -> Eleme
     }
 }
 
-/// Record a visit: outcome, notes, needs found, follow-up date, residents present. Saved at
-/// once on the phone.
+/// When a visit on the day typed happened: now for today (or an empty field), noon of an
+/// earlier day in Asia/Shanghai (the hour is not asked), and never a day still to come.
+pub fn visit_time(date: &str, now: Millis) -> Result<Millis, gridlink_client::Error> {
+    match actions::parse_date(date)? {
+        None => Ok(now),
+        Some(day) if day == local_date(now) => Ok(now),
+        Some(day) if day > local_date(now) => {
+            Err(gridlink_client::Error::Input(format!("a visit on {day} has not happened yet / 走访日期不能晚于今天")))
+        }
+        Some(day) => Ok(start_of_local_day(day) + 12 * gridlink_shared::time::HOUR_MS),
+    }
+}
+
+/// Record a visit: the day (today in Asia/Shanghai unless changed), outcome, notes, needs
+/// found, follow-up date, residents present. Saved at once on the phone.
 #[component]
 pub fn RecordVisit(id: HouseholdId) -> Element {
     let ctx = use_ctx();
     let lang = ctx.lang();
     let t = tr(lang);
     let mut form = use_signal(VisitForm::default);
+    // The local date, not the UTC one: at 04:00 on 11/30 in Shanghai it is still 11/29 in UTC.
+    let mut visit_date = use_signal(|| format::date(ctx.now_untracked()));
     let mut error = use_signal(|| None::<String>);
+    if !may_edit(&ctx) {
+        return rsx! {
+            PageTitle { title: t.record_visit.to_string(), back: true }
+            div { class: "notice", id: "read-only", {t.read_only_file} }
+        };
+    }
     let detail = match ctx.client.household(id, ctx.now_untracked()) {
         Ok(detail) => detail,
         Err(e) => {
@@ -398,7 +467,7 @@ pub fn RecordVisit(id: HouseholdId) -> Element {
     let residents: Vec<(ResidentId, String)> = detail.residents.iter().map(|r| (r.id, r.name.clone())).collect();
     let save = {
         let ctx = ctx.clone();
-        move |_| match actions::record_visit(&ctx.client, id, &form.peek(), ctx.now_untracked()) {
+        move |_| match record_visit_on(&ctx.client, id, &form.peek(), &visit_date.peek(), ctx.now_untracked()) {
             Ok(_) => {
                 ctx.saved();
                 ctx.flash(Route::HouseholdPage { id }, tr(ctx.lang()).saved_locally);
@@ -416,6 +485,16 @@ pub fn RecordVisit(id: HouseholdId) -> Element {
         }
         if let Some(message) = error() {
             div { class: "form-error", role: "alert", id: "visit-error", {message} }
+        }
+        div { class: "field",
+            label { r#for: "visit-date", {t.visit_date} }
+            input {
+                id: "visit-date",
+                r#type: "date",
+                max: "{format::date(ctx.now_untracked())}",
+                initial_value: visit_date(),
+                oninput: move |e| visit_date.set(e.value()),
+            }
         }
         div { class: "field",
             span { class: "label", {t.outcome} }
@@ -494,13 +573,35 @@ pub fn RecordVisit(id: HouseholdId) -> Element {
             }
             div { class: "hint", {t.follow_up_hint} }
         }
-        div { class: "sticky-bottom",
+        // In the flow after the last field, not pinned over it: a pinned bar hid the date
+        // fields under it until one scrolled.
+        div { class: "actions form-end",
             button { class: "btn primary block big", id: "save-visit", onclick: save, {t.save} }
         }
     }
 }
 
-/// Edit the file's own fields: head, phone, notes, moved out.
+/// Saves a visit on the day typed (see [`visit_time`]), offline.
+pub fn record_visit_on(
+    client: &gridlink_client::Client,
+    household: HouseholdId,
+    form: &VisitForm,
+    date: &str,
+    now: Millis,
+) -> Result<gridlink_shared::VisitId, gridlink_client::Error> {
+    let visit = gridlink_client::NewVisit {
+        household,
+        outcome: form.outcome,
+        notes: form.notes.trim().to_string(),
+        needs_found: form.needs_found.clone(),
+        follow_up: actions::parse_date(&form.follow_up)?,
+        residents_present: form.residents_present.clone(),
+        at: visit_time(date, now)?,
+    };
+    client.record_visit(visit, now)
+}
+
+/// Edit the file's own fields: head, phone, notes, moved out (with its date).
 #[component]
 pub fn EditHousehold(id: HouseholdId) -> Element {
     let ctx = use_ctx();
@@ -512,6 +613,10 @@ pub fn EditHousehold(id: HouseholdId) -> Element {
     let mut phone = use_signal(|| initial.as_ref().map(|d| d.phone.clone()).unwrap_or_default());
     let mut notes = use_signal(|| initial.as_ref().map(|d| d.notes.clone()).unwrap_or_default());
     let mut moved_out = use_signal(|| initial.as_ref().map(|d| d.status == HouseholdStatus::MovedOut).unwrap_or(false));
+    let today = format::date(ctx.now_untracked());
+    let mut moved_out_on = use_signal(|| {
+        initial.as_ref().and_then(|d| d.moved_out_on).map(|d| d.to_string()).unwrap_or_else(|| today.clone())
+    });
     let mut error = use_signal(|| None::<String>);
     let Some(detail) = initial else {
         let text = detail.err().map(|e| ctx.words(&e)).unwrap_or_default();
@@ -523,13 +628,22 @@ pub fn EditHousehold(id: HouseholdId) -> Element {
     let save = {
         let ctx = ctx.clone();
         move |_| {
+            let moved_out_on = match actions::parse_date(&moved_out_on()) {
+                Ok(date) => date.filter(|_| moved_out()),
+                Err(e) => return error.set(Some(ctx.words(&e))),
+            };
+            if moved_out_on.is_some_and(|d| d > local_date(ctx.now_untracked())) {
+                return error.set(Some(ctx.words(&gridlink_client::Error::Input(
+                    "a move-out date cannot be in the future / 迁出日期不能晚于今天".into(),
+                ))));
+            }
             let edit = HouseholdEdit {
                 head: Some(head().trim().to_string()).filter(|h| *h != detail.head),
                 phone: Some(phone().trim().to_string()).filter(|p| *p != detail.phone),
                 notes: Some(notes().trim().to_string()).filter(|n| *n != detail.notes),
                 status: Some(if moved_out() { HouseholdStatus::MovedOut } else { HouseholdStatus::Active })
                     .filter(|s| *s != detail.status),
-                moved_out_on: None,
+                moved_out_on: moved_out_on.filter(|d| Some(*d) != detail.moved_out_on),
             };
             match ctx.client.edit_household(id, edit, ctx.now_untracked()) {
                 Ok(()) => {
@@ -562,6 +676,12 @@ pub fn EditHousehold(id: HouseholdId) -> Element {
         label { class: if moved_out() { "check on" } else { "check" },
             input { r#type: "checkbox", checked: moved_out(), onchange: move |_| moved_out.set(!moved_out()) }
             {t.moved_out}
+        }
+        if moved_out() {
+            div { class: "field",
+                label { r#for: "moved-out-on", {t.moved_out_on} }
+                input { id: "moved-out-on", r#type: "date", max: "{today}", initial_value: moved_out_on(), oninput: move |e| moved_out_on.set(e.value()) }
+            }
         }
         div { class: "actions",
             button { class: "btn primary block big", onclick: save, {t.save} }
