@@ -12,13 +12,17 @@
 //!
 //! A street supervisor holds about 40,000 documents; hydrating every automerge document for
 //! each screen would take seconds. The rows are therefore cached in the `doc_facts` table, one
-//! row per document, tagged with the document's heads. Before figures are computed, only the
-//! documents whose heads differ from their cached row (saved, pulled or repaired since) are
-//! hydrated again, in the same transaction; rows of deleted documents are dropped. The heads
-//! identify a document's state exactly, so the cache can never serve rows of an older state,
-//! whichever path (write, sync, repair, fixture) saved the document, and the store's save path
-//! needs no change. A fact row does not depend on `now` (see docs/console.md), so a row stays
-//! valid for as long as its document is unchanged.
+//! row per document, tagged with the document's heads. The store's save path writes a
+//! document's row in the transaction that saves it ([`cache_facts`]: the document is hydrated
+//! there already). Before figures are computed, any document whose heads differ from its
+//! cached row (a store from before the cache, a row missing for any reason) is hydrated again,
+//! in the same transaction, and rows of deleted documents are dropped. The heads identify a
+//! document's state exactly, so the cache never serves rows of an older state. A fact row does
+//! not depend on `now` (see docs/console.md), so it stays valid while its document is unchanged.
+//!
+//! Measured on the street demo (40,260 documents, release build, 2 shared cores): filling the
+//! cache from nothing (a store from before it) takes about 17 s, once; a read with the cache
+//! in place about 0.75 s (parsing the rows, then the dashboard and lists).
 
 use gridlink_shared::figures::{
     self, CaseFacts, CaseFigure, Dashboard, Facts, GroupBy, Grouping, HouseholdFacts, HouseholdFigure, Period,
@@ -68,6 +72,21 @@ impl DocFacts {
 pub struct FactsRefresh {
     pub rehydrated: usize,
     pub cached: usize,
+}
+
+/// Writes the fact rows of a document just saved, tagged with the heads `docs` now holds for
+/// it (called by the store's save path, in its transaction), so reads find them ready.
+pub(crate) fn cache_facts(conn: &Connection, value: &AnyDoc, config: &PolicyConfig) -> Result<()> {
+    conn.execute_batch(CREATE_CACHE)?;
+    let id = value.doc_id().to_string();
+    let facts = serde_json::to_string(&DocFacts::of(value, config))
+        .map_err(|e| Error::Corrupt(format!("fact row of {id}: {e}")))?;
+    conn.execute(
+        "INSERT INTO doc_facts (doc, heads, facts) SELECT id, heads, ?2 FROM docs WHERE id = ?1
+         ON CONFLICT(doc) DO UPDATE SET heads = excluded.heads, facts = excluded.facts",
+        params![id, facts],
+    )?;
+    Ok(())
 }
 
 /// Brings `doc_facts` up to date with `docs` and returns every row. A document whose bytes

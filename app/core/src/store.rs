@@ -345,6 +345,7 @@ fn write_doc(
     )?;
     if let Some(value) = &value {
         materialize(tx, value, policy)?;
+        crate::figures::cache_facts(tx, value, policy)?;
     }
     Ok(value)
 }
