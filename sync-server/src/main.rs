@@ -182,15 +182,20 @@ enum Command {
 
 const IMPORT_HELP: &str = "Import a roster CSV (UTF-8, header row required) with the columns
 record_type,id,parent_id,name,phone,role,scopes,units,floors,rooms_per_floor,unit,room
+and optionally pledge,category,address,hours (read as empty when absent)
 
-record_type  street | community | grid | building | staff | household
+record_type  street | community | grid | building | outlet | staff | household
 id           UUID of the record (households: the household file id)
 parent_id    street: empty; community: its street; grid: its community;
-             building: its grid; household: its building; staff: empty
-name         the name (household: head of household; staff: the person)
-phone        staff and household phone (optional)
+             building: its grid; outlet: its community; household: its building; staff: empty
+name         the name (household: head of household; staff: the person; outlet: the business)
+phone        staff and household phone (optional); outlet phone (required, digits - + spaces)
 role         staff only: grid-worker | building-leader | volunteer | supervisor | admin
 scopes       staff only: grid:ID building:ID community:ID street:ID, separated by ';' or spaces
+pledge       staff only: the service pledge on the identity card (亮身份), up to 200 characters
+category     outlets only: housekeeping | appliance-repair | medical | elderly-care | utilities |
+             legal | locksmith | errands
+address, hours   outlets only: address (required, up to 100), opening hours (up to 60)
 units, floors, rooms_per_floor   buildings only, numbers 1-200
 unit, room   households only (room required)
 
@@ -458,13 +463,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             audit(&store, SecurityEvent::new(SecurityKind::RosterImport, Origin::Cli).detail(detail));
             match result {
                 Ok(s) => println!(
-                    "imported {}: {} streets, {} communities, {} grids, {} buildings, {} staff, {} new households \
-                     ({} already present)",
+                    "imported {}: {} streets, {} communities, {} grids, {} buildings, {} outlets, {} staff, {} new \
+                     households ({} already present)",
                     file.display(),
                     s.streets,
                     s.communities,
                     s.grids,
                     s.buildings,
+                    s.outlets,
                     s.staff,
                     s.households_created,
                     s.households_already_present

@@ -6,15 +6,15 @@ use std::path::Path;
 use gridlink_shared::time::Millis;
 use gridlink_shared::validate::validate_document;
 use gridlink_shared::{
-    AnyDoc, Building, BuildingId, Community, CommunityId, Grid, GridId, HouseholdFile, HouseholdId, Role, Roster,
-    Scope, Staff, Street, StreetId, UserId, doc,
+    AnyDoc, Building, BuildingId, Community, CommunityId, Grid, GridId, HouseholdFile, HouseholdId, Outlet, OutletId,
+    Role, Roster, Scope, ServiceCategory, Staff, Street, StreetId, UserId, doc,
 };
 use rusqlite::TransactionBehavior;
 use serde::Serialize;
 
 use super::{
     bump_reference_version, exists, insert_staff, load_roster, upsert_building, upsert_community, upsert_grid,
-    upsert_street,
+    upsert_outlet, upsert_street,
 };
 use crate::store::push::{LogAppender, insert_change, write_doc};
 use crate::store::sqlite::import_actor;
@@ -28,6 +28,8 @@ pub struct ImportSummary {
     pub grids: usize,
     pub buildings: usize,
     pub staff: usize,
+    /// Service outlets (便民服务网点).
+    pub outlets: usize,
     pub households_created: usize,
     pub households_already_present: usize,
 }
@@ -47,6 +49,20 @@ pub const CSV_COLUMNS: &[&str] = &[
     "unit",
     "room",
 ];
+
+/// Columns a file may add after [`CSV_COLUMNS`]; a file without them reads them as empty, so
+/// files written before they existed still import. `pledge`: a staff member's service pledge
+/// printed on the identity card (服务承诺); `category`, `address`, `hours`: a service outlet's
+/// category code, street address and opening hours.
+pub const OPTIONAL_COLUMNS: &[&str] = &["pledge", "category", "address", "hours"];
+
+/// Every record type, in the order the plan reads them (parents before children).
+const RECORD_TYPES: &[&str] = &["street", "community", "grid", "building", "outlet", "staff", "household"];
+
+/// Longest accepted service pledge, address and opening hours, in characters.
+const MAX_PLEDGE: usize = 200;
+const MAX_ADDRESS: usize = 100;
+const MAX_HOURS: usize = 60;
 
 /// One problem in an import file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -129,6 +145,10 @@ impl SqliteStore {
                 upsert_building(&tx, b)?;
                 summary.buildings += 1;
             }
+            for o in &plan.roster.outlets {
+                upsert_outlet(&tx, o)?;
+                summary.outlets += 1;
+            }
             for s in &plan.roster.staff {
                 insert_staff(&tx, s, now)?;
                 summary.staff += 1;
@@ -179,11 +199,16 @@ fn read_csv(input: impl std::io::Read, problems: &mut Vec<RowProblem>) -> Vec<Cs
             None => problems.push(RowProblem::new(1, column, "missing from the header", "表头缺少这一列")),
         }
     }
+    for column in OPTIONAL_COLUMNS {
+        if let Some(i) = headers.iter().position(|h| h == *column) {
+            index.insert(column, i);
+        }
+    }
     for (i, header) in headers.iter().enumerate() {
         if header.is_empty() {
             let n = i + 1;
             problems.push(RowProblem::new(1, "-", format!("column {n} has no name"), format!("第 {n} 列没有列名")));
-        } else if !CSV_COLUMNS.contains(&header) {
+        } else if !CSV_COLUMNS.contains(&header) && !OPTIONAL_COLUMNS.contains(&header) {
             problems.push(RowProblem::new(1, header, "unknown column", "未知的列"));
         } else if headers.iter().position(|h| h == header) != Some(i) {
             // Which of the two would count is anyone's guess: refuse rather than pick one.
@@ -232,7 +257,7 @@ fn plan_import(stored: &Roster, rows: &[CsvRow], now: Millis, problems: &mut Vec
         problems.push(RowProblem::new(row.line, column, en, zh));
     };
     // Parents may come later in the file, so the org rows are read in order of the hierarchy.
-    for kind in ["street", "community", "grid", "building", "staff", "household"] {
+    for kind in RECORD_TYPES.iter().copied() {
         for row in rows.iter().filter(|r| r.get("record_type") == kind) {
             let id_text = row.get("id");
             let Ok(id) = id_text.parse::<uuid::Uuid>() else {
@@ -338,14 +363,73 @@ fn plan_import(stored: &Roster, rows: &[CsvRow], now: Millis, problems: &mut Vec
                         );
                         continue;
                     }
+                    let pledge = match free_text(row, "pledge", MAX_PLEDGE, false) {
+                        Ok(pledge) => pledge,
+                        Err(e) => {
+                            problem(row, "pledge", e);
+                            continue;
+                        }
+                    };
                     roster.staff.push(Staff {
                         id: UserId(id),
                         name,
                         role,
                         phone: row.get("phone").to_string(),
                         scopes,
-                        pledge: String::new(),
+                        pledge,
                     });
+                }
+                "outlet" => {
+                    let mut ok = true;
+                    let community = match parent.parse::<CommunityId>() {
+                        Ok(community) if has_community(stored, &roster, community) => Some(community),
+                        _ => {
+                            problem(row, "parent_id", parent_missing("community", "社区"));
+                            None
+                        }
+                    };
+                    let category = match row.get("category").parse::<ServiceCategory>() {
+                        Ok(category) => Some(category),
+                        Err(e) => {
+                            problem(row, "category", (e.to_string(), format!("服务类别无效：{e}")));
+                            None
+                        }
+                    };
+                    let phone = row.get("phone");
+                    if !is_phone(phone) {
+                        problem(
+                            row,
+                            "phone",
+                            (
+                                format!("'{phone}' is not a phone number (3 to 20 digits, '-', '+', spaces)"),
+                                format!("“{phone}”不是有效的电话号码（3 到 20 位数字，可含 -、+、空格）"),
+                            ),
+                        );
+                        ok = false;
+                    }
+                    let mut texts = [String::new(), String::new()];
+                    for (slot, (column, max)) in texts.iter_mut().zip([("address", MAX_ADDRESS), ("hours", MAX_HOURS)])
+                    {
+                        match free_text(row, column, max, column == "address") {
+                            Ok(text) => *slot = text,
+                            Err(e) => {
+                                problem(row, column, e);
+                                ok = false;
+                            }
+                        }
+                    }
+                    if let (true, Some(community), Some(category)) = (ok, community, category) {
+                        let [address, hours] = texts;
+                        roster.outlets.push(Outlet {
+                            id: OutletId(id),
+                            community,
+                            category,
+                            name,
+                            phone: phone.to_string(),
+                            address,
+                            hours,
+                        });
+                    }
                 }
                 _ => {
                     let both = merged.get_or_insert_with(|| {
@@ -398,19 +482,51 @@ fn plan_import(stored: &Roster, rows: &[CsvRow], now: Millis, problems: &mut Vec
     }
     for row in rows {
         let kind = row.get("record_type");
-        if !["street", "community", "grid", "building", "staff", "household"].contains(&kind) {
+        if !RECORD_TYPES.contains(&kind) {
             problem(
                 row,
                 "record_type",
                 (
-                    format!("'{kind}' is not one of street, community, grid, building, staff, household"),
-                    format!("“{kind}”不是 street、community、grid、building、staff、household 之一"),
+                    format!("'{kind}' is not one of {}", RECORD_TYPES.join(", ")),
+                    format!("“{kind}”不是 {} 之一", RECORD_TYPES.join("、")),
                 ),
             );
         }
     }
     problems.sort_by_key(|p| p.row);
     ImportPlan { roster, households }
+}
+
+/// A free-text column: at most `max` characters, no control characters (a line break in a
+/// pledge would print across the identity card), and not empty when `required`.
+fn free_text(row: &CsvRow, column: &str, max: usize, required: bool) -> Result<String, (String, String)> {
+    let text = row.get(column);
+    if required && text.is_empty() {
+        return Err(("must not be empty".into(), "不能为空".into()));
+    }
+    let chars = text.chars().count();
+    if chars > max {
+        return Err((
+            format!("{chars} characters, at most {max} allowed"),
+            format!("共 {chars} 个字，最多 {max} 个字"),
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err((
+            "contains a control character (line break, tab, ...)".into(),
+            "含有换行、制表符等控制字符".into(),
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// A phone number a resident can dial: 3 to 20 characters of digits, `-`, `+`, spaces and
+/// parentheses, with at least 3 digits (`110`, `027-8888 6666`, `+86 139 7112 0501`).
+fn is_phone(text: &str) -> bool {
+    let chars = text.chars().count();
+    (3..=20).contains(&chars)
+        && text.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | ' ' | '(' | ')'))
+        && text.chars().filter(char::is_ascii_digit).count() >= 3
 }
 
 fn has_street(stored: &Roster, new: &Roster, id: StreetId) -> bool {
@@ -571,6 +687,92 @@ mod tests {
         assert_eq!(missing.len(), CSV_COLUMNS.len() - 3);
         assert!(problems.iter().any(|p| p.column == "colour" && p.problem == "unknown column"));
         assert!(problems.iter().all(|p| p.row == 1));
+    }
+
+    /// The header of a file with the optional columns of outlets and pledges.
+    const WIDE_HEADER: &str = "record_type,id,parent_id,name,phone,role,scopes,units,floors,rooms_per_floor,unit,room,\
+                               pledge,category,address,hours\n";
+    const OUTLET: &str = "00000000-0000-4000-8000-000000000007";
+
+    fn wide_plan_of(stored: &Roster, body: &str) -> (ImportPlan, Vec<RowProblem>) {
+        let mut problems = Vec::new();
+        let rows = read_csv(format!("{WIDE_HEADER}{body}").as_bytes(), &mut problems);
+        let plan = plan_import(stored, &rows, 1_700_000_000_000, &mut problems);
+        (plan, problems)
+    }
+
+    fn stored_with_community() -> Roster {
+        let mut stored = stored_street_only();
+        stored.communities.push(Community {
+            id: COMMUNITY.parse().unwrap(),
+            street: STREET.parse().unwrap(),
+            name: "凤凰社区".into(),
+        });
+        stored.grids.push(Grid {
+            id: GRID.parse().unwrap(),
+            community: COMMUNITY.parse().unwrap(),
+            name: "凤凰社区第1网格".into(),
+        });
+        stored
+    }
+
+    #[test]
+    fn outlets_and_pledges_are_planned_from_the_optional_columns() {
+        let body = format!(
+            "outlet,{OUTLET},{COMMUNITY},凤凰家政服务中心,0711-3226688,,,,,,,,,housekeeping,古楼街128号,8:00-18:00\n\
+             staff,{STAFF},,李娜,13972201234,grid-worker,grid:{GRID},,,,,,\"有呼必应，有难必帮，24小时内回复\",,,\n"
+        );
+        let (plan, problems) = wide_plan_of(&stored_with_community(), &body);
+        assert_eq!(problems, vec![]);
+        let outlet = &plan.roster.outlets[0];
+        assert_eq!(outlet.id.to_string(), OUTLET);
+        assert_eq!(outlet.community.to_string(), COMMUNITY);
+        assert_eq!(outlet.category, ServiceCategory::Housekeeping);
+        assert_eq!((outlet.name.as_str(), outlet.phone.as_str()), ("凤凰家政服务中心", "0711-3226688"));
+        assert_eq!((outlet.address.as_str(), outlet.hours.as_str()), ("古楼街128号", "8:00-18:00"));
+        assert_eq!(plan.roster.staff[0].pledge, "有呼必应，有难必帮，24小时内回复");
+    }
+
+    #[test]
+    fn a_file_without_the_optional_columns_still_imports_staff_with_no_pledge() {
+        let body = format!("staff,{STAFF},,李娜,13972201234,grid-worker,grid:{GRID},,,,,\n");
+        let (plan, problems) = plan_of(&stored_with_community(), &body);
+        assert_eq!(problems, vec![]);
+        assert_eq!(plan.roster.staff[0].pledge, "");
+        // An outlet needs its category and address, so it cannot come from such a file.
+        let body = format!("outlet,{OUTLET},{COMMUNITY},凤凰家政服务中心,0711-3226688,,,,,,,\n");
+        let (plan, problems) = plan_of(&stored_with_community(), &body);
+        assert_eq!(columns(&problems), vec![(2, "category"), (2, "address")]);
+        assert!(plan.roster.outlets.is_empty());
+    }
+
+    #[test]
+    fn every_bad_outlet_field_and_pledge_is_reported_in_both_languages() {
+        let long_pledge = "服".repeat(MAX_PLEDGE + 1);
+        let body = format!(
+            "outlet,{OUTLET},{GRID},凤凰家政服务中心,call us,,,,,,,,,plumbing,古楼街128号,8:00-18:00\n\
+             outlet,{HOUSEHOLD},{COMMUNITY},福康药房,0711-3226688,,,,,,,,,medical,,全天\n\
+             outlet,{BUILDING},{COMMUNITY},福康药房,0711-3226688,,,,,,,,,medical,\"古楼街\n12号\",全天\n\
+             staff,{STAFF},,李娜,13972201234,grid-worker,grid:{GRID},,,,,,{long_pledge},,,\n"
+        );
+        let (plan, problems) = wide_plan_of(&stored_with_community(), &body);
+        assert_eq!(
+            columns(&problems),
+            vec![(2, "parent_id"), (2, "category"), (2, "phone"), (3, "address"), (4, "address"), (6, "pledge")]
+        );
+        assert!(problems.iter().all(|p| !p.problem.is_empty() && p.zh.chars().any(|c| c > '\u{2e80}')));
+        assert!(problems[5].problem.contains("201 characters"), "{}", problems[5].problem);
+        assert!(plan.roster.outlets.is_empty() && plan.roster.staff.is_empty());
+    }
+
+    #[test]
+    fn phone_numbers_of_outlets_are_dialable() {
+        for good in ["110", "0711-3226688", "+86 139 7112 0501", "(0711)3226688"] {
+            assert!(is_phone(good), "{good}");
+        }
+        for bad in ["", "12", "call us", "139７1120501", "0711-3226688-0711-3226688", "1-2"] {
+            assert!(!is_phone(bad), "{bad}");
+        }
     }
 
     /// Found by `fuzz_targets::roster_import` (seed 20261132): an empty column name was

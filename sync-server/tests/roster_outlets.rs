@@ -1,0 +1,130 @@
+//! Service outlets (便民服务网点) and service pledges (服务承诺) loaded by the roster CSV: the
+//! `gridlink-server import` binary writes them, and a phone receives them in its reference
+//! data at its next sync, so the 便民 directory and the 亮身份 card are real in a new
+//! deployment.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::Harness;
+use gridlink_shared::time::now_millis;
+use gridlink_shared::{Role, Scope, ServiceCategory};
+use gridlink_sync_server::SqliteStore;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gridlink-server");
+
+fn run(data: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(BIN).args(args).arg("--data").arg(data).output().unwrap()
+}
+
+const HEADER: &str = "record_type,id,parent_id,name,phone,role,scopes,units,floors,rooms_per_floor,unit,room,pledge,category,address,hours";
+
+/// A new deployment: one community, its grid, two outlets and a grid worker with a pledge.
+fn new_deployment_csv() -> String {
+    format!(
+        "{HEADER}
+street,00000000-0000-4000-8000-000000000001,,凤凰街道,,,,,,,,,,,,
+community,00000000-0000-4000-8000-000000000011,00000000-0000-4000-8000-000000000001,澜湖社区,,,,,,,,,,,,
+grid,00000000-0000-4000-8000-000000000101,00000000-0000-4000-8000-000000000011,澜湖社区第1网格,,,,,,,,,,,,
+outlet,00000000-0000-4000-8000-000000000601,00000000-0000-4000-8000-000000000011,澜湖家政服务部,0711-3226688,,,,,,,,,housekeeping,滨湖北路18号,8:00-18:00
+outlet,00000000-0000-4000-8000-000000000602,00000000-0000-4000-8000-000000000011,仁和社区卫生服务站,0711-3208120,,,,,,,,,medical,凤凰路66号,全天
+staff,00000000-0000-4000-8000-000000000401,,孙丽华,13907140002,grid-worker,grid:00000000-0000-4000-8000-000000000101,,,,,,\"有求必应，有难必帮，当天回复\",,,
+"
+    )
+}
+
+#[test]
+fn the_cli_imports_outlets_and_pledges_and_refuses_a_hostile_file_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert!(run(&data, &["init"]).status.success());
+
+    // A pledge with a line break, an outlet with no category and a phone no one can dial.
+    let bad = dir.path().join("bad.csv");
+    let bad_csv = new_deployment_csv()
+        .replace(",housekeeping,", ",,")
+        .replace("0711-3208120", "打电话给我")
+        .replace("有求必应，有难必帮，当天回复", "有求必应\r\n有难必帮");
+    std::fs::write(&bad, bad_csv).unwrap();
+    let out = run(&data, &["import", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "row 5, column category:",
+        "row 6, column phone: '打电话给我' is not a phone number",
+        "row 7, column pledge: contains a control character",
+        "nothing was imported",
+    ] {
+        assert!(stderr.contains(expected), "missing '{expected}' in:\n{stderr}");
+    }
+    assert!(SqliteStore::open(&data).unwrap().roster().unwrap().outlets.is_empty(), "nothing imported");
+
+    let good = dir.path().join("good.csv");
+    std::fs::write(&good, new_deployment_csv()).unwrap();
+    let out = run(&data, &["import", good.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("2 outlets, 1 staff"), "{stdout}");
+
+    let roster = SqliteStore::open(&data).unwrap().roster().unwrap();
+    let names: Vec<(&str, ServiceCategory)> = roster.outlets.iter().map(|o| (o.name.as_str(), o.category)).collect();
+    assert_eq!(
+        names,
+        vec![("仁和社区卫生服务站", ServiceCategory::Medical), ("澜湖家政服务部", ServiceCategory::Housekeeping)]
+    );
+    assert_eq!(roster.outlets[1].address, "滨湖北路18号");
+    assert_eq!(roster.outlets[1].hours, "8:00-18:00");
+    assert_eq!(roster.staff[0].pledge, "有求必应，有难必帮，当天回复");
+
+    // A file without the optional columns still imports, and leaves outlets alone.
+    let old = dir.path().join("old.csv");
+    std::fs::write(
+        &old,
+        "record_type,id,parent_id,name,phone,role,scopes,units,floors,rooms_per_floor,unit,room
+building,00000000-0000-4000-8000-000000000201,00000000-0000-4000-8000-000000000101,澜湖印象3栋,,,,2,6,2,,
+",
+    )
+    .unwrap();
+    let out = run(&data, &["import", old.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(SqliteStore::open(&data).unwrap().roster().unwrap().outlets.len(), 2);
+}
+
+#[tokio::test]
+async fn a_phone_receives_imported_outlets_and_its_pledge_at_the_next_sync() {
+    let h = Harness::new();
+    let worker = h.staff(Role::GridWorker);
+    let Scope::Grid(grid) = worker.scopes[0] else { panic!("a grid worker has a grid scope") };
+    let community = h.demo.roster.grids.iter().find(|g| g.id == grid).unwrap().community;
+    let other = h.demo.roster.communities.iter().find(|c| c.id != community).map(|c| c.id);
+    let mut phone = h.enroll(&worker).await;
+    h.sync_all(&mut phone).await;
+
+    let mut csv = format!(
+        "{HEADER}
+outlet,00000000-0000-4000-8000-000000000611,{community},邻里开锁服务部,13807110110,,,,,,,,,locksmith,古楼街128号,24小时
+staff,{},,{},{},grid-worker,grid:{grid},,,,,,\"入户走访不过夜，群众诉求当天回复\",,,
+",
+        worker.id, worker.name, worker.phone
+    );
+    if let Some(other) = other {
+        csv.push_str(&format!(
+            "outlet,00000000-0000-4000-8000-000000000612,{other},别处家电维修店,13807110111,,,,,,,,,appliance-repair,别处路1号,\n"
+        ));
+    }
+    h.admin.import_csv_from(csv.as_bytes(), now_millis()).unwrap();
+
+    let response = h.sync(&mut phone, Vec::new()).await;
+    let reference = response.reference.expect("a roster import sends the reference data again");
+    let locksmith = reference.roster.outlets.iter().find(|o| o.name == "邻里开锁服务部").expect("the new outlet");
+    assert_eq!(locksmith.category, ServiceCategory::Locksmith);
+    assert_eq!(locksmith.hours, "24小时");
+    assert!(
+        !reference.roster.outlets.iter().any(|o| o.name == "别处家电维修店"),
+        "an outlet of another community stays off the phone"
+    );
+    let me = reference.roster.staff.iter().find(|s| s.id == worker.id).unwrap();
+    assert_eq!(me.pledge, "入户走访不过夜，群众诉求当天回复");
+}
