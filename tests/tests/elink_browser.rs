@@ -70,7 +70,12 @@ async fn browser() -> (Driver, Client) {
     let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     args.push(format!("--user-data-dir={}", driver._profile.path().display()));
     let capabilities = serde_json::json!({
-        "goog:chromeOptions": { "binary": CHROMIUM, "args": args }
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": args,
+            // A phone's viewport: Chromium will not make a window narrower than 500 px.
+            "mobileEmulation": { "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 1.0 } }
+        }
     });
     let serde_json::Value::Object(capabilities) = capabilities else { unreachable!() };
     let client = ClientBuilder::native()
