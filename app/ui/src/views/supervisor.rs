@@ -148,7 +148,10 @@ pub fn SupervisorHome() -> Element {
     let ctx = use_ctx();
     ctx.watch();
     let lang = ctx.lang();
-    match ctx.client.supervisor_home(None, ctx.minute()) {
+    // Recomputed when the store changes (a write, a sync) or the screen opens, not on every
+    // minute tick: at street scale a read costs most of a second (see gridlink_client::figures),
+    // and a figure that turns overdue at midnight can wait for the next change or visit.
+    match ctx.client.supervisor_home(None, ctx.now_untracked()) {
         Ok(home) => rsx! { SupervisorScreen { home, lang } },
         Err(error) => rsx! {
             PageTitle { title: words(lang).title.to_string() }
