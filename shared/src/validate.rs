@@ -93,6 +93,8 @@ pub enum Field {
     ResidentName,
     ResidentPhone,
     ResidentIdNumber,
+    /// The day a new household moved in.
+    MovedInOn,
 }
 
 /// One field's problem, in words for people in both languages.

@@ -188,3 +188,14 @@ fn a_supervisor_opening_a_household_sees_no_record_visit_or_edit_buttons() {
     assert!(html.contains(r#"id="record-visit""#) && html.contains(r#"id="edit-household""#), "{html}");
     assert!(render(&worker, "/households", Lang::Zh).contains("新迁入登记"));
 }
+
+#[test]
+fn a_move_in_day_still_to_come_is_refused_at_its_field() {
+    let (_dir, client) = demo(Role::GridWorker);
+    let building = lived_in(&client).building_id;
+    let tomorrow = local_date(NOW) + chrono::Duration::days(1);
+    let draft = HouseholdDraft { moved_in_on: tomorrow.to_string(), ..zhou_family(building) };
+    let problems = households::file_draft(&client, &draft, NOW).unwrap_err();
+    assert_eq!(problems[0].1.field, Field::MovedInOn);
+    assert_eq!(problems[0].1.zh, "迁入日期不能晚于今天");
+}

@@ -142,6 +142,7 @@ fn field_value(draft: &HouseholdDraft, at: Option<usize>, field: Field) -> Strin
         Field::ResidentName => resident.name,
         Field::ResidentPhone => resident.phone,
         Field::ResidentIdNumber => resident.id_number,
+        Field::MovedInOn => draft.moved_in_on.clone(),
     }
 }
 
@@ -149,7 +150,15 @@ fn field_value(draft: &HouseholdDraft, at: Option<usize>, field: Field) -> Strin
 pub fn file_draft(client: &Client, draft: &HouseholdDraft, now: Millis) -> Result<HouseholdId, Problems> {
     let problems = draft_problems(client, draft, false);
     let moved_in = actions::parse_date(&draft.moved_in_on)
-        .map_err(|e| vec![problem(None, Field::Unit, &e.plain().zh, &e.plain().en)])?;
+        .map_err(|e| vec![problem(None, Field::MovedInOn, &e.plain().zh, &e.plain().en)])?;
+    if moved_in.is_some_and(|day| day > local_date(now)) {
+        return Err(vec![problem(
+            None,
+            Field::MovedInOn,
+            "迁入日期不能晚于今天",
+            "The move-in day cannot be after today",
+        )]);
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -188,8 +197,16 @@ pub fn NewArrival(building: String, unit: String, room: String) -> Element {
         residents: vec![ResidentDraft { relation: "户主".to_string(), ..Default::default() }],
         ..Default::default()
     });
-    // After a refused save every problem shows, typed or not.
+    // After a refused save every problem shows, typed or not, and the first one also at the
+    // top (a problem with no field of its own, like a move-in day still to come, shows there).
     let mut tried = use_signal(|| false);
+    let mut refused = use_signal(|| None::<FieldError>);
+    if !super::may_edit(&ctx) {
+        return rsx! {
+            PageTitle { title: t.new_arrival_title.to_string(), back: true }
+            div { class: "notice", id: "read-only", {t.read_only_file} }
+        };
+    }
     let current = draft();
     let problems = draft_problems(&ctx.client, &current, !tried());
     let save = {
@@ -202,16 +219,22 @@ pub fn NewArrival(building: String, unit: String, room: String) -> Element {
                 typed.head = typed.residents.first().map(|r| r.name.clone()).unwrap_or_default();
                 draft.write().head = typed.head.clone();
             }
-            if let Ok(id) = file_draft(&ctx.client, &typed, ctx.now_untracked()) {
-                ctx.saved();
-                ctx.flash(Route::HouseholdPage { id }, tr(ctx.lang()).household_filed);
-                navigator().replace(Route::HouseholdPage { id });
+            match file_draft(&ctx.client, &typed, ctx.now_untracked()) {
+                Ok(id) => {
+                    ctx.saved();
+                    ctx.flash(Route::HouseholdPage { id }, tr(ctx.lang()).household_filed);
+                    navigator().replace(Route::HouseholdPage { id });
+                }
+                Err(problems) => refused.set(problems.into_iter().next().map(|(_, e)| e)),
             }
         }
     };
     rsx! {
         PageTitle { title: t.new_arrival_title.to_string(), back: true }
         div { class: "hint", {t.new_arrival_hint} }
+        if let Some(e) = refused() {
+            div { class: "form-error", role: "alert", id: "new-arrival-error", {e.message(lang).to_string()} }
+        }
         div { class: "card new-arrival",
             div { class: "field",
                 label { r#for: "na-building", {t.building} }
@@ -249,6 +272,9 @@ pub fn NewArrival(building: String, unit: String, room: String) -> Element {
             div { class: "field",
                 label { r#for: "na-moved-in", {t.moved_in_on} }
                 input { id: "na-moved-in", r#type: "date", max: "{today}", initial_value: current.moved_in_on.clone(), oninput: move |e| draft.write().moved_in_on = e.value() }
+                if let Some(e) = refused().filter(|e| e.field == Field::MovedInOn) {
+                    div { class: "error", role: "alert", {e.message(lang).to_string()} }
+                }
             }
             div { class: "field",
                 label { r#for: "na-notes", {t.household_notes} }
