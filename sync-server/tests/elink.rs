@@ -437,3 +437,33 @@ async fn status_lookups_are_rate_limited_per_address() {
         elink.post(&status_url, &[("reference", "ABCD-EFGH"), ("phone", "13807316688")], [10, 7, 7, 7]).await;
     assert_eq!(status, StatusCode::OK, "another address is not held up");
 }
+
+#[tokio::test]
+async fn over_a_real_socket_the_limit_counts_the_peer_address() {
+    let elink = Elink::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut state = AppState::new(SqliteStore::open(elink.harness.dir.path()).unwrap());
+    state.elink = state.elink.clone().with_limits(ElinkLimits { lookups_per_address: 3, ..ElinkLimits::default() });
+    let server = tokio::spawn(gridlink_sync_server::serve(listener, state, async {
+        stopped.await.ok();
+    }));
+
+    let http = reqwest::Client::new();
+    let url = format!("{base}{}/status", elink.url());
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let response =
+            http.post(&url).form(&[("reference", "ABCD-EFGH"), ("phone", "13807316688")]).send().await.unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    // Another peer address (loopback has all of 127/8) has its own count.
+    let neighbour = reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, 2])).build().unwrap();
+    let response =
+        neighbour.post(&url).form(&[("reference", "ABCD-EFGH"), ("phone", "13807316688")]).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
