@@ -13,16 +13,20 @@
 //! A street supervisor holds about 40,000 documents; hydrating every automerge document for
 //! each screen would take seconds. The rows are therefore cached in the `doc_facts` table, one
 //! row per document, tagged with the document's heads. The store's save path writes a
-//! document's row in the transaction that saves it ([`cache_facts`]: the document is hydrated
+//! document's row in the transaction that saves it (`cache_facts`: the document is hydrated
 //! there already). Before figures are computed, any document whose heads differ from its
 //! cached row (a store from before the cache, a row missing for any reason) is hydrated again,
 //! in the same transaction, and rows of deleted documents are dropped. The heads identify a
 //! document's state exactly, so the cache never serves rows of an older state. A fact row does
 //! not depend on `now` (see docs/console.md), so it stays valid while its document is unchanged.
 //!
-//! Measured on the street demo (40,260 documents, release build, 2 shared cores): filling the
-//! cache from nothing (a store from before it) takes about 17 s, once; a read with the cache
-//! in place about 0.75 s (parsing the rows, then the dashboard and lists).
+//! Measured on the street demo (40,260 documents, release build, 2 shared cores; the ignored
+//! test `street_scale_cost_of_the_supervisor_home`): filling the cache from nothing (a store
+//! from before it) takes 17 to 20 s, once; installing all 40,260 documents took 20 s without
+//! the save-time rows and 20 to 26 s with them (a shared machine: within its noise); a read
+//! with the cache in place takes about
+//! 0.75 s, nearly all of it parsing the cached JSON rows (the figures themselves take a few
+//! milliseconds). The supervisor's screen therefore reads again only when the store changes.
 
 use gridlink_shared::figures::{
     self, CaseFacts, CaseFigure, Dashboard, Facts, GroupBy, Grouping, HouseholdFacts, HouseholdFigure, Period,

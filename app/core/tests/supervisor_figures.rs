@@ -173,6 +173,10 @@ fn street_scale_cost_of_the_supervisor_home() {
     let started = Instant::now();
     let warm = client.supervisor_home(None, DEMO_NOW).unwrap();
     let warm_time = started.elapsed();
+    let started = Instant::now();
+    let (facts, _) = client.facts().unwrap();
+    eprintln!("of which reading the {} cached rows: {:?}", docs.len(), started.elapsed());
+    assert_eq!(facts.households.len() + facts.cases.len(), docs.len());
     drop(client);
     raw_store(dir.path()).execute_batch("DROP TABLE doc_facts").unwrap();
     let client = Client::open(dir.path()).unwrap();
