@@ -110,6 +110,22 @@ new_id!(
     OutletId
 );
 new_id!(
+    /// A grid party branch (网格党支部).
+    PartyBranchId
+);
+new_id!(
+    /// A building party group (楼栋党小组).
+    PartyGroupId
+);
+new_id!(
+    /// A party member living in the grid who reported to the community (在职党员进社区).
+    PartyMemberId
+);
+new_id!(
+    /// A volunteer (志愿者) on the community's register.
+    VolunteerId
+);
+new_id!(
     /// Any synced document: a household file or a case.
     DocId
 );

@@ -5,6 +5,7 @@
 //! The client core and the sync server both depend on this crate; it depends on neither.
 //!
 //! * [`org`]: the roster (street > community > grid > building), staff, [`Scope`]s.
+//! * [`party`]: grid party branches, building party groups, party members and volunteers.
 //! * [`household`] and [`case`]: the two synced documents, typed with autosurgeon.
 //! * [`doc`]: create, read and update documents as automerge.
 //! * [`change_bytes`]: bounded checks of a change's bytes before automerge parses them.
@@ -45,6 +46,7 @@ pub mod figures;
 pub mod household;
 pub mod ids;
 pub mod org;
+pub mod party;
 pub mod policy;
 pub mod protocol;
 pub mod search;
@@ -61,6 +63,7 @@ pub use doc::{AnyDoc, DocError, DocType, GridDocument, SCHEMA_VERSION};
 pub use household::{HouseholdFile, NeedEntry, Resident, TagEntry, Visit, mask_id_number};
 pub use ids::*;
 pub use org::{Building, Community, Grid, Outlet, Placement, Principal, Roster, Scope, Staff, Street};
+pub use party::{PartyBranch, PartyGroup, PartyMember, Volunteer};
 pub use policy::PolicyConfig;
 pub use validate::{RejectCode, ValidationError};
 

@@ -1,5 +1,6 @@
 //! The roster: street > community > grid > building, the staff on it, and the scopes that say
-//! which documents each person may read and write. Written by the server only.
+//! which documents each person may read and write, with the service outlets and the party
+//! branches, party members and volunteers ([`crate::party`]). Written by the server only.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codes::{Role, ServiceCategory};
 use crate::ids::{BuildingId, CommunityId, GridId, OutletId, StreetId, UserId};
+use crate::party::{PartyBranch, PartyGroup, PartyMember, Volunteer};
 
 /// A slice of the roster that documents belong to and that users are given access to.
 /// Written `grid:<uuid>`, `building:<uuid>`, `community:<uuid>` or `street:<uuid>`.
@@ -171,6 +173,18 @@ pub struct Roster {
     pub buildings: Vec<Building>,
     pub staff: Vec<Staff>,
     pub outlets: Vec<Outlet>,
+    /// Grid party branches (网格党支部). Absent from the reference data of older servers.
+    #[serde(default)]
+    pub party_branches: Vec<PartyBranch>,
+    /// Building party groups (楼栋党小组).
+    #[serde(default)]
+    pub party_groups: Vec<PartyGroup>,
+    /// Party members living in the grid who reported to the community (在职党员进社区).
+    #[serde(default)]
+    pub party_members: Vec<PartyMember>,
+    /// Volunteers (志愿者) on the communities' registers.
+    #[serde(default)]
+    pub volunteers: Vec<Volunteer>,
 }
 
 impl Roster {
@@ -212,6 +226,13 @@ mod tests {
         assert!("grid:nope".parse::<Scope>().is_err());
         assert!("planet:1".parse::<Scope>().is_err());
         assert!("grid".parse::<Scope>().is_err());
+    }
+
+    #[test]
+    fn a_roster_from_an_older_server_without_party_lists_still_reads() {
+        let old = r#"{"streets":[],"communities":[],"grids":[],"buildings":[],"staff":[],"outlets":[]}"#;
+        let roster: Roster = serde_json::from_str(old).unwrap();
+        assert_eq!(roster, Roster::default());
     }
 
     #[test]

@@ -170,6 +170,7 @@ fn world() -> World {
             staff(zhou, Role::Supervisor, vec![Scope::Street(street)]),
         ],
         outlets: vec![],
+        ..Roster::default()
     };
     let mut w =
         World { roster, street, community, grid1, grid2, li, wang, chen, zhou, households: vec![], cases: vec![] };

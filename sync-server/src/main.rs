@@ -182,14 +182,21 @@ enum Command {
 
 const IMPORT_HELP: &str = "Import a roster CSV (UTF-8, header row required) with the columns
 record_type,id,parent_id,name,phone,role,scopes,units,floors,rooms_per_floor,unit,room
-and optionally pledge,category,address,hours (read as empty when absent)
+and optionally pledge,category,address,hours,building,reported_at,skills (empty when absent)
 
-record_type  street | community | grid | building | outlet | staff | household
+record_type  street | community | grid | building | outlet | party-branch | party-group |
+             party-member | volunteer | staff | household
 id           UUID of the record (households: the household file id)
-parent_id    street: empty; community: its street; grid: its community;
-             building: its grid; outlet: its community; household: its building; staff: empty
-name         the name (household: head of household; staff: the person; outlet: the business)
-phone        staff and household phone (optional); outlet phone (required, digits - + spaces)
+parent_id    street: empty; community: its street; grid: its community; building: its grid;
+             outlet: its community; party-branch: its grid; party-group, party-member: its
+             party branch; volunteer: its community; household: its building; staff: empty
+name         the name (household: head of household; staff, member, volunteer: the person)
+phone        staff, household, party-branch phone (optional); outlet, party-member and
+             volunteer phone (required): 3-20 of digits - + spaces brackets
+building     party-group: its building (required); party-member: where they live (optional);
+             a building of the branch's grid
+reported_at  party-member: the day they reported to the community, YYYY-MM-DD
+skills       volunteer: up to 10 skills of up to 20 characters, separated by ; or 、
 role         staff only: grid-worker | building-leader | volunteer | supervisor | admin
 scopes       staff only: grid:ID building:ID community:ID street:ID, separated by ';' or spaces
 pledge       staff only: the service pledge on the identity card (亮身份), up to 200 characters
@@ -463,14 +470,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             audit(&store, SecurityEvent::new(SecurityKind::RosterImport, Origin::Cli).detail(detail));
             match result {
                 Ok(s) => println!(
-                    "imported {}: {} streets, {} communities, {} grids, {} buildings, {} outlets, {} staff, {} new \
-                     households ({} already present)",
+                    "imported {}: {} streets, {} communities, {} grids, {} buildings, {} outlets, {} party branches, \
+                     {} party groups, {} party members, {} volunteers, {} staff, {} new households ({} already present)",
                     file.display(),
                     s.streets,
                     s.communities,
                     s.grids,
                     s.buildings,
                     s.outlets,
+                    s.party_branches,
+                    s.party_groups,
+                    s.party_members,
+                    s.volunteers,
                     s.staff,
                     s.households_created,
                     s.households_already_present

@@ -66,7 +66,7 @@ fn the_cli_imports_outlets_and_pledges_and_refuses_a_hostile_file_whole() {
     let out = run(&data, &["import", good.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("2 outlets, 1 staff"), "{stdout}");
+    assert!(stdout.contains(" 2 outlets,") && stdout.contains(" 1 staff,"), "{stdout}");
 
     let roster = SqliteStore::open(&data).unwrap().roster().unwrap();
     let names: Vec<(&str, ServiceCategory)> = roster.outlets.iter().map(|o| (o.name.as_str(), o.category)).collect();
@@ -127,4 +127,45 @@ staff,{},,{},{},grid-worker,grid:{grid},,,,,,\"入户走访不过夜，群众诉
     );
     let me = reference.roster.staff.iter().find(|s| s.id == worker.id).unwrap();
     assert_eq!(me.pledge, "入户走访不过夜，群众诉求当天回复");
+}
+
+#[tokio::test]
+async fn a_phone_receives_the_party_branch_of_its_grid_with_members_and_the_volunteers_of_its_community() {
+    let h = Harness::new();
+    let worker = h.staff(Role::GridWorker);
+    let Scope::Grid(grid) = worker.scopes[0] else { panic!("a grid worker has a grid scope") };
+    let community = h.demo.roster.grids.iter().find(|g| g.id == grid).unwrap().community;
+    let building = h.demo.roster.buildings.iter().find(|b| b.grid == grid).unwrap().id;
+    let other_grid = h.demo.roster.grids.iter().find(|g| g.id != grid).unwrap().id;
+    let mut phone = h.enroll(&worker).await;
+    h.sync_all(&mut phone).await;
+
+    let csv = format!(
+        "{HEADER},building,reported_at,skills
+party-branch,00000000-0000-4000-8000-000000000701,{grid},本网格党支部,0711-3220001,,,,,,,,,,,,,,
+party-branch,00000000-0000-4000-8000-000000000702,{other_grid},邻网格党支部,,,,,,,,,,,,,,,
+party-group,00000000-0000-4000-8000-000000000711,00000000-0000-4000-8000-000000000701,本楼党小组,,,,,,,,,,,,,{building},,
+party-member,00000000-0000-4000-8000-000000000721,00000000-0000-4000-8000-000000000701,陈志刚,13972205566,,,,,,,,,,,,{building},2019-03-12,
+party-member,00000000-0000-4000-8000-000000000722,00000000-0000-4000-8000-000000000702,胡德明,13972205568,,,,,,,,,,,,,2019-04-02,
+volunteer,00000000-0000-4000-8000-000000000731,{community},王秀英,13907140061,,,,,,,,,,,,,,助老;理发
+"
+    );
+    let summary = h.admin.import_csv_from(csv.as_bytes(), now_millis()).unwrap();
+    assert_eq!((summary.party_branches, summary.party_groups, summary.party_members, summary.volunteers), (2, 1, 2, 1));
+
+    let response = h.sync(&mut phone, Vec::new()).await;
+    let roster = response.reference.expect("a roster import sends the reference data again").roster;
+    let branches: Vec<&str> = roster.party_branches.iter().map(|b| b.name.as_str()).collect();
+    assert!(branches.contains(&"本网格党支部"), "{branches:?}");
+    let members: Vec<&str> = roster.party_members.iter().map(|m| m.name.as_str()).collect();
+    assert!(members.contains(&"陈志刚"), "{members:?}");
+    if h.demo.roster.grids.iter().find(|g| g.id == other_grid).unwrap().community == community {
+        // Same community: the neighbouring grid's branch is visible too, like its staff.
+        assert!(branches.contains(&"邻网格党支部") && members.contains(&"胡德明"));
+    }
+    assert_eq!(roster.party_groups.iter().find(|g| g.name == "本楼党小组").map(|g| g.building), Some(building));
+    let volunteer = roster.volunteers.iter().find(|v| v.name == "王秀英").expect("the community's volunteer");
+    assert_eq!(volunteer.skills, ["助老", "理发"]);
+    let directory = gridlink_shared::party::directory(&roster);
+    assert!(directory.branches.iter().any(|b| b.branch.name == "本网格党支部" && b.members.len() == 1));
 }

@@ -335,6 +335,7 @@ pub fn open(data_dir: &Path, create: bool) -> Result<Connection, StoreError> {
     // 64 MiB of page cache: a street-sized import is one large transaction.
     conn.pragma_update(None, "cache_size", -65536)?;
     conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(super::roster::PARTY_SCHEMA)?;
     add_missing_columns(&conn)?;
     super::digest::backfill(&conn)?;
     let found: Option<String> =

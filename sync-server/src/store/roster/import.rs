@@ -3,18 +3,21 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use chrono::Datelike;
+
 use gridlink_shared::time::Millis;
 use gridlink_shared::validate::validate_document;
 use gridlink_shared::{
     AnyDoc, Building, BuildingId, Community, CommunityId, Grid, GridId, HouseholdFile, HouseholdId, Outlet, OutletId,
-    Role, Roster, Scope, ServiceCategory, Staff, Street, StreetId, UserId, doc,
+    PartyBranch, PartyBranchId, PartyGroup, PartyGroupId, PartyMember, PartyMemberId, Role, Roster, Scope,
+    ServiceCategory, Staff, Street, StreetId, UserId, Volunteer, VolunteerId, doc, party,
 };
 use rusqlite::TransactionBehavior;
 use serde::Serialize;
 
 use super::{
     bump_reference_version, exists, insert_staff, load_roster, upsert_building, upsert_community, upsert_grid,
-    upsert_outlet, upsert_street,
+    upsert_outlet, upsert_party_branch, upsert_party_group, upsert_party_member, upsert_street, upsert_volunteer,
 };
 use crate::store::push::{LogAppender, insert_change, write_doc};
 use crate::store::sqlite::import_actor;
@@ -30,6 +33,12 @@ pub struct ImportSummary {
     pub staff: usize,
     /// Service outlets (便民服务网点).
     pub outlets: usize,
+    /// Grid party branches (网格党支部), building party groups (楼栋党小组), party members
+    /// (在职党员) and volunteers (志愿者).
+    pub party_branches: usize,
+    pub party_groups: usize,
+    pub party_members: usize,
+    pub volunteers: usize,
     pub households_created: usize,
     pub households_already_present: usize,
 }
@@ -53,11 +62,25 @@ pub const CSV_COLUMNS: &[&str] = &[
 /// Columns a file may add after [`CSV_COLUMNS`]; a file without them reads them as empty, so
 /// files written before they existed still import. `pledge`: a staff member's service pledge
 /// printed on the identity card (服务承诺); `category`, `address`, `hours`: a service outlet's
-/// category code, street address and opening hours.
-pub const OPTIONAL_COLUMNS: &[&str] = &["pledge", "category", "address", "hours"];
+/// category code, street address and opening hours; `building`: the building of a party group
+/// or where a party member lives; `reported_at`: the day a party member reported to the
+/// community; `skills`: a volunteer's skills.
+pub const OPTIONAL_COLUMNS: &[&str] = &["pledge", "category", "address", "hours", "building", "reported_at", "skills"];
 
 /// Every record type, in the order the plan reads them (parents before children).
-const RECORD_TYPES: &[&str] = &["street", "community", "grid", "building", "outlet", "staff", "household"];
+const RECORD_TYPES: &[&str] = &[
+    "street",
+    "community",
+    "grid",
+    "building",
+    "outlet",
+    "party-branch",
+    "party-group",
+    "party-member",
+    "volunteer",
+    "staff",
+    "household",
+];
 
 /// Longest accepted service pledge, address and opening hours, in characters.
 const MAX_PLEDGE: usize = 200;
@@ -148,6 +171,22 @@ impl SqliteStore {
             for o in &plan.roster.outlets {
                 upsert_outlet(&tx, o)?;
                 summary.outlets += 1;
+            }
+            for b in &plan.roster.party_branches {
+                upsert_party_branch(&tx, b)?;
+                summary.party_branches += 1;
+            }
+            for g in &plan.roster.party_groups {
+                upsert_party_group(&tx, g)?;
+                summary.party_groups += 1;
+            }
+            for m in &plan.roster.party_members {
+                upsert_party_member(&tx, m)?;
+                summary.party_members += 1;
+            }
+            for v in &plan.roster.volunteers {
+                upsert_volunteer(&tx, v)?;
+                summary.volunteers += 1;
             }
             for s in &plan.roster.staff {
                 insert_staff(&tx, s, now)?;
@@ -397,14 +436,7 @@ fn plan_import(stored: &Roster, rows: &[CsvRow], now: Millis, problems: &mut Vec
                     };
                     let phone = row.get("phone");
                     if !is_phone(phone) {
-                        problem(
-                            row,
-                            "phone",
-                            (
-                                format!("'{phone}' is not a phone number (3 to 20 digits, '-', '+', spaces)"),
-                                format!("“{phone}”不是有效的电话号码（3 到 20 位数字，可含 -、+、空格）"),
-                            ),
-                        );
+                        problem(row, "phone", not_a_phone(phone));
                         ok = false;
                     }
                     let mut texts = [String::new(), String::new()];
@@ -428,6 +460,162 @@ fn plan_import(stored: &Roster, rows: &[CsvRow], now: Millis, problems: &mut Vec
                             phone: phone.to_string(),
                             address,
                             hours,
+                        });
+                    }
+                }
+                "party-branch" => {
+                    let grid = match parent.parse::<GridId>() {
+                        Ok(grid) if has_grid(stored, &roster, grid) => Some(grid),
+                        _ => {
+                            problem(row, "parent_id", parent_missing("grid", "网格"));
+                            None
+                        }
+                    };
+                    let phone = row.get("phone");
+                    let phone_ok = phone.is_empty() || is_phone(phone);
+                    if !phone_ok {
+                        problem(row, "phone", not_a_phone(phone));
+                    }
+                    if let (true, Some(grid)) = (phone_ok, grid) {
+                        roster.party_branches.push(PartyBranch {
+                            id: PartyBranchId(id),
+                            grid,
+                            name,
+                            phone: phone.to_string(),
+                        });
+                    }
+                }
+                "party-group" | "party-member" => {
+                    let branch_grid = parent
+                        .parse::<PartyBranchId>()
+                        .ok()
+                        .and_then(|b| branch_grid(stored, &roster, b).map(|grid| (b, grid)));
+                    if branch_grid.is_none() {
+                        problem(row, "parent_id", parent_missing("party branch", "网格党支部"));
+                    }
+                    // A group is for a building, a member may say where they live: either
+                    // way a building of the branch's own grid.
+                    let building_text = row.get("building");
+                    let building = if building_text.is_empty() {
+                        if kind == "party-group" {
+                            problem(
+                                row,
+                                "building",
+                                ("a building party group needs its building".into(), "楼栋党小组须填写所在楼栋".into()),
+                            );
+                            Err(())
+                        } else {
+                            Ok(None)
+                        }
+                    } else {
+                        match building_text
+                            .parse::<BuildingId>()
+                            .ok()
+                            .and_then(|b| building_grid(stored, &roster, b).map(|g| (b, g)))
+                        {
+                            None => {
+                                problem(
+                                    row,
+                                    "building",
+                                    (
+                                        format!("no building with id '{building_text}' in this file or on the roster"),
+                                        format!("本文件和花名册中都没有编号为“{building_text}”的楼栋"),
+                                    ),
+                                );
+                                Err(())
+                            }
+                            Some((_, grid)) if branch_grid.is_some_and(|(_, branch)| branch != grid) => {
+                                problem(
+                                    row,
+                                    "building",
+                                    (
+                                        "the building is not in the party branch's grid".into(),
+                                        "该楼栋不在所属网格党支部的网格内".into(),
+                                    ),
+                                );
+                                Err(())
+                            }
+                            Some((building, _)) => Ok(Some(building)),
+                        }
+                    };
+                    if kind == "party-group" {
+                        if let (Some((branch, _)), Ok(Some(building))) = (branch_grid, building) {
+                            roster.party_groups.push(PartyGroup { id: PartyGroupId(id), branch, building, name });
+                        }
+                        continue;
+                    }
+                    let phone = row.get("phone");
+                    let phone_ok = is_phone(phone);
+                    if !phone_ok {
+                        problem(row, "phone", not_a_phone(phone));
+                    }
+                    let reported_text = row.get("reported_at");
+                    let today = gridlink_shared::time::local_date(now);
+                    let reported_at = match chrono::NaiveDate::parse_from_str(reported_text, "%Y-%m-%d") {
+                        Ok(date) if date <= today && date.year() >= 1949 => Some(date),
+                        Ok(_) => {
+                            problem(
+                                row,
+                                "reported_at",
+                                (
+                                    format!("{reported_text} is in the future or before 1949"),
+                                    format!("{reported_text} 晚于今天或早于 1949 年"),
+                                ),
+                            );
+                            None
+                        }
+                        Err(_) => {
+                            problem(
+                                row,
+                                "reported_at",
+                                (
+                                    format!("'{reported_text}' is not a date written YYYY-MM-DD"),
+                                    format!("“{reported_text}”不是 YYYY-MM-DD 格式的日期"),
+                                ),
+                            );
+                            None
+                        }
+                    };
+                    if let (true, Some((branch, _)), Ok(building), Some(reported_at)) =
+                        (phone_ok, branch_grid, building, reported_at)
+                    {
+                        roster.party_members.push(PartyMember {
+                            id: PartyMemberId(id),
+                            branch,
+                            building,
+                            name,
+                            phone: phone.to_string(),
+                            reported_at,
+                        });
+                    }
+                }
+                "volunteer" => {
+                    let community = match parent.parse::<CommunityId>() {
+                        Ok(community) if has_community(stored, &roster, community) => Some(community),
+                        _ => {
+                            problem(row, "parent_id", parent_missing("community", "社区"));
+                            None
+                        }
+                    };
+                    let phone = row.get("phone");
+                    let phone_ok = is_phone(phone);
+                    if !phone_ok {
+                        problem(row, "phone", not_a_phone(phone));
+                    }
+                    let skills = match party::parse_skills(row.get("skills")) {
+                        Ok(skills) => Some(skills),
+                        Err(e) => {
+                            problem(row, "skills", (e.to_string(), e.zh()));
+                            None
+                        }
+                    };
+                    if let (true, Some(community), Some(skills)) = (phone_ok, community, skills) {
+                        roster.volunteers.push(Volunteer {
+                            id: VolunteerId(id),
+                            community,
+                            name,
+                            phone: phone.to_string(),
+                            skills,
                         });
                     }
                 }
@@ -527,6 +715,24 @@ fn is_phone(text: &str) -> bool {
     (3..=20).contains(&chars)
         && text.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | ' ' | '(' | ')'))
         && text.chars().filter(char::is_ascii_digit).count() >= 3
+}
+
+/// The problem of a phone number that is not [`is_phone`].
+fn not_a_phone(phone: &str) -> (String, String) {
+    (
+        format!("'{phone}' is not a phone number (3 to 20 digits, '-', '+', spaces)"),
+        format!("“{phone}”不是有效的电话号码（3 到 20 位数字，可含 -、+、空格）"),
+    )
+}
+
+/// The grid of a party branch in this file or on the roster.
+fn branch_grid(stored: &Roster, new: &Roster, id: PartyBranchId) -> Option<GridId> {
+    stored.party_branches.iter().chain(&new.party_branches).find(|b| b.id == id).map(|b| b.grid)
+}
+
+/// The grid of a building in this file or on the roster.
+fn building_grid(stored: &Roster, new: &Roster, id: BuildingId) -> Option<GridId> {
+    stored.buildings.iter().chain(&new.buildings).find(|b| b.id == id).map(|b| b.grid)
 }
 
 fn has_street(stored: &Roster, new: &Roster, id: StreetId) -> bool {
@@ -773,6 +979,101 @@ mod tests {
         for bad in ["", "12", "call us", "139７1120501", "0711-3226688-0711-3226688", "1-2"] {
             assert!(!is_phone(bad), "{bad}");
         }
+    }
+
+    /// The header with every optional column.
+    const PARTY_HEADER: &str = "record_type,id,parent_id,name,phone,role,scopes,units,floors,rooms_per_floor,unit,room,\
+                                pledge,category,address,hours,building,reported_at,skills\n";
+    const BRANCH: &str = "00000000-0000-4000-8000-000000000008";
+    const GROUP: &str = "00000000-0000-4000-8000-000000000009";
+    const MEMBER: &str = "00000000-0000-4000-8000-00000000000a";
+    const VOLUNTEER: &str = "00000000-0000-4000-8000-00000000000b";
+    const OTHER_GRID: &str = "00000000-0000-4000-8000-00000000000c";
+    const OTHER_BUILDING: &str = "00000000-0000-4000-8000-00000000000d";
+
+    fn party_plan_of(stored: &Roster, body: &str) -> (ImportPlan, Vec<RowProblem>) {
+        let mut problems = Vec::new();
+        let rows = read_csv(format!("{PARTY_HEADER}{body}").as_bytes(), &mut problems);
+        // 2025-11-28 in Asia/Shanghai.
+        let plan = plan_import(stored, &rows, 1_764_300_000_000, &mut problems);
+        (plan, problems)
+    }
+
+    /// A community with two grids, each with one building.
+    fn stored_with_two_grids() -> Roster {
+        let mut stored = stored_with_community();
+        stored.grids.push(Grid {
+            id: OTHER_GRID.parse().unwrap(),
+            community: COMMUNITY.parse().unwrap(),
+            name: "凤凰社区第2网格".into(),
+        });
+        for (id, grid, name) in [(BUILDING, GRID, "滨湖小区7栋"), (OTHER_BUILDING, OTHER_GRID, "文星花园3栋")]
+        {
+            stored.buildings.push(Building {
+                id: id.parse().unwrap(),
+                grid: grid.parse().unwrap(),
+                name: name.into(),
+                units: 2,
+                floors: 6,
+                rooms_per_floor: 2,
+            });
+        }
+        stored
+    }
+
+    #[test]
+    fn party_branches_groups_members_and_volunteers_are_planned_children_first() {
+        let body = format!(
+            "volunteer,{VOLUNTEER},{COMMUNITY},王秀英,13907140061,,,,,,,,,,,,,,助老、理发；量血压\n\
+             party-member,{MEMBER},{BRANCH},陈志刚,13972205566,,,,,,,,,,,,{BUILDING},2019-03-12,\n\
+             party-group,{GROUP},{BRANCH},滨湖小区7栋党小组,,,,,,,,,,,,,{BUILDING},,\n\
+             party-branch,{BRANCH},{GRID},凤凰社区第1网格党支部,0711-3220001,,,,,,,,,,,,,,\n"
+        );
+        let (plan, problems) = party_plan_of(&stored_with_two_grids(), &body);
+        assert_eq!(problems, vec![]);
+        let branch = &plan.roster.party_branches[0];
+        assert_eq!((branch.grid.to_string().as_str(), branch.phone.as_str()), (GRID, "0711-3220001"));
+        let group = &plan.roster.party_groups[0];
+        assert_eq!((group.branch.to_string().as_str(), group.building.to_string().as_str()), (BRANCH, BUILDING));
+        let member = &plan.roster.party_members[0];
+        assert_eq!(member.building.map(|b| b.to_string()), Some(BUILDING.to_string()));
+        assert_eq!(member.reported_at, chrono::NaiveDate::from_ymd_opt(2019, 3, 12).unwrap());
+        assert_eq!(plan.roster.volunteers[0].skills, ["助老", "理发", "量血压"]);
+    }
+
+    #[test]
+    fn every_bad_party_row_is_reported_with_its_column_in_both_languages() {
+        let body = format!(
+            "party-branch,{BRANCH},{GRID},凤凰社区第1网格党支部,,,,,,,,,,,,,,,\n\
+             party-branch,{HOUSEHOLD},{COMMUNITY},无网格党支部,,,,,,,,,,,,,,,\n\
+             party-group,{GROUP},{BRANCH},文星花园3栋党小组,,,,,,,,,,,,,{OTHER_BUILDING},,\n\
+             party-group,{OUTLET},{BRANCH},无楼栋党小组,,,,,,,,,,,,,,,\n\
+             party-member,{MEMBER},{STAFF},陈志刚,电话,,,,,,,,,,,,,2019-13-01,\n\
+             party-member,{OTHER_GRID},{BRANCH},郑晓燕,13972205567,,,,,,,,,,,,{BUILDING},2031-01-01,\n\
+             volunteer,{VOLUNTEER},{GRID},王秀英,,,,,,,,,,,,,,,\"助老\n理发\"\n"
+        );
+        let (plan, problems) = party_plan_of(&stored_with_two_grids(), &body);
+        assert_eq!(
+            columns(&problems),
+            vec![
+                (3, "parent_id"),
+                (4, "building"),
+                (5, "building"),
+                (6, "parent_id"),
+                (6, "phone"),
+                (6, "reported_at"),
+                (7, "reported_at"),
+                (8, "parent_id"),
+                (8, "phone"),
+                (8, "skills"),
+            ]
+        );
+        assert!(problems.iter().all(|p| !p.problem.is_empty() && p.zh.chars().any(|c| c > '\u{2e80}')));
+        assert!(problems[1].problem.contains("not in the party branch's grid"), "{}", problems[1].problem);
+        assert!(problems[6].problem.contains("future"), "{}", problems[6].problem);
+        assert_eq!(plan.roster.party_branches.len(), 1, "the good branch is planned (and nothing written)");
+        assert!(plan.roster.party_groups.is_empty() && plan.roster.party_members.is_empty());
+        assert!(plan.roster.volunteers.is_empty());
     }
 
     /// Found by `fuzz_targets::roster_import` (seed 20261132): an empty column name was

@@ -1,4 +1,5 @@
-//! The roster in SQLite: streets, communities, grids, buildings, outlets and staff, and the
+//! The roster in SQLite: streets, communities, grids, buildings, outlets and staff, the party
+//! branches, building party groups, party members and volunteers ([`PARTY_SCHEMA`]), and the
 //! reference-data version. The slice each principal sees is in [`reference`], the roster
 //! report in [`report`], the CSV import in [`import`].
 
@@ -7,7 +8,9 @@ mod reference;
 mod report;
 
 use gridlink_shared::time::Millis;
-use gridlink_shared::{Building, Community, Grid, Outlet, Roster, Scope, Staff, Street};
+use gridlink_shared::{
+    Building, Community, Grid, Outlet, PartyBranch, PartyGroup, PartyMember, Roster, Scope, Staff, Street, Volunteer,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
@@ -16,6 +19,38 @@ use super::sqlite::{parse_code, parse_id, scopes_json};
 pub use import::{CSV_COLUMNS, ImportError, ImportSummary, RowProblem};
 pub(super) use reference::reference_for;
 pub use report::RosterReport;
+
+/// The tables of the "1" and "3" of the method, created at open like the rest of the schema
+/// (`CREATE TABLE IF NOT EXISTS`, so data directories made before them gain them).
+pub(super) const PARTY_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS party_branches (
+    id    TEXT PRIMARY KEY,
+    grid  TEXT NOT NULL REFERENCES grids(id),
+    name  TEXT NOT NULL,
+    phone TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS party_groups (
+    id       TEXT PRIMARY KEY,
+    branch   TEXT NOT NULL REFERENCES party_branches(id),
+    building TEXT NOT NULL REFERENCES buildings(id),
+    name     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS party_members (
+    id          TEXT PRIMARY KEY,
+    branch      TEXT NOT NULL REFERENCES party_branches(id),
+    building    TEXT REFERENCES buildings(id),
+    name        TEXT NOT NULL,
+    phone       TEXT NOT NULL,
+    reported_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS volunteers (
+    id        TEXT PRIMARY KEY,
+    community TEXT NOT NULL REFERENCES communities(id),
+    name      TEXT NOT NULL,
+    phone     TEXT NOT NULL,
+    skills    TEXT NOT NULL
+);
+"#;
 
 pub(super) fn reference_version(conn: &Connection) -> Result<u64, StoreError> {
     let raw: String = conn.query_row("SELECT value FROM meta WHERE key = 'reference_version'", [], |r| r.get(0))?;
@@ -130,6 +165,57 @@ fn upsert_outlet(conn: &Connection, o: &Outlet) -> Result<(), StoreError> {
     Ok(())
 }
 
+fn upsert_party_branch(conn: &Connection, b: &PartyBranch) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO party_branches (id, grid, name, phone) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET grid = excluded.grid, name = excluded.name, phone = excluded.phone",
+    )?
+    .execute(params![b.id.to_string(), b.grid.to_string(), b.name, b.phone])?;
+    Ok(())
+}
+
+fn upsert_party_group(conn: &Connection, g: &PartyGroup) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO party_groups (id, branch, building, name) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET branch = excluded.branch, building = excluded.building, name = excluded.name",
+    )?
+    .execute(params![g.id.to_string(), g.branch.to_string(), g.building.to_string(), g.name])?;
+    Ok(())
+}
+
+fn upsert_party_member(conn: &Connection, m: &PartyMember) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO party_members (id, branch, building, name, phone, reported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (id) DO UPDATE SET branch = excluded.branch, building = excluded.building,
+            name = excluded.name, phone = excluded.phone, reported_at = excluded.reported_at",
+    )?
+    .execute(params![
+        m.id.to_string(),
+        m.branch.to_string(),
+        m.building.map(|b| b.to_string()),
+        m.name,
+        m.phone,
+        m.reported_at.to_string()
+    ])?;
+    Ok(())
+}
+
+fn upsert_volunteer(conn: &Connection, v: &Volunteer) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO volunteers (id, community, name, phone, skills) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (id) DO UPDATE SET community = excluded.community, name = excluded.name,
+            phone = excluded.phone, skills = excluded.skills",
+    )?
+    .execute(params![
+        v.id.to_string(),
+        v.community.to_string(),
+        v.name,
+        v.phone,
+        serde_json::to_string(&v.skills)?
+    ])?;
+    Ok(())
+}
+
 /// Writes a whole roster (demo data).
 pub(super) fn insert_roster(conn: &Connection, roster: &Roster, now: Millis) -> Result<(), StoreError> {
     roster.streets.iter().try_for_each(|s| upsert_street(conn, s))?;
@@ -137,6 +223,10 @@ pub(super) fn insert_roster(conn: &Connection, roster: &Roster, now: Millis) -> 
     roster.grids.iter().try_for_each(|g| upsert_grid(conn, g))?;
     roster.buildings.iter().try_for_each(|b| upsert_building(conn, b))?;
     roster.outlets.iter().try_for_each(|o| upsert_outlet(conn, o))?;
+    roster.party_branches.iter().try_for_each(|b| upsert_party_branch(conn, b))?;
+    roster.party_groups.iter().try_for_each(|g| upsert_party_group(conn, g))?;
+    roster.party_members.iter().try_for_each(|m| upsert_party_member(conn, m))?;
+    roster.volunteers.iter().try_for_each(|v| upsert_volunteer(conn, v))?;
     roster.staff.iter().try_for_each(|s| insert_staff(conn, s, now))
 }
 
@@ -205,5 +295,47 @@ pub(super) fn load_roster(conn: &Connection) -> Result<Roster, StoreError> {
                 })
             },
         )?,
+        party_branches: rows(conn, "SELECT id, grid, name, phone FROM party_branches ORDER BY name, id", |r| {
+            Ok(PartyBranch {
+                id: parse_id(&text(r, 0)?)?,
+                grid: parse_id(&text(r, 1)?)?,
+                name: text(r, 2)?,
+                phone: text(r, 3)?,
+            })
+        })?,
+        party_groups: rows(conn, "SELECT id, branch, building, name FROM party_groups ORDER BY name, id", |r| {
+            Ok(PartyGroup {
+                id: parse_id(&text(r, 0)?)?,
+                branch: parse_id(&text(r, 1)?)?,
+                building: parse_id(&text(r, 2)?)?,
+                name: text(r, 3)?,
+            })
+        })?,
+        party_members: rows(
+            conn,
+            "SELECT id, branch, building, name, phone, reported_at FROM party_members ORDER BY name, id",
+            |r| {
+                let reported = text(r, 5)?;
+                Ok(PartyMember {
+                    id: parse_id(&text(r, 0)?)?,
+                    branch: parse_id(&text(r, 1)?)?,
+                    building: r.get::<_, Option<String>>(2)?.map(|b| parse_id(&b)).transpose()?,
+                    name: text(r, 3)?,
+                    phone: text(r, 4)?,
+                    reported_at: reported.parse().map_err(|_| {
+                        StoreError::Backend(format!("party member reported_at '{reported}' is not a date"))
+                    })?,
+                })
+            },
+        )?,
+        volunteers: rows(conn, "SELECT id, community, name, phone, skills FROM volunteers ORDER BY name, id", |r| {
+            Ok(Volunteer {
+                id: parse_id(&text(r, 0)?)?,
+                community: parse_id(&text(r, 1)?)?,
+                name: text(r, 2)?,
+                phone: text(r, 3)?,
+                skills: serde_json::from_str(&text(r, 4)?)?,
+            })
+        })?,
     })
 }

@@ -1,9 +1,10 @@
 //! The reference data each principal receives: the communities their scopes reach into,
-//! with their grids, buildings, staff and service outlets.
+//! with their grids, buildings, staff, service outlets, party branches (with their groups and
+//! members) and volunteers.
 use std::collections::{BTreeSet, HashMap};
 
 use gridlink_shared::protocol::ReferenceData;
-use gridlink_shared::{BuildingId, CommunityId, GridId, Principal, Roster, Scope, StreetId};
+use gridlink_shared::{BuildingId, CommunityId, GridId, PartyBranchId, Principal, Roster, Scope, StreetId};
 use rusqlite::Connection;
 
 use super::load_roster;
@@ -69,6 +70,16 @@ pub(in crate::store) fn reference_for(
             .cloned()
             .collect(),
         outlets: full.outlets.iter().filter(|o| visible.contains(&o.community)).cloned().collect(),
+        party_branches: full.party_branches.iter().filter(|b| grids.contains(&b.grid)).cloned().collect(),
+        party_groups: Vec::new(),
+        party_members: Vec::new(),
+        volunteers: full.volunteers.iter().filter(|v| visible.contains(&v.community)).cloned().collect(),
+    };
+    let branches: BTreeSet<PartyBranchId> = roster.party_branches.iter().map(|b| b.id).collect();
+    let roster = Roster {
+        party_groups: full.party_groups.iter().filter(|g| branches.contains(&g.branch)).cloned().collect(),
+        party_members: full.party_members.iter().filter(|m| branches.contains(&m.branch)).cloned().collect(),
+        ..roster
     };
     Ok(ReferenceData { version, roster })
 }
