@@ -761,7 +761,7 @@ fn roster_page(user: &ConsoleUser, outcome: Option<&Outcome>) -> Markup {
                     li { code { "parent_id" } " — " (user.t("上级：社区填街道，网格填社区，楼栋填网格，住户填楼栋；街道和工作人员留空", "the parent: community → street, grid → community, building → grid, household → building; empty for streets and staff")) }
                     li { code { "name" } " — " (user.t("名称（住户为户主，工作人员为姓名）", "the name (households: the head; staff: the person)")) }
                     li { code { "phone" } " — " (user.t("电话（可选）", "phone (optional)")) }
-                    li { code { "role" } " — " (user.t("仅工作人员：", "staff only: ")) "grid-worker | building-leader | supervisor | admin" }
+                    li { code { "role" } " — " (user.t("仅工作人员：", "staff only: ")) "grid-worker | building-leader | volunteer | supervisor | admin" }
                     li { code { "scopes" } " — " (user.t("仅工作人员：", "staff only: ")) "grid:ID building:ID community:ID street:ID" }
                     li { code { "units, floors, rooms_per_floor" } " — " (user.t("仅楼栋，1–200", "buildings only, 1–200")) }
                     li { code { "unit, room" } " — " (user.t("仅住户（room 必填）", "households only (room required)")) }
