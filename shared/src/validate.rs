@@ -492,6 +492,50 @@ mod tests {
         assert!(check_phone(Field::Phone, "138-abc").unwrap_err().zh.contains("电话号码格式不对"));
     }
 
+    fn file_with_resident(id_number: &str, phone: &str) -> HouseholdFile {
+        use crate::ids::{BuildingId, CommunityId, GridId, HouseholdId, ResidentId, StreetId};
+        use crate::org::Placement;
+        let placement = Placement {
+            street: StreetId::from_u128(1),
+            community: CommunityId::from_u128(2),
+            grid: GridId::from_u128(3),
+            building: Some(BuildingId::from_u128(4)),
+        };
+        let mut file = HouseholdFile::new(HouseholdId::from_u128(5), placement, "滨湖小区7栋", "2", "302", "张桂兰", 1);
+        let id = ResidentId::from_u128(6);
+        file.residents.insert(
+            id,
+            crate::household::Resident {
+                id,
+                name: "张桂兰".into(),
+                sex: crate::codes::Sex::Female,
+                birth_year: 1955,
+                relation: "户主".into(),
+                phone: phone.into(),
+                id_number: id_number.into(),
+                flags: Default::default(),
+            },
+        );
+        file
+    }
+
+    #[test]
+    fn an_edit_is_checked_on_the_values_it_adds_or_changes_and_old_values_are_not_judged_again() {
+        // A new file with a typo in an ID number is refused, naming the field.
+        let typo = file_with_resident("420704195503120021", "13907141234");
+        assert_eq!(check_household_fields(None, &typo).unwrap_err().field, Field::ResidentIdNumber);
+        // The same value stored before these checks existed does not block other edits...
+        let mut edited = typo.clone();
+        edited.notes = "独居，子女在武汉".into();
+        assert_eq!(check_household_fields(Some(&typo), &edited), Ok(()));
+        // ...but changing a phone to a malformed one is refused.
+        let mut bad_phone = typo.clone();
+        bad_phone.residents.values_mut().for_each(|r| r.phone = "1390714123".into());
+        assert_eq!(check_household_fields(Some(&typo), &bad_phone).unwrap_err().field, Field::ResidentPhone);
+        let good = file_with_resident("420704195503120026", "13907141234");
+        assert_eq!(check_household_fields(None, &good), Ok(()));
+    }
+
     #[test]
     fn a_room_is_taken_only_by_a_household_living_in_the_same_unit() {
         let occupied = [("2", "302"), ("1", "302")];
