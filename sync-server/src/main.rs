@@ -221,7 +221,7 @@ enum BuildingCommand {
         /// The building's id (see `roster`).
         #[arg(long)]
         building: gridlink_shared::BuildingId,
-        /// How residents reach this server, e.g. https://grid.example.cn
+        /// How residents reach this server, e.g. `https://grid.example.cn`
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         base_url: String,
         /// Also write the QR code of the URL to this PNG file.

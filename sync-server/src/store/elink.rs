@@ -3,7 +3,7 @@
 //!
 //! A building's link carries a random token (`elink_links`); `building link --rotate` replaces
 //! it, and the old notice-board QR code stops working. A request becomes a help case
-//! (`CaseKind::Help`) built on the server and pushed through [`super::push::push`], the sync
+//! (`CaseKind::Help`) built on the server and pushed through `store::push::push`, the sync
 //! endpoint's own function, exactly as the console's actions are (see `console_write.rs`):
 //! same validator, same scope log (the grid worker's phone pulls it at its next sync), same
 //! audit row. Its author is the grid's *e-link account*: a `users` row with the volunteer role

@@ -1,6 +1,6 @@
 //! 住户 Households: the list by building and unit with tag badges, search and filters; the
 //! household file (一户一档); recording a visit; editing the file; filing a new arrival and
-//! editing a resident ([`new_arrival`]).
+//! editing a resident (`new_arrival`).
 //!
 //! Only the roles the validator lets edit household files (grid workers and admins) see the
 //! buttons that edit one; a supervisor reads the same file without them.
