@@ -2,6 +2,12 @@
 //! generated from a seed through the same typed API the app uses. Two sizes: `small` (one
 //! community) and `street` (Fenghuang Street scale from the source report: 86 grids, 471
 //! buildings, about 25,000 households, 9,000+ help requests, 1,200 disputes, 660 micro-wishes).
+//!
+//! The "1" and "3" of the method at the report's proportions: a grid party branch per grid
+//! (86), a building party group per building (471), party members who reported to the
+//! community at [`PARTY_MEMBERS_PER_BUILDING`] a building, and [`VOLUNTEERS_PER_GRID`]
+//! volunteers a grid (156 volunteer teams of about ten over 86 grids). These come from their
+//! own random stream after the households and cases, so adding them changed none of those.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +20,7 @@ use crate::codes::*;
 use crate::household::{HouseholdFile, NeedEntry, Resident, TagEntry, Visit};
 use crate::ids::*;
 use crate::org::*;
+use crate::party::{PartyBranch, PartyGroup, PartyMember, Volunteer};
 use crate::policy::PolicyConfig;
 use crate::time::{DAY_MS, HOUR_MS, MINUTE_MS, Millis, local_date};
 
@@ -112,6 +119,27 @@ const COMPOUNDS: &[&str] = &[
     "建设新村",
     "粮食局宿舍",
     "电力小区",
+];
+/// Party members living in each building who reported to the community (在职党员进社区).
+pub const PARTY_MEMBERS_PER_BUILDING: usize = 4;
+/// Volunteers per grid: the report's 156 volunteer teams of about ten people over 86 grids.
+pub const VOLUNTEERS_PER_GRID: usize = 18;
+/// What volunteers offer, as residents ask for it.
+const SKILLS: &[&str] = &[
+    "助老陪护",
+    "助残",
+    "义务理发",
+    "家电维修",
+    "量血压",
+    "法律咨询",
+    "心理疏导",
+    "课业辅导",
+    "文艺演出",
+    "环境清洁",
+    "政策宣传",
+    "矛盾调解",
+    "代购代办",
+    "水电维修",
 ];
 const ROADS: &[&str] =
     &["凤凰路", "滨湖南路", "文星路", "洋澜路", "南浦路", "寿山大道", "古楼街", "吴都大道", "明塘路"];
@@ -284,7 +312,73 @@ impl Generator {
 
         let households = self.households(&roster, households_total);
         let cases = self.cases(&roster, &households, size);
+        self.party(&mut roster);
         DemoData { roster, households, cases, now: self.now }
+    }
+
+    /// Party branches, building party groups, party members and volunteers, from a random
+    /// stream of their own.
+    fn party(&mut self, roster: &mut Roster) {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0x1234_0001);
+        let today = local_date(self.now);
+        let first_report = NaiveDate::from_ymd_opt(2018, 3, 1).expect("a valid date");
+        let report_days = (today - first_report).num_days().max(1);
+        let name = |rng: &mut ChaCha8Rng| {
+            let surname = SURNAMES[rng.random_range(0..SURNAMES.len())];
+            let given = if rng.random_bool(0.5) { MALE_GIVEN } else { FEMALE_GIVEN };
+            format!("{surname}{}", given[rng.random_range(0..given.len())])
+        };
+        let phone = |rng: &mut ChaCha8Rng| {
+            let prefix =
+                ["138", "139", "135", "136", "150", "151", "187", "177", "133", "189"][rng.random_range(0..10)];
+            format!("{prefix}{:08}", rng.random_range(0..100_000_000u32))
+        };
+        let grids = roster.grids.clone();
+        for grid in &grids {
+            let branch = PartyBranch {
+                id: PartyBranchId::from_u128(self.id()),
+                grid: grid.id,
+                name: format!("{}党支部", grid.name),
+                phone: format!("0711-32{:05}", rng.random_range(0..100_000u32)),
+            };
+            for building in roster.buildings.iter().filter(|b| b.grid == grid.id) {
+                roster.party_groups.push(PartyGroup {
+                    id: PartyGroupId::from_u128(self.id()),
+                    branch: branch.id,
+                    building: building.id,
+                    name: format!("{}党小组", building.name),
+                });
+                for _ in 0..PARTY_MEMBERS_PER_BUILDING {
+                    let days = rng.random_range(0..=report_days);
+                    roster.party_members.push(PartyMember {
+                        id: PartyMemberId::from_u128(self.id()),
+                        branch: branch.id,
+                        building: Some(building.id),
+                        name: name(&mut rng),
+                        phone: phone(&mut rng),
+                        reported_at: first_report + chrono::Duration::days(days),
+                    });
+                }
+            }
+            roster.party_branches.push(branch);
+            for _ in 0..VOLUNTEERS_PER_GRID {
+                let count = rng.random_range(1..=3);
+                let mut skills: Vec<String> = Vec::new();
+                while skills.len() < count {
+                    let skill = SKILLS[rng.random_range(0..SKILLS.len())];
+                    if !skills.iter().any(|s| s == skill) {
+                        skills.push(skill.to_string());
+                    }
+                }
+                roster.volunteers.push(Volunteer {
+                    id: VolunteerId::from_u128(self.id()),
+                    community: grid.community,
+                    name: name(&mut rng),
+                    phone: phone(&mut rng),
+                    skills,
+                });
+            }
+        }
     }
 
     fn households(&mut self, roster: &Roster, total: usize) -> Vec<HouseholdFile> {
@@ -727,4 +821,45 @@ fn split_evenly(total: usize, parts: usize) -> Vec<usize> {
 /// want to print it).
 pub fn demo_today(now: Millis) -> NaiveDate {
     local_date(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Datelike;
+
+    use super::*;
+
+    const NOW: Millis = 1_795_000_000_000;
+
+    #[test]
+    fn the_street_demo_has_a_party_branch_per_grid_and_a_party_group_per_building() {
+        let demo = generate(DemoSize::Street, 7, NOW);
+        let roster = &demo.roster;
+        assert_eq!((roster.grids.len(), roster.party_branches.len()), (86, 86));
+        assert_eq!((roster.buildings.len(), roster.party_groups.len()), (471, 471));
+        assert_eq!(roster.party_members.len(), 471 * PARTY_MEMBERS_PER_BUILDING);
+        assert_eq!(roster.volunteers.len(), 86 * VOLUNTEERS_PER_GRID);
+        let today = local_date(NOW);
+        for member in &roster.party_members {
+            let branch = roster.party_branches.iter().find(|b| b.id == member.branch).unwrap();
+            let building = roster.buildings.iter().find(|b| Some(b.id) == member.building).unwrap();
+            assert_eq!(building.grid, branch.grid, "{} lives in the branch's grid", member.name);
+            assert!(member.reported_at <= today && member.reported_at.year() >= 2018);
+        }
+        for volunteer in &roster.volunteers {
+            assert!((1..=3).contains(&volunteer.skills.len()));
+            assert_eq!(crate::party::parse_skills(&volunteer.skills.join(";")).unwrap(), volunteer.skills);
+        }
+    }
+
+    #[test]
+    fn the_party_lists_come_after_every_case_and_are_deterministic() {
+        let demo = generate(DemoSize::Small, 7, NOW);
+        // The org rows come first in id order; the party rows come after every case.
+        let last_case = demo.cases.iter().map(|c| c.id.0.as_u128()).max().unwrap();
+        assert!(demo.roster.party_branches.iter().all(|b| b.id.0.as_u128() > last_case));
+        assert_eq!(generate(DemoSize::Small, 7, NOW).roster, demo.roster, "deterministic");
+        assert_eq!(demo.roster.party_branches.len(), 3);
+        assert_eq!(demo.roster.volunteers.len(), 3 * VOLUNTEERS_PER_GRID);
+    }
 }

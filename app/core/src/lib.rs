@@ -37,6 +37,7 @@ mod error;
 pub mod figures;
 pub mod fixtures;
 pub mod keys;
+mod party;
 mod quarantine;
 mod reads;
 pub use gridlink_shared::search;

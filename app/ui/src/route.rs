@@ -13,6 +13,7 @@ use crate::components::tab_bar::TabBar;
 use crate::views::cases::{CasePage, Cases, NewCase, NewHouseholdCase, Report};
 use crate::views::households::{EditHousehold, EditResident, HouseholdPage, Households, NewArrival, RecordVisit};
 use crate::views::me::Me;
+use crate::views::party::Party;
 use crate::views::services::Services;
 use crate::views::today::Today;
 
@@ -49,6 +50,9 @@ pub enum Route {
         Report { kind: KindSlug },
         #[route("/services")]
         Services {},
+        /// 党群: party branches, party members and volunteers (from 我的 and 便民服务).
+        #[route("/party")]
+        Party {},
         #[route("/me")]
         Me {},
 }

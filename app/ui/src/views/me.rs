@@ -8,6 +8,7 @@ use gridlink_shared::Lang;
 use crate::components::page::{ErrorState, PageTitle};
 use crate::format;
 use crate::i18n::tr;
+use crate::route::Route;
 use crate::state::{Gate, use_ctx};
 
 #[component]
@@ -95,6 +96,7 @@ pub fn Me() -> Element {
                 },
                 span { {t.lock_now} }
             }
+            Link { class: "item", id: "party-entry", to: Route::Party {}, span { {crate::views::party::words(lang).entry} } }
         }
         div { class: "menu",
             if let Some(status) = &status {

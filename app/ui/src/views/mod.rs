@@ -8,6 +8,7 @@ pub mod households;
 pub mod leader;
 pub mod lock;
 pub mod me;
+pub mod party;
 pub mod services;
 pub mod supervisor;
 pub mod today;

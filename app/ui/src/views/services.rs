@@ -6,6 +6,7 @@ use gridlink_shared::ServiceCategory;
 
 use crate::components::page::{Empty, ErrorState, PageTitle};
 use crate::i18n::tr;
+use crate::route::Route;
 use crate::state::use_ctx;
 
 fn glyph(category: ServiceCategory) -> &'static str {
@@ -40,6 +41,7 @@ pub fn Services() -> Element {
     let outlets = groups.iter().find(|g| g.category == chosen()).map(|g| g.outlets.clone()).unwrap_or_default();
     rsx! {
         PageTitle { title: t.services_title.to_string() }
+        Link { class: "btn block", id: "party-link", to: Route::Party {}, {crate::views::party::words(lang).entry} }
         div { class: "category-grid",
             for category in ServiceCategory::ALL.iter().copied() {
                 button {

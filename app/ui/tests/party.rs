@@ -1,0 +1,119 @@
+//! The 党群 list rendered with `VirtualDom` + `dioxus_ssr` over a real encrypted store holding
+//! the small demo's roster: a grid worker sees the grid party branches of the community with
+//! their building party groups and the party members who reported, then the volunteers with
+//! their skills, each with a phone link; 我的 and 便民服务 link to it; a roster without party
+//! lists says how they get there.
+
+use dioxus::prelude::*;
+use gridlink_client::{Client, fixtures};
+use gridlink_shared::{Lang, Role, Roster};
+use gridlink_ui::{App, AppConfig, AppProps};
+
+const NOW: i64 = fixtures::DEMO_NOW;
+
+fn render(client: &Client, path: &str, lang: Lang) -> String {
+    let config = AppConfig {
+        client: client.clone(),
+        background: false,
+        now: Some(NOW),
+        lang: Some(lang),
+        unlocked: true,
+        initial_path: Some(path.to_string()),
+    };
+    let mut vdom = VirtualDom::new_with_props(App, AppProps { config });
+    vdom.rebuild_in_place();
+    dioxus_ssr::render(&vdom)
+}
+
+fn assert_has(html: &str, needle: &str) {
+    let escaped = needle.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    assert!(html.contains(&escaped), "expected {needle:?} in the rendered screen:\n{html}");
+}
+
+fn assert_lacks(html: &str, needle: &str) {
+    assert!(!html.contains(needle), "did not expect {needle:?} in the rendered screen");
+}
+
+#[test]
+fn the_party_list_shows_branches_with_their_members_then_volunteers_in_chinese() {
+    let dir = tempfile::tempdir().unwrap();
+    let (client, data) = fixtures::demo_client(dir.path(), Role::GridWorker, NOW).unwrap();
+    let directory = client.party_directory().unwrap();
+    assert_eq!(directory.branches.len(), data.roster.party_branches.len());
+    let html = render(&client, "/party", Lang::Zh);
+    assert_has(&html, "党群服务");
+    assert_has(&html, "网格党支部");
+    let members_stat = format!(r#"<div class="n">{}</div><div class="l">报到党员</div>"#, directory.member_count());
+    assert!(html.contains(&members_stat), "{members_stat} in:\n{html}");
+
+    // The first branch is open: its groups and members with building, report day and phone.
+    let first = &directory.branches[0];
+    assert_has(&html, &first.branch.name);
+    assert_has(&html, &format!("楼栋党小组 {} 个", first.groups.len()));
+    assert_has(&html, &first.groups[0].0.name);
+    for (member, building) in &first.members {
+        assert_has(&html, &member.name);
+        assert_has(&html, &format!("tel:{}", member.phone));
+        assert_has(&html, &format!("{building} · {} 报到", member.reported_at));
+    }
+    // Another branch shows its name and counts, not its members.
+    let second = &directory.branches[1];
+    assert_has(&html, &second.branch.name);
+    assert_has(&html, &format!("报到党员 {} 名", second.members.len()));
+    assert_lacks(&html, &format!("tel:{}", second.members[0].0.phone));
+
+    // Volunteers: the first thirty with their skills, then "show all".
+    let volunteers = &directory.volunteers;
+    assert!(volunteers.len() > 30, "the small demo has {} volunteers", volunteers.len());
+    for volunteer in volunteers.iter().take(30) {
+        assert_has(&html, &format!("tel:{}", volunteer.phone));
+        for skill in &volunteer.skills {
+            assert_has(&html, skill);
+        }
+    }
+    assert_lacks(&html, &format!("tel:{}", volunteers[30].phone));
+    assert_has(&html, &format!("显示全部 {} 名", volunteers.len()));
+}
+
+#[test]
+fn the_party_list_speaks_english_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (client, _) = fixtures::demo_client(dir.path(), Role::GridWorker, NOW).unwrap();
+    let first = client.party_directory().unwrap().branches.remove(0);
+    let html = render(&client, "/party", Lang::En);
+    assert!(html.contains("<h1>Party &#38; volunteers</h1>"), "{html}");
+    assert_has(&html, "Grid party branches");
+    assert_has(&html, &format!("reported {}", first.members[0].0.reported_at));
+    assert_lacks(&html, "党群服务");
+}
+
+#[test]
+fn me_and_services_link_to_the_party_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let (client, _) = fixtures::demo_client(dir.path(), Role::GridWorker, NOW).unwrap();
+    for path in ["/me", "/services"] {
+        let html = render(&client, path, Lang::Zh);
+        assert!(html.contains(r#"href="/party""#), "{path} links to /party:\n{html}");
+        assert_has(&html, "党群服务（党支部·党员·志愿者）");
+    }
+}
+
+#[test]
+fn a_roster_without_party_lists_says_the_administrator_imports_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, data) = fixtures::demo_client(dir.path(), Role::GridWorker, NOW).unwrap();
+    let staff = data.staff_with_role(Role::GridWorker).next().unwrap().clone();
+    let roster = Roster {
+        party_branches: vec![],
+        party_groups: vec![],
+        party_members: vec![],
+        volunteers: vec![],
+        ..data.roster.clone()
+    };
+    let empty_dir = tempfile::tempdir().unwrap();
+    let client = Client::open_with_documents(empty_dir.path(), staff.principal(), roster, vec![]).unwrap();
+    assert!(client.party_directory().unwrap().is_empty());
+    let html = render(&client, "/party", Lang::Zh);
+    assert_has(&html, "还没有导入党支部和志愿者");
+    assert_lacks(&html, "显示全部");
+}
