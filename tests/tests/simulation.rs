@@ -48,6 +48,13 @@ fn tiny_world(now: Millis) -> DemoData {
     data.roster.communities.retain(|c| communities.contains(&c.id));
     data.roster.buildings.retain(|b| buildings.contains(&b.id));
     data.roster.outlets.retain(|o| communities.contains(&o.community));
+    data.roster.party_branches.retain(|b| grids.contains(&b.grid));
+    let branches: BTreeSet<_> = data.roster.party_branches.iter().map(|b| b.id).collect();
+    data.roster.party_groups.retain(|g| branches.contains(&g.branch) && buildings.contains(&g.building));
+    data.roster
+        .party_members
+        .retain(|m| branches.contains(&m.branch) && m.building.is_none_or(|b| buildings.contains(&b)));
+    data.roster.volunteers.retain(|v| communities.contains(&v.community));
     let mut per_building: BTreeMap<_, usize> = BTreeMap::new();
     data.households.retain(|h| {
         let Some(building) = h.placement.building.filter(|b| buildings.contains(b)) else { return false };
