@@ -7,111 +7,15 @@
 //! Screenshots of the pages go to a temporary folder, or to `docs/screenshots/` when
 //! `GRIDLINK_SCREENSHOTS` names a folder (`scripts/console-screenshots.sh`).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod browser;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use std::process::{Command, Stdio};
+
+use browser::{Viewport, browser, shoot, submit, text, wait_for_path};
+use fantoccini::{Client, Locator};
 use gridlink_tests::{Server, cli};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const PASSWORD: &str = "凤凰街道2026!";
-
-/// chromedriver on a free loopback port, killed when dropped.
-struct Driver {
-    child: Child,
-    port: u16,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn browser() -> (Driver, Client) {
-    assert!(Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists(), "scripts/setup.sh installs chromium");
-    let port = free_port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .arg("--allowed-ips=127.0.0.1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let profile = tempfile::tempdir().unwrap();
-    let driver = Driver { child, port, _profile: profile };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // Chromium as root in a container: no sandbox; nothing reaches out to the internet.
-    let args = [
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-quic",
-        "--no-first-run",
-        "--window-size=1366,768",
-        "--lang=zh-CN",
-    ];
-    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    args.push(format!("--user-data-dir={}", driver._profile.path().display()));
-    let capabilities = serde_json::json!({
-        "goog:chromeOptions": { "binary": CHROMIUM, "args": args }
-    });
-    let serde_json::Value::Object(capabilities) = capabilities else { unreachable!() };
-    let client = ClientBuilder::native()
-        .capabilities(capabilities)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .expect("a WebDriver session in headless chromium");
-    (driver, client)
-}
-
-fn screenshot_dir() -> PathBuf {
-    match std::env::var_os("GRIDLINK_SCREENSHOTS") {
-        Some(dir) => PathBuf::from(dir),
-        None => std::env::temp_dir().join(format!("gridlink-console-shots-{}", std::process::id())),
-    }
-}
-
-async fn shoot(client: &Client, name: &str) {
-    let dir = screenshot_dir();
-    std::fs::create_dir_all(&dir).unwrap();
-    let png = client.screenshot().await.unwrap();
-    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
-    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
-}
-
-/// Waits until the browser has navigated to `path` (a click's navigation is asynchronous).
-async fn wait_for_path(client: &Client, path: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let url = client.current_url().await.unwrap();
-        if url.path().starts_with(path) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "still at {url}, expected {path}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn text(client: &Client) -> String {
-    client.find(Locator::Css("body")).await.unwrap().text().await.unwrap()
-}
 
 async fn sign_in(client: &Client, base: &str, login: &str, password: &str) {
     client.goto(&format!("{base}/console/login")).await.unwrap();
@@ -119,18 +23,6 @@ async fn sign_in(client: &Client, base: &str, login: &str, password: &str) {
     client.find(Locator::Css("input[name=password]")).await.unwrap().send_keys(password).await.unwrap();
     // The answer is a new page either way (the console, or the form with a message).
     submit(client, "form[action='/console/login'] button[type=submit]").await;
-}
-
-/// Clicks a form's submit button and waits until the browser has left the page (the answer
-/// may come back to the same address, so the address alone does not tell).
-async fn submit(client: &Client, button: &str) {
-    let before = client.find(Locator::Css("body")).await.unwrap();
-    client.find(Locator::Css(button)).await.unwrap().click().await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while before.text().await.is_ok() {
-        assert!(Instant::now() < deadline, "the form never answered: {button}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Sets a console password with the real CLI, the way an admin does (password on stdin).
@@ -164,7 +56,7 @@ async fn a_supervisor_reviews_in_a_real_browser_and_the_phone_gets_the_result() 
     set_password(&server, supervisor_id, PASSWORD);
     let worker = user(&server, "grid-worker", 0);
     set_password(&server, worker["id"].as_str().unwrap(), PASSWORD);
-    let (_driver, client) = browser().await;
+    let (_driver, client) = browser(Viewport::Desktop).await;
 
     // The login page, in Chinese.
     client.goto(&format!("{base}/console")).await.unwrap();
@@ -305,7 +197,7 @@ async fn a_community_supervisor_drills_down_closes_a_case_and_downloads_a_ledger
         user(&server, "supervisor", 0)["scopes"][0].as_str().unwrap().trim_start_matches("street:").to_string();
     let neighbour_household = import_neighbour_community(&server, &street);
 
-    let (_driver, client) = browser().await;
+    let (_driver, client) = browser(Viewport::Desktop).await;
     sign_in(&client, &base, supervisor["id"].as_str().unwrap(), PASSWORD).await;
     wait_for_path(&client, "/console").await;
     shoot(&client, "console-02-dashboard").await;
