@@ -228,11 +228,24 @@ fn problem_with(conn: &Connection, case: &CaseFile, act: &CaseAct) -> Result<Opt
 /// The user's console device (the newest not revoked), created on first use. Revoking a user's
 /// devices revokes it too; the next action makes a fresh one.
 fn console_device(conn: &Connection, user: UserId, now: Millis) -> Result<AuthedDevice, StoreError> {
+    server_device(conn, user, CONSOLE_TOKEN_PREFIX, CONSOLE_DEVICE_NAME, now)
+}
+
+/// A device the server itself writes through for `user` (the console's, the e-link's): the
+/// newest not revoked whose token hash starts with `prefix`, created on first use. No token
+/// hashes to such a value, so nobody can sync as it.
+pub(super) fn server_device(
+    conn: &Connection,
+    user: UserId,
+    prefix: &str,
+    name: &str,
+    now: Millis,
+) -> Result<AuthedDevice, StoreError> {
     let found: Option<String> = conn
         .query_row(
-            "SELECT id FROM devices WHERE user_id = ?1 AND revoked_at IS NULL AND token_hash LIKE 'console:%'
+            "SELECT id FROM devices WHERE user_id = ?1 AND revoked_at IS NULL AND token_hash LIKE ?2
              ORDER BY created_at DESC LIMIT 1",
-            [user.to_string()],
+            params![user.to_string(), format!("{prefix}%")],
             |r| r.get(0),
         )
         .optional()?;
@@ -245,8 +258,8 @@ fn console_device(conn: &Connection, user: UserId, now: Millis) -> Result<Authed
                 params![
                     device.to_string(),
                     user.to_string(),
-                    CONSOLE_DEVICE_NAME,
-                    format!("{CONSOLE_TOKEN_PREFIX}{}", secrets::new_token()),
+                    name,
+                    format!("{prefix}{}", secrets::new_token()),
                     secrets::new_actor_hex(),
                     now
                 ],

@@ -20,12 +20,12 @@ use gridlink_shared::codes::{CaseStatus, Role, ServiceCategory};
 use gridlink_shared::org::{Placement, Scope, Staff};
 use gridlink_shared::protocol::{AckStatus, PROTOCOL_VERSION, PushChange, SyncRequest};
 use gridlink_shared::time::Millis;
-use gridlink_shared::{BuildingId, CaseFile, CaseId, CaseKind, DeviceId, GridId, UserId, doc};
+use gridlink_shared::{BuildingId, CaseFile, CaseId, CaseKind, GridId, UserId, doc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::console_read::grid_workers;
 use super::push::{doc_bytes, push};
-use super::sqlite::{load_device, load_staff, parse_id};
+use super::sqlite::{load_staff, parse_id};
 use super::{AuthedDevice, PushLimits, SqliteStore, StoreError, roster};
 use crate::secrets;
 
@@ -379,31 +379,5 @@ fn elink_account(conn: &Connection, grid: GridId, now: Millis) -> Result<Staff, 
 
 /// The e-link account's device (the newest not revoked), created on first use.
 fn elink_device(conn: &Connection, user: UserId, now: Millis) -> Result<AuthedDevice, StoreError> {
-    let found: Option<String> = conn
-        .query_row(
-            "SELECT id FROM devices WHERE user_id = ?1 AND revoked_at IS NULL AND token_hash LIKE 'elink:%'
-             ORDER BY created_at DESC LIMIT 1",
-            [user.to_string()],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let device = match found {
-        Some(id) => parse_id(&id)?,
-        None => {
-            let device = DeviceId::new();
-            conn.execute(
-                "INSERT INTO devices (id, user_id, name, token_hash, actor, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    device.to_string(),
-                    user.to_string(),
-                    ELINK_ACCOUNT_NAME,
-                    format!("{ELINK_TOKEN_PREFIX}{}", secrets::new_token()),
-                    secrets::new_actor_hex(),
-                    now
-                ],
-            )?;
-            device
-        }
-    };
-    load_device(conn, device)
+    super::console_write::server_device(conn, user, ELINK_TOKEN_PREFIX, ELINK_ACCOUNT_NAME, now)
 }
