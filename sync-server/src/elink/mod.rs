@@ -367,6 +367,20 @@ pub fn normalize_phone(typed: &str) -> Option<String> {
 }
 
 /// Checks the typed form; the request when every field is fine, else the errors.
+/// The problem with a required text field, if any: `messages` are for empty, too long, and
+/// characters that are not allowed (line breaks only where `multiline`).
+fn text_problem(value: &str, max_chars: usize, multiline: bool, messages: [&'static str; 3]) -> Option<&'static str> {
+    if value.is_empty() {
+        Some(messages[0])
+    } else if value.chars().count() > max_chars {
+        Some(messages[1])
+    } else if has_forbidden_chars(value, multiline) {
+        Some(messages[2])
+    } else {
+        None
+    }
+}
+
 fn check(typed: &Typed, nonce: &str) -> Result<HelpRequest, FieldErrors> {
     let mut errors = FieldErrors::default();
     let category = typed.category.parse::<ServiceCategory>().ok();
@@ -374,35 +388,18 @@ fn check(typed: &Typed, nonce: &str) -> Result<HelpRequest, FieldErrors> {
         errors.category = Some("请选择服务类别");
     }
     let description = typed.description.replace("\r\n", "\n").trim().to_string();
-    errors.description = if description.is_empty() {
-        Some("请写明需要什么帮助")
-    } else if description.chars().count() > DESCRIPTION_MAX {
-        Some("描述最多500字，请精简")
-    } else if has_forbidden_chars(&description, true) {
-        Some("描述里有无法识别的字符，请删除后重试")
-    } else {
-        None
-    };
+    errors.description = text_problem(
+        &description,
+        DESCRIPTION_MAX,
+        true,
+        ["请写明需要什么帮助", "描述最多500字，请精简", "描述里有无法识别的字符，请删除后重试"],
+    );
     let room = typed.room.trim().to_string();
-    errors.room = if room.is_empty() {
-        Some("请填写房号，如：2单元301")
-    } else if room.chars().count() > ROOM_MAX {
-        Some("房号最多20个字")
-    } else if has_forbidden_chars(&room, false) {
-        Some("房号里有无法识别的字符")
-    } else {
-        None
-    };
+    errors.room =
+        text_problem(&room, ROOM_MAX, false, ["请填写房号，如：2单元301", "房号最多20个字", "房号里有无法识别的字符"]);
     let name = typed.name.trim().to_string();
-    errors.name = if name.is_empty() {
-        Some("请填写联系人姓名")
-    } else if name.chars().count() > NAME_MAX {
-        Some("姓名最多20个字")
-    } else if has_forbidden_chars(&name, false) {
-        Some("姓名里有无法识别的字符")
-    } else {
-        None
-    };
+    errors.name =
+        text_problem(&name, NAME_MAX, false, ["请填写联系人姓名", "姓名最多20个字", "姓名里有无法识别的字符"]);
     let phone = normalize_phone(&typed.phone);
     if phone.is_none() {
         errors.phone = Some("请填写正确的手机号（11位）或固定电话");
