@@ -9,6 +9,7 @@
 //! * [`household`] and [`case`]: the two synced documents, typed with autosurgeon.
 //! * [`doc`]: create, read and update documents as automerge.
 //! * [`change_bytes`]: bounded checks of a change's bytes before automerge parses them.
+//! * [`conflicts`]: fields two offline edits left with concurrent values (the review queue).
 //! * [`validate`]: the one validator run on the phone before each commit and on the server
 //!   for every pushed change.
 //! * [`policy`]: visit cadence, must-arrive and completion deadlines, rates.
@@ -39,6 +40,7 @@
 pub mod case;
 pub mod change_bytes;
 pub mod codes;
+pub mod conflicts;
 pub mod demo;
 pub mod digest;
 pub mod doc;
