@@ -8,6 +8,10 @@
 //! community at [`PARTY_MEMBERS_PER_BUILDING`] a building, and [`VOLUNTEERS_PER_GRID`]
 //! volunteers a grid (156 volunteer teams of about ten over 86 grids). These come from their
 //! own random stream after the households and cases, so adding them changed none of those.
+//!
+//! Activity and service records (志愿服务/党员活动) at [`ACTIVITIES_PER_GRID`] a grid over the
+//! year, each by one to five of the grid's party members or volunteers, about a third for a
+//! help request or micro-wish of the grid; from a stream of their own, generated last.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +19,7 @@ use chrono::NaiveDate;
 use rand::prelude::*;
 use rand_chacha::ChaCha8Rng;
 
+use crate::activity::{ActivityFile, ActivityKind, PersonRef};
 use crate::case::{Action, CaseFile, CaseKind};
 use crate::codes::*;
 use crate::household::{HouseholdFile, NeedEntry, Resident, TagEntry, Visit};
@@ -22,7 +27,7 @@ use crate::ids::*;
 use crate::org::*;
 use crate::party::{PartyBranch, PartyGroup, PartyMember, Volunteer};
 use crate::policy::PolicyConfig;
-use crate::time::{DAY_MS, HOUR_MS, MINUTE_MS, Millis, local_date};
+use crate::time::{DAY_MS, HOUR_MS, MINUTE_MS, Millis, local_date, start_of_local_day};
 
 /// How much to generate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +55,8 @@ pub struct DemoData {
     pub roster: Roster,
     pub households: Vec<HouseholdFile>,
     pub cases: Vec<CaseFile>,
+    /// Activity and service records (志愿服务/党员活动).
+    pub activities: Vec<ActivityFile>,
     /// The instant the history ends at.
     pub now: Millis,
 }
@@ -124,6 +131,20 @@ const COMPOUNDS: &[&str] = &[
 pub const PARTY_MEMBERS_PER_BUILDING: usize = 4;
 /// Volunteers per grid: the report's 156 volunteer teams of about ten people over 86 grids.
 pub const VOLUNTEERS_PER_GRID: usize = 18;
+/// Activity and service records per grid over the demo year (two a month).
+pub const ACTIVITIES_PER_GRID: usize = 24;
+/// Party members' activities (党员活动) not tied to a case.
+const PARTY_ACTIVITIES: &[&str] = &[
+    "主题党日·清洁家园",
+    "走访慰问空巢老人",
+    "政策宣讲进楼栋",
+    "文明创建志愿服务",
+    "关爱留守儿童课业辅导",
+    "帮扶困难家庭",
+];
+/// Volunteer services (志愿服务) not tied to a case.
+const VOLUNTEER_SERVICES: &[&str] =
+    &["义务理发", "量血压义诊", "家电义务维修", "楼道卫生清理", "陪同老人就医", "法律咨询进社区", "文艺演出"];
 /// What volunteers offer, as residents ask for it.
 const SKILLS: &[&str] = &[
     "助老陪护",
@@ -313,7 +334,8 @@ impl Generator {
         let households = self.households(&roster, households_total);
         let cases = self.cases(&roster, &households, size);
         self.party(&mut roster);
-        DemoData { roster, households, cases, now: self.now }
+        let activities = self.activities(&roster, &cases);
+        DemoData { roster, households, cases, activities, now: self.now }
     }
 
     /// Party branches, building party groups, party members and volunteers, from a random
@@ -379,6 +401,87 @@ impl Generator {
                 });
             }
         }
+    }
+
+    /// Activity and service records of each grid over the year, from a random stream of their
+    /// own; about a third done for one of the grid's help requests or micro-wishes.
+    fn activities(&mut self, roster: &Roster, cases: &[CaseFile]) -> Vec<ActivityFile> {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0x1234_0003);
+        let workers = workers_by_grid(roster);
+        let today = local_date(self.now);
+        let mut out = Vec::new();
+        for grid in &roster.grids {
+            let (Some(placement), Some(worker)) = (roster.placement_of_grid(grid.id), workers.get(&grid.id)) else {
+                continue;
+            };
+            let branches: Vec<PartyBranchId> =
+                roster.party_branches.iter().filter(|b| b.grid == grid.id).map(|b| b.id).collect();
+            let members: Vec<(PersonRef, &str)> = roster
+                .party_members
+                .iter()
+                .filter(|m| branches.contains(&m.branch))
+                .map(|m| (PersonRef::PartyMember(m.id), m.name.as_str()))
+                .collect();
+            let volunteers: Vec<(PersonRef, &str)> = roster
+                .volunteers
+                .iter()
+                .filter(|v| v.community == grid.community)
+                .map(|v| (PersonRef::Volunteer(v.id), v.name.as_str()))
+                .collect();
+            let for_cases: Vec<&CaseFile> = cases
+                .iter()
+                .filter(|c| c.placement.grid == grid.id && matches!(c.kind, CaseKind::Help(_) | CaseKind::MicroWish))
+                .collect();
+            for _ in 0..ACTIVITIES_PER_GRID {
+                let kind =
+                    if rng.random_bool(0.5) { ActivityKind::PartyActivity } else { ActivityKind::VolunteerService };
+                let (case, on, title) = if !for_cases.is_empty() && rng.random_bool(0.35) {
+                    let case = for_cases[rng.random_range(0..for_cases.len())];
+                    let on = (local_date(case.reported_at) + chrono::Duration::days(rng.random_range(0..4))).min(today);
+                    let title = if case.kind == CaseKind::MicroWish {
+                        format!("圆梦微心愿：{}", case.title)
+                    } else {
+                        format!("上门服务：{}", case.title)
+                    };
+                    (Some(case.id), on, title)
+                } else {
+                    let titles = match kind {
+                        ActivityKind::PartyActivity => PARTY_ACTIVITIES,
+                        ActivityKind::VolunteerService => VOLUNTEER_SERVICES,
+                    };
+                    let on = today - chrono::Duration::days(rng.random_range(0..365));
+                    (None, on, titles[rng.random_range(0..titles.len())].to_string())
+                };
+                let title: String = title.chars().take(crate::activity::MAX_TITLE_CHARS).collect();
+                let recorded_at = (start_of_local_day(on) + 18 * HOUR_MS).min(self.now);
+                let mut record = ActivityFile::new(
+                    ActivityId::from_u128(self.id()),
+                    kind,
+                    placement,
+                    &title,
+                    on,
+                    case,
+                    (worker.0, &worker.1),
+                    recorded_at,
+                );
+                let pool = match kind {
+                    ActivityKind::PartyActivity if !members.is_empty() => &members,
+                    _ if !volunteers.is_empty() => &volunteers,
+                    _ => &members,
+                };
+                for _ in 0..rng.random_range(1..=5usize.min(pool.len()).max(1)) {
+                    if pool.is_empty() {
+                        break;
+                    }
+                    let (person, name) = pool[rng.random_range(0..pool.len())];
+                    record.add(person, name, [10, 15, 20, 20, 30, 40][rng.random_range(0..6)]);
+                }
+                if !record.participants.is_empty() {
+                    out.push(record);
+                }
+            }
+        }
+        out
     }
 
     fn households(&mut self, roster: &Roster, total: usize) -> Vec<HouseholdFile> {
@@ -861,5 +964,20 @@ mod tests {
         assert_eq!(generate(DemoSize::Small, 7, NOW).roster, demo.roster, "deterministic");
         assert_eq!(demo.roster.party_branches.len(), 3);
         assert_eq!(demo.roster.volunteers.len(), 3 * VOLUNTEERS_PER_GRID);
+    }
+
+    #[test]
+    fn activities_come_last_and_some_serve_the_grids_cases() {
+        let demo = generate(DemoSize::Small, 7, NOW);
+        assert_eq!(demo.activities.len(), 3 * ACTIVITIES_PER_GRID);
+        let last_party = demo.roster.volunteers.iter().map(|v| v.id.0.as_u128()).max().unwrap();
+        assert!(demo.activities.iter().all(|a| a.id.0.as_u128() > last_party));
+        let linked = demo.activities.iter().filter(|a| a.case.is_some()).count();
+        assert!(linked > 5 && linked < demo.activities.len() / 2, "{linked} linked to cases");
+        for activity in demo.activities.iter().filter(|a| a.case.is_some()) {
+            let case = demo.cases.iter().find(|c| Some(c.id) == activity.case).unwrap();
+            assert_eq!(case.placement.grid, activity.placement.grid);
+        }
+        assert_eq!(generate(DemoSize::Small, 7, NOW).activities, demo.activities, "deterministic");
     }
 }

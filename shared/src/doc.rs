@@ -1,10 +1,11 @@
-//! Typed access to Gridlink's automerge documents: create, read and update household files
-//! and cases through autosurgeon, and tell from the bytes which kind a document is.
+//! Typed access to Gridlink's automerge documents: create, read and update household files,
+//! cases and activity records through autosurgeon, and tell from the bytes which kind a document is.
 
 use automerge::transaction::CommitOptions;
 use automerge::{ActorId, AutoCommit, Change, ChangeHash};
 use autosurgeon::ReadDoc;
 
+use crate::activity::ActivityFile;
 use crate::case::CaseFile;
 use crate::codes::code_enum;
 use crate::household::HouseholdFile;
@@ -21,6 +22,7 @@ code_enum!(
     DocType {
         Household => ("household", "住户档案", "Household file"),
         Case => ("case", "事件", "Case"),
+        Activity => ("activity", "志愿服务记录", "Activity record"),
     }
 );
 
@@ -102,11 +104,22 @@ impl GridDocument for CaseFile {
     }
 }
 
-/// Either kind of document, hydrated.
+impl GridDocument for ActivityFile {
+    const TYPE: DocType = DocType::Activity;
+    fn doc_id(&self) -> DocId {
+        self.id.into()
+    }
+    fn placement(&self) -> Placement {
+        self.placement
+    }
+}
+
+/// Any kind of document, hydrated.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AnyDoc {
     Household(HouseholdFile),
     Case(CaseFile),
+    Activity(ActivityFile),
 }
 
 impl AnyDoc {
@@ -114,6 +127,7 @@ impl AnyDoc {
         match self {
             AnyDoc::Household(_) => DocType::Household,
             AnyDoc::Case(_) => DocType::Case,
+            AnyDoc::Activity(_) => DocType::Activity,
         }
     }
 
@@ -121,6 +135,7 @@ impl AnyDoc {
         match self {
             AnyDoc::Household(h) => h.doc_id(),
             AnyDoc::Case(c) => c.doc_id(),
+            AnyDoc::Activity(a) => a.doc_id(),
         }
     }
 
@@ -128,11 +143,12 @@ impl AnyDoc {
         match self {
             AnyDoc::Household(h) => h.placement,
             AnyDoc::Case(c) => c.placement,
+            AnyDoc::Activity(a) => a.placement,
         }
     }
 
-    /// The scopes this document is delivered to. Household files are not in building
-    /// scopes: building leaders see cases, not household files.
+    /// The scopes this document is delivered to. Household files and activity records are not
+    /// in building scopes: building leaders see cases, not household files or service hours.
     pub fn scopes(&self) -> Vec<Scope> {
         let p = self.placement();
         let mut scopes = vec![Scope::Street(p.street), Scope::Community(p.community), Scope::Grid(p.grid)];
@@ -168,6 +184,7 @@ pub fn read_any(doc: &impl ReadDoc) -> Result<AnyDoc, DocError> {
     Ok(match doc_type_of(doc)? {
         DocType::Household => AnyDoc::Household(read(doc)?),
         DocType::Case => AnyDoc::Case(read(doc)?),
+        DocType::Activity => AnyDoc::Activity(read(doc)?),
     })
 }
 

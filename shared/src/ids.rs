@@ -126,7 +126,11 @@ new_id!(
     VolunteerId
 );
 new_id!(
-    /// Any synced document: a household file or a case.
+    /// An activity or service record (志愿服务/党员活动); also the id of its document.
+    ActivityId
+);
+new_id!(
+    /// Any synced document: a household file, a case or an activity record.
     DocId
 );
 
@@ -138,6 +142,12 @@ impl From<HouseholdId> for DocId {
 
 impl From<CaseId> for DocId {
     fn from(id: CaseId) -> Self {
+        DocId(id.0)
+    }
+}
+
+impl From<ActivityId> for DocId {
+    fn from(id: ActivityId) -> Self {
         DocId(id.0)
     }
 }

@@ -6,7 +6,8 @@
 //!
 //! * [`org`]: the roster (street > community > grid > building), staff, [`Scope`]s.
 //! * [`party`]: grid party branches, building party groups, party members and volunteers.
-//! * [`household`] and [`case`]: the two synced documents, typed with autosurgeon.
+//! * [`household`], [`case`] and [`activity`]: the three synced documents, typed with
+//!   autosurgeon; [`activity`] also adds up service hours per person and party branch.
 //! * [`doc`]: create, read and update documents as automerge.
 //! * [`change_bytes`]: bounded checks of a change's bytes before automerge parses them.
 //! * [`conflicts`]: fields two offline edits left with concurrent values (the review queue).
@@ -37,6 +38,7 @@
 //! assert!(read_back.tags.contains_key(&MustVisitTag::EmptyNest));
 //! ```
 
+pub mod activity;
 pub mod case;
 pub mod change_bytes;
 pub mod codes;
@@ -56,6 +58,7 @@ pub mod sync_core;
 pub mod time;
 pub mod validate;
 
+pub use activity::{ActivityFile, ActivityKind, Participant, PersonRef};
 pub use case::{Action, CaseFile, CaseKind};
 pub use codes::{
     ActionKind, CaseStatus, HelpNeed, HouseholdStatus, Lang, LeaderRole, MustArriveKind, MustVisitTag, ResidentFlag,

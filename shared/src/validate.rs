@@ -13,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::activity::{ActivityFile, MAX_NOTES_CHARS, MAX_PARTICIPANTS, MAX_TENTHS, MAX_TITLE_CHARS};
 use crate::case::CaseFile;
 use crate::codes::{ActionKind, Lang, Role, code_enum};
 use crate::doc::{AnyDoc, SCHEMA_VERSION};
@@ -268,7 +269,28 @@ pub fn validate_document(doc: &AnyDoc) -> Result<(), ValidationError> {
     match doc {
         AnyDoc::Household(h) => validate_household(h),
         AnyDoc::Case(c) => validate_case(c),
+        AnyDoc::Activity(a) => validate_activity(a),
     }
+}
+
+fn validate_activity(a: &ActivityFile) -> Result<(), ValidationError> {
+    require(a.schema == SCHEMA_VERSION, || format!("schema {} is not {SCHEMA_VERSION}", a.schema))?;
+    text_field("activity title", &a.title, true, MAX_TITLE_CHARS)?;
+    text_field("activity notes", &a.notes, false, MAX_NOTES_CHARS)?;
+    text_field("recorder name", &a.recorded_by_name, true, 50)?;
+    require(a.recorded_at > 0, || "an activity record needs a time".to_string())?;
+    require(!a.participants.is_empty(), || "an activity record names at least one person".to_string())?;
+    require(a.participants.len() <= MAX_PARTICIPANTS, || {
+        format!("{} participants; at most {MAX_PARTICIPANTS} in one record", a.participants.len())
+    })?;
+    for (person, p) in &a.participants {
+        require(*person == p.person, || format!("participant {person} is filed under the wrong key"))?;
+        text_field("participant name", &p.name, true, 50)?;
+        require(p.tenths > 0 && p.tenths <= MAX_TENTHS, || {
+            format!("{} is credited {} tenths of an hour; 0.1 to 24 hours are allowed", p.name, p.tenths)
+        })?;
+    }
+    Ok(())
 }
 
 fn validate_household(h: &HouseholdFile) -> Result<(), ValidationError> {
@@ -364,6 +386,8 @@ pub fn authorize_edit(before: Option<&AnyDoc>, after: &AnyDoc, author: &Principa
         (Some(AnyDoc::Household(old)), AnyDoc::Household(new)) => authorize_household_edit(Some(old), new, author),
         (None, AnyDoc::Case(case)) => authorize_case_edit(None, case, author),
         (Some(AnyDoc::Case(old)), AnyDoc::Case(new)) => authorize_case_edit(Some(old), new, author),
+        (None, AnyDoc::Activity(new)) => authorize_activity_edit(None, new, author),
+        (Some(AnyDoc::Activity(old)), AnyDoc::Activity(new)) => authorize_activity_edit(Some(old), new, author),
         _ => Err(ValidationError::new(RejectCode::ForbiddenEdit, "a document cannot change its kind")),
     }
 }
@@ -441,6 +465,41 @@ fn authorize_case_edit(before: Option<&CaseFile>, after: &CaseFile, author: &Pri
         }
     }
     Ok(())
+}
+
+/// Grid workers of the grid, supervisors and admins record activities and service hours.
+/// Building leaders do not (they do not receive these records), nor do volunteers: the roster
+/// does not tie a volunteer's login to their register entry, so "only for themselves" cannot
+/// be checked here. A record is signed by whoever creates it, and where, when and by whom it
+/// was recorded never changes.
+fn authorize_activity_edit(
+    before: Option<&ActivityFile>,
+    after: &ActivityFile,
+    author: &Principal,
+) -> Result<(), ValidationError> {
+    if !matches!(author.role, Role::GridWorker | Role::Supervisor | Role::Admin) {
+        return Err(ValidationError::new(
+            RejectCode::ForbiddenRole,
+            format!("a {} may not record activities or service hours", author.role.en().to_lowercase()),
+        ));
+    }
+    let forbidden = |message: &str| Err(ValidationError::new(RejectCode::ForbiddenEdit, message));
+    match before {
+        Some(old)
+            if old.placement != after.placement
+                || old.recorded_by != after.recorded_by
+                || old.recorded_by_name != after.recorded_by_name
+                || old.recorded_at != after.recorded_at =>
+        {
+            forbidden("the place of an activity record and who recorded it when are fixed")
+        }
+        None if author.role != Role::Admin
+            && (after.recorded_by != author.user || after.recorded_by_name != author.name) =>
+        {
+            forbidden("an activity record must be made in the name of the person recording it")
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Both checks, as run before a commit and on every pushed change.

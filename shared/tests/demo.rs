@@ -1,6 +1,6 @@
 //! The demo dataset is deterministic, realistic and valid through the same typed API.
 
-use gridlink_shared::demo::{DemoSize, generate};
+use gridlink_shared::demo::{self, DemoSize, generate};
 use gridlink_shared::validate::check_edit;
 use gridlink_shared::*;
 
@@ -27,6 +27,16 @@ fn small_demo_round_trips_through_automerge_and_validates() {
         assert_eq!(&back, case);
         assert_eq!(back.status(), case.status());
         check_edit(None, &AnyDoc::Case(back), &admin).unwrap();
+    }
+    assert!(!data.activities.is_empty());
+    for activity in &data.activities {
+        let mut doc = doc::create(activity, automerge::ActorId::random(), NOW).unwrap();
+        let back: ActivityFile = doc::read(&doc::load(&doc.save()).unwrap()).unwrap();
+        assert_eq!(&back, activity);
+        check_edit(None, &AnyDoc::Activity(back), &admin).unwrap();
+        // The grid's own worker recorded it and may.
+        let worker = data.roster.staff.iter().find(|s| s.id == activity.recorded_by).unwrap().principal();
+        check_edit(None, &AnyDoc::Activity(activity.clone()), &worker).unwrap();
     }
 }
 
@@ -77,4 +87,8 @@ fn street_demo_has_the_scale_of_fenghuang_street() {
     assert_eq!(wishes, 660);
     let visits: usize = data.households.iter().map(|h| h.visits.len()).sum();
     assert!(visits > 50_000, "a year of visits: {visits}");
+    assert_eq!(data.activities.len(), 86 * demo::ACTIVITIES_PER_GRID);
+    let members: std::collections::BTreeSet<_> =
+        data.activities.iter().flat_map(|a| a.participants.keys()).filter(|p| matches!(p, PersonRef::PartyMember(_))).collect();
+    assert!(members.len() > 500, "many reported party members serve: {}", members.len());
 }

@@ -1099,7 +1099,7 @@ fn random_world(households: &[RandomHousehold], cases: &[RandomCase]) -> DemoDat
             );
         }
     }
-    DemoData { roster: w.roster, households: w.households, cases: w.cases, now: NOW }
+    DemoData { roster: w.roster, households: w.households, cases: w.cases, activities: Vec::new(), now: NOW }
 }
 
 proptest! {
