@@ -41,7 +41,7 @@ impl Typed for CaseFile {
 }
 
 /// Stores the changes made since `heads_before`, the document and its query rows.
-fn persist(
+pub(crate) fn persist(
     tx: &Transaction<'_>,
     client: &Client,
     id: DocId,

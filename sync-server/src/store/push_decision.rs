@@ -9,9 +9,9 @@ use automerge::AutoCommit;
 use gridlink_shared::change_bytes::{
     ChangeHeader, ChangeIndex, ChangeRefusal, ContextRefusal, check_time, inspect_change,
 };
+use gridlink_shared::conflicts::check_edit_or_pick;
 use gridlink_shared::protocol::{AckStatus, PushChange};
 use gridlink_shared::time::Millis;
-use gridlink_shared::validate::check_edit;
 use gridlink_shared::{AnyDoc, DocError, Principal, RejectCode, Scope, ValidationError, doc};
 
 use super::PushLimits;
@@ -214,11 +214,12 @@ pub(super) fn decide(
         let message = format!("the change writes document {}, but was pushed for {}", after.doc_id(), pushed.doc);
         return refuse(reject(RejectCode::InvalidDocument, message));
     }
-    if let Err(ValidationError { code, message }) = check_edit(before.as_ref(), &after, pusher.principal) {
+    // The validator, with the one exception that needs the documents themselves: a
+    // supervisor's change that only picks among concurrent values (shared::conflicts).
+    let check = |principal: &Principal| check_edit_or_pick(&work.doc, before.as_ref(), &candidate, &after, principal);
+    if let Err(ValidationError { code, message }) = check(pusher.principal) {
         let within_grace = code == RejectCode::OutOfScope
-            && pusher
-                .with_grace(header.time)
-                .is_some_and(|former| check_edit(before.as_ref(), &after, &former).is_ok());
+            && pusher.with_grace(header.time).is_some_and(|former| check(&former).is_ok());
         if !within_grace {
             return refuse(reject(code, message));
         }
