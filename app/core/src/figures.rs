@@ -56,6 +56,8 @@ const CREATE_CACHE: &str = "CREATE TABLE IF NOT EXISTS doc_facts (
 enum DocFacts {
     Household { household: HouseholdFacts, visits: Vec<VisitFacts> },
     Case { case: CaseFacts },
+    /// Activity records count in none of the supervisor's figures.
+    Activity,
 }
 
 impl DocFacts {
@@ -66,6 +68,7 @@ impl DocFacts {
                 DocFacts::Household { household, visits }
             }
             AnyDoc::Case(case) => DocFacts::Case { case: CaseFacts::from_case(case, config) },
+            AnyDoc::Activity(_) => DocFacts::Activity,
         }
     }
 }
@@ -132,6 +135,7 @@ fn refresh_and_read(conn: &Connection, config: &PolicyConfig) -> Result<(Facts, 
                 all.visits.extend(visits);
             }
             DocFacts::Case { case } => all.cases.push(case),
+            DocFacts::Activity => {}
         }
         read += 1;
     }

@@ -30,7 +30,12 @@ pub const DEMO_SEED: u64 = 7;
 pub fn documents_for(data: &DemoData, principal: &Principal) -> Vec<AnyDoc> {
     let households = data.households.iter().cloned().map(AnyDoc::Household);
     let cases = data.cases.iter().cloned().map(AnyDoc::Case);
-    households.chain(cases).filter(|doc| doc.scopes().iter().any(|scope| principal.scopes.contains(scope))).collect()
+    let activities = data.activities.iter().cloned().map(AnyDoc::Activity);
+    households
+        .chain(cases)
+        .chain(activities)
+        .filter(|doc| doc.scopes().iter().any(|scope| principal.scopes.contains(scope)))
+        .collect()
 }
 
 /// Opens a store in `dir` holding the small demo dataset as seen by the first staff member

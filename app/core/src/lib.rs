@@ -14,8 +14,6 @@
 //! * **view-models** ([`views`]) the screens read;
 //! * the **supervisor's figures** ([`figures`]): the console's figures over the documents held
 //!   locally, from a per-document fact cache;
-//! * the **review queue** of concurrent edits ([`conflicts`]): household fields two offline
-//!   edits left with several values, and a worker's or supervisor's pick;
 //! * a **quarantine** for documents automerge fails or panics on: every call handing pulled
 //!   or stored bytes to automerge is guarded, so damaged data sets one document aside
 //!   (offending bytes kept, previous state kept, repair asked from the server) instead of
@@ -35,7 +33,7 @@
 //! # Ok(()) }
 //! ```
 
-pub mod conflicts;
+pub mod activities;
 mod error;
 pub mod figures;
 pub mod fixtures;
@@ -61,7 +59,7 @@ use gridlink_shared::{
 };
 use serde::{Deserialize, Serialize};
 
-pub use conflicts::{ConflictValueView, FieldConflict, HouseholdWithConflicts};
+pub use activities::{ActivityFilter, ActivityRow, NewActivity};
 pub use error::{Error, Result};
 pub use views::*;
 

@@ -153,6 +153,7 @@ pub(crate) fn case(client: &Client, id: CaseId, now: Millis) -> Result<CaseDetai
         satisfaction: case.satisfaction(),
         timeline,
         allowed_actions: allowed_actions(&case, principal.role),
+        services: crate::activities::for_case(&conn, id)?,
     })
 }
 
@@ -583,6 +584,7 @@ pub(crate) fn export(client: &Client) -> Result<serde_json::Value> {
     let conn = client.db();
     let mut households = Vec::new();
     let mut cases = Vec::new();
+    let mut activities = Vec::new();
     for (id, bytes) in all_docs(&conn)? {
         let id: DocId = parse(&id, "document id")?;
         let loaded = quarantine::guarded(|| Ok(doc::read_any(&doc::load(&bytes)?)?));
@@ -610,7 +612,12 @@ pub(crate) fn export(client: &Client) -> Result<serde_json::Value> {
                 value["responsible_name"] = json(&responsible_name)?;
                 cases.push(value);
             }
+            gridlink_shared::AnyDoc::Activity(a) => {
+                let mut value = json(&a)?;
+                value["participants"] = json(&a.participants.values().collect::<Vec<_>>())?;
+                activities.push(value);
+            }
         }
     }
-    Ok(serde_json::json!({ "households": households, "cases": cases }))
+    Ok(serde_json::json!({ "households": households, "cases": cases, "activities": activities }))
 }

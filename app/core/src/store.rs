@@ -14,9 +14,9 @@
 //!   trusted for the server (`server_ca`); the PIN is not in here but wraps the key (see
 //!   [`crate::keys`]);
 //! * query tables `households`, `residents`, `visits`, `household_tags`, `cases`, `timeline`,
+//!   `activities`, `activity_people` (see [`crate::activities`]),
 //!   rewritten from the document in the same transaction as every document write
-//!   ([`save_doc`]), so lists never disagree with documents; `household_conflicts` marks the
-//!   household files holding concurrent values the same way (see [`crate::conflicts`]).
+//!   ([`save_doc`]), so lists never disagree with documents.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -159,6 +159,7 @@ CREATE TABLE quarantine (
 );
 CREATE INDEX quarantine_doc ON quarantine(doc, resolved_at);
 "#,
+    crate::activities::MIGRATION,
 ];
 
 /// The database key for opening `dir` without a PIN; see [`crate::keys::resolve_key`].
@@ -348,7 +349,6 @@ fn write_doc(
         materialize(tx, value, policy)?;
         crate::figures::cache_facts(tx, value, policy)?;
     }
-    crate::conflicts::mark(tx, id, doc, value.as_ref())?;
     Ok(value)
 }
 
@@ -368,6 +368,7 @@ fn unmaterialize(tx: &Transaction<'_>, id: &str) -> Result<()> {
     tx.execute("DELETE FROM household_tags WHERE household = ?1", [id])?;
     tx.execute("DELETE FROM cases WHERE id = ?1", [id])?;
     tx.execute("DELETE FROM timeline WHERE case_id = ?1", [id])?;
+    crate::activities::unmaterialize(tx, id)?;
     Ok(())
 }
 
@@ -378,6 +379,7 @@ pub fn materialize(tx: &Transaction<'_>, value: &AnyDoc, policy: &PolicyConfig) 
     match value {
         AnyDoc::Household(h) => materialize_household(tx, h, policy),
         AnyDoc::Case(c) => materialize_case(tx, c, policy),
+        AnyDoc::Activity(a) => crate::activities::materialize(tx, a),
     }
 }
 
@@ -488,6 +490,7 @@ pub fn install_documents(tx: &Transaction<'_>, principal: &Principal, roster: &R
         let mut automerge_doc = match value {
             AnyDoc::Household(h) => doc::create(h, installer.clone(), h.created_at)?,
             AnyDoc::Case(c) => doc::create(c, installer.clone(), c.reported_at)?,
+            AnyDoc::Activity(a) => doc::create(a, installer.clone(), a.recorded_at)?,
         };
         save_doc(tx, value.doc_id(), &mut automerge_doc, &policy)?;
     }

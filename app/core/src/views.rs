@@ -188,6 +188,9 @@ pub struct CaseDetail {
     pub timeline: Vec<TimelineRow>,
     /// What the current user may do now, given their role and the status.
     pub allowed_actions: Vec<ActionKind>,
+    /// Activity and service records done for this case (志愿服务), newest first.
+    #[serde(default)]
+    pub services: Vec<crate::activities::ActivityRow>,
 }
 
 /// One action on a case timeline.

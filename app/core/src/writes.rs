@@ -20,7 +20,7 @@ use crate::{
     CaseAction, Client, HouseholdEdit, NewCase, NewHousehold, NewVisit, ResidentInput, keys, quarantine, store,
 };
 
-/// The two document types, to move between typed values and [`AnyDoc`].
+/// The document types, to move between typed values and [`AnyDoc`].
 pub(crate) trait Typed: GridDocument + Sized {
     const WHAT: &'static str;
     fn to_any(&self) -> AnyDoc;
@@ -40,8 +40,15 @@ impl Typed for CaseFile {
     }
 }
 
+impl Typed for gridlink_shared::ActivityFile {
+    const WHAT: &'static str = "activity";
+    fn to_any(&self) -> AnyDoc {
+        AnyDoc::Activity(self.clone())
+    }
+}
+
 /// Stores the changes made since `heads_before`, the document and its query rows.
-pub(crate) fn persist(
+fn persist(
     tx: &Transaction<'_>,
     client: &Client,
     id: DocId,
@@ -61,7 +68,7 @@ pub(crate) fn persist(
 }
 
 /// Creates a new document after validating it.
-fn create<T: Typed>(client: &Client, value: &T, summary: &str, now: Millis) -> Result<()> {
+pub(crate) fn create<T: Typed>(client: &Client, value: &T, summary: &str, now: Millis) -> Result<()> {
     client.with_tx(|tx| {
         let principal = store::principal(tx)?;
         check_edit(None, &value.to_any(), &principal)?;

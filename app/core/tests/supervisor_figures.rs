@@ -26,6 +26,7 @@ fn facts_from_documents(demo: &DemoData, principal: &Principal) -> Facts {
         match doc {
             AnyDoc::Household(h) => households.push(h),
             AnyDoc::Case(c) => cases.push(c),
+            AnyDoc::Activity(_) => {}
         }
     }
     Facts::from_documents(&households, &cases, &PolicyConfig::default())
@@ -176,7 +177,8 @@ fn street_scale_cost_of_the_supervisor_home() {
     let started = Instant::now();
     let (facts, _) = client.facts().unwrap();
     eprintln!("of which reading the {} cached rows: {:?}", docs.len(), started.elapsed());
-    assert_eq!(facts.households.len() + facts.cases.len(), docs.len());
+    let activities = docs.iter().filter(|d| matches!(d, AnyDoc::Activity(_))).count();
+    assert_eq!(facts.households.len() + facts.cases.len() + activities, docs.len());
     drop(client);
     raw_store(dir.path()).execute_batch("DROP TABLE doc_facts").unwrap();
     let client = Client::open(dir.path()).unwrap();
