@@ -14,6 +14,8 @@
 //! * **view-models** ([`views`]) the screens read;
 //! * the **supervisor's figures** ([`figures`]): the console's figures over the documents held
 //!   locally, from a per-document fact cache;
+//! * the **review queue** of concurrent edits ([`conflicts`]): household fields two offline
+//!   edits left with several values, and a worker's or supervisor's pick;
 //! * a **quarantine** for documents automerge fails or panics on: every call handing pulled
 //!   or stored bytes to automerge is guarded, so damaged data sets one document aside
 //!   (offending bytes kept, previous state kept, repair asked from the server) instead of
@@ -34,6 +36,7 @@
 //! ```
 
 pub mod activities;
+pub mod conflicts;
 mod error;
 pub mod figures;
 pub mod fixtures;
@@ -60,6 +63,7 @@ use gridlink_shared::{
 use serde::{Deserialize, Serialize};
 
 pub use activities::{ActivityFilter, ActivityRow, NewActivity};
+pub use conflicts::{ConflictValueView, FieldConflict, HouseholdWithConflicts};
 pub use error::{Error, Result};
 pub use views::*;
 

@@ -16,7 +16,8 @@
 //! * query tables `households`, `residents`, `visits`, `household_tags`, `cases`, `timeline`,
 //!   `activities`, `activity_people` (see [`crate::activities`]),
 //!   rewritten from the document in the same transaction as every document write
-//!   ([`save_doc`]), so lists never disagree with documents.
+//!   ([`save_doc`]), so lists never disagree with documents; `household_conflicts` marks the
+//!   household files holding concurrent values the same way (see [`crate::conflicts`]).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -349,6 +350,7 @@ fn write_doc(
         materialize(tx, value, policy)?;
         crate::figures::cache_facts(tx, value, policy)?;
     }
+    crate::conflicts::mark(tx, id, doc, value.as_ref())?;
     Ok(value)
 }
 

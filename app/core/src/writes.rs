@@ -48,7 +48,7 @@ impl Typed for gridlink_shared::ActivityFile {
 }
 
 /// Stores the changes made since `heads_before`, the document and its query rows.
-fn persist(
+pub(crate) fn persist(
     tx: &Transaction<'_>,
     client: &Client,
     id: DocId,
