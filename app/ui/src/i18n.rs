@@ -620,6 +620,58 @@ pub static EN: Text = Text {
     retry: "Retry",
 };
 
+/// The words of the review queue of concurrent edits (待确认的修改): on the household file,
+/// the supervisor's home and the worker's today screen ([`crate::views::conflicts`]).
+#[derive(Debug)]
+pub struct ConflictWords {
+    pub title: &'static str,
+    pub explain: &'static str,
+    pub use_this: &'static str,
+    pub shown_now: &'static str,
+    /// Written on this device, by its user.
+    pub by_me: fn(&str) -> String,
+    /// Written on another device, known by its short id.
+    pub by_other_device: fn(&str) -> String,
+    pub at: fn(&str) -> String,
+    pub at_unknown: &'static str,
+    pub list_title: &'static str,
+    pub fields: fn(usize) -> String,
+}
+
+/// The review queue's words in a language.
+pub fn conflict_words(lang: Lang) -> &'static ConflictWords {
+    match lang {
+        Lang::Zh => &CONFLICTS_ZH,
+        Lang::En => &CONFLICTS_EN,
+    }
+}
+
+pub static CONFLICTS_ZH: ConflictWords = ConflictWords {
+    title: "待确认的修改",
+    explain: "两台手机离线时改了同一项，请核实后选定一个值，选定后会同步到所有手机。",
+    use_this: "采用此值",
+    shown_now: "当前显示",
+    by_me: |name| format!("{name}（本机）"),
+    by_other_device: |device| format!("另一台设备（{device}）"),
+    at: |when| format!("修改于 {when}"),
+    at_unknown: "修改时间不详",
+    list_title: "待确认的修改",
+    fields: |n| format!("{n}项待确认"),
+};
+
+pub static CONFLICTS_EN: ConflictWords = ConflictWords {
+    title: "Edits to confirm",
+    explain: "Two phones changed the same item while offline. Check it and pick one value; the pick syncs to every phone.",
+    use_this: "Use this value",
+    shown_now: "Shown now",
+    by_me: |name| format!("{name} (this device)"),
+    by_other_device: |device| format!("Another device ({device})"),
+    at: |when| format!("Changed {when}"),
+    at_unknown: "Time of change unknown",
+    list_title: "Edits to confirm",
+    fields: |n| if n == 1 { "1 item to confirm".to_string() } else { format!("{n} items to confirm") },
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

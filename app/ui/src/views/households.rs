@@ -3,7 +3,8 @@
 //! editing a resident (`new_arrival`).
 //!
 //! Only the roles the validator lets edit household files (grid workers and admins) see the
-//! buttons that edit one; a supervisor reads the same file without them.
+//! buttons that edit one; a supervisor reads the same file without them, except the
+//! 待确认的修改 section's picks ([`crate::views::conflicts`]), which the validator allows.
 
 mod new_arrival;
 
@@ -23,6 +24,7 @@ use crate::i18n::tr;
 use crate::route::Route;
 use crate::state::{Ctx, use_ctx};
 use crate::views::actions::{self, VisitForm};
+use crate::views::conflicts::ConflictReview;
 
 /// Whether the enrolled user may edit household files: the validator's rule
 /// (`authorize_household_edit`), so no button leads to a change the server would refuse.
@@ -208,6 +210,7 @@ fn HouseholdFileView(detail: HouseholdDetail, lang: Lang) -> Element {
                 }
             }
         }
+        ConflictReview { household: id, lang }
         if editor {
             div { class: "action-grid",
                 Link { class: "btn primary big", id: "record-visit", to: Route::RecordVisit { id }, {t.record_visit} }

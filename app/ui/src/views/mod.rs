@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod cases;
+pub mod conflicts;
 pub mod enroll;
 pub mod households;
 pub mod leader;

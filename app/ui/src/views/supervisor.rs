@@ -3,7 +3,8 @@
 //! visits), computed by the client core with the shared figure functions over the documents on
 //! the phone, and the lists a supervisor acts on: cases waiting to be verified and closed
 //! (待核实办结), overdue cases, overdue must-visit households. Every row taps through to the
-//! case or household; nothing here edits a household file, which a supervisor may not do.
+//! case or household; nothing here edits a household file, which a supervisor may not do
+//! (the households with edits to confirm lead to their files, where a supervisor may pick).
 
 use dioxus::prelude::*;
 use gridlink_client::figures::{OverdueHouseholdRow, SupervisorHome as HomeView};
@@ -16,6 +17,7 @@ use crate::components::page::{Empty, ErrorState, PageTitle, SectionTitle};
 use crate::format;
 use crate::route::Route;
 use crate::state::use_ctx;
+use crate::views::conflicts::ConflictList;
 
 /// How many rows each list shows before "show all": a street has hundreds of overdue rows.
 const FIRST_ROWS: usize = 20;
@@ -218,6 +220,7 @@ fn SupervisorScreen(home: HomeView, lang: Lang) -> Element {
             Stat { value: visits.met.to_string(), label: w.visits_met }
             Stat { value: visits.not_home.to_string(), label: gridlink_shared::VisitOutcome::NotHome.label(lang) }
         }
+        ConflictList { lang }
         CaseList {
             id: "to-verify",
             title: w.to_verify,

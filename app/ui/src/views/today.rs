@@ -15,6 +15,7 @@ use crate::format;
 use crate::i18n::tr;
 use crate::route::Route;
 use crate::state::use_ctx;
+use crate::views::conflicts::ConflictList;
 use crate::views::leader::LeaderHome;
 use crate::views::supervisor::SupervisorHome;
 
@@ -42,6 +43,7 @@ fn TodayScreen(view: TodayView, lang: Lang) -> Element {
         PageTitle { title: t.today_title.to_string(),
             span { class: "muted", {view.date.to_string()} }
         }
+        ConflictList { lang }
         SectionTitle { title: t.must_arrive_open.to_string(), count: view.must_arrive.len() }
         if view.must_arrive.is_empty() {
             Empty { text: t.no_must_arrive.to_string() }
