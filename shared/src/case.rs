@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use autosurgeon::{Hydrate, Reconcile};
 use serde::{Deserialize, Serialize};
 
-use crate::codes::{ActionKind, CaseStatus, LeaderRole, MustArriveKind, ServiceCategory, UnknownCode};
+use crate::codes::{ActionKind, CaseStatus, Lang, LeaderRole, MustArriveKind, ServiceCategory, UnknownCode};
 use crate::doc::{DocType, SCHEMA_VERSION};
-use crate::ids::{ActionId, CaseId, HouseholdId, UserId};
+use crate::ids::{ActionId, CaseId, HouseholdId, OutletId, PartyMemberId, UserId, VolunteerId};
 use crate::org::Placement;
 use crate::time::Millis;
 
@@ -72,6 +72,24 @@ impl CaseKind {
         match lang {
             crate::codes::Lang::Zh => self.zh(),
             crate::codes::Lang::En => self.en(),
+        }
+    }
+
+    /// A status as people say it for this kind: a micro-wish moves through the same derived
+    /// statuses as any case (so completion figures count it), but is 待认领, 已认领, 已实现 and
+    /// 已致谢 rather than 待受理, 已受理, 已办结 and 已关闭.
+    pub fn status_label(self, status: CaseStatus, lang: Lang) -> &'static str {
+        let wish = match (self, status) {
+            (CaseKind::MicroWish, CaseStatus::Reported) => Some(("待认领", "Awaiting a claim")),
+            (CaseKind::MicroWish, CaseStatus::Accepted | CaseStatus::OnSite) => Some(("已认领", "Claimed")),
+            (CaseKind::MicroWish, CaseStatus::Resolved) => Some(("已实现", "Fulfilled")),
+            (CaseKind::MicroWish, CaseStatus::Closed) => Some(("已致谢", "Thanked")),
+            _ => None,
+        };
+        match (wish, lang) {
+            (Some((zh, _)), Lang::Zh) => zh,
+            (Some((_, en)), Lang::En) => en,
+            (None, lang) => status.label(lang),
         }
     }
 }
@@ -137,6 +155,84 @@ impl Hydrate for CaseKind {
     }
 }
 
+/// Who claims a micro-wish: a party member or volunteer from the roster (recorded by a grid
+/// worker), or a staff user claiming for themself. Written `party-member:UUID`,
+/// `volunteer:UUID` or `staff:UUID`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ClaimantId {
+    PartyMember(PartyMemberId),
+    Volunteer(VolunteerId),
+    Staff(UserId),
+}
+
+impl std::fmt::Display for ClaimantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClaimantId::PartyMember(id) => write!(f, "party-member:{id}"),
+            ClaimantId::Volunteer(id) => write!(f, "volunteer:{id}"),
+            ClaimantId::Staff(id) => write!(f, "staff:{id}"),
+        }
+    }
+}
+
+impl std::str::FromStr for ClaimantId {
+    type Err = UnknownCode;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let unknown = || UnknownCode {
+            vocabulary: "ClaimantId",
+            got: s.to_string(),
+            expected: &["party-member:UUID", "volunteer:UUID", "staff:UUID"],
+        };
+        let (kind, id) = s.split_once(':').ok_or_else(unknown)?;
+        match kind {
+            "party-member" => id.parse().map(ClaimantId::PartyMember).map_err(|_| unknown()),
+            "volunteer" => id.parse().map(ClaimantId::Volunteer).map_err(|_| unknown()),
+            "staff" => id.parse().map(ClaimantId::Staff).map_err(|_| unknown()),
+            _ => Err(unknown()),
+        }
+    }
+}
+
+impl Serialize for ClaimantId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ClaimantId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Reconcile for ClaimantId {
+    type Key<'a> = autosurgeon::reconcile::NoKey;
+    fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
+        reconciler.str(self.to_string())
+    }
+}
+
+impl Hydrate for ClaimantId {
+    fn hydrate_string(s: &'_ str) -> Result<Self, autosurgeon::HydrateError> {
+        s.parse().map_err(|_| autosurgeon::HydrateError::unexpected("a claimant", s.to_string()))
+    }
+}
+
+/// The claimant of a micro-wish as the timeline keeps it: the name is copied so the timeline
+/// reads right on a phone whose roster no longer lists them.
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub struct Claimant {
+    pub id: ClaimantId,
+    pub name: String,
+}
+
+/// The service outlet a help request was referred to, with its name as it was then.
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub struct OutletRef {
+    pub id: OutletId,
+    pub name: String,
+}
+
 /// One case document.
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct CaseFile {
@@ -177,6 +273,15 @@ pub struct Action {
     /// New responsible person; only on `reassign`.
     pub to: Option<UserId>,
     pub to_name: Option<String>,
+    /// Who claims the micro-wish; only on `claim`. Actions written before wishes had a
+    /// lifecycle lack the key: `missing` hydrates them as `None` (autosurgeon would refuse).
+    #[serde(default)]
+    #[autosurgeon(missing = "Option::default")]
+    pub claimant: Option<Claimant>,
+    /// The outlet a help request is referred to; only on `refer` (absent on older actions).
+    #[serde(default)]
+    #[autosurgeon(missing = "Option::default")]
+    pub outlet: Option<OutletRef>,
 }
 
 /// The status machine: what an action does to a status. `None` means the action does not
@@ -192,6 +297,11 @@ pub fn transition(status: CaseStatus, action: ActionKind) -> Option<CaseStatus> 
         ActionKind::Resolve if open => Some(Resolved),
         ActionKind::Close if status != Closed => Some(Closed),
         ActionKind::Reopen if matches!(status, Resolved | Closed) => Some(Accepted),
+        // A micro-wish: claimed (认领) like an accepted case, fulfilled (已实现) like a resolved
+        // one, thanked (已致谢) like a closed one, so completion figures count wishes too.
+        ActionKind::Claim if status == Reported => Some(Accepted),
+        ActionKind::Fulfil if matches!(status, Accepted | OnSite | InProgress) => Some(Resolved),
+        ActionKind::Thank if status == Resolved => Some(Closed),
         _ => None,
     }
 }
@@ -279,6 +389,16 @@ impl CaseFile {
         !matches!(self.status(), CaseStatus::Resolved | CaseStatus::Closed)
     }
 
+    /// Who claimed the micro-wish: the claim that moved the status last (a later claim merged
+    /// from an offline phone does not take it over).
+    pub fn claimant(&self) -> Option<&Claimant> {
+        self.status_history()
+            .into_iter()
+            .rev()
+            .find(|(a, _)| a.kind == ActionKind::Claim)
+            .and_then(|(a, _)| a.claimant.as_ref())
+    }
+
     /// Satisfaction given at the latest close that moved the status, if any.
     pub fn satisfaction(&self) -> Option<u8> {
         self.status_history()
@@ -312,5 +432,33 @@ mod tests {
         assert_eq!(transition(InProgress, ActionKind::Reopen), None);
         assert_eq!(transition(InProgress, ActionKind::Comment), None);
         assert_eq!(transition(Closed, ActionKind::Close), None);
+    }
+
+    #[test]
+    fn a_micro_wish_is_claimed_fulfilled_and_thanked_in_that_order() {
+        use CaseStatus::*;
+        assert_eq!(transition(Reported, ActionKind::Claim), Some(Accepted));
+        assert_eq!(transition(Accepted, ActionKind::Claim), None, "claimed once");
+        assert_eq!(transition(Reported, ActionKind::Fulfil), None, "fulfilled only once claimed");
+        assert_eq!(transition(Accepted, ActionKind::Fulfil), Some(Resolved));
+        assert_eq!(transition(Accepted, ActionKind::Thank), None, "thanks follow the fulfilment");
+        assert_eq!(transition(Resolved, ActionKind::Thank), Some(Closed));
+        assert_eq!(transition(Accepted, ActionKind::Refer), None, "a referral does not move the status");
+        assert_eq!(CaseKind::MicroWish.status_label(Reported, Lang::Zh), "待认领");
+        assert_eq!(CaseKind::MicroWish.status_label(Closed, Lang::Zh), "已致谢");
+        assert_eq!(CaseKind::Dispute.status_label(Closed, Lang::Zh), "已关闭");
+    }
+
+    #[test]
+    fn claimants_round_trip_through_codes() {
+        for id in [
+            ClaimantId::PartyMember(PartyMemberId::from_u128(1)),
+            ClaimantId::Volunteer(VolunteerId::from_u128(2)),
+            ClaimantId::Staff(UserId::from_u128(3)),
+        ] {
+            assert_eq!(id.to_string().parse::<ClaimantId>().unwrap(), id);
+        }
+        assert!("party-member:x".parse::<ClaimantId>().is_err());
+        assert!("mayor:00000000-0000-0000-0000-000000000001".parse::<ClaimantId>().is_err());
     }
 }

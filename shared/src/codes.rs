@@ -220,6 +220,14 @@ code_enum!(
         Reopen => ("reopen", "重新打开", "Reopen"),
         Reassign => ("reassign", "转派", "Reassign"),
         Comment => ("comment", "备注", "Comment"),
+        /// A party member or volunteer takes on a micro-wish (认领); names who claims.
+        Claim => ("claim", "认领", "Claim"),
+        /// The micro-wish came true (已实现).
+        Fulfil => ("fulfil", "已实现", "Fulfilled"),
+        /// The resident's thanks, recorded by the grid worker; closes the wish.
+        Thank => ("thank", "致谢", "Thanks"),
+        /// A help request referred to a service outlet (转介); names the outlet.
+        Refer => ("refer", "转介", "Refer"),
     }
 );
 

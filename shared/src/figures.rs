@@ -37,6 +37,8 @@
 //! * **Satisfaction 满意度** (cases reported in the period): the score given at the latest close
 //!   that moved the status, as [`CaseFile::satisfaction`] says; a case reopened after a scored
 //!   close keeps that score until it is closed again. Average and distribution over 1–5.
+//! * **Micro-wishes 微心愿** (posted in the period): claimed 已认领, fulfilled 已实现, thanked 已致谢
+//!   now, from the derived status; each count includes the later stages.
 //! * **Visits 走访** (visits whose counted time falls in the period): all, met 已见面, not home
 //!   不在家, refused 拒绝.
 //! * **Weekly trends 周趋势**: the case, must-arrive, satisfaction and visit figures per
@@ -890,6 +892,36 @@ pub struct CaseFigures {
     /// Every kind (8 help categories, 4 must-arrive events, 4 report roles, disputes,
     /// micro-wishes, opinions), zeros included.
     pub by_kind: BTreeMap<CaseKind, CaseCounts>,
+    /// The micro-wishes (微心愿) among them, by how far they got.
+    #[serde(default)]
+    pub micro_wishes: WishCounts,
+}
+
+/// Micro-wishes (微心愿) posted in the period and how far they got now, read off the derived
+/// status (a claim accepts, a fulfilment resolves, thanks close): each count includes the
+/// later stages, so `fulfilled` is the report's "660+ fulfilled" and also the wishes' 办结.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WishCounts {
+    /// 已发布: posted in the period.
+    pub posted: usize,
+    /// 已认领: claimed (or further along).
+    pub claimed: usize,
+    /// 已实现: fulfilled (or thanked).
+    pub fulfilled: usize,
+    /// 已致谢: the resident's thanks recorded.
+    pub thanked: usize,
+}
+
+impl WishCounts {
+    fn add(&mut self, case: &CaseFacts) {
+        if case.kind != CaseKind::MicroWish {
+            return;
+        }
+        self.posted += 1;
+        self.claimed += usize::from(case.status != CaseStatus::Reported);
+        self.fulfilled += usize::from(matches!(case.status, CaseStatus::Resolved | CaseStatus::Closed));
+        self.thanked += usize::from(case.status == CaseStatus::Closed);
+    }
 }
 
 /// Satisfaction (满意度) over cases reported in the period.
@@ -1015,21 +1047,25 @@ pub fn case_figures(cases: &[CaseFacts], period: Period, now: Millis, grouping: 
     struct Tally {
         all: CaseTallies,
         by_kind: BTreeMap<CaseKind, CaseTallies>,
+        wishes: WishCounts,
     }
     let empty = Tally {
         all: CaseTallies::default(),
         by_kind: CaseKind::all().into_iter().map(|k| (k, CaseTallies::default())).collect(),
+        wishes: WishCounts::default(),
     };
     let mut tally = GroupedTally::new(grouping, empty.clone());
     for case in in_period(cases, period) {
         tally.add(grouping, &case.placement, &empty, |t| {
             t.all.add(case, now);
             t.by_kind.entry(case.kind).or_default().add(case, now);
+            t.wishes.add(case);
         });
     }
     tally.finish(|t| CaseFigures {
         all: t.all.counts(),
         by_kind: t.by_kind.iter().map(|(k, t)| (*k, t.counts())).collect(),
+        micro_wishes: t.wishes,
     })
 }
 

@@ -59,7 +59,7 @@ pub mod time;
 pub mod validate;
 
 pub use activity::{ActivityFile, ActivityKind, Participant, PersonRef};
-pub use case::{Action, CaseFile, CaseKind};
+pub use case::{Action, CaseFile, CaseKind, Claimant, ClaimantId, OutletRef};
 pub use codes::{
     ActionKind, CaseStatus, HelpNeed, HouseholdStatus, Lang, LeaderRole, MustArriveKind, MustVisitTag, ResidentFlag,
     Role, ServiceCategory, Sex, VisitOutcome,

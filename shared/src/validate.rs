@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::activity::{ActivityFile, MAX_NOTES_CHARS, MAX_PARTICIPANTS, MAX_TENTHS, MAX_TITLE_CHARS};
-use crate::case::CaseFile;
+use crate::case::{CaseFile, CaseKind, ClaimantId};
 use crate::codes::{ActionKind, Lang, Role, code_enum};
 use crate::doc::{AnyDoc, SCHEMA_VERSION};
 use crate::household::HouseholdFile;
@@ -352,6 +352,32 @@ fn validate_case(c: &CaseFile) -> Result<(), ValidationError> {
         require((a.kind == ActionKind::Reassign) == a.to.is_some(), || {
             "a reassignment, and only a reassignment, names the new responsible person".to_string()
         })?;
+        validate_wish_or_referral(c, a)?;
+    }
+    Ok(())
+}
+
+/// The micro-wish actions belong to micro-wishes and a claim names who claims; a referral
+/// belongs to a help request and names the outlet. Older actions carry neither name.
+fn validate_wish_or_referral(c: &CaseFile, a: &crate::case::Action) -> Result<(), ValidationError> {
+    let wish_action = matches!(a.kind, ActionKind::Claim | ActionKind::Fulfil | ActionKind::Thank);
+    require(!wish_action || c.kind == CaseKind::MicroWish, || {
+        format!("{} applies only to a micro-wish, not to a {} case", a.kind.en().to_lowercase(), c.kind)
+    })?;
+    require((a.kind == ActionKind::Claim) == a.claimant.is_some(), || {
+        "a claim, and only a claim, names the party member or volunteer who claims the wish".to_string()
+    })?;
+    if let Some(claimant) = &a.claimant {
+        text_field("claimant name", &claimant.name, true, 50)?;
+    }
+    require(a.kind != ActionKind::Refer || matches!(c.kind, CaseKind::Help(_)), || {
+        format!("only a help request can be referred to a service outlet, not a {} case", c.kind)
+    })?;
+    require((a.kind == ActionKind::Refer) == a.outlet.is_some(), || {
+        "a referral, and only a referral, names the service outlet".to_string()
+    })?;
+    if let Some(outlet) = &a.outlet {
+        text_field("outlet name", &outlet.name, true, 100)?;
     }
     Ok(())
 }
@@ -361,8 +387,13 @@ pub fn role_may_act(role: Role, action: ActionKind) -> bool {
     use ActionKind::*;
     match role {
         Role::Admin | Role::Supervisor => true,
-        Role::GridWorker => matches!(action, Accept | Arrive | Progress | Resolve | Reassign | Comment),
-        Role::BuildingLeader | Role::Volunteer => matches!(action, Comment),
+        Role::GridWorker => {
+            matches!(action, Accept | Arrive | Progress | Resolve | Reassign | Comment | Claim | Fulfil | Thank | Refer)
+        }
+        // A volunteer with a login claims a micro-wish for themself and says when it came true;
+        // the resident's thanks are recorded by the grid worker.
+        Role::Volunteer => matches!(action, Comment | Claim | Fulfil),
+        Role::BuildingLeader => matches!(action, Comment),
     }
 }
 
@@ -462,6 +493,13 @@ fn authorize_case_edit(before: Option<&CaseFile>, after: &CaseFile, author: &Pri
                 RejectCode::ForbiddenRole,
                 format!("a {} may not {} a case", author.role.en().to_lowercase(), action.kind.en().to_lowercase()),
             ));
+        }
+        // A volunteer is not tied to a register entry (see the party module), so the only
+        // claim the validator can vouch for is one in their own name.
+        if author.role == Role::Volunteer
+            && action.claimant.as_ref().is_some_and(|c| c.id != ClaimantId::Staff(author.user))
+        {
+            return Err(forbidden("a volunteer claims a micro-wish only for themself".into()));
         }
     }
     Ok(())

@@ -88,7 +88,48 @@ fn street_demo_has_the_scale_of_fenghuang_street() {
     let visits: usize = data.households.iter().map(|h| h.visits.len()).sum();
     assert!(visits > 50_000, "a year of visits: {visits}");
     assert_eq!(data.activities.len(), 86 * demo::ACTIVITIES_PER_GRID);
-    let members: std::collections::BTreeSet<_> =
-        data.activities.iter().flat_map(|a| a.participants.keys()).filter(|p| matches!(p, PersonRef::PartyMember(_))).collect();
+    let members: std::collections::BTreeSet<_> = data
+        .activities
+        .iter()
+        .flat_map(|a| a.participants.keys())
+        .filter(|p| matches!(p, PersonRef::PartyMember(_)))
+        .collect();
     assert!(members.len() > 500, "many reported party members serve: {}", members.len());
+}
+
+#[test]
+fn street_demo_wishes_mostly_come_true_and_some_help_is_referred() {
+    let data = generate(DemoSize::Street, 1, NOW);
+    let wishes: Vec<&CaseFile> = data.cases.iter().filter(|c| c.kind == CaseKind::MicroWish).collect();
+    let count = |status: CaseStatus| wishes.iter().filter(|c| c.status() == status).count();
+    let (open, claimed, fulfilled, thanked) = (
+        count(CaseStatus::Reported),
+        count(CaseStatus::Accepted),
+        count(CaseStatus::Resolved),
+        count(CaseStatus::Closed),
+    );
+    assert_eq!(open + claimed + fulfilled + thanked, 660, "every wish is in one of the four states");
+    assert!(open > 0 && claimed > 0 && fulfilled > 0, "{open} open, {claimed} claimed, {fulfilled} fulfilled");
+    assert!(thanked > fulfilled && fulfilled + thanked > 500, "most came true and were thanked: {thanked}");
+    // Each claim names a party member of the wish's grid or a volunteer of its community.
+    for wish in &wishes {
+        let Some(claimant) = wish.claimant() else { continue };
+        let known = match claimant.id {
+            ClaimantId::PartyMember(id) => {
+                data.roster.party_members.iter().any(|m| m.id == id && m.name == claimant.name)
+            }
+            ClaimantId::Volunteer(id) => data.roster.volunteers.iter().any(|v| v.id == id && v.name == claimant.name),
+            ClaimantId::Staff(_) => false,
+        };
+        assert!(known, "{} claimed {}", claimant.name, wish.title);
+    }
+    let referred: Vec<&CaseFile> =
+        data.cases.iter().filter(|c| c.timeline.values().any(|a| a.kind == ActionKind::Refer)).collect();
+    assert!(referred.len() > 100, "{} referrals", referred.len());
+    for case in referred {
+        let CaseKind::Help(category) = case.kind else { panic!("{} is not a help request", case.title) };
+        let refer = case.timeline.values().find(|a| a.kind == ActionKind::Refer).unwrap();
+        let outlet = refer.outlet.as_ref().unwrap();
+        assert!(data.roster.outlets.iter().any(|o| o.id == outlet.id && o.category == category));
+    }
 }

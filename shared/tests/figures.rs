@@ -119,6 +119,8 @@ fn act(case: &mut CaseFile, kind: ActionKind, at: Millis, by: (UserId, &str), sa
         satisfaction,
         to: None,
         to_name: None,
+        claimant: None,
+        outlet: None,
     });
 }
 
@@ -706,6 +708,26 @@ fn naive_visits(data: &DemoData, key: Option<&GroupKey>, period: Period, now: Mi
     counts
 }
 
+/// Micro-wishes counted from the timeline itself: the kind of the last action that moved the
+/// status says how far a wish got (a generic accept or resolve counts like a claim or a
+/// fulfilment).
+fn naive_wish_counts(cohort: &[&CaseFile]) -> WishCounts {
+    use ActionKind::*;
+    let last: Vec<Option<ActionKind>> = cohort
+        .iter()
+        .filter(|c| c.kind == CaseKind::MicroWish)
+        .map(|c| c.status_history().last().map(|(a, _)| a.kind))
+        .collect();
+    let count = |kinds: &[ActionKind]| last.iter().filter(|k| k.is_some_and(|k| kinds.contains(&k))).count();
+    let (thanked, fulfilled) = (count(&[Thank, Close]), count(&[Fulfil, Resolve]));
+    WishCounts {
+        posted: last.len(),
+        claimed: thanked + fulfilled + count(&[Claim, Accept, Arrive, Progress, Reopen]),
+        fulfilled: thanked + fulfilled,
+        thanked,
+    }
+}
+
 /// The whole dashboard, one group at a time, from the documents and the policy functions.
 fn naive_dashboard(data: &DemoData, period: Period, now: Millis, config: &PolicyConfig, by: GroupBy) -> Dashboard {
     let keys = naive_keys(&data.roster, by);
@@ -723,6 +745,7 @@ fn naive_dashboard(data: &DemoData, period: Period, now: Millis, config: &Policy
                     (k, naive_case_counts(&of_kind, now, config))
                 })
                 .collect(),
+            micro_wishes: naive_wish_counts(&cohort),
         }
     };
     let arrival_of = |key: Option<&GroupKey>| {
@@ -1095,6 +1118,8 @@ fn random_world(households: &[RandomHousehold], cases: &[RandomCase]) -> DemoDat
                     satisfaction: (kind == Close).then_some(*score),
                     to: None,
                     to_name: None,
+                    claimant: None,
+                    outlet: None,
                 },
             );
         }

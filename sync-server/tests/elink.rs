@@ -402,6 +402,8 @@ async fn the_status_page_shows_only_that_request_and_follows_the_timeline() {
                 satisfaction: None,
                 to: None,
                 to_name: None,
+                claimant: None,
+                outlet: None,
             })
         });
         elink.harness.sync(&mut phone, vec![change]).await;

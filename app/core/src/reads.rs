@@ -36,16 +36,23 @@ pub(crate) fn due_state(due_on: NaiveDate, now: Millis, config: &policy::PolicyC
 }
 
 /// What `role` may do to `case` now: what the role allows and what moves the status (plus
-/// comments, which never move it; reassign while open).
+/// comments, which never move it; reassign while open; a help request's referral while open).
+/// A micro-wish moves by claim, fulfilment and thanks instead of accept, arrive, resolve and
+/// close, which the validator still takes (from older phones) but the phone does not offer.
 pub fn allowed_actions(case: &CaseFile, role: Role) -> Vec<ActionKind> {
+    use ActionKind::*;
     let status = case.status();
+    let wish = case.kind == CaseKind::MicroWish;
     ActionKind::ALL
         .iter()
         .copied()
         .filter(|a| role_may_act(role, *a))
         .filter(|a| match a {
-            ActionKind::Comment => true,
-            ActionKind::Reassign => case.is_open(),
+            Accept | Arrive | Resolve | Close if wish => false,
+            Claim | Fulfil | Thank if !wish => false,
+            Comment => true,
+            Reassign => case.is_open(),
+            Refer => matches!(case.kind, CaseKind::Help(_)) && case.is_open(),
             other => transition(status, *other).is_some(),
         })
         .collect()
@@ -140,6 +147,8 @@ pub(crate) fn case(client: &Client, id: CaseId, now: Millis) -> Result<CaseDetai
             satisfaction: a.satisfaction,
             to: a.to,
             to_name: a.to_name.clone(),
+            claimant_name: a.claimant.as_ref().map(|c| c.name.clone()),
+            outlet_name: a.outlet.as_ref().map(|o| o.name.clone()),
             status_after: moved.get(&a.id).copied(),
         })
         .collect();
@@ -151,6 +160,7 @@ pub(crate) fn case(client: &Client, id: CaseId, now: Millis) -> Result<CaseDetai
         arrival: policy::arrival_state(&case, now, config),
         completion: policy::completion_state(&case, now, config),
         satisfaction: case.satisfaction(),
+        claimant: case.claimant().map(|c| c.name.clone()),
         timeline,
         allowed_actions: allowed_actions(&case, principal.role),
         services: crate::activities::for_case(&conn, id)?,

@@ -184,6 +184,9 @@ pub struct CaseDetail {
     pub arrival: Option<ArrivalState>,
     pub completion: CompletionState,
     pub satisfaction: Option<u8>,
+    /// Who claimed a micro-wish ([`gridlink_shared::CaseFile::claimant`]).
+    #[serde(default)]
+    pub claimant: Option<String>,
     /// In causal order.
     pub timeline: Vec<TimelineRow>,
     /// What the current user may do now, given their role and the status.
@@ -205,6 +208,12 @@ pub struct TimelineRow {
     pub satisfaction: Option<u8>,
     pub to: Option<UserId>,
     pub to_name: Option<String>,
+    /// Who claimed a micro-wish, on a claim.
+    #[serde(default)]
+    pub claimant_name: Option<String>,
+    /// The service outlet a help request was referred to, on a referral.
+    #[serde(default)]
+    pub outlet_name: Option<String>,
     /// The status this action moved the case to; `None` when it did not move it (a comment,
     /// or an action merged from an offline phone after the case had moved on).
     pub status_after: Option<CaseStatus>,

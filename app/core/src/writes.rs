@@ -4,13 +4,13 @@
 
 use automerge::AutoCommit;
 use chrono::NaiveDate;
-use gridlink_shared::case::Action;
+use gridlink_shared::case::{Action, Claimant, ClaimantId, OutletRef};
 use gridlink_shared::household::{Departure, DepartureKind};
 use gridlink_shared::time::{Millis, local_date};
 use gridlink_shared::validate::{self, Field, FieldError, check_edit};
 use gridlink_shared::{
     ActionId, ActionKind, AnyDoc, CaseFile, CaseId, DocId, GridDocument, HelpNeed, HouseholdFile, HouseholdId,
-    HouseholdStatus, MustVisitTag, NeedEntry, Resident, ResidentId, Role, TagEntry, Visit, VisitId, doc,
+    HouseholdStatus, MustVisitTag, NeedEntry, OutletId, Resident, ResidentId, Role, TagEntry, Visit, VisitId, doc,
 };
 use rusqlite::{Transaction, params};
 use sha2::{Digest, Sha256};
@@ -503,6 +503,18 @@ pub(crate) fn open_case(client: &Client, input: NewCase, now: Millis) -> Result<
 }
 
 pub(crate) fn act_on_case(client: &Client, input: CaseAction, now: Millis) -> Result<()> {
+    add_action(client, input, None, None, now)
+}
+
+/// Adds one action, with the claimant of a claim or the outlet of a referral, once the
+/// status and the role allow it ([`crate::reads::allowed_actions`]).
+fn add_action(
+    client: &Client,
+    input: CaseAction,
+    claimant: Option<Claimant>,
+    outlet: Option<OutletRef>,
+    now: Millis,
+) -> Result<()> {
     let roster = store::roster(&client.db())?;
     let to_name = match input.to {
         Some(to) => Some(
@@ -518,14 +530,22 @@ pub(crate) fn act_on_case(client: &Client, input: CaseAction, now: Millis) -> Re
     if input.action == ActionKind::Reassign && input.to.is_none() {
         return Err(Error::Input("reassign needs the person to hand the case to".into()));
     }
+    if input.action == ActionKind::Claim && claimant.is_none() {
+        return Err(Error::Input("a claim names who claims the wish: use claim_wish".into()));
+    }
+    if input.action == ActionKind::Refer && outlet.is_none() {
+        return Err(Error::Input("a referral names the outlet: use refer_to_outlet".into()));
+    }
     let summary = format!("{} case", input.action);
     edit(client, input.case.into(), &summary, now, |c: &mut CaseFile, principal| {
         if !crate::reads::allowed_actions(c, principal.role).contains(&input.action) {
+            let status = c.kind.status_label(c.status(), gridlink_shared::Lang::Zh);
             return Err(Error::Input(format!(
-                "cannot {} a case that is {} ({})",
+                "cannot {} a {} that is {} ({})",
                 input.action.en().to_lowercase(),
-                c.status().en().to_lowercase(),
-                c.status().zh()
+                c.kind.en().to_lowercase(),
+                c.kind.status_label(c.status(), gridlink_shared::Lang::En).to_lowercase(),
+                status
             )));
         }
         c.push_action(Action {
@@ -539,9 +559,51 @@ pub(crate) fn act_on_case(client: &Client, input: CaseAction, now: Millis) -> Re
             satisfaction: input.satisfaction,
             to: input.to,
             to_name: to_name.clone(),
+            claimant: claimant.clone(),
+            outlet: outlet.clone(),
         });
         Ok(())
     })
+}
+
+/// The claimant's name as the roster on this phone has it; a staff user claims only as
+/// themself (the validator refuses a volunteer claiming for someone else anyway).
+fn claimant_named(client: &Client, id: ClaimantId) -> Result<Claimant> {
+    let conn = client.db();
+    let roster = store::roster(&conn)?;
+    let name = match id {
+        ClaimantId::PartyMember(m) => roster.party_members.iter().find(|x| x.id == m).map(|x| x.name.clone()),
+        ClaimantId::Volunteer(v) => roster.volunteers.iter().find(|x| x.id == v).map(|x| x.name.clone()),
+        ClaimantId::Staff(u) => roster.staff.iter().find(|x| x.id == u).map(|x| x.name.clone()),
+    };
+    let name = name.ok_or_else(|| Error::NotFound { what: "party member or volunteer", id: id.to_string() })?;
+    Ok(Claimant { id, name })
+}
+
+/// The micro-wish lifecycle and referrals. Beside the writes they call, like the filing API.
+impl Client {
+    /// Claims a micro-wish (认领) for a party member or volunteer of the roster (a grid worker
+    /// records it for them), or for the enrolled user themself (`ClaimantId::Staff`).
+    pub fn claim_wish(&self, case: CaseId, claimant: ClaimantId, note: &str, now: Millis) -> Result<()> {
+        let claimant = claimant_named(self, claimant)?;
+        let input =
+            CaseAction { case, action: ActionKind::Claim, note: note.to_string(), satisfaction: None, to: None };
+        add_action(self, input, Some(claimant), None, now)
+    }
+
+    /// Refers a help request (转介) to a service outlet of the directory on this phone.
+    pub fn refer_to_outlet(&self, case: CaseId, outlet: OutletId, note: &str, now: Millis) -> Result<()> {
+        let roster = store::roster(&self.db())?;
+        let found = roster
+            .outlets
+            .iter()
+            .find(|o| o.id == outlet)
+            .ok_or_else(|| Error::NotFound { what: "service outlet", id: outlet.to_string() })?;
+        let outlet = OutletRef { id: found.id, name: found.name.clone() };
+        let input =
+            CaseAction { case, action: ActionKind::Refer, note: note.to_string(), satisfaction: None, to: None };
+        add_action(self, input, None, Some(outlet), now)
+    }
 }
 
 // ----- household filing (public API) ------------------------------------------------------

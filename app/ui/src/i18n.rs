@@ -672,6 +672,72 @@ pub static CONFLICTS_EN: ConflictWords = ConflictWords {
     fields: |n| if n == 1 { "1 item to confirm".to_string() } else { format!("{n} items to confirm") },
 };
 
+/// The words of a micro-wish's lifecycle (认领, 已实现, 致谢) and of a help request's referral
+/// (转介) on the case screen, and of the wish figures on the supervisor's home.
+#[derive(Debug)]
+pub struct WishWords {
+    pub claimant: &'static str,
+    pub choose_claimant: &'static str,
+    pub party_members: &'static str,
+    pub volunteers: &'static str,
+    /// A volunteer's claim is in their own name.
+    pub claim_myself: &'static str,
+    pub no_claimants: &'static str,
+    pub claimed_by: fn(&str) -> String,
+    pub refer_to: &'static str,
+    pub choose_outlet: &'static str,
+    pub referred_to: fn(&str) -> String,
+    pub figures_title: &'static str,
+    pub posted: &'static str,
+    pub claimed: &'static str,
+    pub fulfilled: &'static str,
+    pub thanked: &'static str,
+}
+
+/// The wish and referral words in a language.
+pub fn wish_words(lang: Lang) -> &'static WishWords {
+    match lang {
+        Lang::Zh => &WISHES_ZH,
+        Lang::En => &WISHES_EN,
+    }
+}
+
+pub static WISHES_ZH: WishWords = WishWords {
+    claimant: "认领人",
+    choose_claimant: "请选择认领的党员或志愿者",
+    party_members: "在职党员",
+    volunteers: "志愿者",
+    claim_myself: "由我本人认领",
+    no_claimants: "本机还没有党员或志愿者名册，请先同步",
+    claimed_by: |name| format!("认领人：{name}"),
+    refer_to: "转介至服务网点",
+    choose_outlet: "请选择服务网点",
+    referred_to: |name| format!("转介至：{name}"),
+    figures_title: "微心愿",
+    posted: "已发布",
+    claimed: "已认领",
+    fulfilled: "已实现",
+    thanked: "已致谢",
+};
+
+pub static WISHES_EN: WishWords = WishWords {
+    claimant: "Claimed by",
+    choose_claimant: "Choose the party member or volunteer who claims it",
+    party_members: "Party members",
+    volunteers: "Volunteers",
+    claim_myself: "Claimed by me",
+    no_claimants: "No party members or volunteers on this phone yet; sync first",
+    claimed_by: |name| format!("Claimed by {name}"),
+    refer_to: "Refer to a service outlet",
+    choose_outlet: "Choose the outlet",
+    referred_to: |name| format!("Referred to {name}"),
+    figures_title: "Micro-wishes",
+    posted: "Posted",
+    claimed: "Claimed",
+    fulfilled: "Fulfilled",
+    thanked: "Thanked",
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,5 +67,7 @@ pub fn action(kind: ActionKind, by: &Principal, at: Millis) -> Action {
         satisfaction: (kind == ActionKind::Close).then_some(5),
         to: None,
         to_name: None,
+        claimant: None,
+        outlet: None,
     }
 }

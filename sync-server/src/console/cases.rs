@@ -309,7 +309,7 @@ pub(super) async fn list(user: ConsoleUser, RawQuery(query): RawQuery) -> Result
                             td { a href={ "/console/cases/" (case.id) } { (case.title) } }
                             td { (grids.get(&case.placement.grid).map(String::as_str).unwrap_or("—")) }
                             td { (case.responsible_name) }
-                            td { (status_badge(case.status, lang)) }
+                            td { (status_badge(case.kind, case.status, lang)) }
                             td.nowrap { (completion_cell(case, now, lang)) }
                             td.nowrap { (arrival_cell(case, now, lang)) }
                         }
@@ -341,13 +341,15 @@ fn status_options(lang: Lang) -> Vec<(String, String)> {
     out
 }
 
-fn status_badge(status: CaseStatus, lang: Lang) -> Markup {
+/// A status as people say it for the kind (a micro-wish is 待认领 … 已致谢, see
+/// [`CaseKind::status_label`]); `data-status` keeps the one code for every kind.
+fn status_badge(kind: CaseKind, status: CaseStatus, lang: Lang) -> Markup {
     let class = match status {
         CaseStatus::Reported => "badge warn",
         CaseStatus::Accepted | CaseStatus::OnSite | CaseStatus::InProgress => "badge info",
         CaseStatus::Resolved | CaseStatus::Closed => "badge ok",
     };
-    html! { span class=(class) data-status=(status.code()) { (status.label(lang)) } }
+    html! { span class=(class) data-status=(status.code()) { (kind.status_label(status, lang)) } }
 }
 
 fn completion_cell(case: &CaseFacts, now: Millis, lang: Lang) -> Markup {
@@ -465,7 +467,7 @@ fn render(
         @if let Some(notice) = &notice { p.notice { (notice) } }
         @if let Some(error) = &error { p.form-error role="alert" { (error) } }
         section.card.case-file {
-            h2 { (case.title) " " (status_badge(current, lang)) }
+            h2 { (case.title) " " (status_badge(case.kind, current, lang)) }
             dl.facts {
                 dt { (t(lang, "类别", "Kind")) } dd { (case.kind.label(lang)) }
                 dt { (t(lang, "描述", "Description")) } dd.pre { (case.description) }
@@ -477,6 +479,9 @@ fn render(
                 }
                 dt { (t(lang, "上报人", "Reported by")) } dd { (case.reporter_name) " · " (format_local(case.reported_at)) }
                 dt { (t(lang, "首问负责", "Responsible")) } dd { (responsible_name) }
+                @if let Some(claimant) = case.claimant() {
+                    dt { (t(lang, "认领人", "Claimed by")) } dd { (claimant.name) }
+                }
                 dt { (t(lang, "办结时限", "Complete by")) } dd { (completion_cell(&facts, now, lang)) }
                 @if facts.arrival_deadline.is_some() {
                     dt { (t(lang, "到场", "Arrival")) } dd { (arrival_cell(&facts, now, lang)) }
@@ -511,9 +516,11 @@ fn render(
                                 td.pre {
                                     @if let Some(score) = action.satisfaction { span.score { (t(lang, "满意度 ", "Satisfaction ")) (score) "/5" } " " }
                                     @if let Some(to) = &action.to_name { (t(lang, "转派给 ", "To ")) (to) " " }
+                                    @if let Some(claimant) = &action.claimant { span.claimant { (t(lang, "认领人 ", "Claimed by ")) (claimant.name) } " " }
+                                    @if let Some(outlet) = &action.outlet { span.outlet { (t(lang, "转介至 ", "Referred to ")) (outlet.name) } " " }
                                     (action.note)
                                 }
-                                td { (status_badge(*after, lang)) }
+                                td { (status_badge(case.kind, *after, lang)) }
                             }
                         }
                     }

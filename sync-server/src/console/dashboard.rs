@@ -435,6 +435,7 @@ fn render(user: &ConsoleUser, view: &View, d: &Dashboard) -> Markup {
                 (coverage_card(lang, view, d, &groups))
                 (arrival_card(lang, view, d, &groups))
                 (cases_card(lang, view, d, &groups))
+                (wishes_card(lang, view, d, &groups))
                 (satisfaction_card(lang, view, d, &groups))
                 (visits_card(lang, view, d, &groups))
                 (trends_card(lang, view, d))
@@ -705,6 +706,40 @@ fn cases_card(lang: Lang, view: &View, d: &Dashboard, groups: &[(GroupKey, Strin
                             th scope="row" { (kind.label(lang)) }
                             (case_cells(view, c, &format!("cases.kind.{kind}"), Some(*kind), None))
                         }
+                    }
+                }
+            } }
+        }
+    }
+}
+
+/// Micro-wishes (微心愿) posted in the period and how far they got; the posted and fulfilled
+/// counts open the wishes behind them (a fulfilled wish is a completed case).
+fn wishes_card(lang: Lang, view: &View, d: &Dashboard, groups: &[(GroupKey, String)]) -> Markup {
+    let wish = Some(CaseKind::MicroWish);
+    let row = |w: &figures::WishCounts, group: Option<&GroupKey>| {
+        html! {
+            td.num { (count(w.posted, "wishes.posted", group, case_link(view, CaseFigure::Opened, wish, group, None))) }
+            td.num { span.num data-figure="wishes.claimed" data-group=(group_attr(group)) { (w.claimed) } }
+            td.num { (count(w.fulfilled, "wishes.fulfilled", group, case_link(view, CaseFigure::Completed, wish, group, None))) }
+            td.num { span.num data-figure="wishes.thanked" data-group=(group_attr(group)) { (w.thanked) } }
+        }
+    };
+    html! {
+        section.card.dash-card #wishes {
+            h2 { (t(lang, "微心愿", "Micro-wishes")) }
+            div.table-scroll { table.data.compact {
+                thead { tr {
+                    th { (by_label(view.by, lang)) }
+                    th.num { (t(lang, "已发布", "Posted")) }
+                    th.num { (t(lang, "已认领", "Claimed")) }
+                    th.num { (t(lang, "已实现", "Fulfilled")) }
+                    th.num { (t(lang, "已致谢", "Thanked")) }
+                } }
+                tbody {
+                    tr.total { th scope="row" { (t(lang, "合计", "All")) } (row(&d.cases.total.micro_wishes, None)) }
+                    @for (key, label) in groups {
+                        @if let Some(g) = d.cases.groups.get(key) { tr { th scope="row" { (label) } (row(&g.micro_wishes, Some(key))) } }
                     }
                 }
             } }

@@ -158,6 +158,8 @@ impl SqliteStore {
                 },
                 to,
                 to_name,
+                claimant: None,
+                outlet: None,
             });
             let message = format!("console: {}", act.kind().code());
             let changed = doc::guarded("writing the action", || doc::update(&mut automerge_doc, &after, &message, now))

@@ -1,7 +1,7 @@
 //! Small coloured labels: must-visit tags, help needs, case statuses.
 
 use dioxus::prelude::*;
-use gridlink_shared::{CaseStatus, HelpNeed, Lang, MustVisitTag};
+use gridlink_shared::{CaseKind, CaseStatus, HelpNeed, Lang, MustVisitTag};
 
 #[component]
 pub fn TagBadge(tag: MustVisitTag, lang: Lang) -> Element {
@@ -14,6 +14,8 @@ pub fn NeedBadge(need: HelpNeed, lang: Lang) -> Element {
 }
 
 #[component]
-pub fn StatusBadge(status: CaseStatus, lang: Lang) -> Element {
-    rsx! { span { class: "badge status-{status.code()}", {status.label(lang)} } }
+pub fn StatusBadge(status: CaseStatus, lang: Lang, kind: Option<CaseKind>) -> Element {
+    // A micro-wish says 待认领 … 已致谢 for the same statuses (CaseKind::status_label).
+    let label = kind.map_or(status.label(lang), |k| k.status_label(status, lang));
+    rsx! { span { class: "badge status-{status.code()}", {label} } }
 }

@@ -25,7 +25,7 @@ pub fn CaseRowCard(row: CaseRow) -> Element {
                     }
                 }
                 div { style: "text-align:right",
-                    StatusBadge { status: row.status, lang }
+                    StatusBadge { status: row.status, lang, kind: row.kind }
                 }
             }
             div { class: "badges",

@@ -6,8 +6,8 @@ use chrono::NaiveDate;
 use gridlink_client::{CaseAction, Client, Error, NewCase, NewVisit, ResidentInput};
 use gridlink_shared::time::Millis;
 use gridlink_shared::{
-    ActionKind, BuildingId, CaseId, CaseKind, HelpNeed, HouseholdId, ResidentFlag, ResidentId, Sex, UserId, VisitId,
-    VisitOutcome,
+    ActionKind, BuildingId, CaseId, CaseKind, ClaimantId, HelpNeed, HouseholdId, OutletId, ResidentFlag, ResidentId,
+    Sex, UserId, VisitId, VisitOutcome,
 };
 
 /// Enrols this device; the device name says which app it is.
@@ -109,6 +109,16 @@ pub fn act_on_case(
     now: Millis,
 ) -> Result<(), Error> {
     client.act_on_case(CaseAction { case, action, note: note.trim().to_string(), satisfaction, to }, now)
+}
+
+/// Claims a micro-wish (认领) for a party member or volunteer, or for the user themself.
+pub fn claim_wish(client: &Client, case: CaseId, claimant: ClaimantId, note: &str, now: Millis) -> Result<(), Error> {
+    client.claim_wish(case, claimant, note.trim(), now)
+}
+
+/// Refers a help request (转介) to a service outlet.
+pub fn refer_to_outlet(client: &Client, case: CaseId, outlet: OutletId, note: &str, now: Millis) -> Result<(), Error> {
+    client.refer_to_outlet(case, outlet, note.trim(), now)
 }
 
 /// The add-a-resident form as typed.

@@ -7,14 +7,16 @@ use dioxus::prelude::*;
 use gridlink_client::figures::has_supervisor_home;
 use gridlink_client::{CaseDetail, CaseFilter};
 use gridlink_shared::policy::{ArrivalState, CompletionState};
-use gridlink_shared::{ActionKind, BuildingId, CaseId, CaseKind, CaseStatus, HouseholdId, Lang, UserId};
+use gridlink_shared::{
+    ActionKind, BuildingId, CaseId, CaseKind, CaseStatus, ClaimantId, HouseholdId, Lang, OutletId, Role, UserId,
+};
 
 use crate::components::badges::StatusBadge;
 use crate::components::case_row::CaseRowCard;
 use crate::components::countdown::Countdown;
 use crate::components::page::{Empty, ErrorState, PageTitle, SectionTitle};
 use crate::format;
-use crate::i18n::tr;
+use crate::i18n::{tr, wish_words};
 use crate::route::{KindSlug, Route};
 use crate::state::use_ctx;
 use crate::views::actions::{self, CaseForm};
@@ -99,13 +101,14 @@ pub fn CasePage(id: CaseId) -> Element {
 #[component]
 fn CaseView(detail: CaseDetail, lang: Lang) -> Element {
     let t = tr(lang);
+    let w = wish_words(lang);
     let row = &detail.row;
     rsx! {
         PageTitle { title: t.case_detail.to_string(), back: true }
         div { class: "card",
             div { class: "row",
                 div { class: "grow muted", {row.kind.label(lang)} }
-                StatusBadge { status: row.status, lang }
+                StatusBadge { status: row.status, lang, kind: row.kind }
             }
             div { class: "title", style: "margin-top:4px;font-size:19px", {row.title.clone()} }
             if !row.place.is_empty() {
@@ -132,18 +135,22 @@ fn CaseView(detail: CaseDetail, lang: Lang) -> Element {
                         span { class: "badge overdue", style: "margin-left:6px", {t.overdue} }
                     }
                 }
+                if let Some(claimant) = &detail.claimant {
+                    span { class: "k", {w.claimant} }
+                    span { id: "claimant", {claimant.clone()} }
+                }
                 if let Some(stars) = detail.satisfaction {
                     span { class: "k", {t.satisfaction} }
                     span { {"★".repeat(usize::from(stars))} }
                 }
             }
         }
-        CaseActions { case: row.id, status: row.status, allowed: detail.allowed_actions.clone(), lang }
+        CaseActions { case: row.id, kind: row.kind, status: row.status, allowed: detail.allowed_actions.clone(), lang }
         SectionTitle { title: t.timeline.to_string(), count: detail.timeline.len() }
         div { class: "card",
             div { class: "timeline",
                 div { class: "entry",
-                    div { class: "what", {gridlink_shared::CaseStatus::Reported.label(lang)} }
+                    div { class: "what", {row.kind.status_label(gridlink_shared::CaseStatus::Reported, lang)} }
                     div { class: "when", "{format::date_time(row.reported_at)} · {detail.reporter_name}" }
                 }
                 for entry in detail.timeline.iter() {
@@ -151,12 +158,18 @@ fn CaseView(detail: CaseDetail, lang: Lang) -> Element {
                         div { class: "what",
                             {entry.kind.label(lang)}
                             if let Some(status) = entry.status_after {
-                                span { style: "margin-left:6px", StatusBadge { status, lang } }
+                                span { style: "margin-left:6px", StatusBadge { status, lang, kind: row.kind } }
                             }
                         }
                         div { class: "when", "{format::date_time(entry.at)} · {entry.by_name}" }
                         if let Some(to) = &entry.to_name {
                             div { class: "note", "→ {to}" }
+                        }
+                        if let Some(name) = &entry.claimant_name {
+                            div { class: "note claimant", {(w.claimed_by)(name)} }
+                        }
+                        if let Some(name) = &entry.outlet_name {
+                            div { class: "note outlet", {(w.referred_to)(name)} }
                         }
                         if let Some(stars) = entry.satisfaction {
                             div { class: "note", {"★".repeat(usize::from(stars))} }
@@ -172,12 +185,16 @@ fn CaseView(detail: CaseDetail, lang: Lang) -> Element {
 }
 
 /// The buttons for what the user may do now; close asks for satisfaction, reassign for a
-/// person. Every action is saved on the phone at once. For a supervisor, closing a resolved
-/// case is its verification (核实办结): close and reopen come first and close is the main button.
+/// person, a micro-wish's claim for the party member or volunteer (a volunteer claims as
+/// themself), a referral for the service outlet. Every action is saved on the phone at once.
+/// For a supervisor, closing a resolved case is its verification (核实办结): close and reopen
+/// come first and close is the main button.
 #[component]
-fn CaseActions(case: CaseId, status: CaseStatus, allowed: Vec<ActionKind>, lang: Lang) -> Element {
+fn CaseActions(case: CaseId, kind: CaseKind, status: CaseStatus, allowed: Vec<ActionKind>, lang: Lang) -> Element {
     let ctx = use_ctx();
     let t = tr(lang);
+    let w = wish_words(lang);
+    let case_kind = kind;
     let supervisor = has_supervisor_home(ctx.role());
     let mut allowed = allowed;
     if supervisor {
@@ -187,6 +204,18 @@ fn CaseActions(case: CaseId, status: CaseStatus, allowed: Vec<ActionKind>, lang:
     let mut note = use_signal(String::new);
     let mut satisfaction = use_signal(|| None::<u8>);
     let mut to = use_signal(|| None::<UserId>);
+    let mut claimant = use_signal(|| None::<ClaimantId>);
+    let mut outlet = use_signal(|| None::<OutletId>);
+    let me = ctx.identity().filter(|i| i.role == Role::Volunteer).map(|i| ClaimantId::Staff(i.user));
+    let party = if allowed.contains(&ActionKind::Claim) && me.is_none() {
+        ctx.client.party_directory().unwrap_or_default()
+    } else {
+        Default::default()
+    };
+    // The outlets of the request's own category first.
+    let mut outlets =
+        if allowed.contains(&ActionKind::Refer) { ctx.client.services().unwrap_or_default() } else { Vec::new() };
+    outlets.sort_by_key(|g| CaseKind::Help(g.category) != case_kind);
     let mut error = use_signal(|| None::<String>);
     let mut taken = use_signal(|| 0u32);
     let staff =
@@ -196,7 +225,13 @@ fn CaseActions(case: CaseId, status: CaseStatus, allowed: Vec<ActionKind>, lang:
         move |kind: ActionKind| {
             let stars = if kind == ActionKind::Close { satisfaction() } else { None };
             let person = if kind == ActionKind::Reassign { to() } else { None };
-            match actions::act_on_case(&ctx.client, case, kind, &note(), stars, person, ctx.now_untracked()) {
+            let now = ctx.now_untracked();
+            let done = match (kind, me.or(claimant()), outlet()) {
+                (ActionKind::Claim, Some(who), _) => actions::claim_wish(&ctx.client, case, who, &note(), now),
+                (ActionKind::Refer, _, Some(place)) => actions::refer_to_outlet(&ctx.client, case, place, &note(), now),
+                _ => actions::act_on_case(&ctx.client, case, kind, &note(), stars, person, now),
+            };
+            match done {
                 Ok(()) => {
                     note.set(String::new());
                     taken += 1;
@@ -253,10 +288,57 @@ fn CaseActions(case: CaseId, status: CaseStatus, allowed: Vec<ActionKind>, lang:
             div { class: "action-grid",
                 for kind in allowed.iter().copied() {
                     button {
+            if allowed.contains(&ActionKind::Claim) {
+                div { class: "field",
+                    label { r#for: "claimant", {w.claimant} }
+                    if me.is_some() {
+                        div { id: "claimant", class: "sub", {w.claim_myself} }
+                    } else if party.is_empty() {
+                        div { class: "sub muted", {w.no_claimants} }
+                    } else {
+                        select { id: "claimant",
+                            onchange: move |e| claimant.set(e.value().parse().ok()),
+                            option { value: "", {w.choose_claimant} }
+                            for branch in party.branches.iter() {
+                                optgroup { key: "{branch.branch.id}", label: "{w.party_members} · {branch.branch.name}",
+                                    for (member, building) in branch.members.iter() {
+                                        option { key: "{member.id}", value: "{ClaimantId::PartyMember(member.id)}", "{member.name} · {building}" }
+                                    }
+                                }
+                            }
+                            if !party.volunteers.is_empty() {
+                                optgroup { label: w.volunteers,
+                                    for volunteer in party.volunteers.iter() {
+                                        option { key: "{volunteer.id}", value: "{ClaimantId::Volunteer(volunteer.id)}", "{volunteer.name} · {volunteer.skills.join(\"、\")}" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if !outlets.is_empty() {
+                div { class: "field",
+                    label { r#for: "outlet", {w.refer_to} }
+                    select { id: "outlet",
+                        onchange: move |e| outlet.set(e.value().parse().ok()),
+                        option { value: "", {w.choose_outlet} }
+                        for group in outlets.iter() {
+                            optgroup { key: "{group.category.code()}", label: group.category.label(lang),
+                                for place in group.outlets.iter() {
+                                    option { key: "{place.id}", value: "{place.id}", "{place.name} · {place.phone}" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
                         key: "{kind.code()}",
                         id: "act-{kind.code()}",
-                        class: if matches!(kind, ActionKind::Arrive | ActionKind::Resolve | ActionKind::Accept) || verifies(kind) { "btn primary" } else { "btn" },
-                        disabled: kind == ActionKind::Reassign && to().is_none(),
+                        class: if matches!(kind, ActionKind::Arrive | ActionKind::Resolve | ActionKind::Accept | ActionKind::Claim | ActionKind::Fulfil) || verifies(kind) { "btn primary" } else { "btn" },
+                        disabled: (kind == ActionKind::Reassign && to().is_none())
+                            || (kind == ActionKind::Claim && me.is_none() && claimant().is_none())
+                            || (kind == ActionKind::Refer && outlet().is_none()),
                         onclick: {
                             let mut act = act.clone();
                             move |_| act(kind)

@@ -168,6 +168,7 @@ fn SupervisorScreen(home: HomeView, lang: Lang) -> Element {
     let d = &home.dashboard;
     let coverage = &d.coverage.total;
     let cases = &d.cases.total.all;
+    let (wish, wishes) = (&d.cases.total.micro_wishes, crate::i18n::wish_words(lang));
     let arrival = &d.must_arrive.total.all;
     let satisfaction = &d.satisfaction.total;
     let visits = &d.visits.total;
@@ -213,6 +214,13 @@ fn SupervisorScreen(home: HomeView, lang: Lang) -> Element {
             Stat { value: arrival.events.to_string(), label: w.events }
             Stat { value: percent(arrival.on_time_rate), label: w.arrival_rate }
             Stat { value: arrival.not_yet_overdue.to_string(), label: w.not_arrived_late, tone: if arrival.not_yet_overdue > 0 { "bad" } else { "" } }
+        }
+        SectionTitle { title: wishes.figures_title.to_string() }
+        div { class: "stat-row", id: "wish-figures",
+            Stat { value: wish.posted.to_string(), label: wishes.posted }
+            Stat { value: wish.claimed.to_string(), label: wishes.claimed }
+            Stat { value: wish.fulfilled.to_string(), label: wishes.fulfilled }
+            Stat { value: wish.thanked.to_string(), label: wishes.thanked }
         }
         SectionTitle { title: w.visits.to_string() }
         div { class: "stat-row", id: "visit-figures",
