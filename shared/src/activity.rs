@@ -226,7 +226,7 @@ impl HoursError {
 
 /// Tenths of an hour as text: 25 → "2.5", 20 → "2".
 pub fn hours_text(tenths: u32) -> String {
-    if tenths % 10 == 0 { format!("{}", tenths / 10) } else { format!("{}.{}", tenths / 10, tenths % 10) }
+    if tenths.is_multiple_of(10) { format!("{}", tenths / 10) } else { format!("{}.{}", tenths / 10, tenths % 10) }
 }
 
 /// One participant of one record: what the totals add up.

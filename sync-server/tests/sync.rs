@@ -48,6 +48,7 @@ async fn first_sync_of_a_new_device_delivers_its_grid_by_snapshots_then_continue
         .filter(|x| x.placement.grid == grid)
         .map(|x| DocId::from(x.id))
         .chain(h.demo.cases.iter().filter(|c| c.placement.grid == grid).map(|c| DocId::from(c.id)))
+        .chain(h.demo.activities.iter().filter(|a| a.placement.grid == grid).map(|a| DocId::from(a.id)))
         .collect();
     let held: std::collections::BTreeSet<DocId> = phone.docs.keys().copied().collect();
     assert_eq!(held, expected, "exactly the documents of the worker's grid");

@@ -9,7 +9,7 @@
 use chrono::NaiveDate;
 use gridlink_shared::activity::{self, ActivityEntry, ActivityTotals, parse_hours};
 use gridlink_shared::time::Millis;
-use gridlink_shared::{ActivityFile, ActivityId, ActivityKind, CaseId, GridId, PersonRef};
+use gridlink_shared::{ActivityFile, ActivityId, ActivityKind, CaseId, GridId, PersonRef, Role, search};
 use rusqlite::{Connection, Transaction, params};
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +42,26 @@ pub struct ActivityRow {
     pub tenths: u32,
     /// Participants' names with their hours in tenths, in name order.
     pub people: Vec<(String, u32)>,
+}
+
+/// What the recording form offers: the grids the user may record for, each with the party
+/// members of its branches and the volunteers of its community.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityChoices {
+    /// Grid workers, supervisors and admins record; building leaders and volunteers do not.
+    pub may_record: bool,
+    pub grids: Vec<GridChoice>,
+}
+
+/// One grid of [`ActivityChoices`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GridChoice {
+    pub grid: GridId,
+    pub name: String,
+    pub members: Vec<(PersonRef, String)>,
+    pub volunteers: Vec<(PersonRef, String)>,
+    /// The grid's open cases a record may be linked to, newest first.
+    pub open_cases: Vec<(CaseId, String)>,
 }
 
 /// Which records to list.
@@ -221,6 +241,43 @@ impl Client {
         }
         crate::writes::create(self, &record, &format!("activity {} ({})", title, record.participants.len()), now)?;
         Ok(id)
+    }
+
+    /// The grids and people the recording form offers this user.
+    pub fn activity_choices(&self) -> Result<ActivityChoices> {
+        let conn = self.db();
+        let (roster, principal) = (store::roster(&conn)?, store::principal(&conn)?);
+        let may_record = matches!(principal.role, Role::GridWorker | Role::Supervisor | Role::Admin);
+        let mut cases =
+            conn.prepare("SELECT id, title FROM cases WHERE is_open AND grid_id = ?1 ORDER BY reported_at DESC")?;
+        let mut grids = Vec::new();
+        for g in roster.grids.iter().filter(|g| roster.placement_of_grid(g.id).is_some_and(|p| principal.covers(&p))) {
+            let open_cases = cases
+                .query_map([g.id.to_string()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+                .into_iter()
+                .map(|(id, title)| Ok((parse(&id, "case id")?, title)))
+                .collect::<Result<Vec<_>>>()?;
+            grids.push({
+                let branches: Vec<_> = roster.party_branches.iter().filter(|b| b.grid == g.id).map(|b| b.id).collect();
+                let mut members: Vec<(PersonRef, String)> = roster
+                    .party_members
+                    .iter()
+                    .filter(|m| branches.contains(&m.branch))
+                    .map(|m| (PersonRef::PartyMember(m.id), m.name.clone()))
+                    .collect();
+                let mut volunteers: Vec<(PersonRef, String)> = roster
+                    .volunteers
+                    .iter()
+                    .filter(|v| v.community == g.community)
+                    .map(|v| (PersonRef::Volunteer(v.id), v.name.clone()))
+                    .collect();
+                members.sort_by_cached_key(|(p, name)| (search::pinyin_forms(name).0, *p));
+                volunteers.sort_by_cached_key(|(p, name)| (search::pinyin_forms(name).0, *p));
+                GridChoice { grid: g.id, name: g.name.clone(), members, volunteers, open_cases }
+            });
+        }
+        Ok(ActivityChoices { may_record, grids })
     }
 
     /// Records held here, newest day first.

@@ -62,7 +62,7 @@ use gridlink_shared::{
 };
 use serde::{Deserialize, Serialize};
 
-pub use activities::{ActivityFilter, ActivityRow, NewActivity};
+pub use activities::{ActivityChoices, ActivityFilter, ActivityRow, GridChoice, NewActivity};
 pub use conflicts::{ConflictValueView, FieldConflict, HouseholdWithConflicts};
 pub use error::{Error, Result};
 pub use views::*;

@@ -13,6 +13,7 @@ use crate::components::tab_bar::TabBar;
 use crate::views::cases::{CasePage, Cases, NewCase, NewHouseholdCase, Report};
 use crate::views::households::{EditHousehold, EditResident, HouseholdPage, Households, NewArrival, RecordVisit};
 use crate::views::me::Me;
+use crate::views::activities::RecordActivity;
 use crate::views::party::Party;
 use crate::views::services::Services;
 use crate::views::today::Today;
@@ -53,6 +54,9 @@ pub enum Route {
         /// 党群: party branches, party members and volunteers (from 我的 and 便民服务).
         #[route("/party")]
         Party {},
+        /// 记录服务: an activity or service for party members and volunteers.
+        #[route("/party/record")]
+        RecordActivity {},
         #[route("/me")]
         Me {},
 }

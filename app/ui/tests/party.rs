@@ -6,6 +6,7 @@
 
 use dioxus::prelude::*;
 use gridlink_client::{Client, fixtures};
+use gridlink_shared::activity::hours_text;
 use gridlink_shared::{Lang, Role, Roster};
 use gridlink_ui::{App, AppConfig, AppProps};
 
@@ -116,4 +117,78 @@ fn a_roster_without_party_lists_says_the_administrator_imports_them() {
     let html = render(&client, "/party", Lang::Zh);
     assert_has(&html, "还没有导入党支部和志愿者");
     assert_lacks(&html, "显示全部");
+}
+
+/// The 党群 screen's range: the last year up to the fixtures' today.
+fn last_year() -> (chrono::NaiveDate, chrono::NaiveDate) {
+    let today = gridlink_shared::time::local_date(NOW);
+    (today - chrono::Duration::days(364), today)
+}
+
+#[test]
+fn the_party_screen_shows_service_hours_per_branch_and_the_record_button_in_chinese() {
+    let dir = tempfile::tempdir().unwrap();
+    let (client, _) = fixtures::demo_client(dir.path(), Role::GridWorker, NOW).unwrap();
+    let (from, to) = last_year();
+    let totals = client.activity_totals(from, to).unwrap();
+    assert!(totals.tenths() > 0, "the demo grid has a year of services");
+    let html = render(&client, "/party", Lang::Zh);
+    assert_has(&html, "服务时长");
+    assert_has(&html, &format!("{from} 至 {to}"));
+    assert_has(&html, &format!("{} 小时", hours_text(totals.tenths())));
+    for group in &totals.branches {
+        assert_has(&html, &group.name);
+        assert_has(&html, &format!("{} 小时 · {} 人次", hours_text(group.tenths), group.count));
+    }
+    assert_has(&html, &format!("{} 小时 · {} 人次", hours_text(totals.volunteers.tenths), totals.volunteers.count));
+    assert!(html.contains(r#"href="/party/record""#), "a grid worker may record:\n{html}");
+    assert_has(&html, "记录志愿服务 / 党员活动");
+}
+
+#[test]
+fn the_record_form_offers_the_grids_people_and_open_cases_in_chinese() {
+    let dir = tempfile::tempdir().unwrap();
+    let (client, _) = fixtures::demo_client(dir.path(), Role::GridWorker, NOW).unwrap();
+    let choices = client.activity_choices().unwrap();
+    assert!(choices.may_record);
+    let grid = &choices.grids[0];
+    let html = render(&client, "/party/record", Lang::Zh);
+    for label in
+        ["记录服务", "类别", "志愿服务", "党员活动", "服务内容", "服务日期", "关联事件（可不选）", "不关联事件"]
+    {
+        assert_has(&html, label);
+    }
+    assert_has(&html, "参加人员及时长");
+    assert_has(&html, &grid.members[0].1);
+    assert_has(&html, &grid.volunteers[0].1);
+    assert!(!grid.open_cases.is_empty());
+    assert_has(&html, &grid.open_cases[0].1);
+    assert_has(&html, &format!(r#"max="{}""#, last_year().1));
+    assert_has(&html, "保存");
+}
+
+#[test]
+fn a_building_leader_sees_no_hours_to_record_and_a_case_lists_its_services() {
+    let dir = tempfile::tempdir().unwrap();
+    let (leader, _) = fixtures::demo_client(dir.path(), Role::BuildingLeader, NOW).unwrap();
+    let html = render(&leader, "/party", Lang::Zh);
+    assert_has(&html, "这段时间还没有服务记录");
+    assert_lacks(&html, r#"href="/party/record""#);
+    let form = render(&leader, "/party/record", Lang::Zh);
+    assert_has(&form, "只有网格员和督导可以记录服务时长");
+
+    let dir = tempfile::tempdir().unwrap();
+    let (client, data) = fixtures::demo_client(dir.path(), Role::GridWorker, NOW).unwrap();
+    let linked = client
+        .activities(gridlink_client::ActivityFilter::All)
+        .unwrap()
+        .into_iter()
+        .find(|a| a.case.is_some())
+        .expect("a demo record of this grid serves a case");
+    let case = linked.case.unwrap();
+    assert!(data.cases.iter().any(|c| c.id == case));
+    let html = render(&client, &format!("/cases/{case}"), Lang::Zh);
+    assert_has(&html, "志愿服务");
+    assert_has(&html, &linked.title);
+    assert!(html.contains(r#"id="case-services""#), "{html}");
 }

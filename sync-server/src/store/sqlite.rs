@@ -368,6 +368,7 @@ impl SqliteStore {
                 .iter()
                 .map(|h| AnyDoc::Household(h.clone()))
                 .chain(data.cases.iter().map(|c| AnyDoc::Case(c.clone())))
+                .chain(data.activities.iter().map(|a| AnyDoc::Activity(a.clone())))
                 .collect();
             // Building automerge documents is the slow part: it runs on every core, a chunk
             // at a time, and this thread writes each chunk.
@@ -476,6 +477,7 @@ fn build_one<'a>(any: &'a AnyDoc, actor: &ActorId) -> Result<BuiltDoc<'a>, Store
     let created = match any {
         AnyDoc::Household(h) => doc::create(h, actor.clone(), h.created_at),
         AnyDoc::Case(c) => doc::create(c, actor.clone(), c.reported_at),
+        AnyDoc::Activity(a) => doc::create(a, actor.clone(), a.recorded_at),
     };
     let mut automerge_doc = created.map_err(|e| StoreError::Backend(format!("demo document: {e}")))?;
     let change = automerge_doc

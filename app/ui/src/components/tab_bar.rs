@@ -26,7 +26,7 @@ pub fn TabBar() -> Element {
         | Route::NewHouseholdCase { .. } => 1,
         Route::Cases {} | Route::NewCase {} | Route::CasePage { .. } => 2,
         Route::Report { .. } => 0,
-        Route::Services {} | Route::Party {} => 3,
+        Route::Services {} | Route::Party {} | Route::RecordActivity {} => 3,
         Route::Me {} => 4,
     };
     let leader = ctx.role() == Role::BuildingLeader;

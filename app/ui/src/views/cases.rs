@@ -146,6 +146,7 @@ fn CaseView(detail: CaseDetail, lang: Lang) -> Element {
             }
         }
         CaseActions { case: row.id, kind: row.kind, status: row.status, allowed: detail.allowed_actions.clone(), lang }
+        crate::views::activities::CaseServices { rows: detail.services.clone(), lang }
         SectionTitle { title: t.timeline.to_string(), count: detail.timeline.len() }
         div { class: "card",
             div { class: "timeline",

@@ -2,6 +2,7 @@
 //! [`crate::state::Ctx`] and write through [`actions`], the same functions the tests call.
 
 pub mod actions;
+pub mod activities;
 pub mod cases;
 pub mod conflicts;
 pub mod enroll;

@@ -96,6 +96,7 @@ fn PartyScreen(directory: PartyDirectory, lang: Lang) -> Element {
         if directory.is_empty() {
             Empty { text: w.empty.to_string() }
         } else {
+            crate::views::activities::ServiceHours {}
             div { class: "stat-row", id: "party-stats",
                 div { class: "stat", div { class: "n", "{directory.branches.len()}" } div { class: "l", {w.branches} } }
                 div { class: "stat", div { class: "n", "{directory.member_count()}" } div { class: "l", {w.members_stat} } }
