@@ -112,6 +112,45 @@ fn cli_enrols_writes_syncs_and_exports() {
             .any(|c| c["id"] == case.as_str() && c["timeline"].as_array().unwrap().len() == 2)
     );
     assert_eq!(export.stdout, cli(data, &["export", "--json"]).stdout, "export is deterministic");
+
+    // A new arrival (新迁入) is filed with its tag and first-visit deadline at once, through
+    // the same field checks as the phone's form.
+    let arrived = cli(
+        data,
+        &[
+            "household",
+            "add",
+            "--building",
+            &building,
+            "--room",
+            "1505",
+            "--head",
+            "刘桂兰",
+            "--phone",
+            "13907551234",
+            "--moved-in",
+            "2026-11-20",
+            "--json",
+        ],
+    );
+    assert!(arrived.success, "{arrived:?}");
+    let arrived = arrived.json()["id"].as_str().unwrap().to_string();
+    let shown = cli(data, &["household", "show", "--id", &arrived, "--json"]).json();
+    assert!(shown.to_string().contains("new-arrival"), "{shown}");
+    let bad = cli(
+        data,
+        &["household", "add", "--building", &building, "--room", "1506", "--head", "周强", "--phone", "12345"],
+    );
+    assert!(!bad.success && bad.stderr.contains("手机号"), "{bad:?}");
+    let taken = cli(data, &["household", "add", "--building", &building, "--room", "1505", "--head", "吴敏"]);
+    assert!(!taken.success && taken.stderr.contains("1505"), "{taken:?}");
+    assert!(cli(data, &["household", "edit", "--id", &arrived, "--phone", "13907559876"]).success);
+    let shown = cli(data, &["household", "show", "--id", &arrived, "--json"]).json();
+    assert!(shown.to_string().contains("13907559876"), "{shown}");
+    let bad_phone = cli(data, &["household", "edit", "--id", &arrived, "--phone", "555"]);
+    assert!(!bad_phone.success, "{bad_phone:?}");
+    let nothing = cli(data, &["household", "edit", "--id", &arrived]);
+    assert!(!nothing.success && nothing.stderr.contains("--phone"), "{nothing:?}");
 }
 
 #[test]

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use gridlink_client::{CaseAction, CaseFilter, Client, HouseholdFilter, NewCase, NewHousehold, NewVisit, SyncReport};
+use gridlink_client::{
+    CaseAction, CaseFilter, Client, HouseholdEdit, HouseholdFilter, NewCase, NewHousehold, NewVisit, SyncReport,
+};
 use gridlink_shared::time::now_millis;
 use gridlink_shared::{ActionKind, BuildingId, CaseId, CaseKind, HouseholdId, MustVisitTag, UserId, VisitOutcome};
 
@@ -132,6 +134,24 @@ enum HouseholdCommand {
         unit: String,
         #[arg(long, default_value = "")]
         phone: String,
+        /// A newly moved-in household (新迁入): tags it new-arrival, which starts the
+        /// first-visit deadline, on --moved-in or today.
+        #[arg(long)]
+        new_arrival: bool,
+        /// The day the household moved in (YYYY-MM-DD); implies --new-arrival.
+        #[arg(long, value_name = "DATE")]
+        moved_in: Option<chrono::NaiveDate>,
+    },
+    /// Change a household's head, phone or notes (only the fields given).
+    Edit {
+        #[arg(long)]
+        id: HouseholdId,
+        #[arg(long)]
+        head: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long)]
+        notes: Option<String>,
     },
     /// Add or remove a must-visit tag.
     Tag {
@@ -495,13 +515,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Household { command } => match command {
-            HouseholdCommand::Add { building, room, head, unit, phone } => {
-                let id = client
-                    .add_household(NewHousehold { building, unit, room, head, phone, notes: String::new() }, now)?;
+            HouseholdCommand::Add { building, room, head, unit, phone, new_arrival, moved_in } => {
+                let household = NewHousehold { building, unit, room, head, phone, notes: String::new() };
+                // The phone's form checks the same fields; say every problem at once.
+                let problems = client.new_household_problems(&household, &[])?;
+                if !problems.is_empty() {
+                    let lines: Vec<String> =
+                        problems.iter().map(|(_, problem)| format!("{} ({})", problem.zh, problem.en)).collect();
+                    bail!("the household cannot be filed:\n  {}", lines.join("\n  "));
+                }
+                let id = if new_arrival || moved_in.is_some() {
+                    client.file_new_arrival(household, Vec::new(), moved_in, now)?
+                } else {
+                    client.add_household(household, now)?
+                };
                 if json {
                     print_json(&serde_json::json!({ "id": id }))?;
                 } else {
                     println!("{id}");
+                }
+            }
+            HouseholdCommand::Edit { id, head, phone, notes } => {
+                if head.is_none() && phone.is_none() && notes.is_none() {
+                    bail!("give at least one of --head, --phone, --notes");
+                }
+                let edit = HouseholdEdit { head, phone, notes, status: None, moved_out_on: None };
+                client.edit_household(id, edit, now)?;
+                if !json {
+                    println!("edited {id}");
                 }
             }
             HouseholdCommand::Tag { id, change } => {
