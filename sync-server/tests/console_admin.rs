@@ -99,6 +99,10 @@ async fn a_roster_with_a_bad_row_lists_every_problem_and_imports_nothing_and_a_c
     let page = browser.get("/console/admin/roster").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("record_type,id,parent_id,name,phone,role,scopes"), "columns shown: {}", page.body);
+    // Every record type the importer reads is explained, with its optional columns.
+    for word in ["party-branch", "party-member", "volunteer", "outlet", "pledge,category,address", "reported_at"] {
+        assert!(page.body.contains(word), "the help names {word}");
+    }
     assert!(page.body.contains("enctype=\"multipart/form-data\""));
     let csrf = page.csrf();
     let before = streets(&h);

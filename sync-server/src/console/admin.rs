@@ -21,7 +21,9 @@ use super::form::{CsrfForm, post_form};
 use super::layout::{self, Section};
 use super::session::ConsoleUser;
 use super::upload::{ROSTER_UPLOAD_BYTES, Upload};
-use crate::store::{CSV_COLUMNS, DEFAULT_CODE_HOURS, DeviceRow, ImportError, ImportSummary, SqliteStore, StoreError};
+use crate::store::{
+    CSV_COLUMNS, DEFAULT_CODE_HOURS, DeviceRow, ImportError, ImportSummary, OPTIONAL_COLUMNS, SqliteStore, StoreError,
+};
 use crate::store::{Origin, RowProblem, SecurityEvent, SecurityKind, UserRow};
 
 pub const PATH: &str = "/console/admin";
@@ -755,16 +757,29 @@ fn roster_page(user: &ConsoleUser, outcome: Option<&Outcome>) -> Markup {
             section.card {
                 h2 { (user.t("列（第一行为表头）", "Columns (the first row is the header)")) }
                 p { code.columns { (CSV_COLUMNS.join(",")) } }
+                p.muted { (user.t("可选列（没有时按空值读）：", "Optional columns (read as empty when absent): ")) code.columns { (OPTIONAL_COLUMNS.join(",")) } }
                 ul.column-help {
-                    li { code { "record_type" } " — street | community | grid | building | staff | household" }
+                    li { code { "record_type" } " — street | community | grid | building | outlet | party-branch | party-group | party-member | volunteer | staff | household" }
                     li { code { "id" } " — " (user.t("记录的 UUID（住户为住户档案编号）", "the record's UUID (households: the household file id)")) }
-                    li { code { "parent_id" } " — " (user.t("上级：社区填街道，网格填社区，楼栋填网格，住户填楼栋；街道和工作人员留空", "the parent: community → street, grid → community, building → grid, household → building; empty for streets and staff")) }
-                    li { code { "name" } " — " (user.t("名称（住户为户主，工作人员为姓名）", "the name (households: the head; staff: the person)")) }
-                    li { code { "phone" } " — " (user.t("电话（可选）", "phone (optional)")) }
+                    li { code { "parent_id" } " — " (user.t(
+                        "上级：社区填街道，网格填社区，楼栋填网格，便民网点填社区，网格党支部填网格，楼栋党小组和党员填党支部，志愿者填社区，住户填楼栋；街道和工作人员留空",
+                        "the parent: community → street, grid → community, building → grid, outlet → community, party-branch → grid, party-group and party-member → party branch, volunteer → community, household → building; empty for streets and staff",
+                    )) }
+                    li { code { "name" } " — " (user.t("名称（住户为户主，工作人员、党员、志愿者为姓名）", "the name (households: the head; staff, party members, volunteers: the person)")) }
+                    li { code { "phone" } " — " (user.t(
+                        "电话：工作人员、住户、党支部可选；便民网点、党员、志愿者必填",
+                        "phone: optional for staff, households and party branches; required for outlets, party members and volunteers",
+                    )) }
                     li { code { "role" } " — " (user.t("仅工作人员：", "staff only: ")) "grid-worker | building-leader | volunteer | supervisor | admin" }
                     li { code { "scopes" } " — " (user.t("仅工作人员：", "staff only: ")) "grid:ID building:ID community:ID street:ID" }
+                    li { code { "pledge" } " — " (user.t("仅工作人员：亮身份卡上的服务承诺，最多200字", "staff only: the service pledge on the identity card (亮身份), up to 200 characters")) }
                     li { code { "units, floors, rooms_per_floor" } " — " (user.t("仅楼栋，1–200", "buildings only, 1–200")) }
                     li { code { "unit, room" } " — " (user.t("仅住户（room 必填）", "households only (room required)")) }
+                    li { code { "category" } " — " (user.t("仅便民网点：", "outlets only: ")) "housekeeping | appliance-repair | medical | elderly-care | utilities | legal | locksmith | errands" }
+                    li { code { "address, hours" } " — " (user.t("仅便民网点：地址（必填，最多100字）、营业时间（最多60字）", "outlets only: address (required, up to 100), opening hours (up to 60)")) }
+                    li { code { "building" } " — " (user.t("楼栋党小组：所在楼栋（必填）；党员：居住楼栋（可选）；须为该党支部网格内的楼栋", "party-group: its building (required); party-member: where they live (optional); a building of the branch's grid")) }
+                    li { code { "reported_at" } " — " (user.t("仅党员：到社区报到的日期，YYYY-MM-DD", "party-member only: the day they reported to the community, YYYY-MM-DD")) }
+                    li { code { "skills" } " — " (user.t("仅志愿者：最多10项技能，每项最多20字，用 ; 或 、 分隔", "volunteers only: up to 10 skills of up to 20 characters, separated by ; or 、")) }
                 }
             }
         },

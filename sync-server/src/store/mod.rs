@@ -24,7 +24,7 @@ use gridlink_shared::{DeviceId, Principal};
 
 pub use check::{CheckReport, Problem, check_document};
 pub use console_write::{ActOutcome, ActProblem, CONSOLE_DEVICE_NAME, CaseAct, MAX_NOTE_CHARS};
-pub use roster::{CSV_COLUMNS, ImportError, ImportSummary, RosterReport, RowProblem};
+pub use roster::{CSV_COLUMNS, ImportError, ImportSummary, OPTIONAL_COLUMNS, RosterReport, RowProblem};
 pub use security::{AuditEntry, AuditFilter, CHANGE_ACCEPTED, Origin, PUSH_REFUSED, SecurityEvent, SecurityKind};
 pub use sqlite::{DEFAULT_CODE_HOURS, DeviceRow, InitSummary, SqliteStore, UserRow};
 

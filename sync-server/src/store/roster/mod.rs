@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::StoreError;
 use super::sqlite::{parse_code, parse_id, scopes_json};
 
-pub use import::{CSV_COLUMNS, ImportError, ImportSummary, RowProblem};
+pub use import::{CSV_COLUMNS, ImportError, ImportSummary, OPTIONAL_COLUMNS, RowProblem};
 pub(super) use reference::reference_for;
 pub use report::RosterReport;
 
