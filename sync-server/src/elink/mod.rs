@@ -41,6 +41,7 @@ use axum::routing::get;
 use gridlink_shared::BuildingId;
 use gridlink_shared::codes::ServiceCategory;
 use gridlink_shared::time::{Millis, now_millis};
+use gridlink_shared::validate::{Field, check_phone};
 
 use crate::api::AppState;
 use crate::store::elink::{BuildingLink, FileOutcome, HelpRequest, RequestStatus, normalize_reference};
@@ -353,17 +354,17 @@ fn has_forbidden_chars(text: &str, allow_newline: bool) -> bool {
     })
 }
 
-/// A phone number as digits, if it is a mainland mobile (11 digits from 1) or a landline
-/// (7 to 12 digits, area code optional); spaces and dashes are allowed between digits.
+/// A phone number as digits, if the phone's own validator ([`check_phone`], the rule the app's
+/// forms and the server's push checks use) accepts it and it is not empty: a mainland mobile or
+/// a landline, with spaces, dashes or a leading +86. The length is bounded first: the form is
+/// public.
 pub fn normalize_phone(typed: &str) -> Option<String> {
     let trimmed = typed.trim();
-    if trimmed.chars().count() > 20 || !trimmed.chars().all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-')) {
+    if trimmed.is_empty() || trimmed.chars().count() > 20 || check_phone(Field::Phone, trimmed).is_err() {
         return None;
     }
-    let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
-    let mobile = digits.len() == 11 && digits.starts_with('1');
-    let landline = (7..=12).contains(&digits.len()) && !digits.starts_with('1');
-    (mobile || landline).then_some(digits)
+    let national = trimmed.strip_prefix("+86").unwrap_or(trimmed);
+    Some(national.chars().filter(char::is_ascii_digit).collect())
 }
 
 /// Checks the typed form; the request when every field is fine, else the errors.
@@ -539,7 +540,8 @@ mod tests {
         assert_eq!(normalize_phone("0731-8456 2211").as_deref(), Some("073184562211"));
         assert_eq!(normalize_phone("1380013800"), None);
         assert_eq!(normalize_phone("13800138000\u{0}"), None);
-        assert_eq!(normalize_phone("+8613800138000"), None);
+        assert_eq!(normalize_phone("+86 138 0013 8000").as_deref(), Some("13800138000"));
+        assert_eq!(normalize_phone("12800138000"), None, "no mobile numbers start with 12");
         assert_eq!(normalize_phone(""), None);
     }
 

@@ -73,7 +73,8 @@ pub struct DeviceRow {
     pub last_device_time: Option<Millis>,
     /// What the device reported at its last sync; `None` from apps that do not report it.
     pub health: Option<gridlink_shared::protocol::DeviceHealth>,
-    /// The server-side device that signs a console user's actions: not a phone, never syncs.
+    /// A server-side device that signs the console's or the e-link's writes: not a phone, never
+    /// syncs.
     pub console: bool,
     /// When an admin asked for a remote wipe (`device wipe`).
     pub wipe_requested_at: Option<Millis>,
@@ -208,7 +209,8 @@ impl SqliteStore {
             let mut stmt = conn.prepare(
                 "SELECT u.id, u.name, u.role, u.phone, u.scopes,
                         (SELECT COUNT(*) FROM devices d
-                         WHERE d.user_id = u.id AND d.revoked_at IS NULL AND d.token_hash NOT LIKE 'console:%')
+                         WHERE d.user_id = u.id AND d.revoked_at IS NULL
+                           AND d.token_hash NOT LIKE 'console:%' AND d.token_hash NOT LIKE 'elink:%')
                  FROM users u ORDER BY u.role, u.name, u.id",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -242,7 +244,8 @@ impl SqliteStore {
             let mut stmt = conn.prepare(
                 "SELECT d.id, d.user_id, u.name, d.name, d.actor, d.created_at, d.revoked_at, d.last_sync_at,
                         d.last_device_time, d.app_version, d.unsent, d.rejected, d.quarantined,
-                        d.token_hash LIKE 'console:%', d.wipe_requested_at, d.wipe_delivered_at
+                        d.token_hash LIKE 'console:%' OR d.token_hash LIKE 'elink:%',
+                        d.wipe_requested_at, d.wipe_delivered_at
                  FROM devices d JOIN users u ON u.id = d.user_id ORDER BY d.created_at, d.id",
             )?;
             let rows = stmt.query_map([], |r| {
