@@ -461,9 +461,14 @@ impl Client {
         quarantine::entries(&self.db())
     }
 
-    /// Staff on the roster (for reassigning a case), sorted by name.
+    /// Staff on the roster, sorted by name.
     pub fn staff(&self) -> Result<Vec<gridlink_shared::Staff>> {
         reads::staff(self)
+    }
+
+    /// The staff a case may be reassigned to (grid workers, supervisors, admins), by name.
+    pub fn case_handlers(&self) -> Result<Vec<gridlink_shared::Staff>> {
+        reads::case_handlers(self)
     }
 
     /// Everything held locally as deterministic JSON: households with visits and cases with

@@ -443,6 +443,15 @@ pub(crate) fn staff(client: &Client) -> Result<Vec<Staff>> {
     Ok(staff)
 }
 
+/// The staff a case can be handed on to: those whose role may accept and work a case. Building
+/// leaders and volunteers (among them the server's e-link accounts) may only comment, so a case
+/// handed to them would stall.
+pub(crate) fn case_handlers(client: &Client) -> Result<Vec<Staff>> {
+    let mut staff = staff(client)?;
+    staff.retain(|s| gridlink_shared::validate::role_may_act(s.role, ActionKind::Accept));
+    Ok(staff)
+}
+
 /// Every change not on the server: the outbox in commit order, then the refused ones.
 pub(crate) fn changes_not_on_server(client: &Client) -> Result<Vec<RecoveredChange>> {
     let conn = client.db();

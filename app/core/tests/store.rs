@@ -213,6 +213,19 @@ fn case_lifecycle_and_allowed_actions() {
 }
 
 #[test]
+fn a_case_is_handed_on_only_to_staff_who_may_work_it() {
+    let (_dir, client, _demo) = worker();
+    let staff = client.staff().unwrap();
+    assert!(staff.iter().any(|s| matches!(s.role, Role::BuildingLeader | Role::Volunteer)), "the demo has both");
+    let handlers = client.case_handlers().unwrap();
+    assert!(handlers.iter().any(|s| s.role == Role::GridWorker));
+    assert!(
+        handlers.iter().all(|s| matches!(s.role, Role::GridWorker | Role::Supervisor | Role::Admin)),
+        "building leaders and volunteers (the e-link accounts among them) may only comment"
+    );
+}
+
+#[test]
 fn wrong_key_is_a_clear_error_and_nothing_is_reset() {
     let dir = tempfile::tempdir().unwrap();
     drop(fixtures::demo_client(dir.path(), Role::GridWorker, DEMO_NOW).unwrap());

@@ -36,6 +36,10 @@ struct Args {
     /// Window height in logical pixels.
     #[arg(long, default_value_t = 844.0)]
     height: f64,
+    /// Open this screen after unlocking instead of today's list, e.g. /households/new,
+    /// /party or /cases/ID (a deep link, as a notification or a QR code on a phone would give).
+    #[arg(long, value_name = "PATH")]
+    open: Option<String>,
 }
 
 fn parse_lang(code: &str) -> anyhow::Result<Lang> {
@@ -82,7 +86,13 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let _guard = runtime.enter();
 
-    let config = StartConfig { dir: data.clone(), background: true, now: None, lang };
+    if let Some(path) = &args.open {
+        anyhow::ensure!(
+            path.parse::<gridlink_ui::route::Route>().is_ok(),
+            "--open {path}: not a screen of the app (for example /households/new or /party)"
+        );
+    }
+    let config = StartConfig { dir: data.clone(), background: true, now: None, lang, open: args.open };
     let dom = VirtualDom::new_with_props(Start, StartProps { config });
     let window = renderer::WindowBuilder::new()
         .with_title(gridlink_ui::APP_TITLE)

@@ -52,7 +52,7 @@ pub struct AppConfig {
     /// Skip the first-run, PIN and lock screens: tests, and demo stores filled without a
     /// server (`gridlink_client::fixtures`).
     pub unlocked: bool,
-    /// Start at this path (tests); the launcher leaves it `None` for "/".
+    /// Start at this path (tests, deep links); `None` for "/".
     pub initial_path: Option<String>,
 }
 
@@ -81,6 +81,9 @@ pub struct StartConfig {
     pub now: Option<Millis>,
     /// Start in this language instead of the saved one.
     pub lang: Option<Lang>,
+    /// Open this screen once the store is open and unlocked (a deep link such as
+    /// `/households/new`); `None` for today's list.
+    pub open: Option<String>,
 }
 
 /// The launcher's root: opens the store in `config.dir` and shows [`App`]. A store locked
@@ -103,7 +106,7 @@ pub fn Start(config: StartConfig) -> Element {
                 lang: config.lang,
                 // The PIN was just typed to open the store: no second lock screen.
                 unlocked: by_pin(),
-                initial_path: None,
+                initial_path: config.open.clone(),
             };
             return rsx! { App { config: app } };
         }

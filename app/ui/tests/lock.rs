@@ -31,7 +31,8 @@ fn app(client: &Client, unlocked: bool, path: &str) -> VirtualDom {
 }
 
 fn start(dir: &std::path::Path, now: i64, lang: Lang) -> String {
-    let config = StartConfig { dir: dir.to_path_buf(), background: false, now: Some(now), lang: Some(lang) };
+    let config =
+        StartConfig { dir: dir.to_path_buf(), background: false, now: Some(now), lang: Some(lang), open: None };
     let mut vdom = VirtualDom::new_with_props(Start, StartProps { config });
     vdom.rebuild_in_place();
     dioxus_ssr::render(&vdom)
