@@ -103,51 +103,63 @@ pub struct Scan {
     pub truncated: bool,
 }
 
-/// One map key with its values, as the walk meets it.
-struct Slot {
-    path: Vec<String>,
-    /// (value, op counter, actor) of each value; `None` value for an object.
+/// One map key as the walk meets it.
+struct Slot<'a> {
+    /// The keys of the map holding it.
+    parent: &'a [String],
+    key: &'a str,
+    /// What automerge shows at this key.
+    shown: Held,
+    /// (value, op counter, actor) of every value, oldest op first, when it holds more than
+    /// one (empty otherwise: reading them costs a lookup, and most keys hold one); `None`
+    /// value for an object.
     values: Vec<(Option<PlainValue>, u64, automerge::ActorId)>,
-    /// The object automerge shows at this key, to walk into.
-    object: Option<(ObjId, ObjType)>,
+}
+
+impl Slot<'_> {
+    fn path(&self) -> Vec<String> {
+        let mut path = self.parent.to_vec();
+        path.push(self.key.to_string());
+        path
+    }
 }
 
 /// Walks every map key under the root, depth first, calling `visit` with each; stops (and
-/// returns `false`) after [`MAX_KEYS`] keys or when `visit` returns `false`.
-fn walk(doc: &impl ReadDoc, mut visit: impl FnMut(Slot) -> bool) -> bool {
+/// returns `false`) after [`MAX_KEYS`] keys or when `visit` returns `false`. One pass of
+/// `map_range` per map, whose items say whether the key holds concurrent values; only those
+/// keys are looked up again with `get_all`.
+fn walk(doc: &impl ReadDoc, mut visit: impl FnMut(Slot<'_>) -> bool) -> bool {
     let mut budget = MAX_KEYS;
     let mut stack: Vec<(ObjId, Vec<String>)> = vec![(automerge::ROOT, Vec::new())];
     while let Some((obj, path)) = stack.pop() {
-        if !matches!(doc.object_type(&obj), Ok(ObjType::Map)) {
-            continue;
-        }
-        for key in doc.keys(&obj) {
+        for item in doc.map_range(&obj, ..) {
             if budget == 0 {
                 return false;
             }
             budget -= 1;
-            let Ok(all) = doc.get_all(&obj, key.as_str()) else { continue };
-            let mut slot = Slot { path: path.clone(), values: Vec::with_capacity(all.len()), object: None };
-            slot.path.push(key.clone());
-            for (value, id) in &all {
-                let (counter, actor) = match id {
-                    ObjId::Id(counter, actor, _) => (*counter, actor.clone()),
-                    ObjId::Root => continue,
-                };
-                let plain = match value {
-                    Value::Scalar(s) => PlainValue::from_scalar(s),
-                    Value::Object(_) => None,
-                };
-                slot.values.push((plain, counter, actor));
+            let shown = match item.value.clone().into_value() {
+                Value::Object(t) => {
+                    if t == ObjType::Map && path.len() + 1 < MAX_DEPTH {
+                        let mut child = path.clone();
+                        child.push(item.key.to_string());
+                        stack.push((item.id(), child));
+                    }
+                    Held::Object(t)
+                }
+                Value::Scalar(s) => Held::Scalar(PlainValue::from_scalar(&s)),
+            };
+            let mut values = Vec::new();
+            if item.conflict {
+                for (value, id) in doc.get_all(&obj, item.key.as_ref()).unwrap_or_default() {
+                    let ObjId::Id(counter, actor, _) = id else { continue };
+                    let plain = match value {
+                        Value::Scalar(s) => PlainValue::from_scalar(&s),
+                        Value::Object(_) => None,
+                    };
+                    values.push((plain, counter, actor));
+                }
             }
-            // The object shown (the last op wins in `get_all`'s order, as in `get`).
-            if let Ok(Some((Value::Object(t), id))) = doc.get(&obj, key.as_str())
-                && path.len() + 1 < MAX_DEPTH
-            {
-                slot.object = Some((id.clone(), t));
-                stack.push((id, slot.path.clone()));
-            }
-            if !visit(slot) {
+            if !visit(Slot { parent: &path, key: item.key.as_ref(), shown, values }) {
                 return false;
             }
         }
@@ -169,6 +181,7 @@ pub fn find(doc: &mut AutoCommit) -> Scan {
         if slot.values.len() < 2 {
             return true;
         }
+        let path = slot.path();
         // Only conflicts between scalars: an object at one key has no value to pick.
         let scalars: Option<Vec<_>> = slot.values.into_iter().map(|(v, c, a)| v.map(|v| (v, c, a))).collect();
         let Some(mut scalars) = scalars else { return true };
@@ -182,7 +195,7 @@ pub fn find(doc: &mut AutoCommit) -> Scan {
             truncated = true;
             scalars.drain(..scalars.len() - MAX_VALUES);
         }
-        found.push((slot.path, scalars, current));
+        found.push((path, scalars, current));
         true
     });
     truncated |= !complete;
@@ -267,12 +280,8 @@ enum Held {
 fn snapshot(doc: &impl ReadDoc) -> Option<BTreeMap<Vec<String>, (Held, Vec<Option<PlainValue>>)>> {
     let mut keys = BTreeMap::new();
     let complete = walk(doc, |slot| {
-        let shown = match &slot.object {
-            Some((_, t)) => Held::Object(*t),
-            None => Held::Scalar(slot.values.last().and_then(|(v, _, _)| v.clone())),
-        };
-        let all = if slot.values.len() > 1 { slot.values.iter().map(|(v, _, _)| v.clone()).collect() } else { vec![] };
-        keys.insert(slot.path, (shown, all));
+        let all = slot.values.iter().map(|(v, _, _)| v.clone()).collect();
+        keys.insert(slot.path(), (slot.shown, all));
         true
     });
     complete.then_some(keys)
@@ -493,14 +502,13 @@ mod tests {
 
     #[test]
     fn two_offline_edits_of_one_field_are_found_with_both_values_authors_and_times() {
-        let (mut merged, a, b) = forked(
+        let (mut merged, _, _) = forked(
             |f| f.phone = "13900000001".into(),
             |f| f.residents.values_mut().for_each(|r| r.phone = "13900000002".into()),
         );
         assert!(find(&mut merged).conflicts.is_empty(), "different fields merge without conflict");
 
-        let (mut merged, a2, b2) = forked(|f| f.phone = "13900000001".into(), |f| f.phone = "13900000002".into());
-        let _ = (a, b);
+        let (mut merged, a, b) = forked(|f| f.phone = "13900000001".into(), |f| f.phone = "13900000002".into());
         let scan = find(&mut merged);
         assert!(!scan.truncated);
         assert_eq!(scan.conflicts.len(), 1);
@@ -512,8 +520,8 @@ mod tests {
         assert_eq!(
             seen,
             vec![
-                (PlainValue::Str("13900000001".into()), a2.to_hex_string(), Some(2_000), false),
-                (PlainValue::Str("13900000002".into()), b2.to_hex_string(), Some(3_000), true),
+                (PlainValue::Str("13900000001".into()), a.to_hex_string(), Some(2_000), false),
+                (PlainValue::Str("13900000002".into()), b.to_hex_string(), Some(3_000), true),
             ]
         );
         let read: HouseholdFile = doc::read(&merged).unwrap();
