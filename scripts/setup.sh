@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what Gridlink needs on Debian/Ubuntu, idempotently: fast when all is present.
 #   scripts/setup.sh          build + test needs (C toolchain, webkit2gtk for the desktop app,
-#                             Chromium and chromedriver for the console's browser tests)
+#                             Chromium and chromedriver for the console's browser tests,
+#                             PostgreSQL for the server's second store: the tests start a
+#                             throwaway cluster of their own, the system one is never started)
 #   scripts/setup.sh --ui     also Xvfb, xdotool, ImageMagick and a CJK font (screenshots)
 set -euo pipefail
 
 packages=(build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libxdo-dev libsoup-3.0-dev libgtk-3-dev
-  fonts-wqy-microhei chromium chromium-driver)
+  fonts-wqy-microhei chromium chromium-driver postgresql)
 if [[ "${1:-}" == "--ui" ]]; then
   packages+=(xvfb xdotool imagemagick x11-utils)
 fi
