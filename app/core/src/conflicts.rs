@@ -5,7 +5,7 @@
 //!
 //! Lists must not load every document: the store keeps one row per household file in
 //! `household_conflicts` (its heads and how many fields are in conflict), written with the
-//! document in [`crate::store::save_doc`]'s transaction ([`mark`]). A store from before the
+//! document in [`crate::store::save_doc`]'s transaction (`mark`). A store from before the
 //! table, or a row whose heads differ from the document's, is brought up to date on read.
 //!
 //! Who wrote a value: the phone knows only actors (a device's automerge id). The server binds
