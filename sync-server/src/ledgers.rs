@@ -212,7 +212,7 @@ pub fn build<'a>(
                     Cell::text(names.grid(&c.placement)),
                     Cell::text(&c.reporter_name),
                     Cell::text(&c.responsible_name),
-                    Cell::text(c.status.label(lang)),
+                    Cell::text(c.kind.status_label(c.status, lang)),
                     c.arrival_deadline.map_or(Cell::Empty, Cell::DateTime),
                     c.first_arrival.map_or(Cell::Empty, Cell::DateTime),
                     Cell::DateTime(c.completion_deadline),
