@@ -286,9 +286,6 @@ fn CaseActions(case: CaseId, kind: CaseKind, status: CaseStatus, allowed: Vec<Ac
                     }
                 }
             }
-            div { class: "action-grid",
-                for kind in allowed.iter().copied() {
-                    button {
             if allowed.contains(&ActionKind::Claim) {
                 div { class: "field",
                     label { r#for: "claimant", {w.claimant} }
@@ -334,6 +331,9 @@ fn CaseActions(case: CaseId, kind: CaseKind, status: CaseStatus, allowed: Vec<Ac
                     }
                 }
             }
+            div { class: "action-grid",
+                for kind in allowed.iter().copied() {
+                    button {
                         key: "{kind.code()}",
                         id: "act-{kind.code()}",
                         class: if matches!(kind, ActionKind::Arrive | ActionKind::Resolve | ActionKind::Accept | ActionKind::Claim | ActionKind::Fulfil) || verifies(kind) { "btn primary" } else { "btn" },
