@@ -35,7 +35,8 @@ use rusqlite::OptionalExtension;
 const STEPS: usize = 36;
 
 /// The demo community cut down to two grids, two buildings each, three households per
-/// building and a few cases: small enough for thousands of runs, big enough for conflicts.
+/// building, a few cases and activity records: small enough for thousands of runs, big
+/// enough for conflicts.
 fn tiny_world(now: Millis) -> DemoData {
     let mut data = demo::generate(DemoSize::Small, 7, now);
     let grids: Vec<_> = data.roster.grids.iter().take(2).map(|g| g.id).collect();
@@ -69,6 +70,11 @@ fn tiny_world(now: Millis) -> DemoData {
             && c.household.is_none_or(|h| households.contains(&h))
     });
     data.cases.truncate(6);
+    // A few activity records of the two grids (grid-wide: no building to keep), linked to a
+    // kept case or to none, so they converge with the rest.
+    let cases: BTreeSet<_> = data.cases.iter().map(|c| c.id).collect();
+    data.activities.retain(|a| grids.contains(&a.placement.grid) && a.case.is_none_or(|c| cases.contains(&c)));
+    data.activities.truncate(4);
     let known = |scope: &Scope| match scope {
         Scope::Street(_) => true,
         Scope::Community(c) => communities.contains(c),
