@@ -3,8 +3,8 @@
 //! per-branch and per-person totals of the 党群 screen.
 //!
 //! Records are synced documents ([`gridlink_shared::ActivityFile`]); the store keeps the query
-//! rows `activities` and `activity_people` ([`materialize`]) in the same transaction as each
-//! document write, so lists and totals read SQLite only, never automerge.
+//! rows `activities` and `activity_people` in the same transaction as each document write, so
+//! lists and totals read SQLite only, never automerge.
 
 use chrono::NaiveDate;
 use gridlink_shared::activity::{self, ActivityEntry, ActivityTotals, parse_hours};
