@@ -876,8 +876,11 @@ impl Generator {
     /// party roster (the claimants), so every other row stays as it was; a wish's generic
     /// timeline from [`Generator::history`] is replaced. As in the report most wishes come
     /// true (660+ fulfilled): about 85% fulfilled (most of them thanked), 10% claimed, 5% open.
+    /// The first three wishes are left open, claimed and fulfilled, so even the small demo's
+    /// handful shows every state.
     fn wishes_and_referrals(&mut self, roster: &Roster, cases: &mut [CaseFile]) {
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0x1234_0002);
+        let mut wishes_seen = 0;
         for case in cases.iter_mut() {
             let worker = (case.reporter, case.reporter_name.clone());
             match case.kind {
@@ -897,7 +900,9 @@ impl Generator {
                     } else {
                         continue;
                     };
-                    let stage: f64 = rng.random();
+                    let drawn: f64 = rng.random();
+                    let stage = [0.0, 0.1, 0.2].get(wishes_seen).copied().unwrap_or(drawn);
+                    wishes_seen += 1;
                     if stage < 0.05 {
                         continue;
                     }

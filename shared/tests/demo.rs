@@ -65,6 +65,15 @@ fn small_demo_has_work_for_today_and_realistic_names() {
     for kind in ["help", "dispute", "micro-wish", "must-arrive", "report", "opinion"] {
         assert!(data.cases.iter().any(|c| c.kind.to_string().starts_with(kind)), "{kind} cases exist");
     }
+    // Micro-wishes in every state: 待认领, 已认领, 已实现, 已致谢.
+    for status in [CaseStatus::Reported, CaseStatus::Accepted, CaseStatus::Resolved, CaseStatus::Closed] {
+        let wishes = data.cases.iter().filter(|c| c.kind == CaseKind::MicroWish);
+        assert!(
+            wishes.clone().any(|c| c.status() == status),
+            "a micro-wish {}",
+            CaseKind::MicroWish.status_label(status, Lang::Zh)
+        );
+    }
     let rates = policy::case_rates(&data.cases, NOW, &config);
     assert!(rates.completion_rate > 0.85 && rates.completion_rate < 1.0, "rate {}", rates.completion_rate);
     // Grid workers, building leaders and supervisors all exist with scopes.
