@@ -219,8 +219,11 @@ fn CaseActions(case: CaseId, kind: CaseKind, status: CaseStatus, allowed: Vec<Ac
     outlets.sort_by_key(|g| CaseKind::Help(g.category) != case_kind);
     let mut error = use_signal(|| None::<String>);
     let mut taken = use_signal(|| 0u32);
-    let staff =
-        if allowed.contains(&ActionKind::Reassign) { ctx.client.staff().unwrap_or_default() } else { Vec::new() };
+    let staff = if allowed.contains(&ActionKind::Reassign) {
+        ctx.client.case_handlers().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let act = {
         let ctx = ctx.clone();
         move |kind: ActionKind| {
