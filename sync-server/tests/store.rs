@@ -1,21 +1,27 @@
-//! Storage stories against the `Store` trait of the SQLite backend, with the clock passed in:
-//! enrolment codes over time, durability across reopening, and the admin CLI's connection
-//! writing while syncs run.
+//! Storage stories against the `Store` trait, with the clock passed in, each run against both
+//! backends (`stories!`: `sqlite::NAME` and `postgres::NAME`): enrolment codes over time,
+//! durability across reopening, an admin connection writing while syncs run, and the sync
+//! path's own stories (snapshots then log, small pages, a visit reaching another phone, a
+//! repeated request, scopes). The PostgreSQL-only stories in `store_postgres.rs` run several
+//! "processes" (stores) on one database at once.
 
+#[path = "common/backends.rs"]
+mod backends;
 mod common;
 
+use backends::Backend;
 use common::{DEMO_NOW, DEMO_SEED, Device};
 use gridlink_shared::demo::{self, DemoSize};
 use gridlink_shared::protocol::{self, AckStatus, Cursor, EnrollRequest, PullItem, SyncResponse};
 use gridlink_shared::time::HOUR_MS;
-use gridlink_shared::{DocId, HouseholdFile, Role, Scope};
-use gridlink_sync_server::{PushLimits, SqliteStore, Store, StoreError};
+use gridlink_shared::{DocId, HouseholdFile, RejectCode, Role, Scope, Staff};
+use gridlink_sync_server::{PushLimits, StoreError};
 
-fn enroll(store: &SqliteStore, code: &str, now: i64) -> Result<Device, StoreError> {
+fn enroll<B: Backend>(store: &B, code: &str, now: i64) -> Result<Device, StoreError> {
     store.enroll(&EnrollRequest { code: code.into(), device_name: "测试机".into() }, now).map(Device::new)
 }
 
-fn sync(store: &SqliteStore, device: &mut Device, changes: Vec<protocol::PushChange>, now: i64) -> SyncResponse {
+fn sync<B: Backend>(store: &B, device: &mut Device, changes: Vec<protocol::PushChange>, now: i64) -> SyncResponse {
     let request = device.request(changes);
     let response = store.sync(device.enrolled.device, &request, &PushLimits::default(), now).unwrap();
     protocol::check_page(&request.cursors, &response).unwrap();
@@ -23,19 +29,42 @@ fn sync(store: &SqliteStore, device: &mut Device, changes: Vec<protocol::PushCha
     response
 }
 
-fn demo_store() -> (tempfile::TempDir, SqliteStore, demo::DemoData) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::create(dir.path()).unwrap();
-    store.load_demo(DemoSize::Small, DEMO_SEED, DEMO_NOW).unwrap();
-    (dir, store, demo::generate(DemoSize::Small, DEMO_SEED, DEMO_NOW))
+fn sync_all<B: Backend>(store: &B, device: &mut Device, now: i64) -> Vec<SyncResponse> {
+    let mut responses = Vec::new();
+    loop {
+        let response = sync(store, device, Vec::new(), now);
+        let more = response.more;
+        responses.push(response);
+        if !more {
+            return responses;
+        }
+        assert!(responses.len() < 10_000, "sync never finished");
+    }
 }
 
-#[test]
-fn enrolment_codes_expire_are_used_once_and_die_with_a_revoked_user() {
-    let (_dir, store, data) = demo_store();
+fn demo_store<B: Backend>() -> (B::Place, B, demo::DemoData) {
+    let (place, store) = B::fresh();
+    store.load_demo(DemoSize::Small, DEMO_SEED, DEMO_NOW);
+    (place, store, demo::generate(DemoSize::Small, DEMO_SEED, DEMO_NOW))
+}
+
+fn device_of<B: Backend>(store: &B, staff: &Staff) -> Device {
+    let code = store.new_code(staff.id, DEMO_NOW, 72).unwrap();
+    enroll(store, &code, DEMO_NOW).unwrap()
+}
+
+fn grid_of(staff: &Staff) -> gridlink_shared::GridId {
+    match staff.scopes[0] {
+        Scope::Grid(grid) => grid,
+        other => panic!("not a grid scope: {other}"),
+    }
+}
+
+fn enrolment_codes_expire_are_used_once_and_die_with_a_revoked_user<B: Backend>() {
+    let (_place, store, data) = demo_store::<B>();
     let grid = data.roster.grids[0].id;
     let now = DEMO_NOW;
-    let (user, code) = store.add_user("黄丽华", Role::GridWorker, &[Scope::Grid(grid)], "", now, 72).unwrap();
+    let (user, code) = store.add_user("黄丽华", Role::GridWorker, &[Scope::Grid(grid)], now).unwrap();
     let device = enroll(&store, &code, now + 71 * HOUR_MS).unwrap();
     assert_eq!(device.enrolled.principal.user, user);
     assert!(matches!(enroll(&store, &code, now + 71 * HOUR_MS), Err(StoreError::CodeUsed)));
@@ -55,14 +84,12 @@ fn enrolment_codes_expire_are_used_once_and_die_with_a_revoked_user() {
     assert!(matches!(store.authenticate("not-a-token"), Err(StoreError::Unauthorized)));
 }
 
-#[test]
-fn a_reopened_store_has_every_accepted_change_and_the_same_logs() {
-    let (dir, store, data) = demo_store();
+fn a_reopened_store_has_every_accepted_change_and_the_same_logs<B: Backend>() {
+    let (place, store, data) = demo_store::<B>();
     let worker = data.staff_with_role(Role::GridWorker).next().unwrap().clone();
-    let Scope::Grid(grid) = worker.scopes[0] else { panic!() };
-    let code = store.new_code(worker.id, DEMO_NOW, 72).unwrap();
-    let mut phone = enroll(&store, &code, DEMO_NOW).unwrap();
-    while sync(&store, &mut phone, Vec::new(), DEMO_NOW).more {}
+    let grid = grid_of(&worker);
+    let mut phone = device_of(&store, &worker);
+    sync_all(&store, &mut phone, DEMO_NOW);
     let id: DocId = data.households.iter().find(|x| x.placement.grid == grid).unwrap().id.into();
     let push = phone.edit::<HouseholdFile>(id, |x| x.notes = "低保户，每月核实一次".into());
     let hash = {
@@ -73,10 +100,9 @@ fn a_reopened_store_has_every_accepted_change_and_the_same_logs() {
     let Cursor::Seq { seq } = phone.cursors[&Scope::Grid(grid)] else { panic!() };
     drop(store);
 
-    let store = SqliteStore::open(dir.path()).unwrap();
+    let store = B::open(&place);
     // A second phone starting from just before the change gets exactly that change.
-    let code = store.new_code(worker.id, DEMO_NOW, 72).unwrap();
-    let mut tablet = enroll(&store, &code, DEMO_NOW).unwrap();
+    let mut tablet = device_of(&store, &worker);
     tablet.cursors.insert(Scope::Grid(grid), Cursor::Seq { seq: seq - 1 });
     let response = sync(&store, &mut tablet, Vec::new(), DEMO_NOW + 2);
     match response.items.as_slice() {
@@ -91,30 +117,127 @@ fn a_reopened_store_has_every_accepted_change_and_the_same_logs() {
     assert_eq!(response.acks[0].status, AckStatus::Duplicate);
 }
 
-#[test]
-fn the_admin_connection_writes_while_syncs_run_on_another() {
-    let (dir, store, data) = demo_store();
+fn the_admin_connection_writes_while_syncs_run_on_another<B: Backend>() {
+    let (place, store, data) = demo_store::<B>();
     let worker = data.staff_with_role(Role::GridWorker).next().unwrap().clone();
     let grids: Vec<Scope> = data.roster.grids.iter().map(|g| Scope::Grid(g.id)).collect();
-    let code = store.new_code(worker.id, DEMO_NOW, 72).unwrap();
-    let mut phone = enroll(&store, &code, DEMO_NOW).unwrap();
-
-    let admin_dir = dir.path().to_path_buf();
-    let admin_worker = worker.id;
-    let admin_grids = grids.clone();
-    let admin = std::thread::spawn(move || {
-        let admin = SqliteStore::open(&admin_dir).unwrap();
-        for i in 0..30 {
-            admin.set_scopes(admin_worker, &[admin_grids[i % admin_grids.len()]]).unwrap();
-            admin.new_code(admin_worker, DEMO_NOW, 72).unwrap();
+    let mut phone = device_of(&store, &worker);
+    let last = std::thread::scope(|s| {
+        let admin = s.spawn(|| {
+            let admin = B::open(&place);
+            for i in 0..30 {
+                admin.set_scopes(worker.id, &[grids[i % grids.len()]]).unwrap();
+                admin.new_code(worker.id, DEMO_NOW, 72).unwrap();
+            }
+            grids[29 % grids.len()]
+        });
+        for _ in 0..30 {
+            let response = sync(&store, &mut phone, Vec::new(), DEMO_NOW);
+            assert_eq!(response.cursors.len(), 1, "a worker holds exactly one grid at any moment");
         }
-        admin_grids[29 % admin_grids.len()]
+        admin.join().unwrap()
     });
-    for _ in 0..30 {
-        let response = sync(&store, &mut phone, Vec::new(), DEMO_NOW);
-        assert_eq!(response.cursors.len(), 1, "a worker holds exactly one grid at any moment");
-    }
-    let last = admin.join().unwrap();
-    while sync(&store, &mut phone, Vec::new(), DEMO_NOW).more {}
+    sync_all(&store, &mut phone, DEMO_NOW);
     assert_eq!(phone.cursors.keys().copied().collect::<Vec<_>>(), vec![last]);
 }
+
+fn a_first_sync_delivers_the_grid_by_snapshots_then_continues_from_the_log<B: Backend>() {
+    let (_place, store, data) = demo_store::<B>();
+    let worker = data.staff_with_role(Role::GridWorker).next().unwrap().clone();
+    let grid = grid_of(&worker);
+    let mut phone = device_of(&store, &worker);
+    let responses = sync_all(&store, &mut phone, DEMO_NOW);
+    let first = &responses[0];
+    assert!(first.reference.is_some(), "the first sync carries the reference data");
+    assert!(first.items.iter().all(|i| matches!(i, PullItem::Snapshot { .. })));
+    let expected = data.households.iter().filter(|h| h.placement.grid == grid).count();
+    let households = phone.docs.keys().filter(|id| data.households.iter().any(|h| DocId::from(h.id) == **id)).count();
+    assert_eq!(households, expected, "every household file of the grid, and only those");
+    assert!(matches!(phone.cursors[&Scope::Grid(grid)], Cursor::Seq { .. }));
+    assert!(
+        responses.last().unwrap().integrity.digests.contains_key(&Scope::Grid(grid)),
+        "a complete page has a digest"
+    );
+    // Nothing new: an empty page at the same cursor, no reference data again.
+    let again = sync(&store, &mut phone, Vec::new(), DEMO_NOW + 1);
+    assert!(again.items.is_empty() && again.reference.is_none());
+}
+
+fn small_pages_deliver_the_same_documents_with_gapless_cursors<B: Backend>() {
+    let (_place, store, data) = demo_store::<B>();
+    let supervisor = data.staff_with_role(Role::Supervisor).next().unwrap().clone();
+    let mut whole = device_of(&store, &supervisor);
+    sync_all(&store, &mut whole, DEMO_NOW);
+    let mut paged = device_of(&store, &supervisor);
+    paged.page_bytes = Some(2_000);
+    let pages = sync_all(&store, &mut paged, DEMO_NOW);
+    assert!(pages.len() > 3, "small pages take several rounds");
+    let mut a: Vec<DocId> = whole.docs.keys().copied().collect();
+    let mut b: Vec<DocId> = paged.docs.keys().copied().collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    assert_eq!(whole.cursors, paged.cursors);
+}
+
+fn a_visit_on_one_phone_reaches_the_other_and_a_repeated_push_is_a_duplicate<B: Backend>() {
+    let (_place, store, data) = demo_store::<B>();
+    let worker = data.staff_with_role(Role::GridWorker).next().unwrap().clone();
+    let grid = grid_of(&worker);
+    let mut phone = device_of(&store, &worker);
+    let mut tablet = device_of(&store, &worker);
+    sync_all(&store, &mut phone, DEMO_NOW);
+    sync_all(&store, &mut tablet, DEMO_NOW);
+    let id: DocId = data.households.iter().find(|h| h.placement.grid == grid).unwrap().id.into();
+    let push = phone.edit::<HouseholdFile>(id, |h| h.notes = "独居老人，每周探访".into());
+    let response = sync(&store, &mut phone, vec![push.clone()], DEMO_NOW + 1);
+    assert_eq!(response.acks[0].status, AckStatus::Accepted);
+    assert!(response.items.iter().all(|i| matches!(i, PullItem::Echo { .. })), "own changes come back as echoes");
+    let again = sync(&store, &mut phone, vec![push], DEMO_NOW + 2);
+    assert_eq!(again.acks[0].status, AckStatus::Duplicate);
+    assert!(again.items.is_empty(), "a duplicate is logged nowhere");
+
+    let got = sync(&store, &mut tablet, Vec::new(), DEMO_NOW + 3);
+    assert!(got.items.iter().any(|i| matches!(i, PullItem::Change { doc, .. } if *doc == id)));
+    let notes = gridlink_shared::doc::read::<HouseholdFile>(&tablet.docs[&id]).unwrap().notes;
+    assert_eq!(notes, "独居老人，每周探访");
+}
+
+fn a_worker_cannot_write_another_grid_and_a_moved_worker_changes_scope<B: Backend>() {
+    let (_place, store, data) = demo_store::<B>();
+    let workers: Vec<Staff> = data.staff_with_role(Role::GridWorker).cloned().collect();
+    let (mine, theirs) = (grid_of(&workers[0]), grid_of(&workers[1]));
+    assert_ne!(mine, theirs);
+    let mut other = device_of(&store, &workers[1]);
+    sync_all(&store, &mut other, DEMO_NOW);
+    let foreign: DocId = data.households.iter().find(|h| h.placement.grid == theirs).unwrap().id.into();
+    let mut phone = device_of(&store, &workers[0]);
+    sync_all(&store, &mut phone, DEMO_NOW);
+    // A change to the other grid's file, signed by this phone's own actor.
+    let bytes =
+        common::change_on(other.docs.get_mut(&foreign).unwrap(), phone.actor.clone(), |h| h.notes = "越权修改".into());
+    let response = sync(&store, &mut phone, vec![protocol::PushChange { doc: foreign, bytes }], DEMO_NOW + 1);
+    assert!(
+        matches!(&response.acks[0].status, AckStatus::Rejected { code: RejectCode::OutOfScope, .. }),
+        "{:?}",
+        response.acks[0].status
+    );
+    assert!(response.repairs.is_empty(), "nothing of the other grid is sent back");
+
+    store.set_scopes(workers[0].id, &[Scope::Grid(theirs)]).unwrap();
+    let moved = sync(&store, &mut phone, Vec::new(), DEMO_NOW + 2);
+    assert_eq!(moved.scopes_removed, vec![Scope::Grid(mine)]);
+    assert_eq!(moved.scopes_added, vec![Scope::Grid(theirs)]);
+    sync_all(&store, &mut phone, DEMO_NOW + 3);
+    assert!(phone.docs.contains_key(&foreign));
+}
+
+stories!(
+    enrolment_codes_expire_are_used_once_and_die_with_a_revoked_user,
+    a_reopened_store_has_every_accepted_change_and_the_same_logs,
+    the_admin_connection_writes_while_syncs_run_on_another,
+    a_first_sync_delivers_the_grid_by_snapshots_then_continues_from_the_log,
+    small_pages_deliver_the_same_documents_with_gapless_cursors,
+    a_visit_on_one_phone_reaches_the_other_and_a_repeated_push_is_a_duplicate,
+    a_worker_cannot_write_another_grid_and_a_moved_worker_changes_scope,
+);

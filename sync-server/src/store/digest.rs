@@ -18,6 +18,7 @@ use gridlink_shared::{AnyDoc, DocId, DocType, Scope, doc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
+use super::pull::PullSource;
 use super::sqlite::{parse_code, parse_id};
 
 /// The entry of a stored document from its saved bytes: the heads are read from the chunk
@@ -57,34 +58,75 @@ fn write_digest(conn: &Connection, scope: &str, digest: &ScopeDigest) -> Result<
     Ok(())
 }
 
+/// The digest entry and scopes (JSON) a document row is counted with, when it has a row.
+pub(super) type Counted = Option<(Option<Vec<u8>>, Option<String>)>;
+
+/// The rows the running digests live in, for [`count_in`] on either backend.
+pub(super) trait DigestRows {
+    /// The entry and scopes (JSON) a document is counted with, if it has a row.
+    fn counted(&mut self, id: &str) -> Result<Counted, StoreError>;
+    /// A scope's digest, for an update in this transaction (PostgreSQL locks its row).
+    fn digest_for_update(&mut self, scope: &str) -> Result<ScopeDigest, StoreError>;
+    fn write_digest(&mut self, scope: &str, digest: &ScopeDigest) -> Result<(), StoreError>;
+    /// Remembers on the document's row what it is now counted with.
+    fn set_counted(&mut self, id: &str, entry: &DocEntry, scopes_json: &str) -> Result<(), StoreError>;
+}
+
+struct SqliteDigestRows<'a>(&'a Connection);
+
+impl DigestRows for SqliteDigestRows<'_> {
+    fn counted(&mut self, id: &str) -> Result<Counted, StoreError> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT digest_entry, digest_scopes FROM docs WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    fn digest_for_update(&mut self, scope: &str) -> Result<ScopeDigest, StoreError> {
+        read_digest(self.0, scope)
+    }
+
+    fn write_digest(&mut self, scope: &str, digest: &ScopeDigest) -> Result<(), StoreError> {
+        write_digest(self.0, scope, digest)
+    }
+
+    fn set_counted(&mut self, id: &str, entry: &DocEntry, scopes_json: &str) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached("UPDATE docs SET digest_entry = ?1, digest_scopes = ?2 WHERE id = ?3")?
+            .execute(params![entry.0.as_slice(), scopes_json, id])?;
+        Ok(())
+    }
+}
+
+fn count_document(conn: &Connection, id: &str, entry: &DocEntry, scopes: &[String]) -> Result<(), StoreError> {
+    count_in(&mut SqliteDigestRows(conn), id, entry, scopes)
+}
+
 /// Moves a document's entry in the scope digests: out of the scopes it was counted in, into
 /// `scopes` with `entry`, and remembers both on its row.
-fn count_document(conn: &Connection, id: &str, entry: &DocEntry, scopes: &[String]) -> Result<(), StoreError> {
-    let old: Option<(Option<Vec<u8>>, Option<String>)> = conn
-        .prepare_cached("SELECT digest_entry, digest_scopes FROM docs WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    if let Some((Some(old_entry), Some(old_scopes))) = old {
+pub(super) fn count_in(
+    rows: &mut impl DigestRows,
+    id: &str,
+    entry: &DocEntry,
+    scopes: &[String],
+) -> Result<(), StoreError> {
+    if let Some((Some(old_entry), Some(old_scopes))) = rows.counted(id)? {
         let old_entry = DocEntry::from_slice(&old_entry)
             .ok_or_else(|| StoreError::Backend(format!("digest entry of {id} is not 32 bytes")))?;
         let old_scopes: Vec<String> = serde_json::from_str(&old_scopes)?;
         for scope in &old_scopes {
-            let mut digest = read_digest(conn, scope)?;
+            let mut digest = rows.digest_for_update(scope)?;
             digest.remove(&old_entry);
-            write_digest(conn, scope, &digest)?;
+            rows.write_digest(scope, &digest)?;
         }
     }
     for scope in scopes {
-        let mut digest = read_digest(conn, scope)?;
+        let mut digest = rows.digest_for_update(scope)?;
         digest.add(entry);
-        write_digest(conn, scope, &digest)?;
+        rows.write_digest(scope, &digest)?;
     }
-    conn.prepare_cached("UPDATE docs SET digest_entry = ?1, digest_scopes = ?2 WHERE id = ?3")?.execute(params![
-        entry.0.as_slice(),
-        serde_json::to_string(scopes)?,
-        id
-    ])?;
-    Ok(())
+    rows.set_counted(id, entry, &serde_json::to_string(scopes)?)
 }
 
 /// Called by `write_doc` after it stored a document: its new entry replaces the old one in
@@ -213,7 +255,7 @@ pub(super) struct VerifyOutcome {
 /// answered); copies stop at `byte_budget` (at least one goes), the answer then says
 /// `complete: false`. `skip` are documents already repaired in this response or damaged.
 pub(super) fn answer_verify(
-    conn: &Connection,
+    conn: &mut impl PullSource,
     held: &BTreeSet<Scope>,
     request: &SyncRequest,
     skip: &BTreeSet<DocId>,
@@ -238,12 +280,7 @@ pub(super) fn answer_verify(
         let device: BTreeMap<DocId, DocEntry> = asked.docs.iter().map(|d| (d.doc, d.entry)).collect();
         let mut answer = VerifyAnswer { scope: asked.scope, differing: vec![], absent: vec![], complete: true };
         let mut on_server: BTreeSet<DocId> = BTreeSet::new();
-        let mut stmt = conn.prepare_cached(
-            "SELECT d.id, d.digest_entry FROM doc_scopes s JOIN docs d ON d.id = s.doc_id
-             WHERE s.scope = ?1 ORDER BY s.doc_id",
-        )?;
-        let rows: Vec<(String, Option<Vec<u8>>)> =
-            stmt.query_map([asked.scope.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        let rows = conn.scope_entries(asked.scope)?;
         let mut differing: Vec<DocId> = Vec::new();
         for (id, entry) in rows {
             let id: DocId = parse_id(&id)?;
@@ -288,16 +325,11 @@ pub(super) fn answer_verify(
     Ok(outcome)
 }
 
-fn readable_elsewhere(conn: &Connection, id: DocId, held: &BTreeSet<Scope>) -> Result<bool, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT scope FROM doc_scopes WHERE doc_id = ?1")?;
-    let scopes: Vec<String> = stmt.query_map([id.to_string()], |r| r.get(0))?.collect::<Result<_, _>>()?;
+fn readable_elsewhere(conn: &mut impl PullSource, id: DocId, held: &BTreeSet<Scope>) -> Result<bool, StoreError> {
+    let scopes = conn.doc_scopes(id)?;
     Ok(scopes.iter().filter_map(|s| s.parse::<Scope>().ok()).any(|s| held.contains(&s)))
 }
 
-fn stored_copy(conn: &Connection, id: DocId) -> Result<Option<(DocType, Vec<u8>)>, StoreError> {
-    let row: Option<(String, Vec<u8>)> = conn
-        .prepare_cached("SELECT doc_type, bytes FROM docs WHERE id = ?1")?
-        .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    row.map(|(doc_type, bytes)| Ok((parse_code(&doc_type)?, bytes))).transpose()
+fn stored_copy(conn: &mut impl PullSource, id: DocId) -> Result<Option<(DocType, Vec<u8>)>, StoreError> {
+    conn.stored_copy(id)?.map(|(doc_type, bytes)| Ok((parse_code(&doc_type)?, bytes))).transpose()
 }

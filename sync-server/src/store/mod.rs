@@ -1,6 +1,8 @@
 //! Server storage behind one small, domain-level trait: authenticate a token, enrol a
 //! device, run one sync. The HTTP layer talks only to [`Store`]; the SQLite backend
-//! ([`SqliteStore`]) also carries the admin operations the CLI needs.
+//! ([`SqliteStore`]) also carries the admin operations the CLI needs. The PostgreSQL backend
+//! ([`PgStore`], `postgres/`) implements the sync path on the same push decision, executor and
+//! pull page code (`push.rs` through `PushTarget`, `pull.rs` through `PullSource`).
 
 mod check;
 mod console_read;
@@ -8,6 +10,7 @@ mod console_write;
 mod digest;
 pub mod elink;
 mod facts;
+pub mod postgres;
 mod pull;
 mod push;
 mod push_decision;
@@ -24,6 +27,7 @@ use gridlink_shared::{DeviceId, Principal};
 
 pub use check::{CheckReport, Problem, check_document};
 pub use console_write::{ActOutcome, ActProblem, CONSOLE_DEVICE_NAME, CaseAct, MAX_NOTE_CHARS};
+pub use postgres::PgStore;
 pub use roster::{CSV_COLUMNS, ImportError, ImportSummary, OPTIONAL_COLUMNS, RosterReport, RowProblem};
 pub use security::{AuditEntry, AuditFilter, CHANGE_ACCEPTED, Origin, PUSH_REFUSED, SecurityEvent, SecurityKind};
 pub use sqlite::{DEFAULT_CODE_HOURS, DeviceRow, InitSummary, SqliteStore, UserRow};

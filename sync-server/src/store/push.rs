@@ -13,8 +13,9 @@ use gridlink_shared::time::Millis;
 use gridlink_shared::{AnyDoc, DocError, DocId, RejectCode, Scope, doc};
 use rusqlite::{Connection, OptionalExtension, params};
 
+pub(super) use super::push_decision::LostScope;
 pub use super::push_decision::SCOPE_GRACE_MS;
-use super::push_decision::{Accepted, DAMAGED, LostScope, Pusher, Verdict, Working, admit, decide, read_header};
+use super::push_decision::{Accepted, DAMAGED, Pusher, Verdict, Working, admit, decide, read_header};
 use super::{AuthedDevice, PushLimits, StoreError};
 
 /// What the push half hands to the pull half.
@@ -166,7 +167,7 @@ pub(super) fn doc_bytes(conn: &Connection, id: DocId) -> Result<Option<Vec<u8>>,
 
 /// The scopes the device's user lost within [`SCOPE_GRACE_MS`], after the device was
 /// enrolled (a phone enrolled after the move never held them): one lookup per request.
-fn lost_scopes(conn: &Connection, device: &AuthedDevice, now: Millis) -> Result<Vec<LostScope>, StoreError> {
+pub(super) fn lost_scopes(conn: &Connection, device: &AuthedDevice, now: Millis) -> Result<Vec<LostScope>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT scope, removed_at FROM scope_grace WHERE user_id = ?1 AND removed_at >= ?2 AND removed_at > ?3",
     )?;
@@ -183,8 +184,128 @@ fn lost_scopes(conn: &Connection, device: &AuthedDevice, now: Millis) -> Result<
         .collect()
 }
 
-/// Runs the push half inside the caller's transaction: for each change, the pure decision
-/// ([`push_decision`]) on what this function looks up, then its effects.
+/// What the push executor needs from a backend, inside the sync's write transaction. The
+/// SQLite implementation ([`SqlitePush`]) runs each call on the connection; the PostgreSQL one
+/// (`store/postgres/push.rs`) also numbers the log entries, under its own locks, in
+/// [`finish_changes`](PushTarget::finish_changes).
+pub(super) trait PushTarget {
+    /// Whether a change with this hash is stored (a re-push is a duplicate).
+    fn is_stored(&mut self, hash: &str) -> Result<bool, StoreError>;
+    /// The server's stored bytes of a document, if it has one.
+    fn doc_bytes(&mut self, id: DocId) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The scopes the device's user lost within [`SCOPE_GRACE_MS`], after the device was
+    /// enrolled (a phone enrolled after the move never held them).
+    fn lost_scopes(&mut self, device: &AuthedDevice, now: Millis) -> Result<Vec<LostScope>, StoreError>;
+    /// Stores an accepted change: the change itself, who pushed it and when, and its entries in
+    /// the logs of every scope the document was or now is in.
+    fn store_accepted(&mut self, change: &StoredChange<'_>) -> Result<(), StoreError>;
+    /// Records a refused change: who, when, which code. Not its bytes: a hostile phone must not
+    /// be able to fill the disk through its refusals.
+    fn audit_refusal(&mut self, refusal: &Refusal<'_>) -> Result<(), StoreError>;
+    /// Called once after the last change, before the documents are written.
+    fn finish_changes(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Writes a document's saved bytes, its scopes, its digest entry and its query rows.
+    fn write_doc(&mut self, any: &AnyDoc, bytes: &[u8], now: Millis) -> Result<(), StoreError>;
+}
+
+/// An accepted change, as [`PushTarget::store_accepted`] stores it.
+pub(super) struct StoredChange<'a> {
+    pub device: &'a AuthedDevice,
+    pub request: &'a SyncRequest,
+    pub pushed: &'a PushChange,
+    pub hash: &'a str,
+    /// The change's own timestamp (the phone's clock).
+    pub change_time: Millis,
+    pub log_scopes: &'a [Scope],
+    pub now: Millis,
+}
+
+/// A refused change, as [`PushTarget::audit_refusal`] records it.
+pub(super) struct Refusal<'a> {
+    pub device: &'a AuthedDevice,
+    pub change: &'a PushChange,
+    pub hash: &'a str,
+    pub code: RejectCode,
+    pub message: &'a str,
+    pub now: Millis,
+}
+
+/// The SQLite side of the executor: every call on the sync's `BEGIN IMMEDIATE` transaction,
+/// which already excludes every other writer, so log numbers are simply the head plus one.
+pub(super) struct SqlitePush<'a> {
+    pub conn: &'a Connection,
+    pub log: LogAppender,
+}
+
+impl PushTarget for SqlitePush<'_> {
+    fn is_stored(&mut self, hash: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM changes WHERE hash = ?1")?
+            .query_row([hash], |r| r.get::<_, i64>(0))
+            .optional()?
+            .is_some())
+    }
+
+    fn doc_bytes(&mut self, id: DocId) -> Result<Option<Vec<u8>>, StoreError> {
+        doc_bytes(self.conn, id)
+    }
+
+    fn lost_scopes(&mut self, device: &AuthedDevice, now: Millis) -> Result<Vec<LostScope>, StoreError> {
+        lost_scopes(self.conn, device, now)
+    }
+
+    fn store_accepted(&mut self, change: &StoredChange<'_>) -> Result<(), StoreError> {
+        let StoredChange { device, request, pushed, hash, change_time, log_scopes, now } = *change;
+        let conn = self.conn;
+        insert_change(conn, hash, pushed.doc, &pushed.bytes, &device.actor, now)?;
+        conn.prepare_cached(
+            "INSERT INTO audit (change_hash, doc_id, user_id, device_id, server_time, device_time, change_time)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            hash,
+            pushed.doc.to_string(),
+            device.principal.user.to_string(),
+            device.device.to_string(),
+            now,
+            request.device_time,
+            change_time
+        ])?;
+        for scope in log_scopes {
+            self.log.append(conn, *scope, hash, pushed.doc)?;
+        }
+        Ok(())
+    }
+
+    fn audit_refusal(&mut self, refusal: &Refusal<'_>) -> Result<(), StoreError> {
+        let Refusal { device, change, hash, code, message, now } = *refusal;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO refusals (change_hash, doc_id, user_id, device_id, code, message, bytes_len, server_time)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                hash,
+                change.doc.to_string(),
+                device.principal.user.to_string(),
+                device.device.to_string(),
+                code.code(),
+                message.chars().take(500).collect::<String>(),
+                change.bytes.len(),
+                now
+            ])?;
+        Ok(())
+    }
+
+    fn write_doc(&mut self, any: &AnyDoc, bytes: &[u8], now: Millis) -> Result<(), StoreError> {
+        write_doc(self.conn, any, bytes, now)
+    }
+}
+
+/// Runs the push half inside the caller's SQLite transaction.
 pub(super) fn push(
     conn: &Connection,
     device: &AuthedDevice,
@@ -192,28 +313,34 @@ pub(super) fn push(
     limits: &PushLimits,
     now: Millis,
 ) -> Result<Pushed, StoreError> {
+    execute(&mut SqlitePush { conn, log: LogAppender::default() }, device, request, limits, now)
+}
+
+/// The executor, for any backend: for each change, the pure decision ([`push_decision`]) on
+/// what `target` looks up, then its effects through `target`.
+pub(super) fn execute(
+    target: &mut impl PushTarget,
+    device: &AuthedDevice,
+    request: &SyncRequest,
+    limits: &PushLimits,
+    now: Millis,
+) -> Result<Pushed, StoreError> {
     let mut pushed = Pushed::default();
     let mut working: HashMap<DocId, Result<Working, DocError>> = HashMap::new();
-    let mut log = LogAppender::default();
     let mut ops_budget = limits.max_request_ops;
-    let lost = if request.changes.is_empty() { Vec::new() } else { lost_scopes(conn, device, now)? };
+    let lost = if request.changes.is_empty() { Vec::new() } else { target.lost_scopes(device, now)? };
     let pusher = Pusher { principal: &device.principal, lost: &lost };
     for change in &request.changes {
         let verdict = match read_header(change, &device.actor, limits) {
             Err(verdict) => verdict,
             Ok(header) => {
-                let hash = header.hash.to_string();
-                let stored = conn
-                    .prepare_cached("SELECT 1 FROM changes WHERE hash = ?1")?
-                    .query_row([&hash], |r| r.get::<_, i64>(0))
-                    .optional()?
-                    .is_some();
+                let stored = target.is_stored(&header.hash.to_string())?;
                 match admit(&header, stored, limits, &mut ops_budget, now) {
                     Some(verdict) => verdict,
                     None => {
                         let work = match working.entry(change.doc) {
                             Entry::Occupied(entry) => entry.into_mut(),
-                            Entry::Vacant(entry) => entry.insert(load_working(conn, change.doc)?),
+                            Entry::Vacant(entry) => entry.insert(load_working(target, change.doc)?),
                         };
                         if let Err(e) = &work {
                             tracing::error!(doc = %change.doc, error = %e, "stored document does not load; run `gridlink-server check`");
@@ -232,14 +359,23 @@ pub(super) fn push(
                     pushed.damaged_docs.insert(change.doc);
                 }
                 if let AckStatus::Rejected { code, message } = &status {
-                    audit_refusal(conn, device, change, &hash, *code, message, now)?;
+                    tracing::warn!(device = %device.device, doc = %change.doc, %code, message, "change refused");
+                    target.audit_refusal(&Refusal { device, change, hash: &hash, code: *code, message, now })?;
                 }
                 pushed.rejected_docs.insert(change.doc);
                 (hash, status)
             }
             Verdict::Accept(accepted) => {
                 let Accepted { hash, header, candidate, after, log_scopes } = *accepted;
-                store_accepted(conn, device, request, change, &hash, header.time, &log_scopes, &mut log, now)?;
+                target.store_accepted(&StoredChange {
+                    device,
+                    request,
+                    pushed: change,
+                    hash: &hash,
+                    change_time: header.time,
+                    log_scopes: &log_scopes,
+                    now,
+                })?;
                 let Some(Ok(work)) = working.get_mut(&change.doc) else {
                     unreachable!("an accepted change was decided against a loaded document")
                 };
@@ -253,82 +389,23 @@ pub(super) fn push(
         let (hash, status) = status;
         pushed.acks.push(Ack { doc: change.doc, hash, status });
     }
-    for (id, work) in working {
+    target.finish_changes()?;
+    // In document order, so concurrent writers (PostgreSQL) touch shared rows in one order.
+    let mut written: Vec<(DocId, Result<Working, DocError>)> = working.into_iter().collect();
+    written.sort_by_key(|(id, _)| *id);
+    for (id, work) in written {
         if let Ok(Working { doc: mut saved_doc, accepted: Some(after), .. }) = work {
             let saved = doc::guarded("saving the document", || Ok(saved_doc.save()))
                 .map_err(|e| StoreError::Backend(format!("document {id} does not save: {e}")))?;
-            write_doc(conn, &after, &saved, now)?;
+            target.write_doc(&after, &saved, now)?;
         }
     }
     Ok(pushed)
 }
 
-/// Stores an accepted change: the change itself, who pushed it and when, and its entries in
-/// the logs of every scope the document was or now is in.
-#[allow(clippy::too_many_arguments)]
-fn store_accepted(
-    conn: &Connection,
-    device: &AuthedDevice,
-    request: &SyncRequest,
-    pushed: &PushChange,
-    hash: &str,
-    change_time: Millis,
-    log_scopes: &[Scope],
-    log: &mut LogAppender,
-    now: Millis,
-) -> Result<(), StoreError> {
-    insert_change(conn, hash, pushed.doc, &pushed.bytes, &device.actor, now)?;
-    conn.prepare_cached(
-        "INSERT INTO audit (change_hash, doc_id, user_id, device_id, server_time, device_time, change_time)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        hash,
-        pushed.doc.to_string(),
-        device.principal.user.to_string(),
-        device.device.to_string(),
-        now,
-        request.device_time,
-        change_time
-    ])?;
-    for scope in log_scopes {
-        log.append(conn, *scope, hash, pushed.doc)?;
-    }
-    Ok(())
-}
-
-/// Records a refused change: who, when, which code. Not its bytes: a hostile phone must not be
-/// able to fill the disk through its refusals.
-fn audit_refusal(
-    conn: &Connection,
-    device: &AuthedDevice,
-    change: &PushChange,
-    hash: &str,
-    code: RejectCode,
-    message: &str,
-    now: Millis,
-) -> Result<(), StoreError> {
-    tracing::warn!(device = %device.device, doc = %change.doc, %code, message, "change refused");
-    conn.prepare_cached(
-        "INSERT INTO refusals (change_hash, doc_id, user_id, device_id, code, message, bytes_len, server_time)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        hash,
-        change.doc.to_string(),
-        device.principal.user.to_string(),
-        device.device.to_string(),
-        code.code(),
-        message.chars().take(500).collect::<String>(),
-        change.bytes.len(),
-        now
-    ])?;
-    Ok(())
-}
-
 /// The server's copy of a document, loaded with panics contained (a new one if not stored).
-fn load_working(conn: &Connection, id: DocId) -> Result<Result<Working, DocError>, StoreError> {
-    Ok(match doc_bytes(conn, id)? {
+fn load_working(target: &mut impl PushTarget, id: DocId) -> Result<Result<Working, DocError>, StoreError> {
+    Ok(match target.doc_bytes(id)? {
         Some(bytes) => Working::load(&bytes),
         None => Ok(Working::new_document()),
     })

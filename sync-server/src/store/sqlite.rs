@@ -468,12 +468,12 @@ fn reported_health(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<gridlink_sh
     }))
 }
 
-/// An imported document, ready to store.
-struct BuiltDoc<'a> {
-    doc: &'a AnyDoc,
-    hash: String,
-    change: Vec<u8>,
-    saved: Vec<u8>,
+/// An imported document, ready to store (by either backend's load).
+pub(super) struct BuiltDoc<'a> {
+    pub doc: &'a AnyDoc,
+    pub hash: String,
+    pub change: Vec<u8>,
+    pub saved: Vec<u8>,
 }
 
 fn build_one<'a>(any: &'a AnyDoc, actor: &ActorId) -> Result<BuiltDoc<'a>, StoreError> {
@@ -495,7 +495,7 @@ fn build_one<'a>(any: &'a AnyDoc, actor: &ActorId) -> Result<BuiltDoc<'a>, Store
 }
 
 /// Builds documents on all cores, keeping their order.
-fn build_docs<'a>(docs: &'a [AnyDoc], actor: &ActorId) -> Result<Vec<BuiltDoc<'a>>, StoreError> {
+pub(super) fn build_docs<'a>(docs: &'a [AnyDoc], actor: &ActorId) -> Result<Vec<BuiltDoc<'a>>, StoreError> {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
     let per_thread = docs.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {

@@ -17,7 +17,7 @@ use super::StoreError;
 use super::sqlite::{parse_code, parse_id, scopes_json};
 
 pub use import::{CSV_COLUMNS, ImportError, ImportSummary, OPTIONAL_COLUMNS, RowProblem};
-pub(super) use reference::reference_for;
+pub(super) use reference::reference_from;
 pub use report::RosterReport;
 
 /// The tables of the "1" and "3" of the method, created at open like the rest of the schema

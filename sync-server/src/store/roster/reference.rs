@@ -5,10 +5,6 @@ use std::collections::{BTreeSet, HashMap};
 
 use gridlink_shared::protocol::ReferenceData;
 use gridlink_shared::{BuildingId, CommunityId, GridId, PartyBranchId, Principal, Roster, Scope, StreetId};
-use rusqlite::Connection;
-
-use super::load_roster;
-use crate::store::StoreError;
 
 /// Which community each scope reaches into, indexed once per roster.
 struct CommunityIndex<'a> {
@@ -47,13 +43,9 @@ impl<'a> CommunityIndex<'a> {
 
 /// The reference data a principal sees: the communities their scopes reach into, with
 /// their grids, buildings, staff and service outlets.
-pub(in crate::store) fn reference_for(
-    conn: &Connection,
-    principal: &Principal,
-    version: u64,
-) -> Result<ReferenceData, StoreError> {
-    let full = load_roster(conn)?;
-    let index = CommunityIndex::new(&full);
+/// The roster is read by the backend (`load_roster` for SQLite).
+pub(in crate::store) fn reference_from(full: &Roster, principal: &Principal, version: u64) -> ReferenceData {
+    let index = CommunityIndex::new(full);
     let visible = index.communities_of(&principal.scopes);
     let streets: BTreeSet<StreetId> =
         full.communities.iter().filter(|c| visible.contains(&c.id)).map(|c| c.street).collect();
@@ -81,5 +73,5 @@ pub(in crate::store) fn reference_for(
         party_members: full.party_members.iter().filter(|m| branches.contains(&m.branch)).cloned().collect(),
         ..roster
     };
-    Ok(ReferenceData { version, roster })
+    ReferenceData { version, roster }
 }
