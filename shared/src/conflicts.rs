@@ -288,8 +288,8 @@ fn snapshot(doc: &impl ReadDoc) -> Option<BTreeMap<Vec<String>, (Held, Vec<Optio
 }
 
 /// Whether `after` differs from `before` only by picks: every key whose shown value changed
-/// held several values in `before`, one of them the new one; no key was added or removed; no
-/// key holds several values that did not before. Such a change settles conflicts and writes
+/// held several values in `before`, one of them the new one; no key was added or removed; a
+/// key holding several values holds only values it held before. Such a change settles conflicts and writes
 /// nothing new.
 pub fn is_pick_only(before: &impl ReadDoc, after: &impl ReadDoc) -> bool {
     let (Some(old), Some(new)) = (snapshot(before), snapshot(after)) else { return false };
@@ -298,7 +298,9 @@ pub fn is_pick_only(before: &impl ReadDoc, after: &impl ReadDoc) -> bool {
     }
     for (path, (shown, all)) in &new {
         let Some((old_shown, old_all)) = old.get(path) else { return false };
-        if !all.is_empty() && old_all.is_empty() {
+        // Still several values: only ones it held before (a crafted change could add another
+        // beside them by naming only some of them as predecessors).
+        if !all.iter().all(|v| old_all.contains(v)) {
             return false;
         }
         if shown != old_shown {
@@ -611,6 +613,16 @@ mod tests {
         elsewhere.put(automerge::ROOT, "head", "别人").unwrap();
         elsewhere.commit();
         assert!(!is_pick_only(&merged, &elsewhere), "a new value is not a pick");
+
+        // A third value written beside the two (from before they were merged) is not a pick.
+        let mut third = merged.clone();
+        let heads = third.get_heads();
+        let mut offline = third.fork_at(&heads[..1]).unwrap().with_actor(ActorId::from(vec![0xdd; 16]));
+        offline.put(automerge::ROOT, "phone", "13900000009").unwrap();
+        offline.commit();
+        third.merge(&mut offline).unwrap();
+        assert_eq!(find(&mut third).conflicts[0].values.len(), 2, "the new put replaced one of them");
+        assert!(!is_pick_only(&merged, &third));
     }
 
     #[test]
