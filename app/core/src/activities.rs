@@ -40,8 +40,8 @@ pub struct ActivityRow {
     pub recorded_by_name: String,
     /// Hours of all participants, in tenths.
     pub tenths: u32,
-    /// Participants' names with their hours in tenths, in name order.
-    pub people: Vec<(String, u32)>,
+    /// Participants with their names and hours in tenths, in name order.
+    pub people: Vec<(PersonRef, String, u32)>,
 }
 
 /// What the recording form offers: the grids the user may record for, each with the party
@@ -156,11 +156,16 @@ fn rows(conn: &Connection, filter: ActivityFilter) -> Result<Vec<ActivityRow>> {
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut people = conn.prepare("SELECT name, tenths FROM activity_people WHERE activity = ?1 ORDER BY name")?;
+    let mut people =
+        conn.prepare("SELECT person, name, tenths FROM activity_people WHERE activity = ?1 ORDER BY name, person")?;
     let mut out = Vec::with_capacity(raw.len());
     for (id, kind, title, on, case, recorded_by_name) in raw {
-        let names: Vec<(String, u32)> =
-            people.query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        let names = people
+            .query_map([&id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, u32>(2)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+            .into_iter()
+            .map(|(person, name, tenths)| Ok((parse(&person, "participant")?, name, tenths)))
+            .collect::<Result<Vec<_>>>()?;
         out.push(ActivityRow {
             id: parse(&id, "activity id")?,
             kind: parse(&kind, "activity kind")?,
@@ -168,7 +173,7 @@ fn rows(conn: &Connection, filter: ActivityFilter) -> Result<Vec<ActivityRow>> {
             on: parse(&on, "activity day")?,
             case: case.map(|c| parse(&c, "case id")).transpose()?,
             recorded_by_name,
-            tenths: names.iter().map(|(_, t)| t).sum(),
+            tenths: names.iter().map(|(_, _, t)| t).sum(),
             people: names,
         });
     }

@@ -53,7 +53,8 @@ fn a_grid_worker_records_a_service_for_two_people_and_a_case_and_the_totals_coun
     let row = all.iter().find(|a| a.id == id).unwrap();
     assert_eq!((row.title.as_str(), row.tenths, row.case), ("上门陪同就医", 55, Some(case)));
     assert_eq!(row.recorded_by_name, me.name);
-    let names: Vec<&str> = row.people.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = row.people.iter().map(|(_, n, _)| n.as_str()).collect();
+    assert!(row.people.iter().any(|(p, _, t)| *p == member_ref && *t == 25));
     assert!(names.contains(&member.name.as_str()) && names.contains(&volunteer.name.as_str()));
     assert!(client.activities(ActivityFilter::Person(member_ref)).unwrap().iter().any(|a| a.id == id));
     assert!(client.case(case, DEMO_NOW).unwrap().services.iter().any(|a| a.id == id), "listed on the case");

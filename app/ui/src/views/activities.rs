@@ -10,7 +10,7 @@ use dioxus::prelude::*;
 use gridlink_client::{ActivityChoices, ActivityFilter, ActivityRow, NewActivity};
 use gridlink_shared::activity::{ActivityTotals, GroupTotal, PersonTotal, hours_text};
 use gridlink_shared::time::local_date;
-use gridlink_shared::{ActivityKind, CaseId, Lang, PersonRef};
+use gridlink_shared::{ActivityKind, CaseId, Lang, PersonRef, Role};
 
 use crate::Route;
 use crate::components::page::{Empty, PageTitle, SectionTitle};
@@ -122,6 +122,10 @@ pub fn ServiceHours() -> Element {
     let ctx = use_ctx();
     ctx.watch();
     let lang = ctx.lang();
+    // Building leaders receive no records (they are not in building scopes): nothing to show.
+    if ctx.role() == Role::BuildingLeader {
+        return rsx! {};
+    }
     let (from, to) = last_year(local_date(ctx.minute()));
     let totals = ctx.client.activity_totals(from, to).unwrap_or_default();
     let may_record = ctx.client.activity_choices().map(|c| c.may_record).unwrap_or(false);
@@ -190,7 +194,6 @@ fn PersonRecords(person: PersonTotal, lang: Lang) -> Element {
     let ctx = use_ctx();
     let w = words(lang);
     let rows = ctx.client.activities(ActivityFilter::Person(person.person)).unwrap_or_default();
-    let key = person.person.to_string();
     rsx! {
         SectionTitle { title: (w.records_of)(&person.name), count: Some(rows.len()) }
         div { class: "card person-records", id: "person-records",
@@ -201,11 +204,10 @@ fn PersonRecords(person: PersonTotal, lang: Lang) -> Element {
                         div { class: "title", {row.title.clone()} }
                         div { class: "muted", "{row.on} · {row.kind.label(lang)} · {row.recorded_by_name}" }
                     }
-                    span { {(w.hours)(&hours_text(row.people.iter().find(|(n, _)| *n == person.name).map_or(0, |(_, t)| *t)))} }
+                    span { {(w.hours)(&hours_text(row.people.iter().find(|(p, _, _)| *p == person.person).map_or(0, |(_, _, t)| *t)))} }
                 }
             }
         }
-        span { hidden: true, "data-person": "{key}" }
     }
 }
 
@@ -225,7 +227,7 @@ pub fn CaseServices(rows: Vec<ActivityRow>, lang: Lang) -> Element {
                         div { class: "title", {row.title.clone()} }
                         div { class: "muted",
                             "{row.on} · "
-                            {row.people.iter().map(|(n, t)| format!("{n} {}", (w.hours)(&hours_text(*t)))).collect::<Vec<_>>().join("、")}
+                            {row.people.iter().map(|(_, n, t)| format!("{n} {}", (w.hours)(&hours_text(*t)))).collect::<Vec<_>>().join("、")}
                         }
                     }
                 }
