@@ -54,8 +54,13 @@ const CREATE_CACHE: &str = "CREATE TABLE IF NOT EXISTS doc_facts (
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 enum DocFacts {
-    Household { household: HouseholdFacts, visits: Vec<VisitFacts> },
-    Case { case: CaseFacts },
+    Household {
+        household: HouseholdFacts,
+        visits: Vec<VisitFacts>,
+    },
+    Case {
+        case: CaseFacts,
+    },
     /// Activity records count in none of the supervisor's figures.
     Activity,
 }

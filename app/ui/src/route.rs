@@ -10,10 +10,10 @@ use gridlink_shared::{CaseId, CaseKind, HouseholdId, ResidentId};
 
 use crate::components::sync_bar::SyncBar;
 use crate::components::tab_bar::TabBar;
+use crate::views::activities::RecordActivity;
 use crate::views::cases::{CasePage, Cases, NewCase, NewHouseholdCase, Report};
 use crate::views::households::{EditHousehold, EditResident, HouseholdPage, Households, NewArrival, RecordVisit};
 use crate::views::me::Me;
-use crate::views::activities::RecordActivity;
 use crate::views::party::Party;
 use crate::views::services::Services;
 use crate::views::today::Today;
