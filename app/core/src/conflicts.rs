@@ -101,20 +101,18 @@ fn write_row(conn: &Connection, id: &str, heads: &str, fields: usize) -> Result<
 fn refresh(conn: &Connection) -> Result<()> {
     conn.execute_batch(CREATE_TABLE)?;
     conn.execute("DELETE FROM household_conflicts WHERE household NOT IN (SELECT id FROM docs)", [])?;
-    let stale: Vec<(String, Vec<u8>)> = {
+    let stale: Vec<(String, String, Vec<u8>)> = {
         let mut statement = conn.prepare(
-            "SELECT d.id, d.bytes FROM docs d LEFT JOIN household_conflicts c ON c.household = d.id
+            "SELECT d.id, d.heads, d.bytes FROM docs d LEFT JOIN household_conflicts c ON c.household = d.id
              WHERE d.doc_type = 'household' AND (c.household IS NULL OR c.heads != d.heads)",
         )?;
-        statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?
+        statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?
     };
-    for (id, bytes) in stale {
+    for (id, heads, bytes) in stale {
         // A document that does not load is the quarantine's business; it lists no conflicts.
-        let scanned = guarded(|| {
-            let mut d = doc::load(&bytes)?;
-            Ok((heads_of(&mut d), conflicts::find(&mut d).conflicts.len()))
-        });
-        if let Ok((heads, fields)) = scanned {
+        // The row takes the heads as `docs` holds them, so it compares equal next time.
+        let scanned = guarded(|| Ok(conflicts::find(&mut doc::load(&bytes)?).conflicts.len()));
+        if let Ok(fields) = scanned {
             write_row(conn, &id, &heads, fields)?;
         }
     }
