@@ -151,6 +151,39 @@ fn cli_enrols_writes_syncs_and_exports() {
     assert!(!bad_phone.success, "{bad_phone:?}");
     let nothing = cli(data, &["household", "edit", "--id", &arrived]);
     assert!(!nothing.success && nothing.stderr.contains("--phone"), "{nothing:?}");
+
+    // A micro-wish claimed for a party member of the grid, then fulfilled; a help request
+    // referred to an outlet of the directory.
+    let wish = cli(
+        data,
+        &["case", "open", "--kind", "micro-wish", "--household", &arrived, "--title", "想要一台助听器", "--json"],
+    );
+    let wish = wish.json()["id"].as_str().unwrap().to_string();
+    let people = cli(data, &["party", "--json"]).json();
+    let member =
+        people.as_array().unwrap().iter().find(|p| p["claimant"].as_str().unwrap().starts_with("party-member:"));
+    let member = member.expect("the grid has party members");
+    let claimant = member["claimant"].as_str().unwrap();
+    let claimed = cli(data, &["case", "claim", "--id", &wish, "--claimant", claimant, "--json"]);
+    assert!(claimed.success, "{claimed:?}");
+    assert!(claimed.stdout.contains(member["name"].as_str().unwrap()), "the timeline names the claimant");
+    let fulfilled = cli(data, &["case", "act", "--id", &wish, "--action", "fulfil", "--note", "已配好助听器"]);
+    assert!(fulfilled.success && fulfilled.stdout.contains("已实现"), "{fulfilled:?}");
+    let bogus = cli(data, &["case", "claim", "--id", &wish, "--claimant", "neighbour:1"]);
+    assert!(!bogus.success && bogus.stderr.contains("party-member:UUID"), "{bogus:?}");
+
+    let services = cli(data, &["services", "--json"]).json();
+    let outlet = services[0]["outlets"][0]["id"].as_str().unwrap().to_string();
+    let outlet_name = services[0]["outlets"][0]["name"].as_str().unwrap().to_string();
+    let help = cli(
+        data,
+        &["case", "open", "--kind", "help:medical", "--household", &arrived, "--title", "需要上门量血压", "--json"],
+    );
+    let help = help.json()["id"].as_str().unwrap().to_string();
+    let referred = cli(data, &["case", "refer", "--id", &help, "--outlet", &outlet, "--json"]);
+    assert!(referred.success && referred.json()["timeline"][0]["outlet_name"] == outlet_name.as_str(), "{referred:?}");
+    let on_wish = cli(data, &["case", "refer", "--id", &wish, "--outlet", &outlet]);
+    assert!(!on_wish.success, "only a help request is referred: {on_wish:?}");
 }
 
 #[test]

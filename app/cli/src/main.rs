@@ -12,7 +12,9 @@ use gridlink_client::{
     CaseAction, CaseFilter, Client, HouseholdEdit, HouseholdFilter, NewCase, NewHousehold, NewVisit, SyncReport,
 };
 use gridlink_shared::time::now_millis;
-use gridlink_shared::{ActionKind, BuildingId, CaseId, CaseKind, HouseholdId, MustVisitTag, UserId, VisitOutcome};
+use gridlink_shared::{
+    ActionKind, BuildingId, CaseId, CaseKind, HouseholdId, Lang, MustVisitTag, UserId, VisitOutcome,
+};
 
 #[derive(Parser)]
 #[command(name = "gridlink", version, about = "Gridlink (网格通) client: offline household files, visits and cases")]
@@ -108,6 +110,10 @@ enum Command {
     },
     /// Buildings of your grids.
     Buildings,
+    /// The service outlets of the directory (便民服务), by category.
+    Services,
+    /// Party members and volunteers who may claim a micro-wish, with their claimant codes.
+    Party,
     /// Changes the server refused, kept aside.
     Rejected,
     /// Everything held locally as deterministic JSON.
@@ -208,11 +214,12 @@ enum CaseCommand {
         #[arg(long, default_value = "")]
         note: String,
     },
-    /// Add an action to a case timeline.
+    /// Add an action to a case timeline (claim and refer have their own commands).
     Act {
         #[arg(long)]
         id: CaseId,
-        /// accept, arrive, progress, resolve, close, reopen, reassign or comment.
+        /// accept, arrive, progress, resolve, close, reopen, reassign, comment; on a
+        /// micro-wish fulfil or thank.
         #[arg(long)]
         action: ActionKind,
         #[arg(long, default_value = "")]
@@ -224,11 +231,42 @@ enum CaseCommand {
         #[arg(long)]
         to: Option<UserId>,
     },
+    /// Claim a micro-wish (认领) for a party member, a volunteer or yourself.
+    Claim {
+        #[arg(long)]
+        id: CaseId,
+        /// party-member:UUID, volunteer:UUID (from the roster) or staff:UUID (yourself).
+        #[arg(long)]
+        claimant: gridlink_shared::ClaimantId,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Refer a help request (转介) to a service outlet of the directory.
+    Refer {
+        #[arg(long)]
+        id: CaseId,
+        /// The outlet's id (`gridlink services --json`).
+        #[arg(long)]
+        outlet: gridlink_shared::OutletId,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
     /// Show one case with its timeline.
     Show {
         #[arg(long)]
         id: CaseId,
     },
+}
+
+/// The case after an action: its detail as JSON, or one line.
+fn print_case_status(client: &Client, id: CaseId, action: &str, json: bool, now: i64) -> anyhow::Result<()> {
+    let detail = client.case(id, now)?;
+    if json {
+        print_json(&detail)?;
+    } else {
+        println!("{id} {action}: {}", detail.row.kind.status_label(detail.row.status, Lang::Zh));
+    }
+    Ok(())
 }
 
 fn main() {
@@ -612,8 +650,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 if json {
                     print_json(&detail)?;
                 } else {
-                    println!("{} {}: {}", id, action, detail.row.status.zh());
+                    println!("{} {}: {}", id, action, detail.row.kind.status_label(detail.row.status, Lang::Zh));
                 }
+            }
+            CaseCommand::Claim { id, claimant, note } => {
+                client.claim_wish(id, claimant, &note, now)?;
+                print_case_status(&client, id, "claim", json, now)?;
+            }
+            CaseCommand::Refer { id, outlet, note } => {
+                client.refer_to_outlet(id, outlet, &note, now)?;
+                print_case_status(&client, id, "refer", json, now)?;
             }
             CaseCommand::Show { id } => print_json(&client.case(id, now)?)?,
         },
@@ -634,7 +680,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 print_json(&items)?;
             } else {
                 for r in rows {
-                    println!("{} {} {} {} {}", r.id, r.kind.zh(), r.status.zh(), r.responsible_name, r.title);
+                    println!(
+                        "{} {} {} {} {}",
+                        r.id,
+                        r.kind.zh(),
+                        r.kind.status_label(r.status, Lang::Zh),
+                        r.responsible_name,
+                        r.title
+                    );
                 }
             }
         }
@@ -645,6 +698,48 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 for b in rows {
                     println!("{} {} {} ({} households)", b.id, b.grid_name, b.name, b.households);
+                }
+            }
+        }
+        Command::Services => {
+            let groups = client.services()?;
+            if json {
+                print_json(&groups)?;
+            } else {
+                for group in groups {
+                    for o in group.outlets {
+                        println!("{} {} {} {} {}", o.id, group.category.zh(), o.name, o.phone, o.address);
+                    }
+                }
+            }
+        }
+        Command::Party => {
+            let directory = client.party_directory()?;
+            let mut people = Vec::new();
+            for entry in &directory.branches {
+                for (member, _) in &entry.members {
+                    let claimant = gridlink_shared::ClaimantId::PartyMember(member.id);
+                    people.push(serde_json::json!({
+                        "claimant": claimant.to_string(), "name": member.name, "branch": entry.branch.name,
+                    }));
+                }
+            }
+            for volunteer in &directory.volunteers {
+                let claimant = gridlink_shared::ClaimantId::Volunteer(volunteer.id);
+                people.push(serde_json::json!({
+                    "claimant": claimant.to_string(), "name": volunteer.name, "branch": null,
+                }));
+            }
+            if json {
+                print_json(&people)?;
+            } else {
+                for p in people {
+                    println!(
+                        "{} {} {}",
+                        p["claimant"].as_str().unwrap_or(""),
+                        p["name"].as_str().unwrap_or(""),
+                        p["branch"].as_str().unwrap_or("志愿者")
+                    );
                 }
             }
         }
