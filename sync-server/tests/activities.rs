@@ -110,3 +110,39 @@ async fn an_oversized_participant_list_is_refused_and_the_store_stays_whole() {
     let response = h.sync(&mut phone, vec![push]).await;
     assert_eq!(response.acks[0].status, AckStatus::Accepted, "{:?}", response.acks[0]);
 }
+
+#[tokio::test]
+async fn the_dashboard_shows_a_community_supervisor_the_service_hours_of_its_branches() {
+    let h = Harness::new();
+    let supervisor = h
+        .demo
+        .staff_with_role(Role::Supervisor)
+        .find(|s| matches!(s.scopes.as_slice(), [Scope::Community(_)]))
+        .unwrap()
+        .clone();
+    let password = "社区督导Service2026";
+    h.admin.set_console_password(supervisor.id, password, gridlink_shared::time::now_millis()).unwrap();
+    let mut browser = common::console::Browser::signed_in(h.app.clone(), &supervisor.phone, password).await;
+    // The demo's history ends at DEMO_NOW: its last year.
+    let last = gridlink_shared::time::local_date(common::DEMO_NOW);
+    let first = last - chrono::Duration::days(364);
+    let page = browser.get(&format!("/console?from={first}&to={last}")).await;
+    assert_eq!(page.status, axum::http::StatusCode::OK, "{}", page.body);
+
+    let expected = gridlink_shared::activity::totals(
+        &h.demo.activities.iter().flat_map(ActivityFile::entries).collect::<Vec<_>>(),
+        &h.demo.roster,
+        first,
+        last,
+    );
+    assert!(expected.tenths() > 0);
+    assert!(page.body.contains("党员志愿服务时长"), "{}", page.body);
+    let total = format!(
+        r#"<span class="num" data-figure="service.hours">{}</span>"#,
+        gridlink_shared::activity::hours_text(expected.tenths())
+    );
+    assert!(page.body.contains(&total), "{total} in the page");
+    for branch in &expected.branches {
+        assert!(page.body.contains(&branch.name), "{} on the card", branch.name);
+    }
+}

@@ -419,10 +419,16 @@ pub(super) async fn page(user: ConsoleUser, RawQuery(query): RawQuery) -> Result
             .await
             .map_err(|e| ConsoleError::internal(format!("dashboard task failed: {e}")))?
     };
-    Ok(render(&user, &view, &dashboard))
+    let hours = super::service_hours::totals_for(&user, &roster, view.first, view.last).await?;
+    Ok(render(&user, &view, &dashboard, &hours))
 }
 
-fn render(user: &ConsoleUser, view: &View, d: &Dashboard) -> Markup {
+fn render(
+    user: &ConsoleUser,
+    view: &View,
+    d: &Dashboard,
+    hours: &gridlink_shared::activity::ActivityTotals,
+) -> Markup {
     let lang = user.lang;
     let groups = view.groups();
     layout::page(
@@ -436,6 +442,7 @@ fn render(user: &ConsoleUser, view: &View, d: &Dashboard) -> Markup {
                 (arrival_card(lang, view, d, &groups))
                 (cases_card(lang, view, d, &groups))
                 (wishes_card(lang, view, d, &groups))
+                (super::service_hours::card(lang, hours))
                 (satisfaction_card(lang, view, d, &groups))
                 (visits_card(lang, view, d, &groups))
                 (trends_card(lang, view, d))

@@ -44,6 +44,7 @@ pub mod households;
 pub mod layout;
 pub mod login;
 pub mod password;
+pub mod service_hours;
 pub mod session;
 pub mod store;
 pub mod sync_health;
