@@ -423,12 +423,7 @@ pub(super) async fn page(user: ConsoleUser, RawQuery(query): RawQuery) -> Result
     Ok(render(&user, &view, &dashboard, &hours))
 }
 
-fn render(
-    user: &ConsoleUser,
-    view: &View,
-    d: &Dashboard,
-    hours: &gridlink_shared::activity::ActivityTotals,
-) -> Markup {
+fn render(user: &ConsoleUser, view: &View, d: &Dashboard, hours: &gridlink_shared::activity::ActivityTotals) -> Markup {
     let lang = user.lang;
     let groups = view.groups();
     layout::page(
