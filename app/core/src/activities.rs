@@ -9,7 +9,7 @@
 use chrono::NaiveDate;
 use gridlink_shared::activity::{self, ActivityEntry, ActivityTotals, parse_hours};
 use gridlink_shared::time::Millis;
-use gridlink_shared::{ActivityFile, ActivityId, ActivityKind, CaseId, GridId, PersonRef, Role, search};
+use gridlink_shared::{ActivityFile, ActivityId, ActivityKind, CaseId, GridId, PartyBranchId, PersonRef, Role, search};
 use rusqlite::{Connection, Transaction, params};
 use serde::{Deserialize, Serialize};
 
@@ -291,8 +291,23 @@ impl Client {
     }
 
     /// Hours and counts per party branch (and volunteers) and per person over `from..=to`.
+    /// Branches of grids outside this phone's scopes are listed only when someone of theirs
+    /// served here: the phone receives no records of those grids (the roster it holds reaches
+    /// the whole community), so their zeros would mislead.
     pub fn activity_totals(&self, from: NaiveDate, to: NaiveDate) -> Result<ActivityTotals> {
         let conn = self.db();
-        Ok(activity::totals(&entries(&conn)?, &store::roster(&conn)?, from, to))
+        let roster = store::roster(&conn)?;
+        let principal = store::principal(&conn)?;
+        let mut totals = activity::totals(&entries(&conn)?, &roster, from, to);
+        let held = |branch: PartyBranchId| {
+            roster
+                .party_branches
+                .iter()
+                .find(|b| b.id == branch)
+                .and_then(|b| roster.placement_of_grid(b.grid))
+                .is_some_and(|placement| principal.covers(&placement))
+        };
+        totals.branches.retain(|group| group.count > 0 || group.branch.is_some_and(held));
+        Ok(totals)
     }
 }

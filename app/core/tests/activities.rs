@@ -25,6 +25,13 @@ fn a_grid_worker_records_a_service_for_two_people_and_a_case_and_the_totals_coun
     assert!(held.iter().all(|a| demo.activities.iter().any(|d| d.id == a.id && d.placement.grid == grid)));
     assert_eq!(held.len(), demo.activities.iter().filter(|a| a.placement.grid == grid).count());
     let before = client.activity_totals(year.0, year.1).unwrap();
+    // The phone holds the whole community's roster but only its grid's records: branches of
+    // other grids are listed only when one of theirs served here.
+    for group in &before.branches {
+        let of_grid = demo.roster.party_branches.iter().any(|b| Some(b.id) == group.branch && b.grid == grid);
+        assert!(of_grid || group.count > 0, "{} listed with nothing held", group.name);
+    }
+    assert!(demo.roster.party_branches.iter().any(|b| b.grid != grid), "the community has other grids' branches");
     let until_yesterday = client.activity_totals(year.0, today - Duration::days(1)).unwrap();
 
     let branch = demo.roster.party_branches.iter().find(|b| b.grid == grid).unwrap();
