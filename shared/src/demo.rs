@@ -11,7 +11,13 @@
 //!
 //! Activity and service records (志愿服务/党员活动) at [`ACTIVITIES_PER_GRID`] a grid over the
 //! year, each by one to five of the grid's party members or volunteers, about a third for a
-//! help request or micro-wish of the grid; from a stream of their own, generated last.
+//! help request or micro-wish of the grid; from a stream of their own.
+//!
+//! Help requests filed by residents through the grid e-link (社区网格e通) at [`ELINK_SHARE`]:
+//! reported by the grid's e-link account (one per grid, the row the server would create), the
+//! case text in the e-link's shape, and the resident's name, phone and reference number in
+//! [`DemoData::elink_requests`] for the server's status page. A stream of its own too, and the
+//! accounts' ids come after every other row, so no other figure or id moved.
 
 use std::collections::BTreeMap;
 
@@ -57,8 +63,29 @@ pub struct DemoData {
     pub cases: Vec<CaseFile>,
     /// Activity and service records (志愿服务/党员活动).
     pub activities: Vec<ActivityFile>,
+    /// The help requests residents filed through the grid e-link, in case order.
+    pub elink_requests: Vec<DemoElinkRequest>,
     /// The instant the history ends at.
     pub now: Millis,
+}
+
+/// A help request a resident filed through the grid e-link (社区网格e通): what the server
+/// keeps of it beside the case (`elink_requests`), so the status page answers the resident's
+/// reference number and phone with the case's status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DemoElinkRequest {
+    /// The help case, reported by its grid's e-link account.
+    pub case: CaseId,
+    pub building: BuildingId,
+    /// The reference number in canonical form (8 characters of
+    /// [`crate::elink::REFERENCE_ALPHABET`], shown as `ABCD-EFGH`).
+    pub reference: String,
+    /// The resident who filed it, as typed on the form (also in the case's description).
+    pub name: String,
+    /// A mobile number, digits only, as the server stores it.
+    pub phone: String,
+    /// When it was filed: the case's `reported_at`.
+    pub filed_at: Millis,
 }
 
 impl DemoData {
@@ -133,6 +160,42 @@ pub const PARTY_MEMBERS_PER_BUILDING: usize = 4;
 pub const VOLUNTEERS_PER_GRID: usize = 18;
 /// Activity and service records per grid over the demo year (two a month).
 pub const ACTIVITIES_PER_GRID: usize = 24;
+/// Share of help requests residents filed through the grid e-link (社区网格e通). The report
+/// credits the e-link with the street's 9,000+ help requests ("共办理群众求助9000余件"), and
+/// the street demo's 9,100 help requests are that figure: so 99% of them (9,009, the "9,000+")
+/// came through the e-link, and the odd remaining one a resident brought to the grid worker in
+/// person (the 亮身份 cards send residents to the worker too), reported by the worker.
+pub const ELINK_SHARE: f64 = 0.99;
+/// What residents type on the e-link form, two ways per service category.
+fn elink_text(category: ServiceCategory) -> [&'static str; 2] {
+    match category {
+        ServiceCategory::Housekeeping => {
+            ["家里老人行动不便，想请个钟点工每周上门打扫一次卫生。", "刚做完手术在家休养，想找家政阿姨帮忙做几天饭。"]
+        }
+        ServiceCategory::ApplianceRepair => {
+            ["家里空调不制冷了，老人怕热，麻烦帮忙联系师傅上门维修。", "洗衣机不脱水，一直报错，请帮忙找个维修师傅。"]
+        }
+        ServiceCategory::Medical => {
+            ["老伴行动不便，想请社区医生上门量血压。", "家里老人糖尿病，想问问能不能签约家庭医生定期随访。"]
+        }
+        ServiceCategory::ElderlyCare => {
+            ["母亲八十多岁独居，想申请老年助餐上门。", "父亲腿脚不好，想了解居家养老服务怎么申请。"]
+        }
+        ServiceCategory::Utilities => [
+            "卫生间水管接头漏水，楼下邻居家天花板在滴水，请尽快安排师傅。",
+            "家里突然停电了，总闸推不上去，请帮忙看看。",
+        ],
+        ServiceCategory::Legal => {
+            ["父亲去世后房子过户，想咨询继承手续要准备什么材料。", "装修公司拖欠工期不退定金，想咨询怎么维权。"]
+        }
+        ServiceCategory::Locksmith => {
+            ["钥匙锁在屋里了，孩子一个人在家，请帮忙联系开锁。", "防盗门锁芯坏了打不开，请帮忙找正规开锁师傅。"]
+        }
+        ServiceCategory::Errands => {
+            ["想请网格员帮忙代办医保报销，老人跑不动。", "腿脚不方便，想请人代办养老金资格认证。"]
+        }
+    }
+}
 /// Party members' activities (党员活动) not tied to a case.
 const PARTY_ACTIVITIES: &[&str] = &[
     "主题党日·清洁家园",
@@ -335,8 +398,96 @@ impl Generator {
         let mut cases = self.cases(&roster, &households, size);
         self.party(&mut roster);
         self.wishes_and_referrals(&roster, &mut cases);
+        let filed = self.elink_requests(&households, &mut cases);
         let activities = self.activities(&roster, &cases);
-        DemoData { roster, households, cases, activities, now: self.now }
+        let elink_requests = self.elink_accounts(&mut roster, &mut cases, filed);
+        DemoData { roster, households, cases, activities, elink_requests, now: self.now }
+    }
+
+    /// Marks [`ELINK_SHARE`] of the help requests as filed by residents through the grid e-link:
+    /// the title and description as the server writes them from the form (a resident of the
+    /// household, their mobile, the room as typed), and a reference number. A random stream of
+    /// its own, run after the referrals (which take the reporter for the worker) and before the
+    /// activities (whose titles quote the case's). The reporter becomes the grid's e-link
+    /// account in [`Generator::elink_accounts`]. Returns each marked case's index with its
+    /// request.
+    fn elink_requests(
+        &mut self,
+        households: &[HouseholdFile],
+        cases: &mut [CaseFile],
+    ) -> Vec<(usize, DemoElinkRequest)> {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0x1234_0004);
+        let by_id: BTreeMap<HouseholdId, &HouseholdFile> = households.iter().map(|h| (h.id, h)).collect();
+        let help: Vec<usize> = (0..cases.len()).filter(|&i| matches!(cases[i].kind, CaseKind::Help(_))).collect();
+        let count = (help.len() as f64 * ELINK_SHARE).round() as usize;
+        let mut chosen: Vec<usize> = rand::seq::index::sample(&mut rng, help.len(), count.min(help.len()))
+            .into_iter()
+            .map(|i| help[i])
+            .collect();
+        chosen.sort_unstable();
+        let mut references = std::collections::BTreeSet::new();
+        let mut out = Vec::with_capacity(chosen.len());
+        for index in chosen {
+            let case = &mut cases[index];
+            let (CaseKind::Help(category), Some(building)) = (case.kind, case.placement.building) else { continue };
+            let Some(household) = case.household.and_then(|h| by_id.get(&h)) else { continue };
+            // Whoever in the household has a mobile files it; the household's phone otherwise.
+            let adults: Vec<&crate::household::Resident> =
+                household.residents.values().filter(|r| r.phone.starts_with('1')).collect();
+            let (name, phone) = match adults.len() {
+                0 => (household.head.clone(), household.phone.clone()),
+                n => {
+                    let r = adults[rng.random_range(0..n)];
+                    (r.name.clone(), r.phone.clone())
+                }
+            };
+            let room = if household.unit == "1" && rng.random_bool(0.5) {
+                household.room.clone()
+            } else {
+                format!("{}单元{}", household.unit, household.room)
+            };
+            let text = elink_text(category)[rng.random_range(0..2)];
+            case.title = crate::elink::case_title(category, &room);
+            case.description = crate::elink::case_description(text, &name, &room, &phone);
+            let reference = loop {
+                let candidate = crate::elink::random_reference(&mut rng);
+                if references.insert(candidate.clone()) {
+                    break candidate;
+                }
+            };
+            out.push((
+                index,
+                DemoElinkRequest { case: case.id, building, reference, name, phone, filed_at: case.reported_at },
+            ));
+        }
+        out
+    }
+
+    /// One e-link account per grid (exactly the row the server's e-link would create, so it
+    /// finds and uses this one), its id after every other row, and the filed requests'
+    /// reporter set to their grid's account.
+    fn elink_accounts(
+        &mut self,
+        roster: &mut Roster,
+        cases: &mut [CaseFile],
+        filed: Vec<(usize, DemoElinkRequest)>,
+    ) -> Vec<DemoElinkRequest> {
+        let mut accounts = BTreeMap::new();
+        for grid in roster.grids.iter().map(|g| g.id).collect::<Vec<_>>() {
+            let account = crate::elink::elink_account(UserId::from_u128(self.id()), grid);
+            accounts.insert(grid, (account.id, account.name.clone()));
+            roster.staff.push(account);
+        }
+        filed
+            .into_iter()
+            .filter_map(|(index, request)| {
+                let case = &mut cases[index];
+                let (id, name) = accounts.get(&case.placement.grid)?;
+                case.reporter = *id;
+                case.reporter_name = name.clone();
+                Some(request)
+            })
+            .collect()
     }
 
     /// Party branches, building party groups, party members and volunteers, from a random

@@ -19,6 +19,8 @@
 //! * [`protocol`]: the one-round-trip sync messages.
 //! * [`digest`]: per-scope digests that show a device and the server hold the same documents.
 //! * [`search`]: pinyin search text for household lists (phone and console).
+//! * [`elink`]: the residents' grid e-link (社区网格e通): its accounts, case text and
+//!   reference numbers, shared by the server's public form and the demo.
 //! * [`demo`]: deterministic demo datasets (`small`, `street`).
 //!
 //! ```
@@ -46,6 +48,7 @@ pub mod conflicts;
 pub mod demo;
 pub mod digest;
 pub mod doc;
+pub mod elink;
 pub mod figures;
 pub mod household;
 pub mod ids;

@@ -142,3 +142,88 @@ fn street_demo_wishes_mostly_come_true_and_some_help_is_referred() {
         assert!(data.roster.outlets.iter().any(|o| o.id == outlet.id && o.category == category));
     }
 }
+
+#[test]
+fn street_demo_help_requests_mostly_come_through_the_grid_elink() {
+    let data = generate(DemoSize::Street, 1, NOW);
+    let help: Vec<&CaseFile> = data.cases.iter().filter(|c| matches!(c.kind, CaseKind::Help(_))).collect();
+    let requests = &data.elink_requests;
+    let share = requests.len() as f64 / help.len() as f64;
+    assert!((0.97..=0.995).contains(&share), "{} of {} help requests through the e-link", requests.len(), help.len());
+    assert!(requests.len() >= 9_000, "the report's 9,000+: {}", requests.len());
+    assert!(help.len() > requests.len(), "some help is still reported by the worker in person");
+
+    // One e-link account per grid, as the server would create it.
+    let accounts: Vec<&Staff> = data.roster.staff.iter().filter(|s| elink::is_elink_account(s)).collect();
+    assert_eq!(accounts.len(), 86);
+    for grid in &data.roster.grids {
+        let account: Vec<&&Staff> = accounts.iter().filter(|s| s.scopes == vec![Scope::Grid(grid.id)]).collect();
+        assert_eq!(account.len(), 1, "{}", grid.name);
+        assert_eq!(**account[0], elink::elink_account(account[0].id, grid.id));
+    }
+
+    let cases: std::collections::BTreeMap<CaseId, &CaseFile> = data.cases.iter().map(|c| (c.id, c)).collect();
+    let mut references = std::collections::BTreeSet::new();
+    let mut previous = None;
+    for request in requests {
+        let case = cases[&request.case];
+        let CaseKind::Help(category) = case.kind else { panic!("{} is not a help request", case.title) };
+        let account = data.roster.staff.iter().find(|s| s.id == case.reporter).unwrap();
+        assert!(elink::is_elink_account(account), "{} reported by {}", case.title, case.reporter_name);
+        assert_eq!(account.scopes, vec![Scope::Grid(case.placement.grid)], "its grid's account");
+        assert_eq!(case.reporter_name, elink::ELINK_ACCOUNT_NAME);
+        let worker = data.roster.staff.iter().find(|s| s.id == case.first_responsible).unwrap();
+        assert_eq!(worker.role, Role::GridWorker, "首问负责: the grid's worker");
+        assert_eq!(worker.scopes, vec![Scope::Grid(case.placement.grid)]);
+        assert_eq!(case.placement.building, Some(request.building));
+        assert_eq!(request.filed_at, case.reported_at);
+        // The case text in the e-link's shape, the resident's name and phone in it.
+        assert!(case.title.starts_with(&format!("网格e通求助·{}·", category.zh())), "{}", case.title);
+        let room = case.title.rsplit('·').next().unwrap();
+        assert!(
+            case.description.ends_with(&format!(
+                "\n\n居民：{}　房号：{room}　电话：{}（经社区网格e通提交）",
+                request.name, request.phone
+            )),
+            "{}",
+            case.description
+        );
+        assert!(!request.name.is_empty() && request.name.chars().count() <= 20);
+        assert!(
+            request.phone.len() == 11
+                && request.phone.starts_with('1')
+                && request.phone.chars().all(|c| c.is_ascii_digit())
+                && validate::check_phone(validate::Field::Phone, &request.phone).is_ok(),
+            "a mobile: {}",
+            request.phone
+        );
+        assert_eq!(elink::normalize_reference(&request.reference).as_deref(), Some(request.reference.as_str()));
+        assert!(references.insert(request.reference.clone()), "{} is unique", request.reference);
+        let index = data.cases.iter().position(|c| c.id == request.case).unwrap();
+        assert!(previous.is_none_or(|p| p < index), "in case order");
+        previous = Some(index);
+    }
+    // Help requests not through the e-link are reported by staff as before.
+    let filed: std::collections::BTreeSet<CaseId> = requests.iter().map(|r| r.case).collect();
+    for case in help.iter().filter(|c| !filed.contains(&c.id)) {
+        let reporter = data.roster.staff.iter().find(|s| s.id == case.reporter).unwrap();
+        assert!(!elink::is_elink_account(reporter) && !case.title.starts_with("网格e通求助"), "{}", case.title);
+    }
+    // Still fresh requests wait for the worker; most were handled (the 97.3% completion).
+    let open = requests.iter().filter(|r| cases[&r.case].status() == CaseStatus::Reported).count();
+    assert!(open > 0 && open < requests.len() / 10, "{open} waiting");
+}
+
+#[test]
+fn the_elink_requests_are_deterministic_and_leave_the_rest_of_the_small_demo_alone() {
+    let a = generate(DemoSize::Small, 7, NOW);
+    let b = generate(DemoSize::Small, 7, NOW);
+    assert_eq!(a.elink_requests, b.elink_requests);
+    assert!(!a.elink_requests.is_empty());
+    assert_eq!(a.roster.staff.iter().filter(|s| elink::is_elink_account(s)).count(), 3, "one per grid");
+    // The small demo's only volunteer-role staff are its e-link accounts.
+    assert_eq!(a.staff_with_role(Role::Volunteer).count(), 3);
+    // The accounts' ids come after every other row.
+    let last_activity = a.activities.iter().map(|x| x.id.0.as_u128()).max().unwrap();
+    assert!(a.roster.staff.iter().filter(|s| elink::is_elink_account(s)).all(|s| s.id.0.as_u128() > last_activity));
+}

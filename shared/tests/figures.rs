@@ -1124,7 +1124,14 @@ fn random_world(households: &[RandomHousehold], cases: &[RandomCase]) -> DemoDat
             );
         }
     }
-    DemoData { roster: w.roster, households: w.households, cases: w.cases, activities: Vec::new(), now: NOW }
+    DemoData {
+        roster: w.roster,
+        households: w.households,
+        cases: w.cases,
+        activities: Vec::new(),
+        elink_requests: Vec::new(),
+        now: NOW,
+    }
 }
 
 proptest! {

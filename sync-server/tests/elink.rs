@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use common::{DEMO_NOW, Harness};
-use gridlink_shared::codes::{ActionKind, ServiceCategory};
+use gridlink_shared::codes::{ActionKind, CaseStatus, ServiceCategory};
 use gridlink_shared::{Action, ActionId, BuildingId, CaseFile, CaseKind, DocId};
 use gridlink_sync_server::elink::ElinkLimits;
 use gridlink_sync_server::{AppState, SqliteStore, router};
@@ -90,11 +90,16 @@ impl Elink {
         self.post(&self.url(), &fields, from).await
     }
 
-    /// The help cases filed through the e-link, as rows of `elink_requests`.
+    /// The help cases filed through the e-link by the test, as rows of `elink_requests` (the
+    /// demo's own requests were filed before `DEMO_NOW`).
     fn filed(&self) -> usize {
         self.harness
             .admin
-            .read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM elink_requests", [], |r| r.get::<_, i64>(0))?))
+            .read(|conn| {
+                Ok(conn.query_row("SELECT COUNT(*) FROM elink_requests WHERE created_at > ?1", [DEMO_NOW], |r| {
+                    r.get::<_, i64>(0)
+                })?)
+            })
             .unwrap() as usize
     }
 }
@@ -130,6 +135,8 @@ async fn a_filed_request_reaches_the_grid_workers_phone_at_its_next_sync() {
         .values()
         .filter_map(|doc| gridlink_shared::doc::read::<CaseFile>(doc).ok())
         .filter(|case| case.kind == CaseKind::Help(ServiceCategory::Utilities) && case.title.starts_with("网格e通求助"))
+        // The demo's own e-link requests are in the grid too.
+        .filter(|case| case.description.contains("13807316688"))
         .collect();
     assert_eq!(cases.len(), 1);
     let case = &cases[0];
@@ -468,4 +475,79 @@ async fn over_a_real_socket_the_limit_counts_the_peer_address() {
     assert_eq!(response.status(), 200);
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn the_demos_own_requests_show_their_status_and_the_form_reuses_the_demos_elink_account() {
+    let elink = Elink::new();
+    let demo = &elink.harness.demo;
+    // The demo's requests of this building, as a resident would type the reference (lower
+    // case, dashed) and the phone (spaced): each shows its own case's status.
+    let requests: Vec<_> = demo.elink_requests.iter().filter(|r| r.building == elink.building).collect();
+    assert!(!requests.is_empty(), "the small demo has e-link requests in its first building");
+    let status_url = format!("{}/status", elink.url());
+    for (n, request) in requests.iter().take(5).enumerate() {
+        let case = demo.cases.iter().find(|c| c.id == request.case).unwrap();
+        let shown = match case.status() {
+            CaseStatus::Reported => "已提交，等待网格员受理",
+            CaseStatus::Accepted => "已受理",
+            CaseStatus::OnSite | CaseStatus::InProgress => "处理中",
+            CaseStatus::Resolved | CaseStatus::Closed => "已办结",
+        };
+        let typed_reference = format!("{}-{}", &request.reference[..4], &request.reference[4..]).to_lowercase();
+        let typed_phone = format!("{} {} {}", &request.phone[..3], &request.phone[3..7], &request.phone[7..]);
+        let from = [10, 5, 0, n as u8];
+        let (status, page) =
+            elink.post(&status_url, &[("reference", &typed_reference), ("phone", &typed_phone)], from).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains(&format!(r#"<strong id="status">{shown}</strong>"#)), "{shown}: {page}");
+        let CaseKind::Help(category) = case.kind else { panic!("{} is not a help request", case.title) };
+        assert!(page.contains(category.zh()), "{page}");
+        assert!(!page.contains(&request.name), "no personal details");
+    }
+    let request = requests[0];
+
+    // A wrong phone: the neutral answer, nothing of the request.
+    let wrong = if request.phone.ends_with('0') { "13900000001" } else { "13900000000" };
+    let (_, page) = elink.post(&status_url, &[("reference", &request.reference), ("phone", wrong)], HOME).await;
+    assert!(page.contains("没有找到与这个受理编号和电话对应的求助") && !page.contains("当前进度"), "{page}");
+
+    // A new request through the real form is reported by the demo's e-link account of the
+    // grid: no second account.
+    let grid = demo.roster.placement_of_building(elink.building).unwrap().grid;
+    let account = demo
+        .roster
+        .staff
+        .iter()
+        .find(|s| gridlink_shared::elink::is_elink_account(s) && s.scopes == vec![gridlink_shared::Scope::Grid(grid)])
+        .expect("the demo roster has the grid's e-link account")
+        .clone();
+    let accounts = || {
+        elink
+            .harness
+            .admin
+            .list_users()
+            .unwrap()
+            .into_iter()
+            .filter(|u| u.name == gridlink_shared::elink::ELINK_ACCOUNT_NAME)
+            .count()
+    };
+    assert_eq!(accounts(), demo.roster.grids.len(), "one account per grid, from the demo");
+    let (status, page) = elink.file("13807316688", &elink.nonce().await, HOME).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(accounts(), demo.roster.grids.len(), "no second account for the grid");
+    let reporter: String = elink
+        .harness
+        .admin
+        .read(|conn| {
+            let reference = gridlink_shared::elink::normalize_reference(&reference_on(&page)).unwrap();
+            let case_id: String =
+                conn.query_row("SELECT case_id FROM elink_requests WHERE reference = ?1", [&reference], |r| r.get(0))?;
+            let bytes: Vec<u8> = conn.query_row("SELECT bytes FROM docs WHERE id = ?1", [&case_id], |r| r.get(0))?;
+            let case: CaseFile = gridlink_shared::doc::read(&gridlink_shared::doc::load(&bytes).unwrap()).unwrap();
+            Ok(case.reporter.to_string())
+        })
+        .unwrap();
+    assert_eq!(reporter, account.id.to_string(), "reported by the demo's account");
+    elink.harness.assert_store_loads("after a request on a demo store");
 }

@@ -75,6 +75,7 @@ fn tiny_world(now: Millis) -> DemoData {
     let cases: BTreeSet<_> = data.cases.iter().map(|c| c.id).collect();
     data.activities.retain(|a| grids.contains(&a.placement.grid) && a.case.is_none_or(|c| cases.contains(&c)));
     data.activities.truncate(4);
+    data.elink_requests.retain(|r| cases.contains(&r.case));
     let known = |scope: &Scope| match scope {
         Scope::Street(_) => true,
         Scope::Community(c) => communities.contains(c),

@@ -13,14 +13,15 @@
 //! `elink_requests` maps the resident's short reference number and phone number to the case,
 //! and the form's one-time nonce to the reference, so a double tap files one case.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::ActorId;
 use gridlink_shared::codes::{CaseStatus, Role, ServiceCategory};
+use gridlink_shared::demo::DemoElinkRequest;
 use gridlink_shared::org::{Placement, Scope, Staff};
 use gridlink_shared::protocol::{AckStatus, PROTOCOL_VERSION, PushChange, SyncRequest};
 use gridlink_shared::time::Millis;
-use gridlink_shared::{BuildingId, CaseFile, CaseId, CaseKind, GridId, UserId, doc};
+use gridlink_shared::{BuildingId, CaseFile, CaseId, CaseKind, GridId, UserId, doc, elink};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::console_read::grid_workers;
@@ -29,19 +30,13 @@ use super::sqlite::{load_staff, parse_id};
 use super::{AuthedDevice, PushLimits, SqliteStore, StoreError, roster};
 use crate::secrets;
 
-/// The name of each grid's e-link account and of its device.
-pub const ELINK_ACCOUNT_NAME: &str = "社区网格e通";
+/// The name of each grid's e-link account and of its device, the reference number's format and
+/// the case text: one definition in `gridlink_shared::elink`, which the demo data uses too.
+pub use gridlink_shared::elink::{ELINK_ACCOUNT_NAME, REFERENCE_CHARS, normalize_reference};
 
 /// Prefix of an e-link device's token hash: SHA-256 hashes are plain hex, so no token ever
 /// matches one.
 pub const ELINK_TOKEN_PREFIX: &str = "elink:";
-
-/// Letters of a reference number: no 0/O, 1/I/L, so it reads back over the phone.
-const REFERENCE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
-
-/// Characters of a reference number (31^8, about 8.5 * 10^11, with the phone number as a
-/// second factor and the lookup rate limit in front).
-pub const REFERENCE_CHARS: usize = 8;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS elink_links (
@@ -118,18 +113,7 @@ fn ensure_schema(conn: &Connection) -> Result<(), StoreError> {
 
 /// A fresh reference number.
 pub fn new_reference() -> String {
-    use rand::Rng;
-    let mut rng = rand::rng();
-    (0..REFERENCE_CHARS).map(|_| REFERENCE_ALPHABET[rng.random_range(0..REFERENCE_ALPHABET.len())] as char).collect()
-}
-
-/// A typed reference number in canonical form (upper case, no spaces or dashes), or `None`
-/// when it cannot be one.
-pub fn normalize_reference(typed: &str) -> Option<String> {
-    let canonical: String =
-        typed.chars().filter(|c| !matches!(c, ' ' | '-')).take(REFERENCE_CHARS + 1).collect::<String>().to_uppercase();
-    (canonical.len() == REFERENCE_CHARS && canonical.bytes().all(|b| REFERENCE_ALPHABET.contains(&b)))
-        .then_some(canonical)
+    elink::random_reference(&mut rand::rng())
 }
 
 impl SqliteStore {
@@ -224,11 +208,9 @@ impl SqliteStore {
                 hex::decode(&device.actor).map_err(|e| StoreError::Backend(format!("e-link device actor: {e}")))?;
 
             let case_id = CaseId::new();
-            let title = format!("网格e通求助·{}·{}", request.category.zh(), request.room);
-            let description = format!(
-                "{}\n\n居民：{}　房号：{}　电话：{}（经社区网格e通提交）",
-                request.description, request.name, request.room, request.phone
-            );
+            let title = elink::case_title(request.category, &request.room);
+            let description =
+                elink::case_description(&request.description, &request.name, &request.room, &request.phone);
             let case = CaseFile::new(
                 case_id,
                 CaseKind::Help(request.category),
@@ -329,6 +311,35 @@ impl SqliteStore {
     }
 }
 
+/// Stores a demo's e-link requests (`DemoData::elink_requests`) beside their cases, so the
+/// status page answers each resident's reference number and phone; requests whose case is not
+/// among `cases` (a dataset cut down after generation) are left out. The nonce is `demo:` and
+/// the reference, which no form's nonce (32 hex characters) can equal.
+pub(super) fn insert_demo_requests(
+    conn: &Connection,
+    requests: &[DemoElinkRequest],
+    cases: &BTreeSet<CaseId>,
+) -> Result<usize, StoreError> {
+    ensure_schema(conn)?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO elink_requests (reference, nonce, building, case_id, phone, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let mut inserted = 0;
+    for request in requests.iter().filter(|r| cases.contains(&r.case)) {
+        insert.execute(params![
+            request.reference,
+            format!("demo:{}", request.reference),
+            request.building.to_string(),
+            request.case.to_string(),
+            request.phone,
+            request.filed_at
+        ])?;
+        inserted += 1;
+    }
+    Ok(inserted)
+}
+
 fn building_placement(conn: &Connection, building: BuildingId) -> Result<Placement, StoreError> {
     let (street, community, grid): (String, String, String) = conn
         .query_row(
@@ -348,7 +359,8 @@ fn building_placement(conn: &Connection, building: BuildingId) -> Result<Placeme
 }
 
 /// The grid's e-link account, created on first use: a volunteer (it may create cases and
-/// nothing more) whose only scope is the grid.
+/// nothing more) whose only scope is the grid. A demo roster brings these rows already
+/// (`gridlink_shared::elink::elink_account`): the lookup finds them by name, role and scopes.
 fn elink_account(conn: &Connection, grid: GridId, now: Millis) -> Result<Staff, StoreError> {
     let scopes = serde_json::to_string(&vec![Scope::Grid(grid)])?;
     let found: Option<String> = conn
@@ -361,14 +373,7 @@ fn elink_account(conn: &Connection, grid: GridId, now: Millis) -> Result<Staff, 
     let id = match found {
         Some(id) => parse_id(&id)?,
         None => {
-            let staff = Staff {
-                id: UserId::new(),
-                name: ELINK_ACCOUNT_NAME.to_string(),
-                role: Role::Volunteer,
-                phone: String::new(),
-                scopes: vec![Scope::Grid(grid)],
-                pledge: String::new(),
-            };
+            let staff = elink::elink_account(UserId::new(), grid);
             roster::insert_staff(conn, &staff, now)?;
             roster::bump_reference_version(conn)?;
             staff.id

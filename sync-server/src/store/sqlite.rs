@@ -352,7 +352,8 @@ impl SqliteStore {
     }
 
     /// Loads a dataset the way [`SqliteStore::load_demo`] does (an empty store only): the
-    /// simulation and tests load small hand-cut worlds with it.
+    /// simulation and tests load small hand-cut worlds with it. The residents' e-link requests
+    /// go to `elink_requests` (their reporter, the grid's e-link account, is on the roster).
     pub fn load_data(&self, data: &DemoData, now: Millis) -> Result<InitSummary, StoreError> {
         let generate_ms = 0;
         let started = Instant::now();
@@ -389,6 +390,9 @@ impl SqliteStore {
                     changes += 1;
                 }
             }
+            let case_ids: std::collections::BTreeSet<gridlink_shared::CaseId> =
+                data.cases.iter().map(|c| c.id).collect();
+            super::elink::insert_demo_requests(&tx, &data.elink_requests, &case_ids)?;
             roster::bump_reference_version(&tx)?;
             tx.commit()?;
             Ok((changes, log.appended, build_time.as_millis()))
