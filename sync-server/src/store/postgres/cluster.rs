@@ -76,6 +76,7 @@ impl TempCluster {
     pub fn start() -> Result<TempCluster, String> {
         let bin = find_bin_dir()?;
         let as_postgres = is_root();
+        sweep_orphans(&bin, as_postgres);
         let dir = tempfile::Builder::new()
             .prefix("gridlink-pg")
             .tempdir()
@@ -84,6 +85,10 @@ impl TempCluster {
             let (uid, gid) = (id_of("-u", "postgres")?, id_of("-g", "postgres")?);
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).map_err(|e| format!("chown: {e}"))?;
         }
+        // Whose cluster this is: one whose process died without dropping it (killed test
+        // binary) is stopped and removed by the next start.
+        std::fs::write(dir.path().join(OWNER_FILE), std::process::id().to_string())
+            .map_err(|e| format!("writing the owner file: {e}"))?;
         let cluster = TempCluster { dir, bin, as_postgres, next_db: AtomicU64::new(1) };
         let data = cluster.data_dir();
         cluster.run(
@@ -128,27 +133,7 @@ impl TempCluster {
     }
 
     fn run(&self, program: &str, args: &[&str]) -> Result<(), String> {
-        let program = self.bin.join(program);
-        let mut command = if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&program);
-            c
-        } else {
-            Command::new(&program)
-        };
-        // The cluster directory, not the caller's, so `postgres` may enter it.
-        let out = command.args(args).current_dir(self.dir.path()).output().map_err(|e| format!("{program:?}: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{} {} failed: {}{}",
-                program.display(),
-                args.join(" "),
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
+        run_program(&self.bin, self.as_postgres, self.dir.path(), program, args)
     }
 
     /// The connection URL of database `db` (a Unix-socket host).
@@ -175,6 +160,56 @@ impl Drop for TempCluster {
         {
             eprintln!("stopping the temporary PostgreSQL cluster: {e}");
         }
+    }
+}
+
+/// Runs one of the server's programs, as `postgres` when we are root, in `cwd` (the cluster
+/// directory, not the caller's, so `postgres` may enter it).
+fn run_program(bin: &Path, as_postgres: bool, cwd: &Path, program: &str, args: &[&str]) -> Result<(), String> {
+    let program = bin.join(program);
+    let mut command = if as_postgres {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(&program);
+        c
+    } else {
+        Command::new(&program)
+    };
+    let out = command.args(args).current_dir(cwd).output().map_err(|e| format!("{program:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} {} failed: {}{}",
+            program.display(),
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// The file naming the process that owns a cluster directory.
+const OWNER_FILE: &str = "owner.pid";
+
+/// Stops and removes the clusters of processes that no longer run (a test binary killed
+/// before its clusters were dropped leaves its server running).
+fn sweep_orphans(bin: &Path, as_postgres: bool) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let named = entry.file_name().to_str().is_some_and(|n| n.starts_with("gridlink-pg"));
+        let Some(owner) = named.then(|| std::fs::read_to_string(dir.join(OWNER_FILE)).ok()).flatten() else {
+            continue;
+        };
+        let alive = owner.trim().parse::<u32>().is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if alive {
+            continue;
+        }
+        if let Some(data) = dir.join("data").to_str() {
+            // Already stopped is fine too: the directory goes either way.
+            let _ = run_program(bin, as_postgres, &dir, "pg_ctl", &["-D", data, "-m", "immediate", "-w", "stop"]);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
