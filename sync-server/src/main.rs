@@ -1,7 +1,9 @@
 //! `gridlink-server`: run the sync server and administer its data directory.
 //!
 //! Every command takes `--data DIR`. Admin commands open the same SQLite file as a running
-//! `serve` (WAL + busy timeout), so they work while the server runs.
+//! `serve` (WAL + busy timeout), so they work while the server runs. `init` also takes
+//! `--database URL` to create (or migrate) a PostgreSQL database instead; serving and the
+//! admin commands on PostgreSQL are still to come.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::net::SocketAddr;
@@ -41,8 +43,14 @@ struct DataDir {
 enum Command {
     /// Create the data directory and database, optionally with demo data.
     Init {
-        #[command(flatten)]
-        data: DataDir,
+        /// Data directory holding server.db (embedded SQLite).
+        #[arg(long, value_name = "DIR", required_unless_present = "database", conflicts_with = "database")]
+        data: Option<PathBuf>,
+        /// A PostgreSQL database instead (`postgres://USER@HOST/DB`, or
+        /// `postgresql:///DB?host=/run/postgresql` for a Unix socket): creates or migrates its
+        /// schema. Only the sync path runs on PostgreSQL so far.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
         /// Load a generated demo dataset: small (one community) or street (86 grids, ~25,000 households).
         #[arg(long, value_name = "SIZE")]
         demo: Option<DemoSize>,
@@ -355,13 +363,24 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Init { data, demo, seed } => {
+        Command::Init { data, database, demo, seed } => {
             let started = Instant::now();
-            let store = SqliteStore::create(&data.data)
-                .with_context(|| format!("creating the store in {}", data.data.display()))?;
-            println!("created {}", data.data.join(gridlink_sync_server::store::DB_FILE).display());
-            if let Some(size) = demo {
-                let s = store.load_demo(size, seed, now_millis())?;
+            let loaded = match (data, database) {
+                (_, Some(url)) => {
+                    let store =
+                        gridlink_sync_server::store::PgStore::open(&url).context("opening the PostgreSQL database")?;
+                    println!("schema ready in the PostgreSQL database");
+                    demo.map(|size| store.load_demo(size, seed, now_millis())).transpose()?
+                }
+                (Some(data), None) => {
+                    let store = SqliteStore::create(&data)
+                        .with_context(|| format!("creating the store in {}", data.display()))?;
+                    println!("created {}", data.join(gridlink_sync_server::store::DB_FILE).display());
+                    demo.map(|size| store.load_demo(size, seed, now_millis())).transpose()?
+                }
+                (None, None) => bail!("give --data DIR or --database URL"),
+            };
+            if let Some(s) = loaded {
                 println!(
                     "demo data: {} communities, {} grids, {} buildings, {} staff, {} households, {} cases",
                     s.communities, s.grids, s.buildings, s.staff, s.households, s.cases

@@ -267,3 +267,41 @@ fn a_schema_newer_than_this_server_is_refused_and_opening_twice_migrates_once() 
         other => panic!("a newer schema must be refused, got {other:?}"),
     }
 }
+
+#[test]
+fn init_database_creates_the_schema_and_loads_the_demo_the_sqlite_way() {
+    let db = TestDatabase::new().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gridlink-server"))
+        .args(["init", "--database", &db.url, "--demo", "small"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("demo data:"));
+    // The same documents and log lengths as the embedded store gets from the same demo.
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = gridlink_sync_server::SqliteStore::create(dir.path()).unwrap();
+    sqlite.load_demo(DemoSize::Small, 7, 0).unwrap();
+    let pg = PgStore::open(&db.url).unwrap();
+    let pg_logs: Vec<(String, i64)> = pg
+        .read(|c| {
+            Ok(c.query("SELECT scope, MAX(seq) FROM scope_log GROUP BY scope ORDER BY scope", &[])?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect())
+        })
+        .unwrap();
+    let sqlite_logs: Vec<(String, i64)> = sqlite
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT scope, MAX(seq) FROM scope_log GROUP BY scope ORDER BY scope")?;
+            Ok(stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?)
+        })
+        .unwrap();
+    assert_eq!(pg_logs, sqlite_logs);
+    // Running it again on the migrated database refuses to load a second demo.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_gridlink-server"))
+        .args(["init", "--database", &db.url, "--demo", "small"])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds documents"));
+}
