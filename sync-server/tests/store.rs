@@ -232,6 +232,80 @@ fn a_worker_cannot_write_another_grid_and_a_moved_worker_changes_scope<B: Backen
     assert!(phone.docs.contains_key(&foreign));
 }
 
+fn rejected_changes_do_not_stop_the_batch_and_their_documents_come_back<B: Backend>() {
+    let (_place, store, data) = demo_store::<B>();
+    let (worker, grid) = {
+        let w = data.staff_with_role(Role::GridWorker).next().unwrap().clone();
+        let g = grid_of(&w);
+        (w, g)
+    };
+    let mut phone = device_of(&store, &worker);
+    let mut tablet = device_of(&store, &worker);
+    sync_all(&store, &mut phone, DEMO_NOW);
+    sync_all(&store, &mut tablet, DEMO_NOW);
+    let ids: Vec<DocId> =
+        data.households.iter().filter(|x| x.placement.grid == grid).take(3).map(|x| x.id.into()).collect();
+    let forged = common::change_on(phone.docs.get_mut(&ids[0]).unwrap(), automerge::ActorId::random(), |x| {
+        x.notes = "冒充他人".into()
+    });
+    let first = phone.edit::<HouseholdFile>(ids[1], |x| x.notes = "第一次修改".into());
+    let second = phone.edit::<HouseholdFile>(ids[1], |x| x.notes = "第二次修改".into());
+    let invalid = phone.edit::<HouseholdFile>(ids[2], |x| x.head = String::new());
+    let good = phone.edit::<HouseholdFile>(ids[0], |x| x.notes = "正常修改".into());
+    let batch = vec![
+        protocol::PushChange { doc: ids[0], bytes: forged },
+        protocol::PushChange { doc: ids[0], bytes: b"not an automerge change".to_vec() },
+        second.clone(),
+        invalid,
+        good,
+    ];
+    let response = sync(&store, &mut phone, batch, DEMO_NOW + 1);
+    let codes: Vec<Option<RejectCode>> = response
+        .acks
+        .iter()
+        .map(|a| match &a.status {
+            AckStatus::Rejected { code, .. } => Some(*code),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            Some(RejectCode::ForgedActor),
+            Some(RejectCode::CorruptChange),
+            Some(RejectCode::MissingDependencies),
+            Some(RejectCode::InvalidDocument),
+            None
+        ]
+    );
+    let repaired: std::collections::BTreeSet<DocId> = response.repairs.iter().map(|r| r.doc).collect();
+    assert_eq!(repaired, ids.iter().copied().collect(), "the server copy of every document with a rejection");
+    let response = sync(&store, &mut phone, vec![first, second], DEMO_NOW + 2);
+    assert!(response.acks.iter().all(|a| a.status == AckStatus::Accepted), "{:?}", response.acks);
+    sync_all(&store, &mut tablet, DEMO_NOW + 3);
+    let notes = |id: DocId| gridlink_shared::doc::read::<HouseholdFile>(&tablet.docs[&id]).unwrap().notes;
+    assert_eq!((notes(ids[0]), notes(ids[1])), ("正常修改".to_string(), "第二次修改".to_string()));
+}
+
+fn a_moved_workers_offline_edits_in_the_old_grid_are_accepted_but_later_ones_are_not<B: Backend>() {
+    let (_place, store, data) = demo_store::<B>();
+    let workers: Vec<Staff> = data.staff_with_role(Role::GridWorker).cloned().collect();
+    let (old, new) = (grid_of(&workers[0]), grid_of(&workers[1]));
+    let mut phone = device_of(&store, &workers[0]);
+    sync_all(&store, &mut phone, DEMO_NOW);
+    let id: DocId = data.households.iter().find(|x| x.placement.grid == old).unwrap().id.into();
+    let before_move = phone.edit::<HouseholdFile>(id, |x| x.notes = "搬迁前最后一次走访：一切正常".into());
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    store.set_scopes(workers[0].id, &[Scope::Grid(new)]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let after_move = phone.edit::<HouseholdFile>(id, |x| x.notes = "搬迁后的修改".into());
+    let now = gridlink_shared::time::now_millis();
+    let response = sync(&store, &mut phone, vec![before_move, after_move], now);
+    assert_eq!(response.acks[0].status, AckStatus::Accepted, "the last visit before the move still counts");
+    assert!(matches!(&response.acks[1].status, AckStatus::Rejected { code: RejectCode::OutOfScope, .. }));
+    assert_eq!(response.scopes_removed, vec![Scope::Grid(old)]);
+}
+
 stories!(
     enrolment_codes_expire_are_used_once_and_die_with_a_revoked_user,
     a_reopened_store_has_every_accepted_change_and_the_same_logs,
@@ -240,4 +314,6 @@ stories!(
     small_pages_deliver_the_same_documents_with_gapless_cursors,
     a_visit_on_one_phone_reaches_the_other_and_a_repeated_push_is_a_duplicate,
     a_worker_cannot_write_another_grid_and_a_moved_worker_changes_scope,
+    rejected_changes_do_not_stop_the_batch_and_their_documents_come_back,
+    a_moved_workers_offline_edits_in_the_old_grid_are_accepted_but_later_ones_are_not,
 );
