@@ -305,3 +305,42 @@ fn init_database_creates_the_schema_and_loads_the_demo_the_sqlite_way() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds documents"));
 }
+
+#[test]
+fn a_pull_only_sync_does_not_wait_behind_a_push_in_progress() {
+    let (db, store, data) = demo();
+    let (worker, grid) = worker_and_grid(&data);
+    let mut phone = enroll(&store, &worker);
+    sync_all(&store, &mut phone);
+    // Another server's push, stuck half-way: it holds every log counter of the scope and
+    // blocks all writes to documents, changes and logs until it ends.
+    let mut other = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let mut push = other.transaction().unwrap();
+    push.batch_execute("LOCK TABLE docs, doc_scopes, changes, scope_log, scope_digests IN EXCLUSIVE MODE").unwrap();
+    push.execute("SELECT 1 FROM scope_heads WHERE scope = $1 FOR UPDATE", &[&grid.to_string()]).unwrap();
+    let Scope::Grid(grid_id) = grid else { unreachable!() };
+    let id: DocId = data.households.iter().find(|h| h.placement.grid == grid_id).unwrap().id.into();
+    let edit = phone.edit::<HouseholdFile>(id, |h| h.notes = "等待中".into());
+    let (pulled, pull_answer) = std::sync::mpsc::channel();
+    let (pushed, push_answer) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        let (phone, store) = (&phone, &store);
+        s.spawn(move || {
+            let request = phone.request(Vec::new());
+            let response = store.sync(phone.enrolled.device, &request, &PushLimits::default(), DEMO_NOW);
+            pulled.send(response.map(|r| r.cursors.contains_key(&grid))).unwrap();
+        });
+        let answer = pull_answer.recv_timeout(std::time::Duration::from_secs(20));
+        assert!(matches!(answer, Ok(Ok(true))), "the pull-only sync waited or failed: {answer:?}");
+        // A push, by contrast, waits for the other one (so the lock above is a real one).
+        s.spawn(move || {
+            let request = phone.request(vec![edit]);
+            let response = store.sync(phone.enrolled.device, &request, &PushLimits::default(), DEMO_NOW);
+            pushed.send(response.map(|r| r.acks[0].status.clone())).unwrap();
+        });
+        assert!(push_answer.recv_timeout(std::time::Duration::from_millis(500)).is_err(), "the push did not wait");
+        push.rollback().unwrap();
+        let answer = push_answer.recv_timeout(std::time::Duration::from_secs(20));
+        assert!(matches!(answer, Ok(Ok(AckStatus::Accepted))), "{answer:?}");
+    });
+}
