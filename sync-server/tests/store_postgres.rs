@@ -62,8 +62,9 @@ impl Drop for Done<'_> {
 #[test]
 fn concurrent_pushers_to_one_scope_leave_a_gapless_log_and_a_reader_never_skips_an_entry() {
     let (db, first, data) = demo();
-    let second = PgStore::open(&db.url).unwrap();
-    let third = PgStore::open(&db.url).unwrap();
+    // One connection each: the pool makes concurrent callers wait their turn.
+    let second = PgStore::open(&db.url).unwrap().with_pool_size(1);
+    let third = PgStore::open(&db.url).unwrap().with_pool_size(1);
     let (worker, grid) = worker_and_grid(&data);
     let Scope::Grid(grid_id) = grid else { unreachable!() };
     // Both phones edit the same few household files, so their pushes contend for documents too.

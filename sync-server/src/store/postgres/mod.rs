@@ -21,7 +21,7 @@ mod push;
 mod roster;
 pub mod schema;
 
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
 use automerge::ActorId;
@@ -42,8 +42,9 @@ impl From<postgres::Error> for StoreError {
     }
 }
 
-/// Idle connections kept for reuse; more are opened when more requests run at once.
-const IDLE_CONNECTIONS: usize = 16;
+/// Connections one server process opens at most: requests past it wait for a free one, so
+/// several processes stay within the database's `max_connections` (100 by default).
+pub const DEFAULT_POOL_SIZE: usize = 16;
 
 /// How often a push transaction is tried when PostgreSQL aborts it as a deadlock or a
 /// serialization failure (the lock order below should make both impossible; this is the net).
@@ -52,7 +53,17 @@ const PUSH_ATTEMPTS: usize = 3;
 /// The PostgreSQL store.
 pub struct PgStore {
     config: postgres::Config,
-    idle: Mutex<Vec<Client>>,
+    pool: Mutex<Pool>,
+    /// Signalled when a connection is returned or closed.
+    freed: Condvar,
+    max: usize,
+}
+
+/// Idle connections, and how many are open (idle or in use).
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Client>,
+    open: usize,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -82,14 +93,13 @@ impl std::ops::DerefMut for Pooled<'_> {
 
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
-        if let Some(client) = self.client.take()
-            && !client.is_closed()
-        {
-            let mut idle = self.store.idle.lock().unwrap_or_else(|p| p.into_inner());
-            if idle.len() < IDLE_CONNECTIONS {
-                idle.push(client);
-            }
+        let mut pool = self.store.pool();
+        match self.client.take() {
+            Some(client) if !client.is_closed() => pool.idle.push(client),
+            // A broken connection frees its place for a new one.
+            _ => pool.open -= 1,
         }
+        self.store.freed.notify_one();
     }
 }
 
@@ -99,24 +109,51 @@ impl PgStore {
     pub fn open(url: &str) -> Result<PgStore, StoreError> {
         let config: postgres::Config =
             url.parse().map_err(|e| StoreError::Invalid(format!("database URL '{url}' does not parse: {e}")))?;
-        let store = PgStore { config, idle: Mutex::new(Vec::new()) };
-        let mut client = store.connect()?;
-        schema::migrate(&mut client, gridlink_shared::time::now_millis())?;
-        store.idle.lock().unwrap_or_else(|p| p.into_inner()).push(client);
+        let store = PgStore { config, pool: Mutex::default(), freed: Condvar::new(), max: DEFAULT_POOL_SIZE };
+        schema::migrate(&mut *store.client()?, gridlink_shared::time::now_millis())?;
         Ok(store)
+    }
+
+    /// Sets the most connections this store opens at once (at least 1).
+    pub fn with_pool_size(mut self, max: usize) -> Self {
+        self.max = max.max(1);
+        self
+    }
+
+    fn pool(&self) -> std::sync::MutexGuard<'_, Pool> {
+        // Plain bookkeeping: consistent even if a holder panicked.
+        self.pool.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn connect(&self) -> Result<Client, StoreError> {
         self.config.connect(NoTls).map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))
     }
 
+    /// A connection from the pool: an idle one, a new one while fewer than the cap are open,
+    /// else the next one returned.
     fn client(&self) -> Result<Pooled<'_>, StoreError> {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let client = match idle {
-            Some(client) if !client.is_closed() => client,
-            _ => self.connect()?,
-        };
-        Ok(Pooled { store: self, client: Some(client) })
+        let mut pool = self.pool();
+        loop {
+            while let Some(client) = pool.idle.pop() {
+                if !client.is_closed() {
+                    return Ok(Pooled { store: self, client: Some(client) });
+                }
+                pool.open -= 1;
+            }
+            if pool.open < self.max {
+                pool.open += 1;
+                drop(pool);
+                return match self.connect() {
+                    Ok(client) => Ok(Pooled { store: self, client: Some(client) }),
+                    Err(e) => {
+                        self.pool().open -= 1;
+                        self.freed.notify_one();
+                        Err(e)
+                    }
+                };
+            }
+            pool = self.freed.wait(pool).unwrap_or_else(|p| p.into_inner());
+        }
     }
 
     /// Adds a user and returns their id and a first enrolment code.
