@@ -12,8 +12,10 @@
 //! that takes no lock, so a phone with nothing to push never waits behind another's push.
 //!
 //! Admin operations here are the few the store stories need (users, codes, scopes,
-//! revocation, loading a dataset); the rest of the CLI, the console and the e-link still
-//! run on SQLite only.
+//! revocation, loading a dataset). Not on PostgreSQL yet: the console's tables, query rows
+//! and facts (`write_doc` keeps documents, scopes and digests only), the e-link, compaction,
+//! `check --repair`, the roster import and report, the audit listing, wipe and recovery keys,
+//! and `serve` (the web console's `ConsoleStore` still hands out a `SqliteStore`).
 
 pub mod cluster;
 mod pull;
