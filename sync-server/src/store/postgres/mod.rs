@@ -3,7 +3,7 @@
 //! migrations at open ([`schema`]), enrolment and authentication, and the two transactions
 //! of a sync; the push and pull logic is the backend-neutral code of `store/push.rs`,
 //! `store/push_decision.rs`, `store/pull.rs` and `store/digest.rs`, run through this
-//! backend's [`push::PgPush`] and [`pull::PgPull`].
+//! backend's `PgPush` and `PgPull` (in `push.rs` and `pull.rs`).
 //!
 //! A sync that pushes runs its push in one READ COMMITTED transaction that locks what it
 //! writes (the documents it pushes to, then the log counters of the scopes it logs in; see
