@@ -279,6 +279,22 @@ pub fn quick_retries(attempts: u32) -> RetryPolicy {
     RetryPolicy { attempts, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(50) }
 }
 
+/// Syncs until a round succeeds, retrying what a flaky moment may fail (a server restarting,
+/// a connection refused), within two minutes; any other error ends the test.
+pub async fn sync_until_ok(client: &Client, what: &'static str) -> anyhow::Result<gridlink_client::SyncReport> {
+    let bound = Bound::new(what, Duration::from_secs(120));
+    let mut last = None;
+    for _ in 0..50 {
+        bound.check();
+        match client.sync().await {
+            Ok(report) => return Ok(report),
+            Err(e) if e.is_retryable() => last = Some(e),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(anyhow::anyhow!("{what}: sync kept failing: {last:?}"))
+}
+
 /// Opens a client in `dir`, enrols it for `user` and runs the first sync.
 pub async fn enrolled(server: &Server, url: &str, dir: &Path, user: &str, device: &str) -> anyhow::Result<Client> {
     let code = server.code_for(user)?;

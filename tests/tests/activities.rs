@@ -3,28 +3,12 @@
 //! grid's other phone at the next sync: listed, counted in its branch's and the volunteers'
 //! hours, and on the case's detail.
 
-use std::time::Duration;
-
-use gridlink_client::{ActivityFilter, CaseFilter, Client, NewActivity};
+use gridlink_client::{ActivityFilter, CaseFilter, NewActivity};
 use gridlink_shared::time::{DAY_MS, local_date, now_millis};
 use gridlink_shared::{ActivityKind, PersonRef};
-use gridlink_tests::{Bound, Server, enrolled, export};
+use gridlink_tests::{Server, enrolled, export, sync_until_ok};
 
 type TestResult = anyhow::Result<()>;
-
-async fn sync_until_ok(client: &Client, what: &'static str) -> anyhow::Result<gridlink_client::SyncReport> {
-    let bound = Bound::new(what, Duration::from_secs(120));
-    let mut last = None;
-    for _ in 0..50 {
-        bound.check();
-        match client.sync().await {
-            Ok(report) => return Ok(report),
-            Err(e) if e.is_retryable() => last = Some(e),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(anyhow::anyhow!("{what}: sync kept failing: {last:?}"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_recorded_on_one_phone_is_counted_on_the_other() -> TestResult {

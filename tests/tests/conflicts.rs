@@ -4,28 +4,12 @@
 //! The supervisor picks one (a change the server accepts from a supervisor only because it
 //! picks); after the next syncs no conflict is left anywhere and every phone shows the pick.
 
-use std::time::Duration;
-
-use gridlink_client::{Client, HouseholdEdit};
+use gridlink_client::HouseholdEdit;
 use gridlink_shared::Lang;
 use gridlink_shared::time::now_millis;
-use gridlink_tests::{Bound, Server, enrolled, export};
+use gridlink_tests::{Server, enrolled, export, sync_until_ok};
 
 type TestResult = anyhow::Result<()>;
-
-async fn sync_until_ok(client: &Client, what: &'static str) -> anyhow::Result<gridlink_client::SyncReport> {
-    let bound = Bound::new(what, Duration::from_secs(120));
-    let mut last = None;
-    for _ in 0..50 {
-        bound.check();
-        match client.sync().await {
-            Ok(report) => return Ok(report),
-            Err(e) if e.is_retryable() => last = Some(e),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(anyhow::anyhow!("{what}: sync kept failing: {last:?}"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_offline_edits_of_one_phone_show_everywhere_until_the_supervisor_picks_one() -> TestResult {

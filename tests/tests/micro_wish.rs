@@ -4,30 +4,15 @@
 //! one more wish posted and claimed. A referral (转介) of a help request shows there too.
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use gridlink_client::{Client, HouseholdFilter, NewCase};
+use gridlink_client::{HouseholdFilter, NewCase};
 use gridlink_shared::time::now_millis;
 use gridlink_shared::{CaseKind, ClaimantId, ServiceCategory};
-use gridlink_tests::{Bound, Server, enrolled};
+use gridlink_tests::{Server, enrolled, sync_until_ok};
 
 type TestResult = anyhow::Result<()>;
 
 const PASSWORD: &str = "wish-test-password-2026";
-
-async fn sync_until_ok(client: &Client, what: &'static str) -> anyhow::Result<()> {
-    let bound = Bound::new(what, Duration::from_secs(120));
-    let mut last = None;
-    for _ in 0..50 {
-        bound.check();
-        match client.sync().await {
-            Ok(_) => return Ok(()),
-            Err(e) if e.is_retryable() => last = Some(e),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(anyhow::anyhow!("{what}: sync kept failing: {last:?}"))
-}
 
 /// Sets a console password with the real CLI, the way an admin does (password on stdin).
 fn set_password(server: &Server, user: &str) -> anyhow::Result<()> {

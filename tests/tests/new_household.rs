@@ -3,30 +3,14 @@
 //! residents, its new-arrival tag and its first-visit deadline; a resident's death recorded on
 //! the second phone comes back to the first with the resident still on the file.
 
-use std::time::Duration;
-
-use gridlink_client::{Client, HouseholdFilter, NewHousehold, ResidentInput};
+use gridlink_client::{HouseholdFilter, NewHousehold, ResidentInput};
 use gridlink_shared::household::DepartureKind;
 use gridlink_shared::time::{DAY_MS, local_date, now_millis};
 use gridlink_shared::validate::Field;
 use gridlink_shared::{MustVisitTag, Sex};
-use gridlink_tests::{Bound, Server, enrolled, export};
+use gridlink_tests::{Server, enrolled, export, sync_until_ok};
 
 type TestResult = anyhow::Result<()>;
-
-async fn sync_until_ok(client: &Client, what: &'static str) -> anyhow::Result<gridlink_client::SyncReport> {
-    let bound = Bound::new(what, Duration::from_secs(120));
-    let mut last = None;
-    for _ in 0..50 {
-        bound.check();
-        match client.sync().await {
-            Ok(report) => return Ok(report),
-            Err(e) if e.is_retryable() => last = Some(e),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(anyhow::anyhow!("{what}: sync kept failing: {last:?}"))
-}
 
 fn resident(name: &str, relation: &str, sex: Sex, birth_year: u16, id_number: &str, phone: &str) -> ResidentInput {
     ResidentInput {

@@ -4,27 +4,10 @@
 //! card, and a new grid's party branch, building party group, reported party member and a
 //! volunteer in the 党群 list.
 
-use std::time::Duration;
-
-use gridlink_client::Client;
 use gridlink_shared::ServiceCategory;
-use gridlink_tests::{Bound, Server, enrolled};
+use gridlink_tests::{Server, enrolled, sync_until_ok};
 
 type TestResult = anyhow::Result<()>;
-
-async fn sync_until_ok(client: &Client, what: &'static str) -> anyhow::Result<()> {
-    let bound = Bound::new(what, Duration::from_secs(120));
-    let mut last = None;
-    for _ in 0..50 {
-        bound.check();
-        match client.sync().await {
-            Ok(_) => return Ok(()),
-            Err(e) if e.is_retryable() => last = Some(e),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(anyhow::anyhow!("{what}: sync kept failing: {last:?}"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outlets_pledges_and_party_lists_imported_by_csv_reach_the_phone_at_its_next_sync() -> TestResult {

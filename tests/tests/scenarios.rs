@@ -8,7 +8,7 @@ use std::time::Duration;
 use gridlink_client::{CaseAction, CaseFilter, Client, Error, HouseholdEdit, HouseholdFilter, NewCase, NewVisit};
 use gridlink_shared::time::{DAY_MS, HOUR_MS, now_millis};
 use gridlink_shared::{ActionKind, CaseKind, LeaderRole, MustVisitTag, VisitOutcome};
-use gridlink_tests::{Bound, FaultProxy, Server, enrolled, export, quick_retries};
+use gridlink_tests::{Bound, FaultProxy, Server, enrolled, export, quick_retries, sync_until_ok};
 
 type TestResult = anyhow::Result<()>;
 
@@ -48,20 +48,6 @@ async fn community_reader(server: &Server, dir: &std::path::Path) -> anyhow::Res
         .expect("the demo has a community supervisor")
         .to_string();
     enrolled(server, &server.url(), dir, &supervisor, "supervisor-pc").await
-}
-
-async fn sync_until_ok(client: &Client, what: &'static str) -> anyhow::Result<gridlink_client::SyncReport> {
-    let bound = Bound::new(what, Duration::from_secs(120));
-    let mut last = None;
-    for _ in 0..50 {
-        bound.check();
-        match client.sync().await {
-            Ok(report) => return Ok(report),
-            Err(e) if e.is_retryable() => last = Some(e),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(anyhow::anyhow!("{what}: sync kept failing: {last:?}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
