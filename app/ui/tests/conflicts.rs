@@ -4,28 +4,14 @@
 //! worker's today screen and the supervisor's home list the household; after a pick nothing
 //! is left to confirm.
 
-use dioxus::prelude::*;
+mod common;
+
+use common::{NOW, render};
+
 use gridlink_client::{Client, HouseholdEdit, fixtures, store};
 use gridlink_shared::automerge::ActorId;
 use gridlink_shared::policy::PolicyConfig;
 use gridlink_shared::{HouseholdFile, HouseholdId, Lang, Role, doc};
-use gridlink_ui::{App, AppConfig, AppProps};
-
-const NOW: i64 = fixtures::DEMO_NOW;
-
-fn render(client: &Client, path: &str, lang: Lang) -> String {
-    let config = AppConfig {
-        client: client.clone(),
-        background: false,
-        now: Some(NOW),
-        lang: Some(lang),
-        unlocked: true,
-        initial_path: Some(path.to_string()),
-    };
-    let mut vdom = VirtualDom::new_with_props(App, AppProps { config });
-    vdom.rebuild_in_place();
-    dioxus_ssr::render(&vdom)
-}
 
 /// A demo store for `role` whose first household's phone was set to 13900000001 on this
 /// device (for a worker) or on a colleague's (for a supervisor), and to 13900000002 on another

@@ -3,40 +3,16 @@
 //! the English switch), residents who left, the visit date in Asia/Shanghai, and a
 //! supervisor's read-only file.
 
-use dioxus::prelude::*;
-use gridlink_client::{Client, HouseholdFilter, fixtures};
+mod common;
+
+use common::{NOW, demo, render, render_at};
+
+use gridlink_client::{Client, HouseholdFilter};
 use gridlink_shared::household::DepartureKind;
 use gridlink_shared::time::local_date;
 use gridlink_shared::validate::Field;
 use gridlink_shared::{HouseholdId, Lang, MustVisitTag, Role, Sex};
 use gridlink_ui::views::households::{self, HouseholdDraft, ResidentDraft};
-use gridlink_ui::{App, AppConfig, AppProps};
-
-const NOW: i64 = fixtures::DEMO_NOW;
-
-fn demo(role: Role) -> (tempfile::TempDir, Client) {
-    let dir = tempfile::tempdir().unwrap();
-    let (client, _data) = fixtures::demo_client(dir.path(), role, NOW).unwrap();
-    (dir, client)
-}
-
-fn render_at(client: &Client, path: &str, lang: Lang, now: i64) -> String {
-    let config = AppConfig {
-        client: client.clone(),
-        background: false,
-        now: Some(now),
-        lang: Some(lang),
-        unlocked: true,
-        initial_path: Some(path.to_string()),
-    };
-    let mut vdom = VirtualDom::new_with_props(App, AppProps { config });
-    vdom.rebuild_in_place();
-    dioxus_ssr::render(&vdom)
-}
-
-fn render(client: &Client, path: &str, lang: Lang) -> String {
-    render_at(client, path, lang, NOW)
-}
 
 /// A household of the demo still living in its room.
 fn lived_in(client: &Client) -> gridlink_client::HouseholdDetail {

@@ -4,33 +4,13 @@
 //! the claimant in the timeline; a help request offers 转介 with the outlets, and the
 //! referral shows in the timeline; the supervisor's home counts the wishes.
 
-use dioxus::prelude::*;
-use gridlink_client::{Client, HouseholdFilter, fixtures};
+mod common;
+
+use common::{NOW, demo, render};
+
+use gridlink_client::{Client, HouseholdFilter};
 use gridlink_shared::{ActionKind, CaseId, CaseKind, ClaimantId, Lang, Role, ServiceCategory};
 use gridlink_ui::views::actions::{self, CaseForm};
-use gridlink_ui::{App, AppConfig, AppProps};
-
-const NOW: i64 = fixtures::DEMO_NOW;
-
-fn demo(role: Role) -> (tempfile::TempDir, Client) {
-    let dir = tempfile::tempdir().unwrap();
-    let (client, _) = fixtures::demo_client(dir.path(), role, NOW).unwrap();
-    (dir, client)
-}
-
-fn render(client: &Client, path: &str, lang: Lang) -> String {
-    let config = AppConfig {
-        client: client.clone(),
-        background: false,
-        now: Some(NOW),
-        lang: Some(lang),
-        unlocked: true,
-        initial_path: Some(path.to_string()),
-    };
-    let mut vdom = VirtualDom::new_with_props(App, AppProps { config });
-    vdom.rebuild_in_place();
-    dioxus_ssr::render(&vdom)
-}
 
 fn assert_has(html: &str, needle: &str) {
     assert!(html.contains(needle), "expected {needle:?} in the rendered screen:\n{html}");

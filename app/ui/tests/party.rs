@@ -4,27 +4,13 @@
 //! their skills, each with a phone link; 我的 and 便民服务 link to it; a roster without party
 //! lists says how they get there.
 
-use dioxus::prelude::*;
+mod common;
+
+use common::{NOW, render};
+
 use gridlink_client::{Client, fixtures};
 use gridlink_shared::activity::hours_text;
 use gridlink_shared::{Lang, Role, Roster};
-use gridlink_ui::{App, AppConfig, AppProps};
-
-const NOW: i64 = fixtures::DEMO_NOW;
-
-fn render(client: &Client, path: &str, lang: Lang) -> String {
-    let config = AppConfig {
-        client: client.clone(),
-        background: false,
-        now: Some(NOW),
-        lang: Some(lang),
-        unlocked: true,
-        initial_path: Some(path.to_string()),
-    };
-    let mut vdom = VirtualDom::new_with_props(App, AppProps { config });
-    vdom.rebuild_in_place();
-    dioxus_ssr::render(&vdom)
-}
 
 fn assert_has(html: &str, needle: &str) {
     let escaped = needle.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");

@@ -4,31 +4,17 @@
 //! apply path (`gridlink_client::sync::apply_page`) to a real encrypted store; the poison is a
 //! real change re-sent with only its `seq` changed (duplicate op ids).
 
+mod common;
+
+use common::{NOW, render};
+
 use std::collections::BTreeMap;
 
-use dioxus::prelude::*;
-use gridlink_client::{Client, Error, fixtures, sync::apply_page};
+use gridlink_client::{Error, fixtures, sync::apply_page};
 use gridlink_shared::automerge::{self, AutoCommit, Change};
 use gridlink_shared::protocol::{Cursor, DocSnapshot, PROTOCOL_VERSION, PullItem, SyncResponse};
 use gridlink_shared::{DocType, HouseholdFile, HouseholdId, Lang, Role, Scope, doc};
 use gridlink_ui::views::actions::{self, VisitForm};
-use gridlink_ui::{App, AppConfig, AppProps};
-
-const NOW: i64 = fixtures::DEMO_NOW;
-
-fn render(client: &Client, path: &str, lang: Lang) -> String {
-    let config = AppConfig {
-        client: client.clone(),
-        background: false,
-        now: Some(NOW),
-        lang: Some(lang),
-        unlocked: true,
-        initial_path: Some(path.to_string()),
-    };
-    let mut vdom = VirtualDom::new_with_props(App, AppProps { config });
-    vdom.rebuild_in_place();
-    dioxus_ssr::render(&vdom)
-}
 
 fn page(scope: Scope, items: Vec<PullItem>, seq: u64) -> SyncResponse {
     SyncResponse {

@@ -3,34 +3,14 @@
 //! home shows the console's figures and the lists to act on, in Chinese and English, with no
 //! visit or edit button; a resolved case offers 核实办结; a grid worker still gets 今日.
 
-use dioxus::prelude::*;
+mod common;
+
+use common::{NOW, demo, render};
+
+use gridlink_client::Client;
 use gridlink_client::figures::SupervisorHome;
-use gridlink_client::{Client, fixtures};
 use gridlink_shared::{ActionKind, CaseStatus, Lang, Role};
 use gridlink_ui::views::actions;
-use gridlink_ui::{App, AppConfig, AppProps};
-
-const NOW: i64 = fixtures::DEMO_NOW;
-
-fn demo(role: Role) -> (tempfile::TempDir, Client) {
-    let dir = tempfile::tempdir().unwrap();
-    let (client, _) = fixtures::demo_client(dir.path(), role, NOW).unwrap();
-    (dir, client)
-}
-
-fn render(client: &Client, path: &str, lang: Lang) -> String {
-    let config = AppConfig {
-        client: client.clone(),
-        background: false,
-        now: Some(NOW),
-        lang: Some(lang),
-        unlocked: true,
-        initial_path: Some(path.to_string()),
-    };
-    let mut vdom = VirtualDom::new_with_props(App, AppProps { config });
-    vdom.rebuild_in_place();
-    dioxus_ssr::render(&vdom)
-}
 
 fn esc(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
