@@ -110,9 +110,11 @@ pub struct AppState {
     /// One store health check at a time, so probes piling up behind a stuck store wait here
     /// instead of each holding a blocking thread.
     health_check: Arc<Semaphore>,
-    /// The supervisors' web console under `/console` (its store, login policy, hashing gate).
+    /// The supervisors' web console under `/console` (its store, login policy, hashing gate);
+    /// [`Console::unavailable`] on a store without it (PostgreSQL, for now).
     pub console: Console,
-    /// The residents' grid e-link under `/e/` (its store and rate limits).
+    /// The residents' grid e-link under `/e/` (its store and rate limits);
+    /// [`crate::elink::Elink::unavailable`] on a store without it.
     pub elink: crate::elink::Elink,
 }
 
@@ -132,6 +134,19 @@ impl AppState {
             limits: Limits::default(),
             enroll_throttle: Arc::default(),
             health_check: Arc::new(Semaphore::new(1)),
+        }
+    }
+
+    /// The state of a server that serves only the phones' API (`/v1/...`, `/healthz`) from
+    /// `store`: `/console` and `/e/` answer 503 "not yet available on PostgreSQL".
+    pub fn sync_only(store: impl Store) -> Self {
+        AppState {
+            store: Arc::new(store),
+            limits: Limits::default(),
+            enroll_throttle: Arc::default(),
+            health_check: Arc::new(Semaphore::new(1)),
+            console: Console::unavailable(),
+            elink: crate::elink::Elink::unavailable(),
         }
     }
 
@@ -201,16 +216,25 @@ impl Drop for EnrollAttempt {
     }
 }
 
-/// The whole HTTP API.
+/// The whole HTTP API. The console and the e-link are mounted only if the state's store
+/// serves them; otherwise their paths answer 503 pages saying they are not available yet.
 pub fn router(state: AppState) -> Router {
     let limits = state.limits;
+    let console = match state.console.is_available() {
+        true => crate::console::router(state.clone()),
+        false => crate::console::unavailable_router(),
+    };
+    let elink = match state.elink.is_available() {
+        true => crate::elink::router(),
+        false => crate::elink::unavailable_router(),
+    };
     Router::new()
         .route("/v1/sync", post(sync))
         .route("/v1/enroll", post(enroll))
         .route("/v1/me", get(me))
         .route("/healthz", get(healthz))
-        .merge(crate::console::router(state.clone()))
-        .merge(crate::elink::router())
+        .merge(console)
+        .merge(elink)
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(limits.body_bytes))

@@ -1,9 +1,10 @@
 //! `gridlink-server`: run the sync server and administer its data directory.
 //!
-//! Every command takes `--data DIR`. Admin commands open the same SQLite file as a running
-//! `serve` (WAL + busy timeout), so they work while the server runs. `init` also takes
-//! `--database URL` to create (or migrate) a PostgreSQL database instead; serving and the
-//! admin commands on PostgreSQL are still to come.
+//! Every command takes exactly one of `--data DIR` (embedded SQLite) and `--database URL`
+//! (PostgreSQL). Admin commands open the same SQLite file as a running `serve` (WAL + busy
+//! timeout), so they work while the server runs. On PostgreSQL, `init`, `serve` (the phones'
+//! API only), `user add|code|set-scopes|list` and `device list|revoke|wipe` work; the other
+//! commands answer that they are not yet available there.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use gridlink_shared::{DeviceId, Role, Scope, UserId};
 use gridlink_sync_server::console::password::check_new_password;
 use gridlink_sync_server::console::store::may_use_console;
 use gridlink_sync_server::ledgers::{ExportRequest, Format, LedgerKind, export};
+use gridlink_sync_server::store::PgStore;
 use gridlink_sync_server::store::{
     AuditFilter, CSV_COLUMNS, DEFAULT_CODE_HOURS, ImportError, Origin, SecurityEvent, SecurityKind,
 };
@@ -32,25 +34,69 @@ struct Cli {
     command: Command,
 }
 
+/// Where the data lives: exactly one of the two.
 #[derive(clap::Args)]
+#[group(required = true, multiple = false)]
 struct DataDir {
-    /// Data directory holding server.db.
+    /// Data directory holding server.db (embedded SQLite).
     #[arg(long, value_name = "DIR")]
-    data: PathBuf,
+    data: Option<PathBuf>,
+    /// A PostgreSQL database instead (`postgres://USER@HOST/DB`, or
+    /// `postgresql:///DB?host=/run/postgresql` for a Unix socket). Preview: only some commands.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+}
+
+impl DataDir {
+    /// The SQLite store, for the commands that have no PostgreSQL version yet.
+    fn sqlite(&self) -> anyhow::Result<SqliteStore> {
+        match (&self.data, &self.database) {
+            (Some(data), _) => open(data),
+            (None, _) => bail!(
+                "this command is not yet available on PostgreSQL (--database); it needs --data DIR. \
+                 On PostgreSQL: init, serve, user add|code|set-scopes|list, device list|revoke|wipe"
+            ),
+        }
+    }
+
+    /// Either store, for the commands that work on both.
+    fn admin(&self) -> anyhow::Result<Admin> {
+        match (&self.data, &self.database) {
+            (Some(data), _) => Ok(Admin::Sqlite(open(data)?)),
+            (None, Some(url)) => Ok(Admin::Pg(Box::new(open_pg(url)?))),
+            (None, None) => bail!("give --data DIR or --database URL"),
+        }
+    }
+}
+
+/// The store of an admin command that runs on both backends.
+enum Admin {
+    Sqlite(SqliteStore),
+    Pg(Box<PgStore>),
+}
+
+/// Calls the same-named method of whichever store it is.
+macro_rules! both {
+    ($admin:expr, $method:ident($($arg:expr),*)) => {
+        match $admin {
+            Admin::Sqlite(store) => store.$method($($arg),*),
+            Admin::Pg(store) => store.$method($($arg),*),
+        }
+    };
+}
+
+fn open_pg(url: &str) -> anyhow::Result<PgStore> {
+    PgStore::open(url).context("opening the PostgreSQL database")
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Create the data directory and database, optionally with demo data.
     Init {
-        /// Data directory holding server.db (embedded SQLite).
-        #[arg(long, value_name = "DIR", required_unless_present = "database", conflicts_with = "database")]
-        data: Option<PathBuf>,
-        /// A PostgreSQL database instead (`postgres://USER@HOST/DB`, or
-        /// `postgresql:///DB?host=/run/postgresql` for a Unix socket): creates or migrates its
-        /// schema. Only the sync path runs on PostgreSQL so far.
-        #[arg(long, value_name = "URL")]
-        database: Option<String>,
+        /// --data DIR creates the data directory; --database URL creates or migrates the
+        /// PostgreSQL schema.
+        #[command(flatten)]
+        data: DataDir,
         /// Load a generated demo dataset: small (one community) or street (86 grids, ~25,000 households).
         #[arg(long, value_name = "SIZE")]
         demo: Option<DemoSize>,
@@ -363,12 +409,11 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Init { data, database, demo, seed } => {
+        Command::Init { data: DataDir { data, database }, demo, seed } => {
             let started = Instant::now();
             let loaded = match (data, database) {
                 (_, Some(url)) => {
-                    let store =
-                        gridlink_sync_server::store::PgStore::open(&url).context("opening the PostgreSQL database")?;
+                    let store = open_pg(&url)?;
                     println!("schema ready in the PostgreSQL database");
                     demo.map(|size| store.load_demo(size, seed, now_millis())).transpose()?
                 }
@@ -399,10 +444,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 (Some(cert), Some(key)) => Some(gridlink_sync_server::tls::load(&cert, &key)?),
                 _ => None,
             };
-            serve(&data.data, listen, Limits { max_connections: max_connections.get(), ..Limits::default() }, tls)?
+            serve(&data, listen, Limits { max_connections: max_connections.get(), ..Limits::default() }, tls)?
         }
         Command::Roster { data, json } => {
-            let report = open(&data.data)?.roster_report()?;
+            let report = data.sqlite()?.roster_report()?;
             if json {
                 print_json(&report)?;
             } else {
@@ -426,7 +471,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User { command } => user(command)?,
         Command::Device { command } => device(command)?,
         Command::Building { command: BuildingCommand::Link { data, building, base_url, qr, rotate } } => {
-            let link = open(&data.data)?.elink_link(building, rotate, now_millis())?;
+            let link = data.sqlite()?.elink_link(building, rotate, now_millis())?;
             let url = gridlink_sync_server::elink::link_url(&base_url, &link);
             if let Some(file) = qr {
                 let png = gridlink_sync_server::elink::qr::png(&url)?;
@@ -435,7 +480,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{url}");
         }
         Command::Compact { data, keep } => {
-            let store = open(&data.data)?;
+            let store = data.sqlite()?;
             let (entries, changes) = store.compact(keep)?;
             audit(
                 &store,
@@ -445,9 +490,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             println!("removed {entries} log entries and {changes} changes; each scope keeps its newest {keep}");
         }
-        Command::Check { data, repair, json } => check(&data.data, repair, json)?,
+        Command::Check { data, repair, json } => check(data.sqlite()?, repair, json)?,
         Command::Export { data, what, format, out, scopes, from, to, english } => {
-            let store = open(&data.data)?;
+            let store = data.sqlite()?;
             let scopes = if scopes.is_empty() {
                 store.roster()?.streets.iter().map(|s| Scope::Street(s.id)).collect()
             } else {
@@ -475,7 +520,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("wrote {rows} rows to {} in {:.1} s", out.display(), started.elapsed().as_secs_f64());
         }
         Command::Import { data, file } => {
-            let store = open(&data.data)?;
+            let store = data.sqlite()?;
             let result = store.import_csv(&file, now_millis());
             let detail = match &result {
                 Ok(s) => serde_json::json!({ "file": file.display().to_string(), "imported": s }),
@@ -520,7 +565,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Audit { data, json, user, device, since, kind, limit } => {
-            let store = open(&data.data)?;
+            let store = data.sqlite()?;
             let since = since.map(gridlink_shared::time::start_of_local_day);
             let entries = store.audit_log(&AuditFilter { user, device, since, kind, limit })?;
             if json {
@@ -554,8 +599,14 @@ fn audit(store: &SqliteStore, event: SecurityEvent) {
     }
 }
 
-fn check(data: &Path, repair: bool, json: bool) -> anyhow::Result<()> {
-    let store = open(data)?;
+/// [`audit`] in either store.
+fn audit_in(store: &Admin, event: SecurityEvent) {
+    if let Err(error) = both!(store, record_security(&event, now_millis())) {
+        eprintln!("warning: could not record {} in the security audit: {error}", event.kind.code());
+    }
+}
+
+fn check(store: SqliteStore, repair: bool, json: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut last_shown = Instant::now();
     let mut progress = |done: usize, total: usize| {
@@ -608,9 +659,9 @@ fn check(data: &Path, repair: bool, json: bool) -> anyhow::Result<()> {
 fn user(command: UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::Add { data, name, role, scopes, phone, code_hours } => {
-            let store = open(&data.data)?;
-            let (user, code) = store.add_user(&name, role, &scopes, &phone, now_millis(), code_hours)?;
-            audit(
+            let store = data.admin()?;
+            let (user, code) = both!(&store, add_user(&name, role, &scopes, &phone, now_millis(), code_hours))?;
+            audit_in(
                 &store,
                 SecurityEvent::new(SecurityKind::UserAdd, Origin::Cli).user(user).detail(
                     serde_json::json!({ "name": name, "role": role.code(), "scopes": scopes, "code_hours": code_hours }),
@@ -620,9 +671,9 @@ fn user(command: UserCommand) -> anyhow::Result<()> {
             println!("{code}");
         }
         UserCommand::Code { data, user, code_hours } => {
-            let store = open(&data.data)?;
-            let code = store.new_code(user, now_millis(), code_hours)?;
-            audit(
+            let store = data.admin()?;
+            let code = both!(&store, new_code(user, now_millis(), code_hours))?;
+            audit_in(
                 &store,
                 SecurityEvent::new(SecurityKind::CodeIssued, Origin::Cli)
                     .user(user)
@@ -632,9 +683,9 @@ fn user(command: UserCommand) -> anyhow::Result<()> {
             println!("{code}");
         }
         UserCommand::SetScopes { data, user, scopes } => {
-            let store = open(&data.data)?;
-            store.set_scopes(user, &scopes)?;
-            audit(
+            let store = data.admin()?;
+            both!(&store, set_scopes(user, &scopes))?;
+            audit_in(
                 &store,
                 SecurityEvent::new(SecurityKind::ScopesSet, Origin::Cli)
                     .user(user)
@@ -644,7 +695,7 @@ fn user(command: UserCommand) -> anyhow::Result<()> {
             println!("user {user} now has scopes {}; devices drop the old ones at their next sync", list.join(" "));
         }
         UserCommand::List { data, json } => {
-            let users = open(&data.data)?.list_users()?;
+            let users = both!(&data.admin()?, list_users())?;
             if json {
                 print_json(&users)?;
             } else {
@@ -655,7 +706,7 @@ fn user(command: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::Password { data, user } => {
-            let store = open(&data.data)?;
+            let store = data.sqlite()?;
             let password = read_new_password()?;
             let set = store.set_console_password(user, &password, now_millis())?;
             audit(
@@ -702,7 +753,7 @@ fn read_new_password() -> anyhow::Result<String> {
 fn device(command: DeviceCommand) -> anyhow::Result<()> {
     match command {
         DeviceCommand::List { data, json } => {
-            let devices = open(&data.data)?.list_devices()?;
+            let devices = both!(&data.admin()?, list_devices())?;
             if json {
                 print_json(&devices)?;
             } else {
@@ -729,18 +780,18 @@ fn device(command: DeviceCommand) -> anyhow::Result<()> {
             }
         }
         DeviceCommand::Revoke { data, device, user } => {
-            let store = open(&data.data)?;
+            let store = data.admin()?;
             match (device, user) {
                 (Some(device), _) => {
-                    store.revoke_device(device, now_millis())?;
+                    both!(&store, revoke_device(device, now_millis()))?;
                     let mut event = SecurityEvent::new(SecurityKind::Revoke, Origin::Cli).device(device);
-                    event.user = store.device_user(device).ok();
-                    audit(&store, event);
+                    event.user = both!(&store, device_user(device)).ok();
+                    audit_in(&store, event);
                     println!("revoked device {device}");
                 }
                 (None, Some(user)) => {
-                    let n = store.revoke_user_devices(user, now_millis())?;
-                    audit(
+                    let n = both!(&store, revoke_user_devices(user, now_millis()))?;
+                    audit_in(
                         &store,
                         SecurityEvent::new(SecurityKind::Revoke, Origin::Cli)
                             .user(user)
@@ -752,15 +803,15 @@ fn device(command: DeviceCommand) -> anyhow::Result<()> {
             }
         }
         DeviceCommand::Wipe { data, device, user } => {
-            let store = open(&data.data)?;
+            let store = data.admin()?;
             match (device, user) {
                 (Some(device), _) => {
-                    let newly = store.wipe_device(device, now_millis())?;
+                    let newly = both!(&store, wipe_device(device, now_millis()))?;
                     let mut event = SecurityEvent::new(SecurityKind::Wipe, Origin::Cli)
                         .device(device)
                         .detail(serde_json::json!({ "already_marked": !newly }));
-                    event.user = store.device_user(device).ok();
-                    audit(&store, event);
+                    event.user = both!(&store, device_user(device)).ok();
+                    audit_in(&store, event);
                     if newly {
                         println!("device {device} will be wiped at its next request (it is revoked now)");
                     } else {
@@ -768,8 +819,8 @@ fn device(command: DeviceCommand) -> anyhow::Result<()> {
                     }
                 }
                 (None, Some(user)) => {
-                    let n = store.wipe_user_devices(user, now_millis())?;
-                    audit(
+                    let n = both!(&store, wipe_user_devices(user, now_millis()))?;
+                    audit_in(
                         &store,
                         SecurityEvent::new(SecurityKind::Wipe, Origin::Cli)
                             .user(user)
@@ -781,7 +832,7 @@ fn device(command: DeviceCommand) -> anyhow::Result<()> {
             }
         }
         DeviceCommand::RecoveryKey { data, device } => {
-            let store = open(&data.data)?;
+            let store = data.sqlite()?;
             let (user, secret) = store.recovery_key(device)?;
             let Some(secret) = secret else {
                 bail!("device {device} was enrolled before the server kept recovery keys; it has none");
@@ -803,12 +854,18 @@ fn default_max_connections() -> NonZeroUsize {
 }
 
 fn serve(
-    data: &Path,
+    data: &DataDir,
     listen: SocketAddr,
     limits: Limits,
     tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
 ) -> anyhow::Result<()> {
-    let store = open(data)?;
+    // Opened (and, on PostgreSQL, migrated) before the runtime starts: the PostgreSQL
+    // client blocks, and a bad URL or a newer schema is reported before anything listens.
+    let (state, source) = match (&data.data, &data.database) {
+        (Some(dir), _) => (AppState::new(open(dir)?), dir.display().to_string()),
+        (None, Some(url)) => (AppState::sync_only(open_pg(url)?), "PostgreSQL".to_string()),
+        (None, None) => bail!("give --data DIR or --database URL"),
+    };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let listener =
@@ -818,8 +875,11 @@ fn serve(
         let scheme = if tls.is_some() { "https" } else { "http" };
         writeln!(stdout, "listening on {scheme}://{addr}")?;
         stdout.flush()?;
-        tracing::info!(%addr, data = %data.display(), max_connections = limits.max_connections, scheme, "serving");
-        let state = AppState::new(store).with_limits(limits);
+        tracing::info!(%addr, data = %source, max_connections = limits.max_connections, scheme, "serving");
+        if !state.console.is_available() {
+            tracing::warn!("PostgreSQL preview: serving the phones' API only; /console and /e/ answer 503");
+        }
+        let state = state.with_limits(limits);
         match tls {
             Some(tls) => gridlink_sync_server::serve_tls(listener, state, tls, shutdown_signal()).await?,
             None => gridlink_sync_server::serve(listener, state, shutdown_signal()).await?,

@@ -73,6 +73,15 @@ impl ConsoleError {
         ConsoleError::new(StatusCode::PAYLOAD_TOO_LARGE, "提交的内容过长。", "What was sent is too long.")
     }
 
+    /// 503: this server's database (PostgreSQL, for now) does not hold the console's tables.
+    pub fn unavailable() -> Self {
+        ConsoleError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "此服务器使用 PostgreSQL 数据库，网页控制台暂不支持（尚未提供）。手机同步不受影响。",
+            "The web console is not yet available on PostgreSQL, which this server uses. Phone sync works as usual.",
+        )
+    }
+
     /// 400 with a message for the person.
     pub fn bad_request(zh: impl Into<Cow<'static, str>>, en: impl Into<Cow<'static, str>>) -> Self {
         ConsoleError::new(StatusCode::BAD_REQUEST, zh, en)
@@ -151,6 +160,7 @@ pub(crate) fn page(status: StatusCode, message: Option<&ErrorMessage>, lang: Lan
     let heading = match status {
         StatusCode::NOT_FOUND => t(lang, "找不到页面", "Not found"),
         StatusCode::FORBIDDEN => t(lang, "无权访问", "Not allowed"),
+        StatusCode::SERVICE_UNAVAILABLE => t(lang, "暂不可用", "Not available"),
         s if s.is_server_error() => t(lang, "服务器出错", "Server error"),
         _ => t(lang, "无法完成请求", "Request refused"),
     };

@@ -57,7 +57,7 @@ use axum::Router;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use tokio::sync::Semaphore;
 
 use crate::api::AppState;
@@ -107,6 +107,17 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(exports::PATH, get(exports::page))
         .route(exports::DOWNLOAD_PATH, get(exports::download))
         .layer(middleware::from_fn_with_state(state, guard::guard))
+}
+
+/// The routes of a server whose store cannot serve the console: every console path answers
+/// 503 with a page saying so, in the user's language.
+pub fn unavailable_router() -> Router<AppState> {
+    Router::new().route(PREFIX, any(unavailable)).route("/console/{*rest}", any(unavailable))
+}
+
+/// 503: the web console is not available on this server's database (PostgreSQL, for now).
+pub async fn unavailable() -> ConsoleError {
+    ConsoleError::unavailable()
 }
 
 /// For `api.rs`: answers console requests that failed outside the console's own router
@@ -165,7 +176,9 @@ impl Default for ConsolePolicy {
 /// Lives in [`AppState::console`].
 #[derive(Clone)]
 pub struct Console {
-    store: Arc<dyn ConsoleStore>,
+    /// `None` on a backend without the console's tables (PostgreSQL, for now): every page
+    /// answers 503 (see [`unavailable`]).
+    store: Option<Arc<dyn ConsoleStore>>,
     policy: ConsolePolicy,
     hashing: Arc<Semaphore>,
     /// The supervisors' rows of the last few scope sets (see [`facts_cache`]).
@@ -182,11 +195,27 @@ impl Console {
     pub fn new(store: Arc<dyn ConsoleStore>) -> Self {
         let policy = ConsolePolicy::default();
         Console {
-            store,
+            store: Some(store),
             hashing: Arc::new(Semaphore::new(policy.concurrent_hashes.max(1))),
             policy,
             facts: Arc::default(),
         }
+    }
+
+    /// The console of a store that cannot serve it (PostgreSQL, for now).
+    pub fn unavailable() -> Self {
+        let policy = ConsolePolicy::default();
+        Console {
+            store: None,
+            hashing: Arc::new(Semaphore::new(policy.concurrent_hashes.max(1))),
+            policy,
+            facts: Arc::default(),
+        }
+    }
+
+    /// Whether the store serves the console; if not, `/console` answers [`unavailable`].
+    pub fn is_available(&self) -> bool {
+        self.store.is_some()
     }
 
     /// The same console under another policy (tests shorten the delays and lifetimes).
@@ -210,7 +239,9 @@ impl Console {
         &self,
         f: impl FnOnce(&dyn ConsoleStore) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, ConsoleError> {
-        let store = self.store.clone();
+        let Some(store) = self.store.clone() else {
+            return Err(ConsoleError::unavailable());
+        };
         tokio::task::spawn_blocking(move || f(store.as_ref()))
             .await
             .map_err(|error| ConsoleError::internal(format!("console store task failed: {error}")))?

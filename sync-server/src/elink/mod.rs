@@ -140,7 +140,8 @@ impl ElinkStore for SqliteStore {
 /// The e-link's share of the server state.
 #[derive(Clone)]
 pub struct Elink {
-    store: Arc<dyn ElinkStore>,
+    /// `None` on a backend without the e-link's tables (PostgreSQL, for now).
+    store: Option<Arc<dyn ElinkStore>>,
     pub limits: ElinkLimits,
     posts: Arc<Mutex<AddressWindows>>,
     lookups: Arc<Mutex<AddressWindows>>,
@@ -154,7 +155,21 @@ impl std::fmt::Debug for Elink {
 
 impl Elink {
     pub fn new(store: Arc<dyn ElinkStore>) -> Self {
-        Elink { store, limits: ElinkLimits::default(), posts: Arc::default(), lookups: Arc::default() }
+        Elink { store: Some(store), limits: ElinkLimits::default(), posts: Arc::default(), lookups: Arc::default() }
+    }
+
+    /// The e-link of a store that cannot serve it (PostgreSQL, for now).
+    pub fn unavailable() -> Self {
+        Elink { store: None, limits: ElinkLimits::default(), posts: Arc::default(), lookups: Arc::default() }
+    }
+
+    /// Whether the store serves the e-link; if not, `/e/` answers [`unavailable_router`]'s page.
+    pub fn is_available(&self) -> bool {
+        self.store.is_some()
+    }
+
+    fn store(&self) -> Result<Arc<dyn ElinkStore>, ElinkError> {
+        self.store.clone().ok_or(ElinkError::Unavailable)
     }
 
     pub fn with_limits(mut self, limits: ElinkLimits) -> Self {
@@ -203,6 +218,14 @@ pub fn router() -> Router<AppState> {
         .layer(axum::middleware::from_fn(public_headers))
 }
 
+/// The routes of a server whose store cannot serve the e-link: every `/e/` path answers 503
+/// with a Chinese page saying so (the e-link is not yet available on PostgreSQL).
+pub fn unavailable_router() -> Router<AppState> {
+    Router::new()
+        .route("/e/{*rest}", axum::routing::any(|| async { ElinkError::Unavailable }))
+        .layer(axum::middleware::from_fn(public_headers))
+}
+
 /// Security headers on every answer, and a Chinese page for bare errors from the layers
 /// (method not allowed, body too large, timeout).
 async fn public_headers(request: Request, next: Next) -> Response {
@@ -238,6 +261,8 @@ enum ElinkError {
     TooMany,
     TooLarge,
     Internal(String),
+    /// The server's database (PostgreSQL, for now) does not hold the e-link's tables.
+    Unavailable,
 }
 
 impl From<StoreError> for ElinkError {
@@ -256,6 +281,11 @@ impl IntoResponse for ElinkError {
                 (StatusCode::TOO_MANY_REQUESTS, "提交太频繁", "请稍后再试。紧急情况请直接拨打社区电话或110、120。")
             }
             ElinkError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "内容太长", "请缩短内容后再提交。"),
+            ElinkError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "暂未开通",
+                "本服务器使用 PostgreSQL 数据库，楼栋e通暂不支持（not yet available on PostgreSQL）。请直接联系社区。",
+            ),
             ElinkError::Internal(detail) => {
                 tracing::error!(%detail, "e-link request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "系统繁忙", "请稍后再试。紧急情况请直接拨打社区电话。")
@@ -270,7 +300,7 @@ async fn building_of(state: &AppState, token: &str) -> Result<(BuildingId, Strin
     if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         return Err(ElinkError::NotFound);
     }
-    let store = state.elink.store.clone();
+    let store = state.elink.store()?;
     let token = token.to_string();
     tokio::task::spawn_blocking(move || store.building_for_token(&token))
         .await
@@ -452,7 +482,7 @@ async fn file_request(
         Ok(help) => help,
         Err(errors) => return Ok(again(&errors)),
     };
-    let store = state.elink.store.clone();
+    let store = state.elink.store()?;
     let outcome = {
         let help = help.clone();
         tokio::task::spawn_blocking(move || {
@@ -504,7 +534,7 @@ async fn status_lookup(
     // A malformed pair gets the same answer as a wrong one, without a database read.
     let found = match (normalize_reference(typed_reference), normalize_phone(typed_phone)) {
         (Some(reference), Some(phone)) => {
-            let store = state.elink.store.clone();
+            let store = state.elink.store()?;
             tokio::task::spawn_blocking(move || store.request_status(building, &reference, &phone))
                 .await
                 .map_err(|e| ElinkError::Internal(e.to_string()))??

@@ -11,12 +11,15 @@
 //! then read in a second, read-only REPEATABLE READ transaction: one consistent snapshot
 //! that takes no lock, so a phone with nothing to push never waits behind another's push.
 //!
-//! Admin operations here are the few the store stories need (users, codes, scopes,
-//! revocation, loading a dataset). Not on PostgreSQL yet: the console's tables, query rows
-//! and facts (`write_doc` keeps documents, scopes and digests only), the e-link, compaction,
-//! `check --repair`, the roster import and report, the audit listing, wipe and recovery keys,
-//! and `serve` (the web console's `ConsoleStore` still hands out a `SqliteStore`).
+//! Admin operations here are those the store stories and the CLI on PostgreSQL need (users,
+//! codes, scopes, loading a dataset; listing, revoking and wiping devices in `admin.rs`).
+//! `serve --database` serves the sync API from this store. Not on PostgreSQL yet: the
+//! console's tables, query rows and facts (`write_doc` keeps documents, scopes and digests
+//! only), so the web console and the e-link (the server answers 503 there), compaction,
+//! `check --repair`, the roster import and report, the audit listing, recovery keys, and the
+//! enrolment throttle in the database (it is per process, in `api.rs`).
 
+mod admin;
 pub mod cluster;
 mod pull;
 mod push;
@@ -71,6 +74,18 @@ struct Pool {
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PgStore")
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Closing a blocking `postgres::Client` runs its own runtime, which panics on a thread
+        // that drives async tasks (a server's state is dropped there at shutdown). So the idle
+        // connections are closed on a plain thread of their own.
+        let idle = std::mem::take(&mut self.pool().idle);
+        if !idle.is_empty() {
+            let _ = std::thread::spawn(move || drop(idle)).join();
+        }
     }
 }
 

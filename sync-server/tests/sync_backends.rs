@@ -1,0 +1,252 @@
+//! Sync stories over real HTTP on 127.0.0.1, against both backends: the real router served
+//! by `gridlink_sync_server::serve` over SQLite (`AppState::new`) and over PostgreSQL
+//! (`AppState::sync_only`, as `serve --database` runs it). Enrolment, first sync, a visit
+//! crossing from one phone to another, a refused write, revocation, remote wipe; and, on
+//! PostgreSQL, the 503 pages of the console and the e-link.
+
+#[path = "common/backends.rs"]
+mod backends;
+mod common;
+
+use backends::Backend;
+use common::Device;
+use gridlink_shared::demo::{self, DemoData, DemoSize};
+use gridlink_shared::protocol::{
+    self, AckStatus, EnrollRequest, EnrollResponse, ErrorCode, ErrorEnvelope, PushChange, SyncResponse,
+};
+use gridlink_shared::time::now_millis;
+use gridlink_shared::{
+    DeviceId, HouseholdFile, HouseholdId, RejectCode, Role, Scope, Staff, Visit, VisitId, VisitOutcome,
+};
+use gridlink_sync_server::store::PgStore;
+use gridlink_sync_server::{AppState, SqliteStore, StoreError};
+
+const SEED: u64 = 7;
+
+/// What a story needs beyond [`Backend`]: the server state `serve` builds for the store, and
+/// the wipe of the admin CLI.
+trait Served: Backend {
+    fn state(self) -> AppState;
+    fn wipe(&self, device: DeviceId) -> Result<bool, StoreError>;
+}
+
+impl Served for SqliteStore {
+    fn state(self) -> AppState {
+        AppState::new(self)
+    }
+    fn wipe(&self, device: DeviceId) -> Result<bool, StoreError> {
+        self.wipe_device(device, now_millis())
+    }
+}
+
+impl Served for PgStore {
+    fn state(self) -> AppState {
+        AppState::sync_only(self)
+    }
+    fn wipe(&self, device: DeviceId) -> Result<bool, StoreError> {
+        self.wipe_device(device, now_millis())
+    }
+}
+
+/// A server on a free port of 127.0.0.1, its admin handle (a second store on the same data,
+/// as the CLI process has) and an HTTP client. The server stops when this drops.
+struct Live<B: Backend> {
+    _place: B::Place,
+    admin: B,
+    demo: DemoData,
+    runtime: tokio::runtime::Runtime,
+    base: String,
+    client: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl<B: Served> Live<B> {
+    fn start() -> Self {
+        let now = now_millis();
+        let (place, admin) = B::fresh();
+        admin.load_demo(DemoSize::Small, SEED, now);
+        let served = B::open(&place);
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        runtime.spawn(gridlink_sync_server::serve(listener, served.state(), async {
+            let _ = stopped.await;
+        }));
+        Live {
+            _place: place,
+            admin,
+            demo: demo::generate(DemoSize::Small, SEED, now),
+            runtime,
+            base,
+            client: reqwest::Client::new(),
+            _stop: stop,
+        }
+    }
+
+    fn staff(&self, role: Role) -> Vec<Staff> {
+        self.demo.staff_with_role(role).cloned().collect()
+    }
+
+    fn enroll(&self, staff: &Staff) -> Device {
+        let code = self.admin.new_code(staff.id, now_millis(), 72).unwrap();
+        let request = EnrollRequest { code, device_name: format!("{}的手机", staff.name) };
+        let (status, body) = self.runtime.block_on(async {
+            let response = self.client.post(format!("{}/v1/enroll", self.base)).json(&request).send().await.unwrap();
+            (response.status(), response.bytes().await.unwrap())
+        });
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        Device::new(serde_json::from_slice::<EnrollResponse>(&body).unwrap())
+    }
+
+    fn post_sync(&self, token: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
+        self.runtime.block_on(async {
+            let response = self
+                .client
+                .post(format!("{}/v1/sync", self.base))
+                .bearer_auth(token)
+                .header("content-type", protocol::CONTENT_TYPE)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.bytes().await.unwrap().to_vec())
+        })
+    }
+
+    fn sync(&self, device: &mut Device, changes: Vec<PushChange>) -> SyncResponse {
+        let request = device.request(changes);
+        let (status, body) = self.post_sync(&device.token, protocol::encode(&request));
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let response: SyncResponse = protocol::decode(&body).unwrap();
+        protocol::check_page(&request.cursors, &response).expect("check_page accepts every server page");
+        device.apply(&response);
+        response
+    }
+
+    fn sync_all(&self, device: &mut Device) {
+        for _ in 0..10_000 {
+            if !self.sync(device, Vec::new()).more {
+                return;
+            }
+        }
+        panic!("sync never finished");
+    }
+
+    fn refused(&self, device: &Device) -> (u16, ErrorCode) {
+        let (status, body) = self.post_sync(&device.token, protocol::encode(&device.request(Vec::new())));
+        let envelope: ErrorEnvelope = serde_json::from_slice(&body).unwrap();
+        (status, envelope.error.code)
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        self.runtime.block_on(async {
+            let response = self.client.get(format!("{}{path}", self.base)).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        })
+    }
+}
+
+fn grid_of(staff: &Staff) -> gridlink_shared::GridId {
+    match staff.scopes[0] {
+        Scope::Grid(g) => g,
+        other => panic!("not a grid worker scope: {other}"),
+    }
+}
+
+fn a_visit_recorded_on_one_phone_reaches_another_over_http<B: Served>() {
+    let live = Live::<B>::start();
+    assert_eq!(live.get("/healthz"), (200, "ok".into()));
+    let worker = live.staff(Role::GridWorker).remove(0);
+    let grid = grid_of(&worker);
+    let mut phone = live.enroll(&worker);
+    let mut tablet = live.enroll(&worker);
+    live.sync_all(&mut phone);
+    live.sync_all(&mut tablet);
+    let in_grid = live.demo.households.iter().filter(|h| h.placement.grid == grid).count();
+    assert!(in_grid > 0 && phone.docs.len() >= in_grid, "the first sync delivers the grid");
+
+    let household = live.demo.households.iter().find(|h| h.placement.grid == grid).unwrap().clone();
+    let visit = Visit {
+        id: VisitId::new(),
+        visitor: worker.id,
+        visitor_name: worker.name.clone(),
+        at: now_millis(),
+        recorded_at: now_millis(),
+        outcome: VisitOutcome::Met,
+        notes: "老人血压偏高，已提醒按时服药".into(),
+        needs_found: Vec::new(),
+        follow_up: None,
+        residents_present: Vec::new(),
+    };
+    let push = phone.edit::<HouseholdFile>(household.id.into(), |h| {
+        h.visits.insert(visit.id, visit.clone());
+    });
+    let response = live.sync(&mut phone, vec![push]);
+    assert_eq!(response.acks[0].status, AckStatus::Accepted);
+    let pulled = live.sync(&mut tablet, Vec::new());
+    assert_eq!(pulled.items.len(), 1);
+    let on_tablet: HouseholdFile = gridlink_shared::doc::read(&tablet.docs[&household.id.into()]).unwrap();
+    assert_eq!(on_tablet.visits[&visit.id].notes, visit.notes);
+}
+
+fn a_write_to_another_grid_is_refused_over_http<B: Served>() {
+    let live = Live::<B>::start();
+    let workers = live.staff(Role::GridWorker);
+    let theirs = grid_of(&workers[1]);
+    let mut phone = live.enroll(&workers[0]);
+    live.sync_all(&mut phone);
+    let placement = live.demo.households.iter().find(|h| h.placement.grid == theirs).unwrap().placement;
+    let file = HouseholdFile::new(HouseholdId::new(), placement, "文星花园1栋", "1", "101", "王建国", 1);
+    let push = phone.create(&file);
+    let response = live.sync(&mut phone, vec![push]);
+    assert!(matches!(response.acks[0].status, AckStatus::Rejected { code: RejectCode::OutOfScope, .. }));
+}
+
+fn a_revoked_device_and_a_wiped_one_are_refused_over_http<B: Served>() {
+    let live = Live::<B>::start();
+    let workers = live.staff(Role::GridWorker);
+    let mut lost = live.enroll(&workers[0]);
+    let mut stolen = live.enroll(&workers[1]);
+    let mut other = live.enroll(&workers[2]);
+    live.sync(&mut lost, Vec::new());
+    live.sync(&mut stolen, Vec::new());
+    live.admin.revoke_user_devices(workers[0].id, now_millis()).unwrap();
+    assert!(live.admin.wipe(stolen.enrolled.device).unwrap());
+    assert!(!live.admin.wipe(stolen.enrolled.device).unwrap(), "marked once");
+
+    assert_eq!(live.refused(&lost), (401, ErrorCode::DeviceRevoked));
+    assert_eq!(live.refused(&stolen), (410, ErrorCode::DeviceWiped));
+    assert_eq!(live.refused(&stolen), (410, ErrorCode::DeviceWiped), "and told again");
+    live.sync(&mut other, Vec::new());
+}
+
+stories!(
+    a_visit_recorded_on_one_phone_reaches_another_over_http,
+    a_write_to_another_grid_is_refused_over_http,
+    a_revoked_device_and_a_wiped_one_are_refused_over_http,
+);
+
+/// `serve --database` mounts no console and no e-link: their paths answer 503 pages that say
+/// so, while the phones' API serves.
+#[test]
+fn on_postgresql_the_console_and_the_elink_answer_503_not_yet_available() {
+    let live = Live::<PgStore>::start();
+    let (status, page) = live.runtime.block_on(async {
+        let r = live.client.get(format!("{}/console?lang=en", live.base)).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    assert_eq!(status, 503);
+    assert!(page.contains("not yet available on PostgreSQL"), "{page}");
+    for path in ["/console", "/console/login", "/console/admin/users"] {
+        let (status, page) = live.get(path);
+        assert_eq!(status, 503, "{path}");
+        assert!(page.contains("PostgreSQL") && page.contains("暂不支持"), "{path}: {page}");
+    }
+    let (status, page) = live.get("/e/0123456789abcdef0123456789abcdef");
+    assert_eq!(status, 503);
+    assert!(page.contains("not yet available on PostgreSQL"), "{page}");
+    assert_eq!(live.get("/healthz"), (200, "ok".into()));
+    let (status, _) = live.get("/v1/nothing");
+    assert_eq!(status, 404);
+}
