@@ -1,0 +1,136 @@
+//! `gridlink-server serve --database URL` end to end (PostgreSQL preview): the real server
+//! binary on a throwaway PostgreSQL cluster (`store::postgres::cluster`), codes issued with
+//! `gridlink-server user code --database URL`, and two real `gridlink` CLI devices that
+//! enrol, record a visit offline on one and sync it across to the other. Plus the hostile
+//! `--database` inputs: a URL that does not parse and a socket nobody listens on give a clear
+//! error and exit code 1, never a panic.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+
+use gridlink_sync_server::store::postgres::cluster::TestDatabase;
+use gridlink_tests::{cli, server_binary};
+
+fn server(args: &[&str]) -> Output {
+    Command::new(server_binary()).args(args).env("RUST_LOG", "warn").output().expect("run gridlink-server")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = server(args);
+    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn last_line(text: &str) -> String {
+    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap().trim().to_string()
+}
+
+/// `serve --database URL` on a free port; killed on drop.
+struct Serving(Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(url: &str) -> (Serving, String) {
+    let mut child = Command::new(server_binary())
+        .args(["serve", "--database", url, "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().transpose().unwrap().unwrap_or_default();
+    let serving = Serving(child);
+    let base = first.strip_prefix("listening on ").unwrap_or_else(|| panic!("did not start: {first:?}")).to_string();
+    std::thread::spawn(move || for _ in lines {});
+    (serving, base)
+}
+
+fn notes_of(data: &std::path::Path, household: &str) -> Vec<String> {
+    let shown = cli(data, &["household", "show", "--id", household, "--json"]);
+    assert!(shown.success, "{shown:?}");
+    shown.json()["visits"].as_array().unwrap().iter().map(|v| v["notes"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn two_cli_devices_sync_a_visit_through_a_server_on_postgresql() {
+    let db = TestDatabase::new().unwrap_or_else(|e| panic!("a throwaway PostgreSQL cluster: {e}"));
+    let url = db.url.as_str();
+    let init = ok(&["init", "--database", url, "--demo", "small"]);
+    assert!(init.contains("300 households"), "{init}");
+    let (_serving, base) = serve(url);
+
+    let users: serde_json::Value = serde_json::from_str(&ok(&["user", "list", "--database", url, "--json"])).unwrap();
+    let worker = users.as_array().unwrap().iter().find(|u| u["role"] == "grid-worker").unwrap();
+    let worker = worker["id"].as_str().unwrap();
+    let phone_dir = tempfile::tempdir().unwrap();
+    let tablet_dir = tempfile::tempdir().unwrap();
+    for (dir, name) in [(phone_dir.path(), "phone"), (tablet_dir.path(), "tablet")] {
+        let code = last_line(&ok(&["user", "code", "--database", url, "--user", worker]));
+        let run = cli(dir, &["enroll", "--server", &base, "--code", &code, "--name", name]);
+        assert!(run.success, "{run:?}");
+        let run = cli(dir, &["sync"]);
+        assert!(run.success && run.stdout.contains("pulled"), "{run:?}");
+    }
+    let devices: serde_json::Value =
+        serde_json::from_str(&ok(&["device", "list", "--database", url, "--json"])).unwrap();
+    assert_eq!(devices.as_array().unwrap().len(), 2, "{devices}");
+
+    // Recorded offline: nothing leaves the phone until it syncs.
+    let households = cli(phone_dir.path(), &["households", "--json"]).json();
+    let household = households[0]["id"].as_str().unwrap().to_string();
+    let note = "PostgreSQL 上的走访记录";
+    let visit = cli(phone_dir.path(), &["visit", "add", "--household", &household, "--outcome", "met", "--note", note]);
+    assert!(visit.success, "{visit:?}");
+    assert_eq!(cli(phone_dir.path(), &["status", "--json"]).json()["unsent"], 1);
+    assert!(!notes_of(tablet_dir.path(), &household).contains(&note.to_string()));
+
+    assert!(cli(phone_dir.path(), &["sync"]).success);
+    assert_eq!(cli(phone_dir.path(), &["status", "--json"]).json()["unsent"], 0);
+    assert!(cli(tablet_dir.path(), &["sync"]).success);
+    assert!(notes_of(tablet_dir.path(), &household).contains(&note.to_string()), "the visit crossed over");
+
+    // Revoking from the CLI takes effect at the next request of the running server.
+    let phone = devices.as_array().unwrap().iter().find(|d| d["name"] == "phone").unwrap()["id"].as_str().unwrap();
+    ok(&["device", "revoke", "--database", url, "--device", phone]);
+    let refused = cli(phone_dir.path(), &["sync"]);
+    assert!(!refused.success, "{refused:?}");
+    assert!(cli(tablet_dir.path(), &["sync"]).success);
+}
+
+fn assert_clear_failure(out: &Output, expected: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(expected), "expected {expected:?} in: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_bad_database_url_or_an_unreachable_socket_is_a_clear_error_not_a_panic() {
+    for command in
+        [&["serve", "--listen", "127.0.0.1:0"][..], &["init"][..], &["user", "list"][..], &["device", "list"][..]]
+    {
+        let mut args = command.to_vec();
+        args.extend(["--database", "postgres://user@host:notaport/db"]);
+        assert_clear_failure(&server(&args), "does not parse");
+
+        let nobody = tempfile::tempdir().unwrap();
+        let unreachable = format!("postgresql:///gridlink?host={}", nobody.path().display());
+        let mut args = command.to_vec();
+        args.extend(["--database", &unreachable]);
+        assert_clear_failure(&server(&args), "cannot connect to PostgreSQL");
+    }
+    // Commands not on PostgreSQL yet say so without touching the database.
+    let out = server(&["roster", "--database", "postgresql:///nowhere?host=/nonexistent"]);
+    assert_clear_failure(&out, "not yet available on PostgreSQL");
+    // Exactly one of --data and --database.
+    let out = server(&["user", "list", "--data", "/tmp/x", "--database", "postgresql:///x"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = server(&["device", "list"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
