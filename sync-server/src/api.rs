@@ -56,7 +56,8 @@ pub struct Limits {
     /// Wrong enrolment codes accepted per minute, server-wide, before `/v1/enroll` answers
     /// 429 for the rest of that minute. Codes are short enough to type, so guessing them
     /// online must be slow; enrolments are rare, so a server-wide budget costs little.
-    /// Attempts still being checked count against it too.
+    /// Attempts still being checked count against it too. On PostgreSQL the wrong codes of
+    /// every server process on the database count (attempts in flight only in their own).
     pub enroll_failures_per_minute: usize,
     /// The "minute" of `enroll_failures_per_minute`; only tests shorten it.
     pub enroll_window: Duration,
@@ -166,14 +167,16 @@ impl AppState {
 
     /// Reserves one enrolment attempt under the server-wide throttle, or answers 429. The
     /// check and the reservation are one step under the lock, so a burst of concurrent
-    /// guesses cannot all pass the check before any of them is counted.
-    fn reserve_enroll_attempt(&self) -> Result<EnrollAttempt, ApiError> {
+    /// guesses cannot all pass the check before any of them is counted. `shared` is the
+    /// count of wrong codes in the window across every process on the store (PostgreSQL),
+    /// which includes this process's own once recorded.
+    fn reserve_enroll_attempt(&self, shared: usize) -> Result<EnrollAttempt, ApiError> {
         let mut throttle = lock(&self.enroll_throttle);
         let window = self.limits.enroll_window;
         while throttle.failures.front().is_some_and(|t| t.elapsed() >= window) {
             throttle.failures.pop_front();
         }
-        let spent = throttle.failures.len() + throttle.in_flight;
+        let spent = throttle.failures.len().max(shared) + throttle.in_flight;
         if spent >= self.limits.enroll_failures_per_minute {
             tracing::warn!(recent_failures = throttle.failures.len(), "enrolment throttled after repeated wrong codes");
             return Err(ApiError::new(
@@ -705,7 +708,9 @@ async fn enroll(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<EnrollRequest>,
 ) -> Result<Json<EnrollResponse>, ApiError> {
-    let mut attempt = state.reserve_enroll_attempt()?;
+    let since = now_millis().saturating_sub(i64::try_from(state.limits.enroll_window.as_millis()).unwrap_or(i64::MAX));
+    let shared = state.blocking(move |store| store.enroll_failures_since(since)).await?;
+    let mut attempt = state.reserve_enroll_attempt(shared.unwrap_or(0))?;
     let result = state.blocking(move |store| store.enroll(&request, now_millis())).await;
     attempt.failed = matches!(&result, Err(error)
         if matches!(error.code, ErrorCode::CodeInvalid | ErrorCode::CodeExpired | ErrorCode::CodeUsed));

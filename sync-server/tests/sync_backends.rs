@@ -2,7 +2,8 @@
 //! by `gridlink_sync_server::serve` over SQLite (`AppState::new`) and over PostgreSQL
 //! (`AppState::sync_only`, as `serve --database` runs it). Enrolment, first sync, a visit
 //! crossing from one phone to another, a refused write, revocation, remote wipe; and, on
-//! PostgreSQL, the 503 pages of the console and the e-link.
+//! PostgreSQL, the 503 pages of the console and the e-link, and the enrolment throttle shared
+//! by two server processes.
 
 #[path = "common/backends.rs"]
 mod backends;
@@ -19,7 +20,7 @@ use gridlink_shared::{
     DeviceId, HouseholdFile, HouseholdId, RejectCode, Role, Scope, Staff, Visit, VisitId, VisitOutcome,
 };
 use gridlink_sync_server::store::PgStore;
-use gridlink_sync_server::{AppState, SqliteStore, StoreError};
+use gridlink_sync_server::{AppState, Limits, SqliteStore, StoreError};
 
 const SEED: u64 = 7;
 
@@ -62,6 +63,10 @@ struct Live<B: Backend> {
 
 impl<B: Served> Live<B> {
     fn start() -> Self {
+        Self::start_with(Limits::default())
+    }
+
+    fn start_with(limits: Limits) -> Self {
         let now = now_millis();
         let (place, admin) = B::fresh();
         admin.load_demo(DemoSize::Small, SEED, now);
@@ -70,7 +75,7 @@ impl<B: Served> Live<B> {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        runtime.spawn(gridlink_sync_server::serve(listener, served.state(), async {
+        runtime.spawn(gridlink_sync_server::serve(listener, served.state().with_limits(limits), async {
             let _ = stopped.await;
         }));
         Live {
@@ -90,13 +95,31 @@ impl<B: Served> Live<B> {
 
     fn enroll(&self, staff: &Staff) -> Device {
         let code = self.admin.new_code(staff.id, now_millis(), 72).unwrap();
-        let request = EnrollRequest { code, device_name: format!("{}的手机", staff.name) };
-        let (status, body) = self.runtime.block_on(async {
-            let response = self.client.post(format!("{}/v1/enroll", self.base)).json(&request).send().await.unwrap();
-            (response.status(), response.bytes().await.unwrap())
-        });
+        let (status, body) = self.try_enroll(&self.base, &code);
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         Device::new(serde_json::from_slice::<EnrollResponse>(&body).unwrap())
+    }
+
+    /// Posts an enrolment with `code` to the server at `base`: status and body.
+    fn try_enroll(&self, base: &str, code: &str) -> (u16, Vec<u8>) {
+        let request = EnrollRequest { code: code.to_string(), device_name: "测试手机".into() };
+        self.runtime.block_on(async {
+            let response = self.client.post(format!("{base}/v1/enroll")).json(&request).send().await.unwrap();
+            (response.status().as_u16(), response.bytes().await.unwrap().to_vec())
+        })
+    }
+
+    /// A second server process over the same data, under `limits`; returns its base URL.
+    fn second_server(&self, limits: Limits) -> String {
+        let served = B::open(&self._place);
+        let listener = self.runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        self.runtime.spawn(gridlink_sync_server::serve(
+            listener,
+            served.state().with_limits(limits),
+            std::future::pending(),
+        ));
+        base
     }
 
     fn post_sync(&self, token: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
@@ -249,4 +272,23 @@ fn on_postgresql_the_console_and_the_elink_answer_503_not_yet_available() {
     assert_eq!(live.get("/healthz"), (200, "ok".into()));
     let (status, _) = live.get("/v1/nothing");
     assert_eq!(status, 404);
+}
+
+/// On PostgreSQL the enrolment throttle counts the wrong codes of every server process: after
+/// the budget is spent on one, another answers 429 too, even for a right code.
+#[test]
+fn on_postgresql_wrong_codes_spent_on_one_server_throttle_another() {
+    let limits = Limits { enroll_failures_per_minute: 3, ..Limits::default() };
+    let live = Live::<PgStore>::start_with(limits);
+    let other = live.second_server(limits);
+    for guess in ["AAAA-BBBB-CCCC", "DDDD-EEEE-FFFF", "GGGG-HHHH-JJJJ"] {
+        let (status, body) = live.try_enroll(&live.base, guess);
+        assert_eq!(status, 401, "{}", String::from_utf8_lossy(&body));
+    }
+    let worker = live.staff(Role::GridWorker).remove(0);
+    let code = live.admin.new_code(worker.id, now_millis(), 72).unwrap();
+    let (status, body) = live.try_enroll(&other, &code);
+    assert_eq!(status, 429, "{}", String::from_utf8_lossy(&body));
+    let envelope: ErrorEnvelope = serde_json::from_slice(&body).unwrap();
+    assert_eq!(envelope.error.code, ErrorCode::TooManyRequests);
 }

@@ -123,4 +123,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks that storage answers a trivial read; `/healthz` reports 503 when it does not.
     fn health(&self) -> Result<(), StoreError>;
+
+    /// Wrong enrolment codes that every server process on this store has recorded since
+    /// `since`, so the enrolment throttle holds across processes; `None` for a store that one
+    /// process serves alone (SQLite), whose throttle counts in memory only.
+    fn enroll_failures_since(&self, since: Millis) -> Result<Option<usize>, StoreError> {
+        let _ = since;
+        Ok(None)
+    }
 }

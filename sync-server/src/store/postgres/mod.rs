@@ -16,8 +16,8 @@
 //! `serve --database` serves the sync API from this store. Not on PostgreSQL yet: the
 //! console's tables, query rows and facts (`write_doc` keeps documents, scopes and digests
 //! only), so the web console and the e-link (the server answers 503 there), compaction,
-//! `check --repair`, the roster import and report, the audit listing, recovery keys, and the
-//! enrolment throttle in the database (it is per process, in `api.rs`).
+//! `check --repair`, the roster import and report, the audit listing and recovery keys. The
+//! enrolment throttle counts the refused codes of every process from `security_audit`.
 
 mod admin;
 pub mod cluster;
@@ -640,5 +640,17 @@ impl Store for PgStore {
         let mut client = self.client()?;
         client.query_one("SELECT 1", &[])?;
         Ok(())
+    }
+
+    fn enroll_failures_since(&self, since: Millis) -> Result<Option<usize>, StoreError> {
+        // Every refused code is in the audit already (`enroll`), whichever process refused it.
+        let mut client = self.client()?;
+        let n: i64 = client
+            .query_one(
+                "SELECT COUNT(*) FROM security_audit WHERE at >= $1 AND kind = $2",
+                &[&since, &SecurityKind::EnrolRefused.code()],
+            )?
+            .get(0);
+        Ok(Some(n.max(0) as usize))
     }
 }
