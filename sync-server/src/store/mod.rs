@@ -66,6 +66,19 @@ impl Default for PushLimits {
     }
 }
 
+/// The name (trimmed) of a user about to be added, if it and the scopes are acceptable: the
+/// same rule on every backend.
+pub(crate) fn check_new_user<'a>(name: &'a str, scopes: &[gridlink_shared::Scope]) -> Result<&'a str, StoreError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 50 {
+        return Err(StoreError::Invalid("a user needs a name of 1 to 50 characters".into()));
+    }
+    if scopes.is_empty() {
+        return Err(StoreError::Invalid("a user needs at least one --scope".into()));
+    }
+    Ok(name)
+}
+
 /// What can go wrong in storage. The auth and enrolment variants are answers, not faults;
 /// `Backend` is a fault and is logged, never shown to clients.
 #[derive(Debug, thiserror::Error)]

@@ -128,13 +128,7 @@ impl SqliteStore {
         now: Millis,
         code_hours: i64,
     ) -> Result<(UserId, String), StoreError> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 50 {
-            return Err(StoreError::Invalid("a user needs a name of 1 to 50 characters".into()));
-        }
-        if scopes.is_empty() {
-            return Err(StoreError::Invalid("a user needs at least one --scope".into()));
-        }
+        let name = super::check_new_user(name, scopes)?;
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             roster::check_scopes_exist(&tx, scopes)?;

@@ -183,13 +183,7 @@ impl PgStore {
         now: Millis,
         code_hours: i64,
     ) -> Result<(UserId, String), StoreError> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 50 {
-            return Err(StoreError::Invalid("a user needs a name of 1 to 50 characters".into()));
-        }
-        if scopes.is_empty() {
-            return Err(StoreError::Invalid("a user needs at least one --scope".into()));
-        }
+        let name = super::check_new_user(name, scopes)?;
         let mut client = self.client()?;
         let mut tx = client.transaction()?;
         roster::check_scopes_exist(&mut tx, scopes)?;
