@@ -260,14 +260,7 @@ fn rejected_changes_do_not_stop_the_batch_and_their_documents_come_back<B: Backe
         good,
     ];
     let response = sync(&store, &mut phone, batch, DEMO_NOW + 1);
-    let codes: Vec<Option<RejectCode>> = response
-        .acks
-        .iter()
-        .map(|a| match &a.status {
-            AckStatus::Rejected { code, .. } => Some(*code),
-            _ => None,
-        })
-        .collect();
+    let codes = common::reject_codes(&response);
     assert_eq!(
         codes,
         vec![

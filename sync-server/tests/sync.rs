@@ -274,14 +274,7 @@ async fn forged_actor_corrupt_bytes_missing_dependencies_and_invalid_documents_a
         good,
     ];
     let response = h.sync(&mut phone, batch).await;
-    let codes: Vec<Option<RejectCode>> = response
-        .acks
-        .iter()
-        .map(|a| match &a.status {
-            AckStatus::Rejected { code, .. } => Some(*code),
-            _ => None,
-        })
-        .collect();
+    let codes = common::reject_codes(&response);
     assert_eq!(
         codes,
         vec![

@@ -310,6 +310,19 @@ impl Device {
     }
 }
 
+/// Each ack's reject code, `None` for an accepted or duplicate change: one line to compare a
+/// whole batch's outcome.
+pub fn reject_codes(response: &gridlink_shared::protocol::SyncResponse) -> Vec<Option<gridlink_shared::RejectCode>> {
+    response
+        .acks
+        .iter()
+        .map(|a| match &a.status {
+            gridlink_shared::protocol::AckStatus::Rejected { code, .. } => Some(*code),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Builds the change `f` makes to `doc_bytes`, signed by `actor` (for pushes of documents the
 /// device is not supposed to hold).
 pub fn change_on(
