@@ -3,12 +3,13 @@
 #   scripts/setup.sh          build + test needs (C toolchain, webkit2gtk for the desktop app,
 #                             Chromium and chromedriver for the console's browser tests,
 #                             PostgreSQL for the server's second store: the tests start a
-#                             throwaway cluster of their own, the system one is never started)
+#                             throwaway cluster of their own, the system one is never started;
+#                             nginx as the load balancer of the failover test, started by it)
 #   scripts/setup.sh --ui     also Xvfb, xdotool, ImageMagick and a CJK font (screenshots)
 set -euo pipefail
 
 packages=(build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libxdo-dev libsoup-3.0-dev libgtk-3-dev
-  fonts-wqy-microhei chromium chromium-driver postgresql)
+  fonts-wqy-microhei chromium chromium-driver postgresql nginx-light)
 if [[ "${1:-}" == "--ui" ]]; then
   packages+=(xvfb xdotool imagemagick x11-utils)
 fi
