@@ -8,3 +8,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # The end-to-end scenarios start the real binaries; build them first.
 cargo build --bins -p gridlink-sync-server -p gridlink-cli
 cargo test --workspace --exclude gridlink-app
+# The end-to-end scenarios again with the server on PostgreSQL (a throwaway cluster each test
+# binary starts and removes); the files that need the console, the e-link or the SQLite file
+# pin SQLite (see tests/src/lib.rs).
+GRIDLINK_TEST_BACKEND=postgres cargo test -p gridlink-tests \
+  --test scenarios --test activities --test cli --test conflicts --test new_household

@@ -3,6 +3,12 @@
 //! enrolled [`gridlink_client::Client`]s with one data directory each, and a fault-injecting
 //! TCP proxy that cuts connections at seeded random points of requests and responses.
 //!
+//! The store behind the server is chosen by `GRIDLINK_TEST_BACKEND`: unset or `sqlite` for the
+//! embedded store (`--data DIR`), `postgres` for a database in a throwaway PostgreSQL cluster
+//! (`--database URL`, [`TestDatabase`]). The scenario files that need only the sync API and
+//! the admin commands PostgreSQL has run on both (`scripts/test.sh` runs them twice); those
+//! that use the console, the e-link or the SQLite file itself pin [`Backend::Sqlite`].
+//!
 //! The server binary is built with `cargo build -p gridlink-sync-server` on first use (the
 //! tests need the real executable, which a library dependency does not provide) and found in
 //! the target directory next to the test executable.
@@ -18,6 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use gridlink_client::Client;
 use gridlink_client::sync::RetryPolicy;
+use gridlink_sync_server::store::postgres::cluster::TestDatabase;
 use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -108,9 +115,34 @@ pub fn cli_env(data: &Path, env: &[(&str, &str)], args: &[&str]) -> CliRun {
     }
 }
 
-/// A `gridlink-server` process serving a data directory with the small demo dataset.
+/// Which store a test server runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite in a temporary data directory (`--data DIR`).
+    Sqlite,
+    /// A fresh database in a throwaway PostgreSQL cluster (`--database URL`).
+    Postgres,
+}
+
+impl Backend {
+    /// From `GRIDLINK_TEST_BACKEND` (`sqlite`, the default, or `postgres`). Any other value is a
+    /// mistake in the test command, so it panics rather than silently testing SQLite.
+    pub fn from_env() -> Backend {
+        match std::env::var("GRIDLINK_TEST_BACKEND").as_deref() {
+            Err(_) | Ok("") | Ok("sqlite") => Backend::Sqlite,
+            Ok("postgres") => Backend::Postgres,
+            Ok(other) => panic!("GRIDLINK_TEST_BACKEND={other:?}: expected sqlite or postgres"),
+        }
+    }
+}
+
+/// A `gridlink-server` process serving the demo dataset from a data directory or, with
+/// `GRIDLINK_TEST_BACKEND=postgres`, from a throwaway PostgreSQL database.
 pub struct Server {
+    /// The data directory (SQLite); on PostgreSQL an empty directory for scratch files.
     pub data: tempfile::TempDir,
+    /// The database on PostgreSQL; dropped (with the cluster when last) after the process.
+    database: Option<TestDatabase>,
     child: Option<Child>,
     pub addr: SocketAddr,
     /// Extra `serve` arguments (e.g. `--tls-cert FILE --tls-key FILE`), kept for restarts.
@@ -134,15 +166,35 @@ impl Server {
     /// `--tls-cert FILE --tls-key FILE`: the server then speaks HTTPS and [`Server::url`]
     /// starts with `https://`).
     pub fn start_demo_serving(size: &str, serve_args: &[&str]) -> anyhow::Result<Server> {
+        Server::start_on(Backend::from_env(), size, serve_args)
+    }
+
+    /// `init --demo SIZE` then `serve` on the given backend, whatever the environment says:
+    /// for the tests that need the SQLite file, the console or the e-link.
+    pub fn start_on(backend: Backend, size: &str, serve_args: &[&str]) -> anyhow::Result<Server> {
         let data = tempfile::tempdir()?;
-        let out =
-            Command::new(server_binary()).args(["init", "--data"]).arg(data.path()).args(["--demo", size]).output()?;
+        let database = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(TestDatabase::new().map_err(|e| anyhow::anyhow!("PostgreSQL cluster: {e}"))?),
+        };
+        let store = store_args(data.path(), database.as_ref());
+        let out = Command::new(server_binary()).arg("init").args(&store).args(["--demo", size]).output()?;
         if !out.status.success() {
             bail!("init failed: {}", String::from_utf8_lossy(&out.stderr));
         }
         let serve_args: Vec<String> = serve_args.iter().map(|a| a.to_string()).collect();
-        let (child, addr, https) = spawn_serve(data.path(), "127.0.0.1:0".parse()?, &serve_args)?;
-        Ok(Server { data, child: Some(child), addr, serve_args, https })
+        let (child, addr, https) = spawn_serve(&store, "127.0.0.1:0".parse()?, &serve_args)?;
+        Ok(Server { data, database, child: Some(child), addr, serve_args, https })
+    }
+
+    /// Which store this server runs on.
+    pub fn backend(&self) -> Backend {
+        if self.database.is_some() { Backend::Postgres } else { Backend::Sqlite }
+    }
+
+    /// `--data DIR` or `--database URL`, for any `gridlink-server` command on this store.
+    pub fn store_args(&self) -> Vec<std::ffi::OsString> {
+        store_args(self.data.path(), self.database.as_ref())
     }
 
     pub fn url(&self) -> String {
@@ -159,7 +211,7 @@ impl Server {
     pub fn admin(&self, args: &[&str]) -> anyhow::Result<String> {
         let mut command = Command::new(server_binary());
         command.args(&args[..args.len().min(2)]);
-        command.arg("--data").arg(self.data.path());
+        command.args(self.store_args());
         command.args(args.iter().skip(2));
         let out = command.output()?;
         if !out.status.success() {
@@ -218,7 +270,7 @@ impl Server {
         self.kill();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            match spawn_serve(self.data.path(), self.addr, &self.serve_args) {
+            match spawn_serve(&self.store_args(), self.addr, &self.serve_args) {
                 Ok((child, _, https)) => {
                     self.child = Some(child);
                     self.https = https;
@@ -244,10 +296,21 @@ fn last_line(text: &str) -> anyhow::Result<String> {
     Ok(text.lines().rev().find(|l| !l.trim().is_empty()).context("empty output")?.trim().to_string())
 }
 
-fn spawn_serve(data: &Path, listen: SocketAddr, extra: &[String]) -> anyhow::Result<(Child, SocketAddr, bool)> {
+fn store_args(data: &Path, database: Option<&TestDatabase>) -> Vec<std::ffi::OsString> {
+    match database {
+        Some(database) => vec!["--database".into(), database.url.clone().into()],
+        None => vec!["--data".into(), data.into()],
+    }
+}
+
+fn spawn_serve(
+    store: &[std::ffi::OsString],
+    listen: SocketAddr,
+    extra: &[String],
+) -> anyhow::Result<(Child, SocketAddr, bool)> {
     let mut child = Command::new(server_binary())
-        .args(["serve", "--data"])
-        .arg(data)
+        .arg("serve")
+        .args(store)
         .args(["--listen", &listen.to_string()])
         .args(extra)
         .env("RUST_LOG", "warn")

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 
 use browser::{Viewport, browser, shoot, submit, text, wait_for_path};
 use fantoccini::{Client, Locator};
-use gridlink_tests::{Server, cli};
+use gridlink_tests::{Backend, Server, cli};
 
 const PASSWORD: &str = "凤凰街道2026!";
 
@@ -49,7 +49,7 @@ fn user(server: &Server, role: &str, index: usize) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supervisor_reviews_in_a_real_browser_and_the_phone_gets_the_result() {
-    let server = Server::start_demo().unwrap();
+    let server = Server::start_on(Backend::Sqlite, "small", &[]).unwrap();
     let base = server.url();
     let supervisor = user(&server, "supervisor", 0);
     let supervisor_id = supervisor["id"].as_str().unwrap();
@@ -187,7 +187,7 @@ async fn drill_down(client: &Client, base: &str, figure: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_community_supervisor_drills_down_closes_a_case_and_downloads_a_ledger() {
-    let server = Server::start_demo().unwrap();
+    let server = Server::start_on(Backend::Sqlite, "small", &[]).unwrap();
     let base = server.url();
     let supervisor = user(&server, "supervisor", 1);
     let community = supervisor["scopes"][0].as_str().unwrap().to_string();

@@ -8,7 +8,7 @@
 
 use gridlink_shared::automerge::AutoCommit;
 use gridlink_shared::{DocId, doc};
-use gridlink_tests::{CliRun, Server, cli};
+use gridlink_tests::{Backend, CliRun, Server, cli};
 
 /// The visit notes of a household as the device shows them.
 fn notes_of(data: &std::path::Path, household: &str) -> Vec<String> {
@@ -43,7 +43,7 @@ fn enrol(server: &Server, user: &str, data: &std::path::Path, name: &str) {
 
 #[test]
 fn a_change_lost_on_the_device_and_one_lost_on_the_server_are_found_and_repaired_with_nothing_lost() {
-    let mut server = Server::start_demo().unwrap();
+    let mut server = Server::start_on(Backend::Sqlite, "small", &[]).unwrap();
     let (worker, grid) = server.user_with_role("grid-worker", 0).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();

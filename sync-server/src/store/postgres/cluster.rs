@@ -141,12 +141,21 @@ impl TempCluster {
         format!("postgresql:///{db}?host={}&port={PORT}&user=postgres", self.dir.path().display())
     }
 
-    /// Creates a new, empty database and returns its URL.
+    /// Creates a new, empty database and returns its URL. Callable from async tests too: the
+    /// blocking client runs its own runtime, so it lives on a thread of its own.
     pub fn create_database(&self) -> Result<String, String> {
         let name = format!("gridlink_{}", self.next_db.fetch_add(1, Ordering::Relaxed));
-        let mut admin = postgres::Client::connect(&self.url("postgres"), postgres::NoTls)
-            .map_err(|e| format!("connecting to the cluster: {e}"))?;
-        admin.batch_execute(&format!("CREATE DATABASE {name}")).map_err(|e| format!("CREATE DATABASE: {e}"))?;
+        let admin_url = self.url("postgres");
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let mut admin = postgres::Client::connect(&admin_url, postgres::NoTls)
+                        .map_err(|e| format!("connecting to the cluster: {e}"))?;
+                    admin.batch_execute(&format!("CREATE DATABASE {name}")).map_err(|e| format!("CREATE DATABASE: {e}"))
+                })
+                .join()
+                .map_err(|_| "creating the database panicked".to_string())?
+        })?;
         Ok(self.url(&name))
     }
 }
