@@ -90,7 +90,7 @@ impl From<StoreError> for ApiError {
             }
             StoreError::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, what),
             StoreError::Invalid(message) => ApiError::bad_request(message),
-            StoreError::Backend(detail) => ApiError::internal(detail),
+            StoreError::Backend(detail) | StoreError::Retryable(detail) => ApiError::internal(detail),
         }
     }
 }

@@ -345,3 +345,27 @@ fn a_pull_only_sync_does_not_wait_behind_a_push_in_progress() {
         assert!(matches!(answer, Ok(Ok(AckStatus::Accepted))), "{answer:?}");
     });
 }
+
+#[test]
+fn deadlocks_and_serialization_failures_are_told_apart_by_sqlstate_as_retryable() {
+    // Two SERIALIZABLE transactions that each read what the other writes (write skew): the
+    // second to commit fails with SQLSTATE 40001, whatever the server's message language.
+    let db = TestDatabase::new().unwrap();
+    let mut setup = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    setup.batch_execute("CREATE TABLE duty (name TEXT PRIMARY KEY, on_call BOOLEAN NOT NULL); INSERT INTO duty VALUES ('陈晓燕', true), ('李建国', true)").unwrap();
+    let mut first = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let mut second = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let serializable = "BEGIN ISOLATION LEVEL SERIALIZABLE; SELECT count(*) FROM duty WHERE on_call";
+    first.batch_execute(serializable).unwrap();
+    second.batch_execute(serializable).unwrap();
+    first.batch_execute("UPDATE duty SET on_call = false WHERE name = '陈晓燕'").unwrap();
+    second.batch_execute("UPDATE duty SET on_call = false WHERE name = '李建国'").unwrap();
+    first.batch_execute("COMMIT").unwrap();
+    let failure = second.batch_execute("COMMIT").unwrap_err();
+    assert!(matches!(StoreError::from(failure), StoreError::Retryable(_)));
+    // Any other failure stays a fault.
+    let other = setup.batch_execute("SELECT * FROM no_such_table").unwrap_err();
+    assert!(matches!(StoreError::from(other), StoreError::Backend(_)));
+    // The blocking clients run their own runtimes; close them before the cluster goes.
+    drop((first, second, setup));
+}

@@ -102,6 +102,11 @@ pub enum StoreError {
     Invalid(String),
     #[error("storage failure: {0}")]
     Backend(String),
+    /// The database aborted the transaction to keep concurrent writers apart (a deadlock or a
+    /// serialization failure, told by its SQLSTATE): nothing was written, and running the
+    /// same transaction again is safe. A fault like `Backend` once the retries are spent.
+    #[error("storage conflict, safe to retry: {0}")]
+    Retryable(String),
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -43,7 +43,13 @@ use crate::secrets;
 
 impl From<postgres::Error> for StoreError {
     fn from(error: postgres::Error) -> Self {
-        StoreError::Backend(error.to_string())
+        use postgres::error::SqlState;
+        match error.code() {
+            Some(code) if *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE => {
+                StoreError::Retryable(error.to_string())
+            }
+            _ => StoreError::Backend(error.to_string()),
+        }
     }
 }
 
@@ -374,18 +380,13 @@ impl PgStore {
                 Ok((authed, pushed))
             })();
             match result {
-                Err(StoreError::Backend(message)) if attempt < PUSH_ATTEMPTS && is_retryable(&message) => {
+                Err(StoreError::Retryable(message)) if attempt < PUSH_ATTEMPTS => {
                     tracing::warn!(%device, attempt, %message, "push transaction aborted by PostgreSQL; retrying");
                 }
                 other => return other,
             }
         }
     }
-}
-
-/// Deadlock or serialization failure: the transaction did nothing and may simply run again.
-fn is_retryable(message: &str) -> bool {
-    message.contains("deadlock detected") || message.contains("could not serialize")
 }
 
 /// The device's last sync and what it reported.
