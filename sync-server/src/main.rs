@@ -123,6 +123,10 @@ enum Command {
         /// process's open-file limit (`ulimit -n`).
         #[arg(long, value_name = "N", default_value_t = default_max_connections())]
         max_connections: NonZeroUsize,
+        /// PostgreSQL connections this process opens at most; requests past it wait for one.
+        /// Keep processes × N under the database's `max_connections`. Ignored with --data.
+        #[arg(long, value_name = "N", default_value_t = default_db_pool())]
+        db_pool: NonZeroUsize,
     },
     /// Print the roster: communities, grids, buildings and household counts.
     Roster {
@@ -438,13 +442,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             println!("init took {} ms", started.elapsed().as_millis());
         }
-        Command::Serve { data, listen, max_connections, tls_cert, tls_key } => {
+        Command::Serve { data, listen, max_connections, db_pool, tls_cert, tls_key } => {
             // Certificate problems are reported before anything listens.
             let tls = match (tls_cert, tls_key) {
                 (Some(cert), Some(key)) => Some(gridlink_sync_server::tls::load(&cert, &key)?),
                 _ => None,
             };
-            serve(&data, listen, Limits { max_connections: max_connections.get(), ..Limits::default() }, tls)?
+            let limits = Limits { max_connections: max_connections.get(), ..Limits::default() };
+            serve(&data, db_pool, listen, limits, tls)?
         }
         Command::Roster { data, json } => {
             let report = data.sqlite()?.roster_report()?;
@@ -853,8 +858,13 @@ fn default_max_connections() -> NonZeroUsize {
     NonZeroUsize::new(Limits::default().max_connections).unwrap_or(NonZeroUsize::MIN)
 }
 
+fn default_db_pool() -> NonZeroUsize {
+    NonZeroUsize::new(gridlink_sync_server::store::postgres::DEFAULT_POOL_SIZE).unwrap_or(NonZeroUsize::MIN)
+}
+
 fn serve(
     data: &DataDir,
+    db_pool: NonZeroUsize,
     listen: SocketAddr,
     limits: Limits,
     tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
@@ -863,7 +873,9 @@ fn serve(
     // client blocks, and a bad URL or a newer schema is reported before anything listens.
     let (state, source) = match (&data.data, &data.database) {
         (Some(dir), _) => (AppState::new(open(dir)?), dir.display().to_string()),
-        (None, Some(url)) => (AppState::sync_only(open_pg(url)?), "PostgreSQL".to_string()),
+        (None, Some(url)) => {
+            (AppState::sync_only(open_pg(url)?.with_pool_size(db_pool.get())), format!("PostgreSQL, pool of {db_pool}"))
+        }
         (None, None) => bail!("give --data DIR or --database URL"),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

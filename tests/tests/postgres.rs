@@ -36,8 +36,13 @@ impl Drop for Serving {
 }
 
 fn serve(url: &str) -> (Serving, String) {
+    serve_with(url, &[])
+}
+
+fn serve_with(url: &str, extra: &[&str]) -> (Serving, String) {
     let mut child = Command::new(server_binary())
         .args(["serve", "--database", url, "--listen", "127.0.0.1:0"])
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -133,4 +138,47 @@ fn a_bad_database_url_or_an_unreachable_socket_is_a_clear_error_not_a_panic() {
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     let out = server(&["device", "list"]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn db_pool_caps_the_connections_one_process_opens_and_requests_wait_for_one() {
+    let db = TestDatabase::new().unwrap_or_else(|e| panic!("a throwaway PostgreSQL cluster: {e}"));
+    let url = db.url.as_str();
+    ok(&["init", "--database", url, "--demo", "small"]);
+    let (_serving, base) = serve_with(url, &["--db-pool", "1"]);
+    let users: serde_json::Value = serde_json::from_str(&ok(&["user", "list", "--database", url, "--json"])).unwrap();
+    let workers: Vec<String> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["role"] == "grid-worker")
+        .take(4)
+        .map(|u| u["id"].as_str().unwrap().to_string())
+        .collect();
+    let phones: Vec<_> = workers
+        .iter()
+        .map(|worker| {
+            let dir = tempfile::tempdir().unwrap();
+            let code = last_line(&ok(&["user", "code", "--database", url, "--user", worker]));
+            assert!(cli(dir.path(), &["enroll", "--server", &base, "--code", &code, "--name", "网格员手机"]).success);
+            dir
+        })
+        .collect();
+    // Four first syncs at once through one database connection: they queue, none fails.
+    std::thread::scope(|scope| {
+        for phone in &phones {
+            scope.spawn(|| {
+                let run = cli(phone.path(), &["sync"]);
+                assert!(run.success, "{run:?}");
+            });
+        }
+    });
+    let probe = Command::new("psql")
+        .args(["-XAt", "--dbname", url, "-c"])
+        .arg("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        .output()
+        .unwrap();
+    assert!(probe.status.success(), "{}", String::from_utf8_lossy(&probe.stderr));
+    let others: u32 = String::from_utf8_lossy(&probe.stdout).trim().parse().unwrap();
+    assert!(others <= 1, "the server holds {others} connections with --db-pool 1");
 }
