@@ -29,81 +29,6 @@ fn households(device: &Device) -> Vec<DocId> {
     ids
 }
 
-/// One hostile variant of a real change.
-fn mutate(rng: &mut ChaCha8Rng, honest: &[u8], other_doc: DocId, own: DocId) -> (DocId, Vec<u8>, &'static str) {
-    let change = doc::parse_change(honest).unwrap();
-    let mut bytes = honest.to_vec();
-    let mut target = own;
-    let kind = match rng.random_range(0..9) {
-        0 => {
-            for _ in 0..rng.random_range(1..8) {
-                let i = rng.random_range(0..bytes.len());
-                bytes[i] ^= 1 << rng.random_range(0..8);
-            }
-            "bit flips"
-        }
-        1 => {
-            let i = rng.random_range(0..bytes.len());
-            bytes[i] = [0x00, 0x7f, 0x80, 0xff][rng.random_range(0..4)];
-            "byte set to an extreme"
-        }
-        2 => {
-            let seq = [0, 1, 2, change.seq() + 1, change.seq() + 1000, u64::MAX >> 1][rng.random_range(0..6)];
-            bytes = reencode_or(honest, &change, |c| c.seq = seq);
-            "seq set to an extreme"
-        }
-        3 => {
-            let start = [1, 2, u64::from(u32::MAX) - 1, 1 << 40][rng.random_range(0..4)];
-            bytes = reencode_or(honest, &change, |c| c.start_op = std::num::NonZeroU64::new(start).unwrap());
-            "start op set to an extreme"
-        }
-        4 => {
-            let time = [i64::MIN, -1, 0, i64::MAX, 1 << 62][rng.random_range(0..5)];
-            bytes = reencode_or(honest, &change, |c| c.time = time);
-            "time set to an extreme"
-        }
-        5 => {
-            let bump = rng.random_range(1..4);
-            bytes = reencode_or(honest, &change, |c| c.seq += bump);
-            "the same ops under another seq"
-        }
-        6 => {
-            bytes.truncate(rng.random_range(0..bytes.len()));
-            "truncated"
-        }
-        7 => {
-            target = other_doc;
-            "pushed for another document"
-        }
-        _ => {
-            bytes = reencode_or(honest, &change, |c| c.deps.push(automerge::ChangeHash([7; 32])));
-            "an unknown dependency"
-        }
-    };
-    // Most byte-level damage would stop at the checksum; usually make it valid again so the
-    // damage reaches the parser behind it.
-    if matches!(kind, "bit flips" | "byte set to an extreme" | "truncated") && rng.random_bool(0.7) {
-        craft::fix_checksum(&mut bytes);
-    }
-    (target, bytes, kind)
-}
-
-/// Re-encodes with automerge's own encoder; if that encoder refuses the edit (it panics on
-/// some), the honest bytes with one flipped bit stand in.
-fn reencode_or(
-    honest: &[u8],
-    change: &automerge::Change,
-    edit: impl FnOnce(&mut automerge::ExpandedChange) + std::panic::UnwindSafe,
-) -> Vec<u8> {
-    let change = change.clone();
-    std::panic::catch_unwind(move || craft::reencode(&change, edit)).unwrap_or_else(|_| {
-        let mut bytes = honest.to_vec();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 1;
-        bytes
-    })
-}
-
 async fn checked_sync(h: &Harness, device: &Device, body: Vec<u8>, what: &str) -> Option<SyncResponse> {
     let started = Instant::now();
     let (status, _, reply) = h.post_sync(&device.token, body).await;
@@ -138,7 +63,7 @@ async fn mutated_sync_requests_never_crash_the_server_or_poison_the_store() {
             let response = h.sync(&mut phone, vec![honest.clone()]).await;
             assert_eq!(response.acks[0].status, AckStatus::Accepted, "{context}: the honest edit");
         }
-        let (target, bytes, kind) = mutate(&mut rng, &honest.bytes, other, id);
+        let (target, bytes, kind) = craft::mutate(&mut rng, &honest.bytes, other, id);
         *kinds.entry(kind).or_default() += 1;
         let mut pushes = vec![PushChange { doc: target, bytes }];
         if rng.random_bool(0.2) {

@@ -1,7 +1,8 @@
 //! Sync stories over real HTTP on 127.0.0.1, against both backends: the real router served
 //! by `gridlink_sync_server::serve` over SQLite (`AppState::new`) and over PostgreSQL
 //! (`AppState::sync_only`, as `serve --database` runs it). Enrolment, first sync, a visit
-//! crossing from one phone to another, a refused write, revocation, remote wipe; and, on
+//! crossing from one phone to another, a refused write, revocation, remote wipe, mutated
+//! (hostile) sync requests that never get a 5xx nor store what a fresh phone cannot load; and, on
 //! PostgreSQL, the 503 pages of the console and the e-link, and the enrolment throttle shared
 //! by two server processes.
 
@@ -17,7 +18,7 @@ use gridlink_shared::protocol::{
 };
 use gridlink_shared::time::now_millis;
 use gridlink_shared::{
-    DeviceId, HouseholdFile, HouseholdId, RejectCode, Role, Scope, Staff, Visit, VisitId, VisitOutcome,
+    DeviceId, DocId, HouseholdFile, HouseholdId, RejectCode, Role, Scope, Staff, Visit, VisitId, VisitOutcome,
 };
 use gridlink_sync_server::store::PgStore;
 use gridlink_sync_server::{AppState, Limits, SqliteStore, StoreError};
@@ -29,6 +30,10 @@ const SEED: u64 = 7;
 trait Served: Backend {
     fn state(self) -> AppState;
     fn wipe(&self, device: DeviceId) -> Result<bool, StoreError>;
+    /// The server's copy of a document.
+    fn stored_doc(&self, id: DocId) -> Option<Vec<u8>>;
+    /// Every stored document, id and bytes.
+    fn stored_docs(&self) -> Vec<(String, Vec<u8>)>;
 }
 
 impl Served for SqliteStore {
@@ -38,6 +43,19 @@ impl Served for SqliteStore {
     fn wipe(&self, device: DeviceId) -> Result<bool, StoreError> {
         self.wipe_device(device, now_millis())
     }
+    fn stored_doc(&self, id: DocId) -> Option<Vec<u8>> {
+        self.read(|conn| {
+            Ok(conn.query_row("SELECT bytes FROM docs WHERE id = ?1", [id.to_string()], |r| r.get(0)).ok())
+        })
+        .unwrap()
+    }
+    fn stored_docs(&self) -> Vec<(String, Vec<u8>)> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare("SELECT id, bytes FROM docs")?;
+            Ok(stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?)
+        })
+        .unwrap()
+    }
 }
 
 impl Served for PgStore {
@@ -46,6 +64,18 @@ impl Served for PgStore {
     }
     fn wipe(&self, device: DeviceId) -> Result<bool, StoreError> {
         self.wipe_device(device, now_millis())
+    }
+    fn stored_doc(&self, id: DocId) -> Option<Vec<u8>> {
+        self.read(|client| Ok(client.query_opt("SELECT bytes FROM docs WHERE id = $1", &[&id.to_string()])?))
+            .unwrap()
+            .map(|row| row.get(0))
+    }
+    fn stored_docs(&self) -> Vec<(String, Vec<u8>)> {
+        self.read(|client| Ok(client.query("SELECT id, bytes FROM docs", &[])?))
+            .unwrap()
+            .into_iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect()
     }
 }
 
@@ -244,7 +274,64 @@ fn a_revoked_device_and_a_wiped_one_are_refused_over_http<B: Served>() {
     live.sync(&mut other, Vec::new());
 }
 
+/// The mutation fuzz of `fuzz.rs` (the same hostile variants, `common::craft::mutate`) against
+/// each backend over real HTTP, shorter: no 5xx, and every stored document still loads the way
+/// a fresh phone loads it, which a second phone then does.
+fn mutated_sync_requests_never_get_a_5xx_nor_poison_the_store<B: Served>() {
+    use rand::{Rng, SeedableRng};
+    let seed: u64 = std::env::var("GRIDLINK_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(20261130);
+    let cases: usize = std::env::var("GRIDLINK_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(80);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let live = Live::<B>::start();
+    let worker = live.staff(Role::GridWorker).remove(0);
+    let mut phone = live.enroll(&worker);
+    live.sync_all(&mut phone);
+    let grid = grid_of(&worker);
+    let ids: Vec<DocId> =
+        live.demo.households.iter().filter(|h| h.placement.grid == grid).map(|h| h.id.into()).collect();
+    // Changes the store refused one by one: the damage reached the push checks, not only the
+    // request decoder.
+    let mut refused = 0;
+    let server_copy = |id: DocId| gridlink_shared::doc::load(&live.admin.stored_doc(id).unwrap()).unwrap();
+    for case in 0..cases {
+        let context = format!("{} seed {seed} case {case}", B::NAME);
+        let id = ids[rng.random_range(0..ids.len())];
+        let other = ids[rng.random_range(0..ids.len())];
+        let note = format!("第{case}次走访：老人精神不错");
+        let honest = phone.edit::<HouseholdFile>(id, |f| f.notes = note);
+        if rng.random_bool(0.5) {
+            let response = live.sync(&mut phone, vec![honest.clone()]);
+            assert_eq!(response.acks[0].status, AckStatus::Accepted, "{context}: the honest edit");
+        }
+        let (target, bytes, kind) = common::craft::mutate(&mut rng, &honest.bytes, other, id);
+        let mut body = protocol::encode(&phone.request(vec![PushChange { doc: target, bytes }]));
+        if rng.random_range(0..10) == 0 {
+            let i = rng.random_range(0..body.len());
+            body[i] = rng.random();
+        }
+        let (status, reply) = live.post_sync(&phone.token, body);
+        assert!(status < 500, "{context} ({kind}): {status} {}", String::from_utf8_lossy(&reply));
+        if status == 200 {
+            let response: SyncResponse = protocol::decode(&reply).unwrap();
+            refused += response.acks.iter().filter(|a| matches!(a.status, AckStatus::Rejected { .. })).count();
+        }
+        phone.docs.insert(id, server_copy(id));
+        phone.docs.insert(other, server_copy(other));
+    }
+    assert!(refused >= cases / 4, "{}: only {refused} of {cases} hostile changes reached the checks", B::NAME);
+    for (id, bytes) in live.admin.stored_docs() {
+        gridlink_sync_server::store::check_document(&bytes)
+            .unwrap_or_else(|e| panic!("{}: stored document {id} does not load: {e}", B::NAME));
+    }
+    let mut fresh = live.enroll(&worker);
+    live.sync_all(&mut fresh);
+    for id in &ids {
+        gridlink_shared::doc::read::<HouseholdFile>(&fresh.docs[id]).unwrap();
+    }
+}
+
 stories!(
+    mutated_sync_requests_never_get_a_5xx_nor_poison_the_store,
     a_visit_recorded_on_one_phone_reaches_another_over_http,
     a_write_to_another_grid_is_refused_over_http,
     a_revoked_device_and_a_wiped_one_are_refused_over_http,

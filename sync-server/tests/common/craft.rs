@@ -2,6 +2,7 @@
 //! field by field (<https://alexjg.github.io/automerge-storage-docs/#change-chunks>), so a test
 //! can declare what an honest automerge never would.
 
+use gridlink_shared::{DocId, doc};
 use sha2::{Digest, Sha256};
 
 pub const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
@@ -146,4 +147,81 @@ pub fn fix_checksum(bytes: &mut [u8]) {
     let data = &bytes[pos + 1..];
     let sum = hash(bytes[8], data);
     bytes[4..8].copy_from_slice(&sum[..4]);
+}
+
+/// One hostile variant of a real change (the fuzz stories): bit flips, extreme header fields,
+/// accepted ops under another seq, truncation, another document, an unknown dependency.
+/// Returns the document to push it for, the bytes, and what was done.
+pub fn mutate(rng: &mut impl rand::Rng, honest: &[u8], other_doc: DocId, own: DocId) -> (DocId, Vec<u8>, &'static str) {
+    let change = doc::parse_change(honest).unwrap();
+    let mut bytes = honest.to_vec();
+    let mut target = own;
+    let kind = match rng.random_range(0..9) {
+        0 => {
+            for _ in 0..rng.random_range(1..8) {
+                let i = rng.random_range(0..bytes.len());
+                bytes[i] ^= 1 << rng.random_range(0..8);
+            }
+            "bit flips"
+        }
+        1 => {
+            let i = rng.random_range(0..bytes.len());
+            bytes[i] = [0x00, 0x7f, 0x80, 0xff][rng.random_range(0..4)];
+            "byte set to an extreme"
+        }
+        2 => {
+            let seq = [0, 1, 2, change.seq() + 1, change.seq() + 1000, u64::MAX >> 1][rng.random_range(0..6)];
+            bytes = reencode_or(honest, &change, |c| c.seq = seq);
+            "seq set to an extreme"
+        }
+        3 => {
+            let start = [1, 2, u64::from(u32::MAX) - 1, 1 << 40][rng.random_range(0..4)];
+            bytes = reencode_or(honest, &change, |c| c.start_op = std::num::NonZeroU64::new(start).unwrap());
+            "start op set to an extreme"
+        }
+        4 => {
+            let time = [i64::MIN, -1, 0, i64::MAX, 1 << 62][rng.random_range(0..5)];
+            bytes = reencode_or(honest, &change, |c| c.time = time);
+            "time set to an extreme"
+        }
+        5 => {
+            let bump = rng.random_range(1..4);
+            bytes = reencode_or(honest, &change, |c| c.seq += bump);
+            "the same ops under another seq"
+        }
+        6 => {
+            bytes.truncate(rng.random_range(0..bytes.len()));
+            "truncated"
+        }
+        7 => {
+            target = other_doc;
+            "pushed for another document"
+        }
+        _ => {
+            bytes = reencode_or(honest, &change, |c| c.deps.push(automerge::ChangeHash([7; 32])));
+            "an unknown dependency"
+        }
+    };
+    // Most byte-level damage would stop at the checksum; usually make it valid again so the
+    // damage reaches the parser behind it.
+    if matches!(kind, "bit flips" | "byte set to an extreme" | "truncated") && rng.random_bool(0.7) {
+        fix_checksum(&mut bytes);
+    }
+    (target, bytes, kind)
+}
+
+/// Re-encodes with automerge's own encoder; if that encoder refuses the edit (it panics on
+/// some), the honest bytes with one flipped bit stand in.
+fn reencode_or(
+    honest: &[u8],
+    change: &automerge::Change,
+    edit: impl FnOnce(&mut automerge::ExpandedChange) + std::panic::UnwindSafe,
+) -> Vec<u8> {
+    let change = change.clone();
+    std::panic::catch_unwind(move || reencode(&change, edit)).unwrap_or_else(|_| {
+        let mut bytes = honest.to_vec();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        bytes
+    })
 }
