@@ -1,9 +1,15 @@
-//! The SQLite backend: one file in the data directory, one connection per process behind a
-//! mutex (SQLite has one writer anyway), every sync in one `BEGIN IMMEDIATE` transaction.
+//! The SQLite backend: one file in the data directory, one writing connection per process
+//! behind a mutex (SQLite has one writer anyway), every sync that pushes in one `BEGIN
+//! IMMEDIATE` transaction. Syncs with nothing to push and token checks read on connections of
+//! their own ([`Readers`]): in WAL mode a read transaction is one consistent snapshot that
+//! takes no lock, so a phone that only pulls never waits behind another phone's push (nor
+//! behind an admin command writing from another process). Their last-sync bookkeeping is
+//! written right away when the writer is free, else by the next write (`pending_seen`).
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use automerge::ActorId;
 use gridlink_shared::demo::{self, DemoData, DemoSize};
@@ -21,6 +27,82 @@ use crate::secrets;
 /// The SQLite store.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    readers: Readers,
+    /// What pull-only syncs reported while the writer was busy, by device: written by the next
+    /// transaction that gets the writer.
+    pending_seen: Mutex<HashMap<DeviceId, Seen>>,
+}
+
+/// Read-only connections to the database file, opened on demand and kept for reuse.
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// Idle read connections kept open; more are opened while needed and closed after.
+const IDLE_READERS: usize = 8;
+
+impl Readers {
+    fn new(data_dir: &Path) -> Readers {
+        Readers { path: data_dir.join(super::DB_FILE), idle: Mutex::default() }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut conn = match idle {
+            Some(conn) => conn,
+            None => {
+                let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                let conn = Connection::open_with_flags(&self.path, flags)?;
+                // WAL readers rarely see SQLITE_BUSY (a checkpoint's recovery), but may.
+                conn.busy_timeout(Duration::from_secs(10))?;
+                conn
+            }
+        };
+        if !conn.is_autocommit() {
+            conn.execute_batch("ROLLBACK")?;
+        }
+        let result = f(&mut conn);
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+/// A device's last sync as a pull-only sync saw it.
+#[derive(Clone, Debug)]
+struct Seen {
+    at: Millis,
+    device_time: Millis,
+    health: Option<gridlink_shared::protocol::DeviceHealth>,
+}
+
+impl Seen {
+    fn of(request: &SyncRequest, now: Millis) -> Seen {
+        Seen { at: now, device_time: request.device_time, health: request.health.clone() }
+    }
+
+    fn write(&self, conn: &Connection, device: DeviceId) -> Result<(), StoreError> {
+        conn.execute(
+            "UPDATE devices SET last_sync_at = ?1, last_device_time = ?2 WHERE id = ?3",
+            params![self.at, self.device_time, device.to_string()],
+        )?;
+        if let Some(health) = &self.health {
+            conn.execute(
+                "UPDATE devices SET app_version = ?1, unsent = ?2, rejected = ?3, quarantined = ?4 WHERE id = ?5",
+                params![
+                    health.app_version.chars().take(40).collect::<String>(),
+                    health.unsent.min(i64::MAX as u64) as i64,
+                    health.rejected.min(i64::MAX as u64) as i64,
+                    health.quarantined.min(i64::MAX as u64) as i64,
+                    device.to_string()
+                ],
+            )?;
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -90,14 +172,65 @@ impl SqliteStore {
     pub fn create(data_dir: &Path) -> Result<Self, StoreError> {
         let mut conn = schema::open(data_dir, true)?;
         super::facts::ensure(&mut conn)?;
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        Ok(SqliteStore::with_writer(conn, data_dir))
     }
 
     /// Opens an existing store; a clear error if `init` was never run there.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         let mut conn = schema::open(data_dir, false)?;
         super::facts::ensure(&mut conn)?;
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        Ok(SqliteStore::with_writer(conn, data_dir))
+    }
+
+    fn with_writer(conn: Connection, data_dir: &Path) -> SqliteStore {
+        SqliteStore { conn: Mutex::new(conn), readers: Readers::new(data_dir), pending_seen: Mutex::default() }
+    }
+
+    /// Records a pull-only sync: now if the writer is free this instant, else later by the
+    /// next write. Never waits for a lock.
+    fn record_seen(&self, device: DeviceId, seen: Seen) {
+        self.pending_seen.lock().unwrap_or_else(|p| p.into_inner()).insert(device, seen);
+        // A busy (or poisoned) writer: the next write flushes; `with_conn` recovers a poison.
+        let Ok(mut conn) = self.conn.try_lock() else { return };
+        if !conn.is_autocommit() {
+            return;
+        }
+        // Another process (an admin command) may hold the file's write lock: do not wait.
+        let flushed = conn.busy_timeout(Duration::ZERO).map_err(StoreError::from).and_then(|()| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let written = self.flush_seen(&tx)?;
+            tx.commit().map_err(|e| {
+                self.restore_seen(written);
+                StoreError::from(e)
+            })
+        });
+        if let Err(error) = conn.busy_timeout(Duration::from_secs(10)) {
+            tracing::error!(%error, "cannot restore the busy timeout");
+        }
+        if let Err(error) = flushed {
+            tracing::debug!(%error, "last-sync bookkeeping deferred to the next write");
+        }
+    }
+
+    /// Writes the pending pull-only bookkeeping inside `tx` and returns what it wrote, for
+    /// [`restore_seen`](Self::restore_seen) should `tx` not commit.
+    fn flush_seen(&self, tx: &Connection) -> Result<HashMap<DeviceId, Seen>, StoreError> {
+        let pending = std::mem::take(&mut *self.pending_seen.lock().unwrap_or_else(|p| p.into_inner()));
+        for (device, seen) in &pending {
+            if let Err(error) = seen.write(tx, *device) {
+                self.restore_seen(pending);
+                return Err(error);
+            }
+        }
+        Ok(pending)
+    }
+
+    /// Puts back bookkeeping whose transaction did not commit; a newer record taken meanwhile wins.
+    fn restore_seen(&self, taken: HashMap<DeviceId, Seen>) {
+        let mut pending = self.pending_seen.lock().unwrap_or_else(|p| p.into_inner());
+        for (device, seen) in taken {
+            pending.entry(device).or_insert(seen);
+        }
     }
 
     /// Runs `f` on the connection. A panic elsewhere while the lock was held must not take the
@@ -600,14 +733,22 @@ impl Store for SqliteStore {
             return Err(StoreError::Unauthorized);
         }
         let hash = secrets::sha256_hex(token);
-        self.with_conn(|conn| {
-            let device: Option<String> =
-                conn.query_row("SELECT id FROM devices WHERE token_hash = ?1", [&hash], |r| r.get(0)).optional()?;
-            let device = device.ok_or(StoreError::Unauthorized)?;
-            // A wiped device is told so before anything else (also when it was revoked too).
-            super::wipe::refuse_if_wiped(conn, &device, gridlink_shared::time::now_millis())?;
-            load_device(conn, parse_id(&device)?)
-        })
+        let (device, wiped) = self.readers.with(|conn| {
+            let found: Option<(String, bool)> = conn
+                .query_row(
+                    "SELECT id, wipe_requested_at IS NOT NULL FROM devices WHERE token_hash = ?1",
+                    [&hash],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            found.ok_or(StoreError::Unauthorized)
+        })?;
+        if wiped {
+            // A wiped device is told so before anything else (also when it was revoked too);
+            // the first telling is recorded, on the writer.
+            self.with_conn(|conn| super::wipe::refuse_if_wiped(conn, &device, gridlink_shared::time::now_millis()))?;
+        }
+        self.readers.with(|conn| load_device(conn, parse_id(&device)?))
     }
 
     fn enroll(&self, request: &EnrollRequest, now: Millis) -> Result<EnrollResponse, StoreError> {
@@ -696,31 +837,35 @@ impl Store for SqliteStore {
         limits: &PushLimits,
         now: Millis,
     ) -> Result<SyncResponse, StoreError> {
-        self.with_conn(|conn| {
+        if request.changes.is_empty() {
+            // Nothing to push: a read snapshot on a reader, no write lock.
+            let response = self.readers.with(|conn| {
+                let tx = conn.transaction()?;
+                let authed = load_device(&tx, device)?;
+                let response = super::pull::respond(&tx, &authed, request, super::push::Pushed::default(), now)?;
+                tx.commit()?;
+                Ok(response)
+            })?;
+            self.record_seen(device, Seen::of(request, now));
+            return Ok(response);
+        }
+        let mut flushed = None;
+        let result = self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let authed = load_device(&tx, device)?;
             let pushed = super::push::push(&tx, &authed, request, limits, now)?;
             let response = super::pull::respond(&tx, &authed, request, pushed, now)?;
-            tx.execute(
-                "UPDATE devices SET last_sync_at = ?1, last_device_time = ?2 WHERE id = ?3",
-                params![now, request.device_time, device.to_string()],
-            )?;
-            if let Some(health) = &request.health {
-                tx.execute(
-                    "UPDATE devices SET app_version = ?1, unsent = ?2, rejected = ?3, quarantined = ?4 WHERE id = ?5",
-                    params![
-                        health.app_version.chars().take(40).collect::<String>(),
-                        health.unsent.min(i64::MAX as u64) as i64,
-                        health.rejected.min(i64::MAX as u64) as i64,
-                        health.quarantined.min(i64::MAX as u64) as i64,
-                        device.to_string()
-                    ],
-                )?;
-            }
+            // Older pull-only records first: this sync's own is the newest.
+            flushed = Some(self.flush_seen(&tx)?);
+            Seen::of(request, now).write(&tx, device)?;
             // Committed before the reply is built into HTTP: an ack means durable.
             tx.commit()?;
             Ok(response)
-        })
+        });
+        if let (Err(_), Some(taken)) = (&result, flushed) {
+            self.restore_seen(taken);
+        }
+        result
     }
 
     fn health(&self) -> Result<(), StoreError> {
