@@ -85,7 +85,7 @@ fn a_pull_only_sync_does_not_wait_behind_a_writer_and_its_bookkeeping_lands_late
         });
         assert!(push_answer.recv_timeout(Duration::from_millis(500)).is_err(), "the push did not wait");
         // The pull's bookkeeping could not be written yet.
-        assert_eq!(last_sync(dir.path(), &puller).0, Some(DEMO_NOW));
+        assert_eq!(last_sync(dir.path(), puller).0, Some(DEMO_NOW));
         other.execute_batch("ROLLBACK").unwrap();
         let answer = push_answer.recv_timeout(Duration::from_secs(20));
         assert!(matches!(answer, Ok(Ok(AckStatus::Accepted))), "{answer:?}");

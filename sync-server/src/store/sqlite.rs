@@ -27,10 +27,11 @@ use crate::secrets;
 /// The SQLite store.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
-    readers: Readers,
+    // Boxed: the store sits in enums beside other backends and stays pointer-sized there.
+    readers: Box<Readers>,
     /// What pull-only syncs reported while the writer was busy, by device: written by the next
     /// transaction that gets the writer.
-    pending_seen: Mutex<HashMap<DeviceId, Seen>>,
+    pending_seen: Box<Mutex<HashMap<DeviceId, Seen>>>,
 }
 
 /// Read-only connections to the database file, opened on demand and kept for reuse.
@@ -183,7 +184,7 @@ impl SqliteStore {
     }
 
     fn with_writer(conn: Connection, data_dir: &Path) -> SqliteStore {
-        SqliteStore { conn: Mutex::new(conn), readers: Readers::new(data_dir), pending_seen: Mutex::default() }
+        SqliteStore { conn: Mutex::new(conn), readers: Box::new(Readers::new(data_dir)), pending_seen: Box::default() }
     }
 
     /// Records a pull-only sync: now if the writer is free this instant, else later by the
