@@ -3,8 +3,10 @@
 //! Every command takes exactly one of `--data DIR` (embedded SQLite) and `--database URL`
 //! (PostgreSQL). Admin commands open the same SQLite file as a running `serve` (WAL + busy
 //! timeout), so they work while the server runs. On PostgreSQL, `init`, `serve` (the phones'
-//! API only), `user add|code|set-scopes|list` and `device list|revoke|wipe` work; the other
-//! commands answer that they are not yet available there.
+//! API only), `import`, `roster`, `audit`, `compact`, `user add|code|set-scopes|list` and
+//! `device list|revoke|wipe|recovery-key` work, each on the same backend-neutral store code as
+//! on SQLite; `export`, `building link` and `user password` (the console's and the e-link's)
+//! answer that they are not yet available there.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::net::SocketAddr;
@@ -54,7 +56,8 @@ impl DataDir {
             (Some(data), _) => open(data),
             (None, _) => bail!(
                 "this command is not yet available on PostgreSQL (--database); it needs --data DIR. \
-                 On PostgreSQL: init, serve, user add|code|set-scopes|list, device list|revoke|wipe"
+                 On PostgreSQL: init, serve, import, roster, audit, compact, user add|code|set-scopes|list, \
+                 device list|revoke|wipe|recovery-key"
             ),
         }
     }
@@ -447,7 +450,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             serve(&data, listen, Limits { max_connections: max_connections.get(), ..Limits::default() }, tls)?
         }
         Command::Roster { data, json } => {
-            let report = data.sqlite()?.roster_report()?;
+            let report = both!(&data.admin()?, roster_report())?;
             if json {
                 print_json(&report)?;
             } else {
@@ -480,9 +483,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{url}");
         }
         Command::Compact { data, keep } => {
-            let store = data.sqlite()?;
-            let (entries, changes) = store.compact(keep)?;
-            audit(
+            let store = data.admin()?;
+            let (entries, changes) = both!(&store, compact(keep))?;
+            audit_in(
                 &store,
                 SecurityEvent::new(SecurityKind::Compact, Origin::Cli).detail(
                     serde_json::json!({ "keep": keep, "entries_removed": entries, "changes_removed": changes }),
@@ -520,8 +523,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("wrote {rows} rows to {} in {:.1} s", out.display(), started.elapsed().as_secs_f64());
         }
         Command::Import { data, file } => {
-            let store = data.sqlite()?;
-            let result = store.import_csv(&file, now_millis());
+            let store = data.admin()?;
+            let result = both!(&store, import_csv(&file, now_millis()));
             let detail = match &result {
                 Ok(s) => serde_json::json!({ "file": file.display().to_string(), "imported": s }),
                 Err(ImportError::Rows(problems)) => {
@@ -531,7 +534,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     serde_json::json!({ "file": file.display().to_string(), "error": e.to_string() })
                 }
             };
-            audit(&store, SecurityEvent::new(SecurityKind::RosterImport, Origin::Cli).detail(detail));
+            audit_in(&store, SecurityEvent::new(SecurityKind::RosterImport, Origin::Cli).detail(detail));
             match result {
                 Ok(s) => println!(
                     "imported {}: {} streets, {} communities, {} grids, {} buildings, {} outlets, {} party branches, \
@@ -565,9 +568,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Audit { data, json, user, device, since, kind, limit } => {
-            let store = data.sqlite()?;
+            let store = data.admin()?;
             let since = since.map(gridlink_shared::time::start_of_local_day);
-            let entries = store.audit_log(&AuditFilter { user, device, since, kind, limit })?;
+            let entries = both!(&store, audit_log(&AuditFilter { user, device, since, kind, limit }))?;
             if json {
                 print_json(&entries)?;
             } else {
@@ -832,16 +835,14 @@ fn device(command: DeviceCommand) -> anyhow::Result<()> {
             }
         }
         DeviceCommand::RecoveryKey { data, device } => {
-            let store = data.sqlite()?;
-            let (user, secret) = store.recovery_key(device)?;
+            let store = data.admin()?;
+            let (user, secret) = both!(&store, recovery_key(device))?;
             let Some(secret) = secret else {
                 bail!("device {device} was enrolled before the server kept recovery keys; it has none");
             };
             // Recorded before it is shown: nobody sees a key without a trace.
-            store.record_security(
-                &SecurityEvent::new(SecurityKind::RecoveryKeyShown, Origin::Cli).user(user).device(device),
-                now_millis(),
-            )?;
+            let event = SecurityEvent::new(SecurityKind::RecoveryKeyShown, Origin::Cli).user(user).device(device);
+            both!(&store, record_security(&event, now_millis()))?;
             eprintln!("recovery key of device {device} (user {user}); keep it secret:");
             println!("{secret}");
         }

@@ -6,13 +6,17 @@
 
 use gridlink_shared::demo::DemoSize;
 use gridlink_shared::time::Millis;
-use gridlink_shared::{Role, Scope, UserId};
-use gridlink_sync_server::store::PgStore;
+use gridlink_shared::{DeviceId, Role, Roster, Scope, UserId};
 use gridlink_sync_server::store::postgres::cluster::TestDatabase;
+use gridlink_sync_server::store::{
+    AuditEntry, AuditFilter, ImportError, ImportSummary, PgStore, RosterReport, SecurityEvent,
+};
 use gridlink_sync_server::{SqliteStore, Store, StoreError};
 
 /// What a store story needs of a backend beyond [`Store`]: where it lives, opening it again
-/// (a restart, or a second process), the demo, and the admin calls the stories make.
+/// (a restart, or a second process), the demo, the admin calls the stories make (users,
+/// codes, scopes, the roster import and report, the audit, recovery keys, compaction, check),
+/// how the CLI names it, and two inspections of the logs.
 pub trait Backend: Store + Sized {
     /// The store's home; dropping it removes the data.
     type Place: Send + Sync + 'static;
@@ -24,6 +28,19 @@ pub trait Backend: Store + Sized {
     fn new_code(&self, user: UserId, now: Millis, hours: i64) -> Result<String, StoreError>;
     fn set_scopes(&self, user: UserId, scopes: &[Scope]) -> Result<(), StoreError>;
     fn revoke_user_devices(&self, user: UserId, now: Millis) -> Result<usize, StoreError>;
+    /// `--data DIR` or `--database URL`: where a `gridlink-server` command finds this store.
+    fn cli_args(place: &Self::Place) -> [String; 2];
+    fn import_csv_from(&self, input: &[u8], now: Millis) -> Result<ImportSummary, ImportError>;
+    fn roster(&self) -> Result<Roster, StoreError>;
+    fn roster_report(&self) -> Result<RosterReport, StoreError>;
+    fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+    fn record_security(&self, event: &SecurityEvent, now: Millis) -> Result<(), StoreError>;
+    fn recovery_key(&self, device: DeviceId) -> Result<(UserId, Option<String>), StoreError>;
+    fn compact(&self, keep: u64) -> Result<(usize, usize), StoreError>;
+    /// Entries in a scope's log (test inspection).
+    fn log_len(&self, scope: Scope) -> u64;
+    /// A scope's compaction point, 0 when it has none (test inspection).
+    fn scope_floor(&self, scope: Scope) -> u64;
 }
 
 impl Backend for SqliteStore {
@@ -52,6 +69,46 @@ impl Backend for SqliteStore {
     fn revoke_user_devices(&self, user: UserId, now: Millis) -> Result<usize, StoreError> {
         SqliteStore::revoke_user_devices(self, user, now)
     }
+    fn cli_args(place: &Self::Place) -> [String; 2] {
+        ["--data".into(), place.path().display().to_string()]
+    }
+    fn import_csv_from(&self, input: &[u8], now: Millis) -> Result<ImportSummary, ImportError> {
+        SqliteStore::import_csv_from(self, input, now)
+    }
+    fn roster(&self) -> Result<Roster, StoreError> {
+        SqliteStore::roster(self)
+    }
+    fn roster_report(&self) -> Result<RosterReport, StoreError> {
+        SqliteStore::roster_report(self)
+    }
+    fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        SqliteStore::audit_log(self, filter)
+    }
+    fn record_security(&self, event: &SecurityEvent, now: Millis) -> Result<(), StoreError> {
+        SqliteStore::record_security(self, event, now)
+    }
+    fn recovery_key(&self, device: DeviceId) -> Result<(UserId, Option<String>), StoreError> {
+        SqliteStore::recovery_key(self, device)
+    }
+    fn compact(&self, keep: u64) -> Result<(usize, usize), StoreError> {
+        SqliteStore::compact(self, keep)
+    }
+    fn log_len(&self, scope: Scope) -> u64 {
+        self.read(|c| {
+            Ok(c.query_row("SELECT COUNT(*) FROM scope_log WHERE scope = ?1", [scope.to_string()], |r| r.get(0))?)
+        })
+        .unwrap()
+    }
+    fn scope_floor(&self, scope: Scope) -> u64 {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT COALESCE((SELECT floor FROM scope_floor WHERE scope = ?1), 0)",
+                [scope.to_string()],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap()
+    }
 }
 
 impl Backend for PgStore {
@@ -79,6 +136,46 @@ impl Backend for PgStore {
     }
     fn revoke_user_devices(&self, user: UserId, now: Millis) -> Result<usize, StoreError> {
         PgStore::revoke_user_devices(self, user, now)
+    }
+    fn cli_args(place: &Self::Place) -> [String; 2] {
+        ["--database".into(), place.url.clone()]
+    }
+    fn import_csv_from(&self, input: &[u8], now: Millis) -> Result<ImportSummary, ImportError> {
+        PgStore::import_csv_from(self, input, now)
+    }
+    fn roster(&self) -> Result<Roster, StoreError> {
+        PgStore::roster(self)
+    }
+    fn roster_report(&self) -> Result<RosterReport, StoreError> {
+        PgStore::roster_report(self)
+    }
+    fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        PgStore::audit_log(self, filter)
+    }
+    fn record_security(&self, event: &SecurityEvent, now: Millis) -> Result<(), StoreError> {
+        PgStore::record_security(self, event, now)
+    }
+    fn recovery_key(&self, device: DeviceId) -> Result<(UserId, Option<String>), StoreError> {
+        PgStore::recovery_key(self, device)
+    }
+    fn compact(&self, keep: u64) -> Result<(usize, usize), StoreError> {
+        PgStore::compact(self, keep)
+    }
+    fn log_len(&self, scope: Scope) -> u64 {
+        self.read(|c| {
+            Ok(c.query_one("SELECT COUNT(*) FROM scope_log WHERE scope = $1", &[&scope.to_string()])?.get::<_, i64>(0))
+        })
+        .unwrap() as u64
+    }
+    fn scope_floor(&self, scope: Scope) -> u64 {
+        self.read(|c| {
+            Ok(c.query_one(
+                "SELECT COALESCE((SELECT floor FROM scope_floor WHERE scope = $1), 0)",
+                &[&scope.to_string()],
+            )?
+            .get::<_, i64>(0))
+        })
+        .unwrap() as u64
     }
 }
 

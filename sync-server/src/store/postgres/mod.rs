@@ -43,7 +43,12 @@ use crate::secrets;
 
 impl From<postgres::Error> for StoreError {
     fn from(error: postgres::Error) -> Self {
-        StoreError::Backend(error.to_string())
+        // The error's own text is only its kind ("db error"); the server's message says what
+        // went wrong, and `is_retryable` looks for it.
+        match error.as_db_error() {
+            Some(db) => StoreError::Backend(format!("{error}: {} ({})", db.message(), db.code().code())),
+            None => StoreError::Backend(error.to_string()),
+        }
     }
 }
 
