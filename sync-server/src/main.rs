@@ -493,7 +493,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             println!("removed {entries} log entries and {changes} changes; each scope keeps its newest {keep}");
         }
-        Command::Check { data, repair, json } => check(data.sqlite()?, repair, json)?,
+        Command::Check { data, repair, json } => check(data.admin()?, repair, json)?,
         Command::Export { data, what, format, out, scopes, from, to, english } => {
             let store = data.sqlite()?;
             let scopes = if scopes.is_empty() {
@@ -609,7 +609,7 @@ fn audit_in(store: &Admin, event: SecurityEvent) {
     }
 }
 
-fn check(store: SqliteStore, repair: bool, json: bool) -> anyhow::Result<()> {
+fn check(store: Admin, repair: bool, json: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut last_shown = Instant::now();
     let mut progress = |done: usize, total: usize| {
@@ -618,7 +618,7 @@ fn check(store: SqliteStore, repair: bool, json: bool) -> anyhow::Result<()> {
             last_shown = Instant::now();
         }
     };
-    let report = store.check(repair, now_millis(), &mut progress)?;
+    let report = both!(&store, check(repair, now_millis(), &mut progress))?;
     eprintln!(" ({:.1} s)", started.elapsed().as_secs_f64());
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

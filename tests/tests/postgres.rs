@@ -205,4 +205,8 @@ fn a_roster_imported_on_postgresql_shows_in_the_report_reaches_a_phone_and_check
 
     let audit = ok(&["audit", "--database", url, "--kind", "roster-import"]);
     assert_eq!(audit.lines().count(), 3, "two imports and one refused file:\n{audit}");
+
+    // Everything the import wrote loads as a phone would load it, indexes included.
+    let check = ok(&["check", "--database", url]);
+    assert!(check.contains("checked 2 documents and 2 changes") && check.contains("all sound"), "{check}");
 }

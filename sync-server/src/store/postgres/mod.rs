@@ -20,6 +20,7 @@
 //! enrolment throttle counts the refused codes of every process from `security_audit`.
 
 mod admin;
+mod check;
 pub mod cluster;
 mod pull;
 mod push;
