@@ -3,10 +3,11 @@
 //! Every command takes exactly one of `--data DIR` (embedded SQLite) and `--database URL`
 //! (PostgreSQL). Admin commands open the same SQLite file as a running `serve` (WAL + busy
 //! timeout), so they work while the server runs. On PostgreSQL, `init`, `serve` (the phones'
-//! API only), `import`, `roster`, `audit`, `compact`, `user add|code|set-scopes|list` and
-//! `device list|revoke|wipe|recovery-key` work, each on the same backend-neutral store code as
-//! on SQLite; `export`, `building link` and `user password` (the console's and the e-link's)
-//! answer that they are not yet available there.
+//! API only), `import`, `roster`, `audit`, `check [--repair]`, `compact`, `user
+//! add|code|set-scopes|list` and `device list|revoke|wipe|recovery-key` work, each on the same
+//! backend-neutral store code as on SQLite and printing the same; `export`, `building link`
+//! and `user password` (the console's and the e-link's) answer that they are not yet
+//! available there.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::net::SocketAddr;
@@ -56,7 +57,7 @@ impl DataDir {
             (Some(data), _) => open(data),
             (None, _) => bail!(
                 "this command is not yet available on PostgreSQL (--database); it needs --data DIR. \
-                 On PostgreSQL: init, serve, import, roster, audit, compact, user add|code|set-scopes|list, \
+                 On PostgreSQL: init, serve, import, roster, audit, check, compact, user add|code|set-scopes|list, \
                  device list|revoke|wipe|recovery-key"
             ),
         }
