@@ -3,8 +3,11 @@
 //! Every command takes exactly one of `--data DIR` (embedded SQLite) and `--database URL`
 //! (PostgreSQL). Admin commands open the same SQLite file as a running `serve` (WAL + busy
 //! timeout), so they work while the server runs. On PostgreSQL, `init`, `serve` (the phones'
-//! API only), `user add|code|set-scopes|list` and `device list|revoke|wipe` work; the other
-//! commands answer that they are not yet available there.
+//! API only), `import`, `roster`, `audit`, `check [--repair]`, `compact`, `user
+//! add|code|set-scopes|list` and `device list|revoke|wipe|recovery-key` work, each on the same
+//! backend-neutral store code as on SQLite and printing the same; `export`, `building link`
+//! and `user password` (the console's and the e-link's) answer that they are not yet
+//! available there.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::net::SocketAddr;
@@ -54,7 +57,8 @@ impl DataDir {
             (Some(data), _) => open(data),
             (None, _) => bail!(
                 "this command is not yet available on PostgreSQL (--database); it needs --data DIR. \
-                 On PostgreSQL: init, serve, user add|code|set-scopes|list, device list|revoke|wipe"
+                 On PostgreSQL: init, serve, import, roster, audit, check, compact, user add|code|set-scopes|list, \
+                 device list|revoke|wipe|recovery-key"
             ),
         }
     }
@@ -452,7 +456,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             serve(&data, db_pool, listen, limits, tls)?
         }
         Command::Roster { data, json } => {
-            let report = data.sqlite()?.roster_report()?;
+            let report = both!(&data.admin()?, roster_report())?;
             if json {
                 print_json(&report)?;
             } else {
@@ -485,9 +489,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{url}");
         }
         Command::Compact { data, keep } => {
-            let store = data.sqlite()?;
-            let (entries, changes) = store.compact(keep)?;
-            audit(
+            let store = data.admin()?;
+            let (entries, changes) = both!(&store, compact(keep))?;
+            audit_in(
                 &store,
                 SecurityEvent::new(SecurityKind::Compact, Origin::Cli).detail(
                     serde_json::json!({ "keep": keep, "entries_removed": entries, "changes_removed": changes }),
@@ -495,7 +499,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             println!("removed {entries} log entries and {changes} changes; each scope keeps its newest {keep}");
         }
-        Command::Check { data, repair, json } => check(data.sqlite()?, repair, json)?,
+        Command::Check { data, repair, json } => check(data.admin()?, repair, json)?,
         Command::Export { data, what, format, out, scopes, from, to, english } => {
             let store = data.sqlite()?;
             let scopes = if scopes.is_empty() {
@@ -525,8 +529,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("wrote {rows} rows to {} in {:.1} s", out.display(), started.elapsed().as_secs_f64());
         }
         Command::Import { data, file } => {
-            let store = data.sqlite()?;
-            let result = store.import_csv(&file, now_millis());
+            let store = data.admin()?;
+            let result = both!(&store, import_csv(&file, now_millis()));
             let detail = match &result {
                 Ok(s) => serde_json::json!({ "file": file.display().to_string(), "imported": s }),
                 Err(ImportError::Rows(problems)) => {
@@ -536,7 +540,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     serde_json::json!({ "file": file.display().to_string(), "error": e.to_string() })
                 }
             };
-            audit(&store, SecurityEvent::new(SecurityKind::RosterImport, Origin::Cli).detail(detail));
+            audit_in(&store, SecurityEvent::new(SecurityKind::RosterImport, Origin::Cli).detail(detail));
             match result {
                 Ok(s) => println!(
                     "imported {}: {} streets, {} communities, {} grids, {} buildings, {} outlets, {} party branches, \
@@ -570,9 +574,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Audit { data, json, user, device, since, kind, limit } => {
-            let store = data.sqlite()?;
+            let store = data.admin()?;
             let since = since.map(gridlink_shared::time::start_of_local_day);
-            let entries = store.audit_log(&AuditFilter { user, device, since, kind, limit })?;
+            let entries = both!(&store, audit_log(&AuditFilter { user, device, since, kind, limit }))?;
             if json {
                 print_json(&entries)?;
             } else {
@@ -611,7 +615,7 @@ fn audit_in(store: &Admin, event: SecurityEvent) {
     }
 }
 
-fn check(store: SqliteStore, repair: bool, json: bool) -> anyhow::Result<()> {
+fn check(store: Admin, repair: bool, json: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut last_shown = Instant::now();
     let mut progress = |done: usize, total: usize| {
@@ -620,7 +624,7 @@ fn check(store: SqliteStore, repair: bool, json: bool) -> anyhow::Result<()> {
             last_shown = Instant::now();
         }
     };
-    let report = store.check(repair, now_millis(), &mut progress)?;
+    let report = both!(&store, check(repair, now_millis(), &mut progress))?;
     eprintln!(" ({:.1} s)", started.elapsed().as_secs_f64());
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -837,16 +841,14 @@ fn device(command: DeviceCommand) -> anyhow::Result<()> {
             }
         }
         DeviceCommand::RecoveryKey { data, device } => {
-            let store = data.sqlite()?;
-            let (user, secret) = store.recovery_key(device)?;
+            let store = data.admin()?;
+            let (user, secret) = both!(&store, recovery_key(device))?;
             let Some(secret) = secret else {
                 bail!("device {device} was enrolled before the server kept recovery keys; it has none");
             };
             // Recorded before it is shown: nobody sees a key without a trace.
-            store.record_security(
-                &SecurityEvent::new(SecurityKind::RecoveryKeyShown, Origin::Cli).user(user).device(device),
-                now_millis(),
-            )?;
+            let event = SecurityEvent::new(SecurityKind::RecoveryKeyShown, Origin::Cli).user(user).device(device);
+            both!(&store, record_security(&event, now_millis()))?;
             eprintln!("recovery key of device {device} (user {user}); keep it secret:");
             println!("{secret}");
         }

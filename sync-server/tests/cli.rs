@@ -1,10 +1,18 @@
 //! The `gridlink-server` admin CLI, run as a separate process on the same data directory as
-//! a running server: users, codes, scopes, devices, roster report and CSV import.
+//! a running server: users, codes, scopes, devices, roster report and CSV import. The CSV
+//! import and roster report stories run against both backends (`stories!`, the CLI given
+//! `--data DIR` or `--database URL`); the one with `serve` running stays on SQLite (the
+//! multi-process stories of PostgreSQL are in `store_postgres.rs` and `tests/tests/postgres.rs`).
+
+#[path = "common/backends.rs"]
+mod backends;
 
 use std::path::Path;
 use std::process::{Output, Stdio};
 
+use backends::Backend;
 use gridlink_shared::protocol::{EnrollRequest, EnrollResponse, ErrorEnvelope};
+use gridlink_sync_server::store::MAX_IMPORT_BYTES;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gridlink-server");
@@ -15,6 +23,16 @@ fn run(data: &Path, args: &[&str]) -> Output {
 
 fn ok(data: &Path, args: &[&str]) -> String {
     let out = run(data, args);
+    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn run_on<B: Backend>(place: &B::Place, args: &[&str]) -> Output {
+    std::process::Command::new(BIN).args(args).args(B::cli_args(place)).output().unwrap()
+}
+
+fn ok_on<B: Backend>(place: &B::Place, args: &[&str]) -> String {
+    let out = run_on::<B>(place, args);
     assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
@@ -138,11 +156,11 @@ street,00000000-0000-4000-8000-000000000001,,澜湖街道,,,,,,,,
 staff,00000000-0000-4000-8000-000000000401,,孙丽华,13907140002,grid-worker,grid:00000000-0000-4000-8000-000000000101,,,,,
 ";
 
-#[test]
-fn a_clean_csv_imports_and_a_file_with_any_bad_row_imports_nothing() {
+fn a_clean_csv_imports_and_a_file_with_any_bad_row_imports_nothing<B: Backend>() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    ok(&data, &["init"]);
+    let (data, _store) = B::fresh();
+    let run = run_on::<B>;
+    let ok = ok_on::<B>;
 
     let bad = dir.path().join("bad.csv");
     let bad_csv = format!(
@@ -186,3 +204,35 @@ household,00000000-0000-4000-8000-000000000302,00000000-0000-4000-8000-000000000
     let code = last_line(&ok(&data, &["user", "code", "--user", "00000000-0000-4000-8000-000000000401"]));
     assert_eq!(code.len(), 9);
 }
+
+fn an_oversized_or_unreadable_file_is_refused_before_anything_is_read<B: Backend>() {
+    let dir = tempfile::tempdir().unwrap();
+    let (place, store) = B::fresh();
+    // Sparse: as large as the cap plus one byte, without writing it.
+    let huge = dir.path().join("huge.csv");
+    std::fs::File::create(&huge).unwrap().set_len(MAX_IMPORT_BYTES + 1).unwrap();
+    let out = run_on::<B>(&place, &["import", huge.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("larger than 64 MiB"), "{stderr}");
+
+    let missing = dir.path().join("没有这个文件.csv");
+    let out = run_on::<B>(&place, &["import", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Not UTF-8 (a GBK export from an old spreadsheet): refused, nothing written.
+    let gbk = dir.path().join("gbk.csv");
+    let mut bytes = GOOD_CSV.lines().next().unwrap().as_bytes().to_vec();
+    bytes.extend_from_slice(b"\nstreet,00000000-0000-4000-8000-000000000001,,\xe4\xe4\xbd\xd6,,,,,,,,\n");
+    std::fs::write(&gbk, bytes).unwrap();
+    let out = run_on::<B>(&place, &["import", gbk.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("row 2"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(store.roster().unwrap().streets.is_empty(), "nothing imported");
+}
+
+stories!(
+    a_clean_csv_imports_and_a_file_with_any_bad_row_imports_nothing,
+    an_oversized_or_unreadable_file_is_refused_before_anything_is_read,
+);

@@ -2,8 +2,9 @@
 //! backends (`stories!`: `sqlite::NAME` and `postgres::NAME`): enrolment codes over time,
 //! durability across reopening, an admin connection writing while syncs run, and the sync
 //! path's own stories (snapshots then log, small pages, a visit reaching another phone, a
-//! repeated request, scopes). The PostgreSQL-only stories in `store_postgres.rs` run several
-//! "processes" (stores) on one database at once.
+//! repeated request, scopes), and compaction (`compact`: a device behind the floor starts
+//! over with snapshots, the numbering continues past it). The PostgreSQL-only stories in
+//! `store_postgres.rs` run several "processes" (stores) on one database at once.
 
 #[path = "common/backends.rs"]
 mod backends;
@@ -299,7 +300,83 @@ fn a_moved_workers_offline_edits_in_the_old_grid_are_accepted_but_later_ones_are
     assert_eq!(response.scopes_removed, vec![Scope::Grid(old)]);
 }
 
+fn after_compaction_a_device_behind_the_floor_gets_snapshots_and_one_ahead_gets_the_rest_of_the_log<B: Backend>() {
+    let (_place, store, data) = demo_store::<B>();
+    let worker = data.staff_with_role(Role::GridWorker).next().unwrap().clone();
+    let grid = grid_of(&worker);
+    let now = DEMO_NOW;
+    let mut behind = device_of(&store, &worker);
+    let mut current = device_of(&store, &worker);
+    sync_all(&store, &mut behind, now);
+    sync_all(&store, &mut current, now);
+    let id: DocId = data.households.iter().find(|x| x.placement.grid == grid).unwrap().id.into();
+    let old_push = behind.edit::<HouseholdFile>(id, |x| x.notes = "压缩前的修改".into());
+    sync(&store, &mut behind, vec![old_push.clone()], now);
+    let Cursor::Seq { seq: stale } = current.cursors[&Scope::Grid(grid)] else { panic!() };
+    for i in 0..3 {
+        let push = behind.edit::<HouseholdFile>(id, |x| x.notes = format!("第{i}次修改"));
+        sync(&store, &mut behind, vec![push], now);
+    }
+
+    let (entries, changes) = store.compact(2).unwrap();
+    assert!(entries > 0 && changes > 0, "{entries} entries, {changes} changes");
+    assert_eq!(store.log_len(Scope::Grid(grid)), 2);
+
+    // `current` stopped at `stale`, four entries ago, now below the floor: it starts over
+    // with snapshots.
+    assert!(stale < store.scope_floor(Scope::Grid(grid)));
+    let responses = sync_all(&store, &mut current, now);
+    assert_eq!(responses[0].cursors[&Scope::Grid(grid)], Cursor::Start);
+    let on_current: HouseholdFile = gridlink_shared::doc::read(&current.docs[&id]).unwrap();
+    assert_eq!(on_current.notes, "第2次修改");
+
+    // `behind` is up to date: nothing to resend, and a compacted change re-pushed is a duplicate.
+    let response = sync(&store, &mut behind, vec![old_push], now);
+    assert_eq!(response.acks[0].status, AckStatus::Duplicate);
+    assert!(response.items.is_empty());
+}
+
+/// Found by the simulation (tests/tests/simulation.rs): compaction that keeps nothing emptied
+/// a scope's log, its numbering started again at 1, and a device whose cursor was past the
+/// new entries skipped them, or (at the floor) was sent back to the start on every round.
+fn after_compaction_that_keeps_nothing_the_log_continues_its_numbering<B: Backend>() {
+    let (_place, store, data) = demo_store::<B>();
+    let worker = data.staff_with_role(Role::GridWorker).next().unwrap().clone();
+    let scope = Scope::Grid(grid_of(&worker));
+    let now = DEMO_NOW;
+    let mut writer = device_of(&store, &worker);
+    let mut reader = device_of(&store, &worker);
+    sync_all(&store, &mut writer, now);
+    sync_all(&store, &mut reader, now);
+    let Cursor::Seq { seq: head } = reader.cursors[&scope] else { panic!("the reader is caught up") };
+
+    store.compact(0).unwrap();
+    assert_eq!(store.log_len(scope), 0, "nothing kept");
+    assert_eq!(store.scope_floor(scope), head);
+    // Caught up at the floor: an ordinary empty page, not a restart.
+    let response = sync(&store, &mut reader, vec![], now);
+    assert_eq!(response.cursors[&scope], Cursor::Seq { seq: head });
+    assert!(!response.more);
+
+    let id: DocId = data.households.iter().find(|x| Scope::Grid(x.placement.grid) == scope).unwrap().id.into();
+    let push = writer.edit::<HouseholdFile>(id, |x| x.notes = "压缩后的第一次修改".into());
+    sync(&store, &mut writer, vec![push], now);
+    let response = sync(&store, &mut reader, vec![], now);
+    assert!(
+        matches!(response.items.as_slice(), [PullItem::Change { seq, .. }] if *seq == head + 1),
+        "the new change continues the numbering: {:?}",
+        response.items
+    );
+    let on_reader: HouseholdFile = gridlink_shared::doc::read(&reader.docs[&id]).unwrap();
+    assert_eq!(on_reader.notes, "压缩后的第一次修改");
+    // A second compaction that keeps more than the log holds leaves the floor where it was.
+    assert_eq!(store.compact(10).unwrap().0, 0);
+    assert_eq!(store.scope_floor(scope), head);
+}
+
 stories!(
+    after_compaction_a_device_behind_the_floor_gets_snapshots_and_one_ahead_gets_the_rest_of_the_log,
+    after_compaction_that_keeps_nothing_the_log_continues_its_numbering,
     enrolment_codes_expire_are_used_once_and_die_with_a_revoked_user,
     a_reopened_store_has_every_accepted_change_and_the_same_logs,
     the_admin_connection_writes_while_syncs_run_on_another,

@@ -1,6 +1,7 @@
 //! Sync stories over the real router and a real SQLite file: first sync by snapshots,
 //! paging, incremental changes between devices, idempotent re-push, every rejection, scope
-//! escapes, scope moves and revocation.
+//! escapes, scope moves and revocation. (Compaction's stories run on both backends, in
+//! `store.rs`.)
 
 mod common;
 
@@ -403,84 +404,6 @@ async fn a_device_ahead_of_the_server_log_starts_its_scope_over_with_snapshots()
     let snapshots = rest.iter().flat_map(|r| &r.items).filter(|i| matches!(i, PullItem::Snapshot { .. })).count();
     assert_eq!(snapshots, held);
     assert_eq!(phone.cursors[&Scope::Grid(grid)], Cursor::Seq { seq: h.log_len(Scope::Grid(grid)) });
-}
-
-#[tokio::test]
-async fn after_compaction_a_device_behind_the_floor_gets_snapshots_and_one_ahead_gets_the_rest_of_the_log() {
-    let h = Harness::new();
-    let worker = h.staff(Role::GridWorker);
-    let grid = grid_of(&worker);
-    let mut behind = h.enroll(&worker).await;
-    let mut current = h.enroll(&worker).await;
-    h.sync_all(&mut behind).await;
-    h.sync_all(&mut current).await;
-    let id: DocId = h.demo.households.iter().find(|x| x.placement.grid == grid).unwrap().id.into();
-    let old_push = behind.edit::<HouseholdFile>(id, |x| x.notes = "压缩前的修改".into());
-    h.sync(&mut behind, vec![old_push.clone()]).await;
-    let Cursor::Seq { seq: stale } = current.cursors[&Scope::Grid(grid)] else { panic!() };
-    for i in 0..3 {
-        let push = behind.edit::<HouseholdFile>(id, |x| x.notes = format!("第{i}次修改"));
-        h.sync(&mut behind, vec![push]).await;
-    }
-
-    let (entries, _) = h.admin.compact(2).unwrap();
-    assert!(entries > 0);
-    assert_eq!(h.log_len(Scope::Grid(grid)), 2);
-
-    // `current` stopped at `stale`, four entries ago, now below the floor: it starts over
-    // with snapshots.
-    let floor: u64 = h
-        .admin
-        .read(|c| {
-            Ok(c.query_row("SELECT floor FROM scope_floor WHERE scope = ?1", [Scope::Grid(grid).to_string()], |r| {
-                r.get(0)
-            })?)
-        })
-        .unwrap();
-    assert!(stale < floor);
-    let responses = h.sync_all(&mut current).await;
-    assert_eq!(responses[0].cursors[&Scope::Grid(grid)], Cursor::Start);
-    let on_current: HouseholdFile = gridlink_shared::doc::read(&current.docs[&id]).unwrap();
-    assert_eq!(on_current.notes, "第2次修改");
-
-    // `behind` is up to date: nothing to resend, and a compacted change re-pushed is a duplicate.
-    let response = h.sync(&mut behind, vec![old_push]).await;
-    assert_eq!(response.acks[0].status, AckStatus::Duplicate);
-    assert!(response.items.is_empty());
-}
-
-/// Found by the simulation (tests/tests/simulation.rs): compaction that keeps nothing emptied
-/// a scope's log, its numbering started again at 1, and a device whose cursor was past the
-/// new entries skipped them, or (at the floor) was sent back to the start on every round.
-#[tokio::test]
-async fn after_compaction_that_keeps_nothing_the_log_continues_its_numbering() {
-    let h = Harness::new();
-    let worker = h.staff(Role::GridWorker);
-    let scope = Scope::Grid(grid_of(&worker));
-    let mut writer = h.enroll(&worker).await;
-    let mut reader = h.enroll(&worker).await;
-    h.sync_all(&mut writer).await;
-    h.sync_all(&mut reader).await;
-    let Cursor::Seq { seq: head } = reader.cursors[&scope] else { panic!("the reader is caught up") };
-
-    h.admin.compact(0).unwrap();
-    assert_eq!(h.log_len(scope), 0, "nothing kept");
-    // Caught up at the floor: an ordinary empty page, not a restart.
-    let response = h.sync(&mut reader, vec![]).await;
-    assert_eq!(response.cursors[&scope], Cursor::Seq { seq: head });
-    assert!(!response.more);
-
-    let id: DocId = h.demo.households.iter().find(|x| Scope::Grid(x.placement.grid) == scope).unwrap().id.into();
-    let push = writer.edit::<HouseholdFile>(id, |x| x.notes = "压缩后的第一次修改".into());
-    h.sync(&mut writer, vec![push]).await;
-    let response = h.sync(&mut reader, vec![]).await;
-    assert!(
-        matches!(response.items.as_slice(), [PullItem::Change { seq, .. }] if *seq == head + 1),
-        "the new change continues the numbering: {:?}",
-        response.items
-    );
-    let on_reader: HouseholdFile = gridlink_shared::doc::read(&reader.docs[&id]).unwrap();
-    assert_eq!(on_reader.notes, "压缩后的第一次修改");
 }
 
 #[tokio::test]

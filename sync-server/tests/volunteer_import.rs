@@ -1,13 +1,24 @@
 //! Volunteers (志愿者) on the roster: `Role::Volunteer` is a role of the domain, so the roster
 //! CSV imports it like any other staff role, and `gridlink-server import --help` names it.
+//! The import stories run against both backends (`stories!`).
 
-mod common;
+#[path = "common/backends.rs"]
+mod backends;
 
 use std::process::Command;
 
-use common::Harness;
+use backends::Backend;
+use gridlink_shared::demo::{self, DemoData, DemoSize};
 use gridlink_shared::time::now_millis;
 use gridlink_shared::{Role, Scope};
+
+const DEMO_NOW: i64 = 1_795_000_000_000;
+
+fn demo_store<B: Backend>() -> (B::Place, B, DemoData) {
+    let (place, store) = B::fresh();
+    store.load_demo(DemoSize::Small, 7, DEMO_NOW);
+    (place, store, demo::generate(DemoSize::Small, 7, DEMO_NOW))
+}
 
 /// A grid worker and two volunteers of the demo's first grid.
 fn roster_with_volunteers(grid: &str) -> String {
@@ -20,13 +31,12 @@ staff,00000000-0000-4000-8000-000000000503,,何丽萍,13971120503,grid-worker,gr
     )
 }
 
-#[test]
-fn the_roster_csv_imports_volunteers_with_their_scope() {
-    let h = Harness::new();
-    let grid = h.demo.roster.grids[0].id;
-    h.admin.import_csv_from(roster_with_volunteers(&grid.to_string()).as_bytes(), now_millis()).unwrap();
+fn the_roster_csv_imports_volunteers_with_their_scope<B: Backend>() {
+    let (_place, store, demo) = demo_store::<B>();
+    let grid = demo.roster.grids[0].id;
+    store.import_csv_from(roster_with_volunteers(&grid.to_string()).as_bytes(), now_millis()).unwrap();
 
-    let roster = h.admin.roster().unwrap();
+    let roster = store.roster().unwrap();
     let volunteer = roster.staff.iter().find(|s| s.name == "周雅琴").expect("周雅琴 is on the roster after the import");
     assert_eq!(volunteer.name, "周雅琴");
     assert_eq!(volunteer.role, Role::Volunteer);
@@ -36,15 +46,16 @@ fn the_roster_csv_imports_volunteers_with_their_scope() {
     assert!(volunteers.contains(&"严国华") && !volunteers.contains(&"何丽萍"), "{volunteers:?}");
 }
 
-#[test]
-fn an_unknown_role_is_still_refused_with_the_row_named() {
-    let h = Harness::new();
-    let grid = h.demo.roster.grids[0].id;
+fn an_unknown_role_is_still_refused_with_the_row_named<B: Backend>() {
+    let (_place, store, demo) = demo_store::<B>();
+    let grid = demo.roster.grids[0].id;
     let csv = roster_with_volunteers(&grid.to_string()).replace(",volunteer,grid", ",义工,grid");
-    let err = h.admin.import_csv_from(csv.as_bytes(), now_millis()).unwrap_err().to_string();
-    assert!(err.contains("role"), "{err}");
-    assert!(!h.admin.roster().unwrap().staff.iter().any(|s| s.name == "周雅琴"), "nothing imported");
+    let err = store.import_csv_from(csv.as_bytes(), now_millis()).unwrap_err().to_string();
+    assert!(err.contains("row 2, column role"), "{err}");
+    assert!(!store.roster().unwrap().staff.iter().any(|s| s.name == "周雅琴"), "nothing imported");
 }
+
+stories!(the_roster_csv_imports_volunteers_with_their_scope, an_unknown_role_is_still_refused_with_the_row_named);
 
 #[test]
 fn the_import_help_and_user_add_help_name_the_volunteer_role() {

@@ -117,9 +117,14 @@ fn assert_clear_failure(out: &Output, expected: &str) {
 
 #[test]
 fn a_bad_database_url_or_an_unreachable_socket_is_a_clear_error_not_a_panic() {
-    for command in
-        [&["serve", "--listen", "127.0.0.1:0"][..], &["init"][..], &["user", "list"][..], &["device", "list"][..]]
-    {
+    for command in [
+        &["serve", "--listen", "127.0.0.1:0"][..],
+        &["init"][..],
+        &["user", "list"][..],
+        &["device", "list"][..],
+        &["roster"][..],
+        &["import", "/nonexistent/roster.csv"][..],
+    ] {
         let mut args = command.to_vec();
         args.extend(["--database", "postgres://user@host:notaport/db"]);
         assert_clear_failure(&server(&args), "does not parse");
@@ -131,7 +136,15 @@ fn a_bad_database_url_or_an_unreachable_socket_is_a_clear_error_not_a_panic() {
         assert_clear_failure(&server(&args), "cannot connect to PostgreSQL");
     }
     // Commands not on PostgreSQL yet say so without touching the database.
-    let out = server(&["roster", "--database", "postgresql:///nowhere?host=/nonexistent"]);
+    let out = server(&[
+        "export",
+        "--what",
+        "households",
+        "--out",
+        "/nonexistent/ledger.xlsx",
+        "--database",
+        "postgresql:///nowhere?host=/nonexistent",
+    ]);
     assert_clear_failure(&out, "not yet available on PostgreSQL");
     // Exactly one of --data and --database.
     let out = server(&["user", "list", "--data", "/tmp/x", "--database", "postgresql:///x"]);
@@ -181,4 +194,67 @@ fn db_pool_caps_the_connections_one_process_opens_and_requests_wait_for_one() {
     assert!(probe.status.success(), "{}", String::from_utf8_lossy(&probe.stderr));
     let others: u32 = String::from_utf8_lossy(&probe.stdout).trim().parse().unwrap();
     assert!(others <= 1, "the server holds {others} connections with --db-pool 1");
+}
+
+/// A new street's roster as a community office would type it: a street, a community, a grid,
+/// a building with two households, and the grid worker.
+const NEW_STREET_CSV: &str = "record_type,id,parent_id,name,phone,role,scopes,units,floors,rooms_per_floor,unit,room
+street,00000000-0000-4000-8000-00000000a001,,东湖街道,,,,,,,,
+community,00000000-0000-4000-8000-00000000a011,00000000-0000-4000-8000-00000000a001,水果湖社区,,,,,,,,
+grid,00000000-0000-4000-8000-00000000a101,00000000-0000-4000-8000-00000000a011,水果湖社区第3网格,,,,,,,,
+building,00000000-0000-4000-8000-00000000a201,00000000-0000-4000-8000-00000000a101,翠柳村12栋,,,,2,7,2,,
+household,00000000-0000-4000-8000-00000000a301,00000000-0000-4000-8000-00000000a201,熊桂芳,13871234501,,,,,,1,302
+household,00000000-0000-4000-8000-00000000a302,00000000-0000-4000-8000-00000000a201,喻德胜,13871234502,,,,,,2,701
+staff,00000000-0000-4000-8000-00000000a401,,付晓梅,13871234500,grid-worker,grid:00000000-0000-4000-8000-00000000a101,,,,,
+";
+
+#[test]
+fn a_roster_imported_on_postgresql_shows_in_the_report_reaches_a_phone_and_checks_clean() {
+    let db = TestDatabase::new().unwrap_or_else(|e| panic!("a throwaway PostgreSQL cluster: {e}"));
+    let url = db.url.as_str();
+    ok(&["init", "--database", url]);
+    let files = tempfile::tempdir().unwrap();
+
+    // A file with a bad row imports nothing and names the row.
+    let bad = files.path().join("bad.csv");
+    std::fs::write(&bad, NEW_STREET_CSV.replace("13871234502", "找喻师傅")).unwrap();
+    let out = server(&["import", "--database", url, bad.to_str().unwrap()]);
+    assert_clear_failure(&out, "row 7, column phone");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was imported"));
+    assert!(!ok(&["roster", "--database", url]).contains("东湖街道"), "nothing imported");
+
+    let roster = files.path().join("东湖街道花名册.csv");
+    std::fs::write(&roster, NEW_STREET_CSV).unwrap();
+    let imported = ok(&["import", "--database", url, roster.to_str().unwrap()]);
+    assert!(imported.contains("1 streets,") && imported.contains("2 new households"), "{imported}");
+    let again = ok(&["import", "--database", url, roster.to_str().unwrap()]);
+    assert!(again.contains("0 new households (2 already present)"), "{again}");
+
+    let report = ok(&["roster", "--database", url]);
+    for expected in [
+        "东湖街道 00000000-0000-4000-8000-00000000a001",
+        "水果湖社区第3网格 grid:00000000-0000-4000-8000-00000000a101 (2 households, 0 moved out, 0 open cases)",
+        "翠柳村12栋 building:00000000-0000-4000-8000-00000000a201 (2 households)",
+    ] {
+        assert!(report.contains(expected), "missing {expected:?} in:\n{report}");
+    }
+
+    // The imported worker enrols and receives the imported households.
+    let (_serving, base) = serve(url);
+    let code = last_line(&ok(&["user", "code", "--database", url, "--user", "00000000-0000-4000-8000-00000000a401"]));
+    let phone = tempfile::tempdir().unwrap();
+    let run = cli(phone.path(), &["enroll", "--server", &base, "--code", &code, "--name", "付晓梅的手机"]);
+    assert!(run.success, "{run:?}");
+    assert!(cli(phone.path(), &["sync"]).success);
+    let households = cli(phone.path(), &["households", "--json"]).json();
+    let mut heads: Vec<&str> = households.as_array().unwrap().iter().map(|h| h["head"].as_str().unwrap()).collect();
+    heads.sort();
+    assert_eq!(heads, ["喻德胜", "熊桂芳"], "{households}");
+
+    let audit = ok(&["audit", "--database", url, "--kind", "roster-import"]);
+    assert_eq!(audit.lines().count(), 3, "two imports and one refused file:\n{audit}");
+
+    // Everything the import wrote loads as a phone would load it, indexes included.
+    let check = ok(&["check", "--database", url]);
+    assert!(check.contains("checked 2 documents and 2 changes") && check.contains("all sound"), "{check}");
 }

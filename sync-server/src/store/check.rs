@@ -9,17 +9,22 @@
 //! to the `quarantine` table (kept, never deleted). Then every scope of the document gets a new
 //! log entry marked as a repair, so each device pulls the repaired copy whole, replacing its
 //! own.
+//!
+//! The checks, the repair and the index comparison are written once ([`check`], over a
+//! [`CheckStore`]); SQLite's store is here ([`SqliteCheck`], the whole run in one `BEGIN
+//! IMMEDIATE` transaction), PostgreSQL's in `store/postgres/check.rs`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::AutoCommit;
 use gridlink_shared::change_bytes::{ChangeIndex, ChangeLimits, inspect_change};
+use gridlink_shared::digest::{DocEntry, ScopeDigest};
 use gridlink_shared::time::Millis;
-use gridlink_shared::{AnyDoc, DocError, DocId, doc};
+use gridlink_shared::{AnyDoc, DocError, DocId, Scope, doc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
-use super::digest::{DerivedIndex, find_index_mismatches, rebuild_index};
+use super::digest::DerivedIndex;
 use super::push::{LogAppender, write_doc};
 use super::sqlite::parse_id;
 use super::{SqliteStore, StoreError};
@@ -91,98 +96,148 @@ fn check_change(bytes: &[u8]) -> Result<(), String> {
     doc::guarded("parsing the change", || doc::parse_change(bytes).map(drop)).map_err(|e| e.to_string())
 }
 
-impl SqliteStore {
-    /// Checks every stored document and change; with `repair`, mends what it can in one
-    /// transaction. `progress(done, total)` is called as documents and changes are checked.
-    pub fn check(
-        &self,
-        repair: bool,
-        now: Millis,
-        progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<CheckReport, StoreError> {
-        self.with_conn(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut report = CheckReport::default();
-            let total: usize =
-                tx.query_row("SELECT (SELECT COUNT(*) FROM docs) + (SELECT COUNT(*) FROM changes)", [], |r| {
-                    r.get::<_, i64>(0)
-                })? as usize;
-            let mut done = 0;
-            let mut derived = Vec::new();
-            {
-                let mut stmt = tx.prepare("SELECT id, bytes FROM docs ORDER BY id")?;
-                let mut rows = stmt.query([])?;
-                while let Some(row) = rows.next()? {
-                    let id: DocId = parse_id(&row.get::<_, String>(0)?)?;
-                    let bytes: Vec<u8> = row.get(1)?;
-                    report.documents += 1;
-                    match check_document(&bytes) {
-                        Ok(any) if any.doc_id() == id => derived.push(DerivedIndex::of(&any, &bytes)?),
-                        Ok(_) => {}
-                        Err(e) => report.bad_documents.push(Problem { doc: id, change: None, reason: e.to_string() }),
-                    }
-                    done += 1;
-                    progress(done, total);
-                }
-            }
-            {
-                let mut stmt = tx.prepare("SELECT hash, doc_id, bytes FROM changes ORDER BY rowid")?;
-                let mut rows = stmt.query([])?;
-                while let Some(row) = rows.next()? {
-                    let hash: String = row.get(0)?;
-                    let id: DocId = parse_id(&row.get::<_, String>(1)?)?;
-                    let bytes: Vec<u8> = row.get(2)?;
-                    report.changes += 1;
-                    if let Err(reason) = check_change(&bytes) {
-                        report.bad_changes.push(Problem { doc: id, change: Some(hash), reason });
-                    }
-                    done += 1;
-                    progress(done, total);
-                }
-            }
-            report.index_mismatches = find_index_mismatches(&tx, &derived)?;
-            if repair && !report.index_mismatches.is_empty() {
-                rebuild_index(&tx, &derived)?;
-                report.index_rebuilt = true;
-            }
-            if repair {
-                let bad_docs: BTreeSet<DocId> = report.bad_documents.iter().map(|p| p.doc).collect();
-                let docs_with_bad_changes: BTreeSet<DocId> =
-                    report.bad_changes.iter().map(|p| p.doc).filter(|d| !bad_docs.contains(d)).collect();
-                for id in bad_docs {
-                    match rebuild(&tx, id, now)? {
-                        Ok(quarantined) => {
-                            report.quarantined.extend(quarantined);
-                            report.repaired.push(id);
-                        }
-                        Err(reason) => report.unrepaired.push(Problem { doc: id, change: None, reason }),
-                    }
-                }
-                // The document is sound but a stored change is not: take the change out (devices
-                // that pull it would fail on it) and hand every device the document whole.
-                for problem in report.bad_changes.iter().filter(|p| docs_with_bad_changes.contains(&p.doc)) {
-                    let hash = problem.change.as_deref().unwrap_or_default();
-                    quarantine(&tx, hash, &problem.reason, now)?;
-                    report.quarantined.push(problem.clone());
-                }
-                for id in docs_with_bad_changes {
-                    announce_repair(&tx, id)?;
+/// How a document is indexed now: its digest entry and the scopes it is counted in (JSON),
+/// as on its row, and its delivery scopes (`doc_scopes`, sorted).
+pub(super) type Indexed = (Option<Vec<u8>>, Option<String>, Vec<String>);
+
+/// What `check` reads and, with `--repair`, writes, inside one transaction of its backend.
+/// The scans hand each row to `visit` in order: documents by id, changes in the order they
+/// were accepted.
+pub(super) trait CheckStore {
+    /// Documents plus changes, for the progress line.
+    fn stored_count(&mut self) -> Result<usize, StoreError>;
+    fn scan_docs(&mut self, visit: &mut dyn FnMut(DocId, Vec<u8>) -> Result<(), StoreError>) -> Result<(), StoreError>;
+    fn scan_changes(
+        &mut self,
+        visit: &mut dyn FnMut(String, DocId, Vec<u8>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    fn indexed(&mut self, id: DocId) -> Result<Indexed, StoreError>;
+    /// Sets a document's delivery scopes, entry and counted scopes to what its bytes say.
+    fn reindex(&mut self, doc: &DerivedIndex) -> Result<(), StoreError>;
+    /// Every document's entry and counted scopes (JSON), for recounting the digests.
+    fn scan_counted(
+        &mut self,
+        visit: &mut dyn FnMut(Vec<u8>, String) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    /// Replaces every scope digest with these.
+    fn replace_digests(&mut self, digests: &BTreeMap<String, ScopeDigest>) -> Result<(), StoreError>;
+    /// A document's stored changes (hash, bytes) in the order they were accepted.
+    fn changes_of(&mut self, id: DocId) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Moves a stored change to the quarantine table (kept, never deleted).
+    fn quarantine(&mut self, hash: &str, reason: &str, now: Millis) -> Result<(), StoreError>;
+    /// Writes a document's bytes with its scopes, digest entry and query rows, as a push does.
+    fn write_doc(&mut self, any: &AnyDoc, bytes: &[u8], now: Millis) -> Result<(), StoreError>;
+    /// The hash of the document's last stored change, if any is left.
+    fn last_change(&mut self, id: DocId) -> Result<Option<String>, StoreError>;
+    fn delivery_scopes(&mut self, id: DocId) -> Result<Vec<Scope>, StoreError>;
+    /// Appends a log entry to `scope` marked as a repair of `id` (`repair_marks`).
+    fn append_repair(&mut self, scope: Scope, hash: &str, id: DocId) -> Result<(), StoreError>;
+}
+
+/// Checks every stored document and change; with `repair`, mends what it can through
+/// `store`, whose transaction the caller commits. `progress(done, total)` is called as
+/// documents and changes are checked.
+pub(super) fn check(
+    store: &mut impl CheckStore,
+    repair: bool,
+    now: Millis,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<CheckReport, StoreError> {
+    let mut report = CheckReport::default();
+    let total = store.stored_count()?;
+    let mut done = 0;
+    let mut derived = Vec::new();
+    store.scan_docs(&mut |id, bytes| {
+        report.documents += 1;
+        match check_document(&bytes) {
+            Ok(any) if any.doc_id() == id => derived.push(DerivedIndex::of(&any, &bytes)?),
+            Ok(_) => {}
+            Err(e) => report.bad_documents.push(Problem { doc: id, change: None, reason: e.to_string() }),
+        }
+        done += 1;
+        progress(done, total);
+        Ok(())
+    })?;
+    store.scan_changes(&mut |hash, id, bytes| {
+        report.changes += 1;
+        if let Err(reason) = check_change(&bytes) {
+            report.bad_changes.push(Problem { doc: id, change: Some(hash), reason });
+        }
+        done += 1;
+        progress(done, total);
+        Ok(())
+    })?;
+    report.index_mismatches = find_index_mismatches(store, &derived)?;
+    if repair && !report.index_mismatches.is_empty() {
+        rebuild_index(store, &derived)?;
+        report.index_rebuilt = true;
+    }
+    if repair {
+        let bad_docs: BTreeSet<DocId> = report.bad_documents.iter().map(|p| p.doc).collect();
+        let docs_with_bad_changes: BTreeSet<DocId> =
+            report.bad_changes.iter().map(|p| p.doc).filter(|d| !bad_docs.contains(d)).collect();
+        for id in bad_docs {
+            match rebuild(store, id, now)? {
+                Ok(quarantined) => {
+                    report.quarantined.extend(quarantined);
                     report.repaired.push(id);
                 }
+                Err(reason) => report.unrepaired.push(Problem { doc: id, change: None, reason }),
             }
-            tx.commit()?;
-            Ok(report)
-        })
+        }
+        // The document is sound but a stored change is not: take the change out (devices
+        // that pull it would fail on it) and hand every device the document whole.
+        for problem in report.bad_changes.iter().filter(|p| docs_with_bad_changes.contains(&p.doc)) {
+            let hash = problem.change.as_deref().unwrap_or_default();
+            store.quarantine(hash, &problem.reason, now)?;
+            report.quarantined.push(problem.clone());
+        }
+        for id in docs_with_bad_changes {
+            announce_repair(store, id)?;
+            report.repaired.push(id);
+        }
     }
+    Ok(report)
+}
+
+/// Documents whose delivery scopes (`doc_scopes`) or digest entry disagree with what their
+/// stored bytes say.
+fn find_index_mismatches(store: &mut impl CheckStore, derived: &[DerivedIndex]) -> Result<Vec<DocId>, StoreError> {
+    let mut mismatched = Vec::new();
+    for doc in derived {
+        let (entry, counted, delivered) = store.indexed(doc.doc)?;
+        let mut counted: Vec<String> = counted.map(|c| serde_json::from_str(&c)).transpose()?.unwrap_or_default();
+        counted.sort();
+        let entry_ok = entry.as_deref() == Some(doc.entry.0.as_slice());
+        if !entry_ok || counted != doc.scopes || delivered != doc.scopes {
+            mismatched.push(doc.doc);
+        }
+    }
+    Ok(mismatched)
+}
+
+/// Re-derives the index from the documents: delivery scopes and entries of `derived` as their
+/// bytes say, then every scope digest recomputed from scratch.
+fn rebuild_index(store: &mut impl CheckStore, derived: &[DerivedIndex]) -> Result<(), StoreError> {
+    for doc in derived {
+        store.reindex(doc)?;
+    }
+    let mut digests: BTreeMap<String, ScopeDigest> = BTreeMap::new();
+    store.scan_counted(&mut |entry, scopes| {
+        let entry =
+            DocEntry::from_slice(&entry).ok_or_else(|| StoreError::Backend("a digest entry is not 32 bytes".into()))?;
+        for scope in serde_json::from_str::<Vec<String>>(&scopes)? {
+            digests.entry(scope).or_default().add(&entry);
+        }
+        Ok(())
+    })?;
+    store.replace_digests(&digests)
 }
 
 /// Rebuilds one document from its stored changes; returns the changes it quarantined, or why
 /// it could not be rebuilt (nothing is changed then).
-fn rebuild(conn: &Connection, id: DocId, now: Millis) -> Result<Result<Vec<Problem>, String>, StoreError> {
-    let rows: Vec<(String, Vec<u8>)> = {
-        let mut stmt = conn.prepare("SELECT hash, bytes FROM changes WHERE doc_id = ?1 ORDER BY rowid")?;
-        stmt.query_map([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
-    };
+fn rebuild(store: &mut impl CheckStore, id: DocId, now: Millis) -> Result<Result<Vec<Problem>, String>, StoreError> {
+    let rows = store.changes_of(id)?;
     let mut rebuilt = AutoCommit::new();
     let mut index = ChangeIndex::default();
     let mut bad: Vec<Problem> = Vec::new();
@@ -249,48 +304,171 @@ fn rebuild(conn: &Connection, id: DocId, now: Millis) -> Result<Result<Vec<Probl
     };
     let saved = rebuilt.save();
     for problem in &bad {
-        quarantine(conn, problem.change.as_deref().unwrap_or_default(), &problem.reason, now)?;
+        store.quarantine(problem.change.as_deref().unwrap_or_default(), &problem.reason, now)?;
     }
-    write_doc(conn, &any, &saved, now)?;
-    announce_repair(conn, id)?;
+    store.write_doc(&any, &saved, now)?;
+    announce_repair(store, id)?;
     Ok(Ok(bad))
-}
-
-/// Moves a stored change to the quarantine table.
-fn quarantine(conn: &Connection, hash: &str, reason: &str, now: Millis) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT OR IGNORE INTO quarantine (hash, doc_id, bytes, actor, accepted_at, reason, quarantined_at)
-         SELECT hash, doc_id, bytes, actor, accepted_at, ?2, ?3 FROM changes WHERE hash = ?1",
-        params![hash, reason, now],
-    )?;
-    conn.execute("DELETE FROM changes WHERE hash = ?1", [hash])?;
-    Ok(())
 }
 
 /// Appends a log entry to every scope of the document, marked so that whoever pulls it also
 /// receives the document whole. The entry carries the document's last sound change (already
 /// held by most devices, so applying it is a no-op).
-fn announce_repair(conn: &Connection, id: DocId) -> Result<(), StoreError> {
-    let last: Option<String> = conn
-        .query_row("SELECT hash FROM changes WHERE doc_id = ?1 ORDER BY rowid DESC LIMIT 1", [id.to_string()], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    let Some(last) = last else {
+fn announce_repair(store: &mut impl CheckStore, id: DocId) -> Result<(), StoreError> {
+    let Some(last) = store.last_change(id)? else {
         return Ok(()); // nothing left to announce with: devices repair on their own request
     };
-    let scopes: Vec<String> = {
-        let mut stmt = conn.prepare("SELECT scope FROM doc_scopes WHERE doc_id = ?1")?;
-        stmt.query_map([id.to_string()], |r| r.get(0))?.collect::<Result<_, _>>()?
-    };
-    let mut log = LogAppender::default();
-    for scope in scopes {
-        let scope = scope.parse().map_err(|e| StoreError::Backend(format!("stored scope: {e}")))?;
-        let seq = log.append(conn, scope, &last, id)?;
-        conn.execute(
+    for scope in store.delivery_scopes(id)? {
+        store.append_repair(scope, &last, id)?;
+    }
+    Ok(())
+}
+
+/// SQLite's side of [`check`], on one `BEGIN IMMEDIATE` transaction: every other writer
+/// waits until it commits.
+struct SqliteCheck<'a> {
+    conn: &'a Connection,
+    log: LogAppender,
+}
+
+impl CheckStore for SqliteCheck<'_> {
+    fn stored_count(&mut self) -> Result<usize, StoreError> {
+        Ok(self.conn.query_row("SELECT (SELECT COUNT(*) FROM docs) + (SELECT COUNT(*) FROM changes)", [], |r| {
+            r.get::<_, i64>(0)
+        })? as usize)
+    }
+
+    fn scan_docs(&mut self, visit: &mut dyn FnMut(DocId, Vec<u8>) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare("SELECT id, bytes FROM docs ORDER BY id")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            visit(parse_id(&row.get::<_, String>(0)?)?, row.get(1)?)?;
+        }
+        Ok(())
+    }
+
+    fn scan_changes(
+        &mut self,
+        visit: &mut dyn FnMut(String, DocId, Vec<u8>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare("SELECT hash, doc_id, bytes FROM changes ORDER BY rowid")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            visit(row.get(0)?, parse_id(&row.get::<_, String>(1)?)?, row.get(2)?)?;
+        }
+        Ok(())
+    }
+
+    fn indexed(&mut self, id: DocId) -> Result<Indexed, StoreError> {
+        let id = id.to_string();
+        let (entry, counted) = self
+            .conn
+            .prepare_cached("SELECT digest_entry, digest_scopes FROM docs WHERE id = ?1")?
+            .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let mut stmt = self.conn.prepare_cached("SELECT scope FROM doc_scopes WHERE doc_id = ?1 ORDER BY scope")?;
+        let delivered = stmt.query_map([&id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok((entry, counted, delivered))
+    }
+
+    fn reindex(&mut self, doc: &DerivedIndex) -> Result<(), StoreError> {
+        let id = doc.doc.to_string();
+        self.conn.prepare_cached("DELETE FROM doc_scopes WHERE doc_id = ?1")?.execute([&id])?;
+        for scope in &doc.scopes {
+            self.conn
+                .prepare_cached("INSERT INTO doc_scopes (scope, doc_id) VALUES (?1, ?2)")?
+                .execute(params![scope, id])?;
+        }
+        self.conn
+            .prepare_cached("UPDATE docs SET digest_entry = ?1, digest_scopes = ?2 WHERE id = ?3")?
+            .execute(params![doc.entry.0.as_slice(), serde_json::to_string(&doc.scopes)?, id])?;
+        Ok(())
+    }
+
+    fn scan_counted(
+        &mut self,
+        visit: &mut dyn FnMut(Vec<u8>, String) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT digest_entry, digest_scopes FROM docs WHERE digest_entry IS NOT NULL AND digest_scopes IS NOT NULL",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            visit(row.get(0)?, row.get(1)?)?;
+        }
+        Ok(())
+    }
+
+    fn replace_digests(&mut self, digests: &BTreeMap<String, ScopeDigest>) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM scope_digests", [])?;
+        for (scope, digest) in digests {
+            self.conn.execute(
+                "INSERT INTO scope_digests (scope, doc_count, xor) VALUES (?1, ?2, ?3)",
+                params![scope, digest.count as i64, digest.xor.as_slice()],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn changes_of(&mut self, id: DocId) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT hash, bytes FROM changes WHERE doc_id = ?1 ORDER BY rowid")?;
+        Ok(stmt.query_map([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?)
+    }
+
+    fn quarantine(&mut self, hash: &str, reason: &str, now: Millis) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO quarantine (hash, doc_id, bytes, actor, accepted_at, reason, quarantined_at)
+             SELECT hash, doc_id, bytes, actor, accepted_at, ?2, ?3 FROM changes WHERE hash = ?1",
+            params![hash, reason, now],
+        )?;
+        self.conn.execute("DELETE FROM changes WHERE hash = ?1", [hash])?;
+        Ok(())
+    }
+
+    fn write_doc(&mut self, any: &AnyDoc, bytes: &[u8], now: Millis) -> Result<(), StoreError> {
+        write_doc(self.conn, any, bytes, now)
+    }
+
+    fn last_change(&mut self, id: DocId) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT hash FROM changes WHERE doc_id = ?1 ORDER BY rowid DESC LIMIT 1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn delivery_scopes(&mut self, id: DocId) -> Result<Vec<Scope>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT scope FROM doc_scopes WHERE doc_id = ?1")?;
+        let scopes: Vec<String> = stmt.query_map([id.to_string()], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        scopes.iter().map(|s| s.parse().map_err(|e| StoreError::Backend(format!("stored scope: {e}")))).collect()
+    }
+
+    fn append_repair(&mut self, scope: Scope, hash: &str, id: DocId) -> Result<(), StoreError> {
+        let seq = self.log.append(self.conn, scope, hash, id)?;
+        self.conn.execute(
             "INSERT INTO repair_marks (scope, seq, doc_id) VALUES (?1, ?2, ?3)",
             params![scope.to_string(), seq, id.to_string()],
         )?;
+        Ok(())
     }
-    Ok(())
+}
+
+impl SqliteStore {
+    /// Checks every stored document and change; with `repair`, mends what it can in one
+    /// transaction. `progress(done, total)` is called as documents and changes are checked.
+    pub fn check(
+        &self,
+        repair: bool,
+        now: Millis,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<CheckReport, StoreError> {
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let report = check(&mut SqliteCheck { conn: &tx, log: LogAppender::default() }, repair, now, progress)?;
+            tx.commit()?;
+            Ok(report)
+        })
+    }
 }

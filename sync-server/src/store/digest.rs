@@ -8,7 +8,8 @@
 //! The index is derived from the documents, so it can always be derived again: [`backfill`]
 //! counts documents written before the columns existed (at open), and `gridlink-server check
 //! --repair` re-derives delivery scopes, entries and digests from the stored documents
-//! ([`find_index_mismatches`], [`rebuild_index`]) after a row was lost or restored by hand.
+//! (`store/check.rs`, from each document's [`DerivedIndex`]) after a row was lost or restored
+//! by hand.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -185,60 +186,6 @@ impl DerivedIndex {
         scopes.sort();
         Ok(DerivedIndex { doc: any.doc_id(), scopes, entry: entry_of_saved(any.doc_id(), bytes)? })
     }
-}
-
-/// Documents whose delivery scopes (`doc_scopes`) or digest entry disagree with what their
-/// stored bytes say.
-pub(super) fn find_index_mismatches(conn: &Connection, derived: &[DerivedIndex]) -> Result<Vec<DocId>, StoreError> {
-    let mut mismatched = Vec::new();
-    for doc in derived {
-        let id = doc.doc.to_string();
-        let (entry, counted): (Option<Vec<u8>>, Option<String>) = conn
-            .prepare_cached("SELECT digest_entry, digest_scopes FROM docs WHERE id = ?1")?
-            .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        let mut counted: Vec<String> = counted.map(|c| serde_json::from_str(&c)).transpose()?.unwrap_or_default();
-        counted.sort();
-        let entry_ok = entry.as_deref() == Some(doc.entry.0.as_slice());
-        if !entry_ok || counted != doc.scopes || delivery_scopes(conn, &id)? != doc.scopes {
-            mismatched.push(doc.doc);
-        }
-    }
-    Ok(mismatched)
-}
-
-/// Re-derives the index from the documents: delivery scopes and entries of `derived` as their
-/// bytes say, then every scope digest recomputed from scratch.
-pub(super) fn rebuild_index(conn: &Connection, derived: &[DerivedIndex]) -> Result<(), StoreError> {
-    for doc in derived {
-        let id = doc.doc.to_string();
-        conn.prepare_cached("DELETE FROM doc_scopes WHERE doc_id = ?1")?.execute([&id])?;
-        for scope in &doc.scopes {
-            conn.prepare_cached("INSERT INTO doc_scopes (scope, doc_id) VALUES (?1, ?2)")?
-                .execute(params![scope, id])?;
-        }
-        conn.prepare_cached("UPDATE docs SET digest_entry = ?1, digest_scopes = ?2 WHERE id = ?3")?
-            .execute(params![doc.entry.0.as_slice(), serde_json::to_string(&doc.scopes)?, id])?;
-    }
-    let mut digests: BTreeMap<String, ScopeDigest> = BTreeMap::new();
-    {
-        let mut stmt = conn.prepare(
-            "SELECT digest_entry, digest_scopes FROM docs WHERE digest_entry IS NOT NULL AND digest_scopes IS NOT NULL",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let entry = DocEntry::from_slice(&row.get::<_, Vec<u8>>(0)?)
-                .ok_or_else(|| StoreError::Backend("a digest entry is not 32 bytes".into()))?;
-            let scopes: Vec<String> = serde_json::from_str(&row.get::<_, String>(1)?)?;
-            for scope in scopes {
-                digests.entry(scope).or_default().add(&entry);
-            }
-        }
-    }
-    conn.execute("DELETE FROM scope_digests", [])?;
-    for (scope, digest) in &digests {
-        write_digest(conn, scope, digest)?;
-    }
-    Ok(())
 }
 
 /// What answering the verify lists added to the response.

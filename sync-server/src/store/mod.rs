@@ -5,6 +5,7 @@
 //! pull page code (`push.rs` through `PushTarget`, `pull.rs` through `PullSource`).
 
 mod check;
+mod compact;
 mod console_read;
 mod console_write;
 mod digest;
@@ -28,7 +29,9 @@ use gridlink_shared::{DeviceId, Principal};
 pub use check::{CheckReport, Problem, check_document};
 pub use console_write::{ActOutcome, ActProblem, CONSOLE_DEVICE_NAME, CaseAct, MAX_NOTE_CHARS};
 pub use postgres::PgStore;
-pub use roster::{CSV_COLUMNS, ImportError, ImportSummary, OPTIONAL_COLUMNS, RosterReport, RowProblem};
+pub use roster::{
+    CSV_COLUMNS, ImportError, ImportSummary, MAX_IMPORT_BYTES, OPTIONAL_COLUMNS, RosterReport, RowProblem,
+};
 pub use security::{AuditEntry, AuditFilter, CHANGE_ACCEPTED, Origin, PUSH_REFUSED, SecurityEvent, SecurityKind};
 pub use sqlite::{DEFAULT_CODE_HOURS, DeviceRow, InitSummary, SqliteStore, UserRow};
 

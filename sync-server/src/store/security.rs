@@ -4,6 +4,8 @@
 //!
 //! Events are recorded by their callers (the admin CLI's commands, the console's handlers,
 //! enrolment), so a store function called from both places is audited once with its origin.
+//! The listing's query and the making of its entries ([`audit_query`], [`AuditRow`]) serve
+//! both backends; PostgreSQL's `audit_log` is in `store/postgres/admin.rs`.
 
 use gridlink_shared::time::Millis;
 use gridlink_shared::{DeviceId, UserId};
@@ -226,67 +228,133 @@ impl SqliteStore {
     /// The security events, accepted changes and refused pushes that match `filter`, newest
     /// first.
     pub fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
-        if let Some(kind) = &filter.kind
-            && kind != CHANGE_ACCEPTED
-            && kind != PUSH_REFUSED
-        {
-            kind.parse::<SecurityKind>().map_err(StoreError::Invalid)?;
-        }
+        check_filter(filter)?;
         self.read(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT at, source, kind, user_id, device_id, origin, detail FROM (
-                    SELECT id, at, 'security' AS source, kind, user_id, device_id, origin, detail
-                    FROM security_audit
-                    UNION ALL
-                    SELECT id, server_time, 'change', 'change-accepted', user_id, device_id, 'device:' || device_id,
-                           json_object('change_hash', change_hash, 'doc_id', doc_id,
-                                       'device_time', device_time, 'change_time', change_time)
-                    FROM audit
-                    UNION ALL
-                    SELECT id, server_time, 'refusal', 'push-refused', user_id, device_id, 'device:' || device_id,
-                           json_object('change_hash', change_hash, 'doc_id', doc_id, 'code', code,
-                                       'message', message, 'bytes_len', bytes_len)
-                    FROM refusals
-                 )
-                 WHERE (?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR device_id = ?2)
-                   AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR kind = ?4)
-                 ORDER BY at DESC, source DESC, id DESC
-                 LIMIT ?5",
-            )?;
+            let mut stmt = conn.prepare(&audit_query(|n| format!("?{n}")))?;
             let rows = stmt.query_map(
                 params![
                     filter.user.map(|u| u.to_string()),
                     filter.device.map(|d| d.to_string()),
                     filter.since,
                     filter.kind,
-                    i64::try_from(filter.limit).unwrap_or(i64::MAX)
+                    limit_of(filter)
                 ],
                 |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, String>(6)?,
-                    ))
+                    Ok(AuditRow {
+                        at: r.get(0)?,
+                        source: r.get(1)?,
+                        kind: r.get(2)?,
+                        user: r.get(3)?,
+                        device: r.get(4)?,
+                        origin: r.get(5)?,
+                        detail: r.get(6)?,
+                        change_hash: r.get(7)?,
+                        doc_id: r.get(8)?,
+                        device_time: r.get(9)?,
+                        change_time: r.get(10)?,
+                        code: r.get(11)?,
+                        message: r.get(12)?,
+                        bytes_len: r.get(13)?,
+                    })
                 },
             )?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (at, source, kind, user, device, origin, detail) = row?;
-                out.push(AuditEntry {
-                    at,
-                    source,
-                    kind,
-                    user,
-                    device,
-                    origin,
-                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
-                });
-            }
-            Ok(out)
+            rows.map(|row| Ok(row?.entry())).collect()
         })
+    }
+}
+
+/// Refuses a `--kind` that names nothing, before any query.
+pub(super) fn check_filter(filter: &AuditFilter) -> Result<(), StoreError> {
+    if let Some(kind) = &filter.kind
+        && kind != CHANGE_ACCEPTED
+        && kind != PUSH_REFUSED
+    {
+        kind.parse::<SecurityKind>().map_err(StoreError::Invalid)?;
+    }
+    Ok(())
+}
+
+pub(super) fn limit_of(filter: &AuditFilter) -> i64 {
+    i64::try_from(filter.limit).unwrap_or(i64::MAX)
+}
+
+/// The listing's query, the same on both backends but for how a parameter is written
+/// (`placeholder(n)`: `?n` in SQLite, `$n` in PostgreSQL). Parameters: user, device, since,
+/// kind, limit. The three sources are one row set with each source's columns (the others
+/// NULL, typed in the first branch: PostgreSQL types a UNION's columns pair by pair);
+/// [`AuditRow::entry`] makes the detail of each.
+pub(super) fn audit_query(placeholder: impl Fn(usize) -> String) -> String {
+    let [user, device, since, kind, limit] = [1, 2, 3, 4, 5].map(placeholder);
+    format!(
+        "SELECT at, source, kind, user_id, device_id, origin, detail, change_hash, doc_id, device_time, change_time,
+                code, message, bytes_len
+         FROM (
+            SELECT id, at, 'security' AS source, kind, user_id, device_id, origin, detail,
+                   CAST(NULL AS TEXT) AS change_hash, CAST(NULL AS TEXT) AS doc_id,
+                   CAST(NULL AS BIGINT) AS device_time, CAST(NULL AS BIGINT) AS change_time,
+                   CAST(NULL AS TEXT) AS code, CAST(NULL AS TEXT) AS message, CAST(NULL AS BIGINT) AS bytes_len
+            FROM security_audit
+            UNION ALL
+            SELECT id, server_time, 'change', '{CHANGE_ACCEPTED}', user_id, device_id, 'device:' || device_id, NULL,
+                   change_hash, doc_id, device_time, change_time, NULL, NULL, NULL
+            FROM audit
+            UNION ALL
+            SELECT id, server_time, 'refusal', '{PUSH_REFUSED}', user_id, device_id, 'device:' || device_id, NULL,
+                   change_hash, doc_id, NULL, NULL, code, message, bytes_len
+            FROM refusals
+         ) AS merged
+         WHERE (CAST({user} AS TEXT) IS NULL OR user_id = {user})
+           AND (CAST({device} AS TEXT) IS NULL OR device_id = {device})
+           AND (CAST({since} AS BIGINT) IS NULL OR at >= {since})
+           AND (CAST({kind} AS TEXT) IS NULL OR kind = {kind})
+         ORDER BY at DESC, source DESC, id DESC
+         LIMIT {limit}"
+    )
+}
+
+/// One row of [`audit_query`], as either backend reads it.
+pub(super) struct AuditRow {
+    pub at: Millis,
+    pub source: String,
+    pub kind: String,
+    pub user: Option<String>,
+    pub device: Option<String>,
+    pub origin: String,
+    /// A security event's stored detail (JSON text).
+    pub detail: Option<String>,
+    pub change_hash: Option<String>,
+    pub doc_id: Option<String>,
+    pub device_time: Option<i64>,
+    pub change_time: Option<i64>,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub bytes_len: Option<i64>,
+}
+
+impl AuditRow {
+    pub fn entry(self) -> AuditEntry {
+        let detail = match self.source.as_str() {
+            "change" => serde_json::json!({
+                "change_hash": self.change_hash, "doc_id": self.doc_id,
+                "device_time": self.device_time, "change_time": self.change_time,
+            }),
+            "refusal" => serde_json::json!({
+                "change_hash": self.change_hash, "doc_id": self.doc_id, "code": self.code,
+                "message": self.message, "bytes_len": self.bytes_len,
+            }),
+            _ => {
+                let text = self.detail.unwrap_or_default();
+                serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+            }
+        };
+        AuditEntry {
+            at: self.at,
+            source: self.source,
+            kind: self.kind,
+            user: self.user,
+            device: self.device,
+            origin: self.origin,
+            detail,
+        }
     }
 }

@@ -540,40 +540,6 @@ impl SqliteStore {
         })
     }
 
-    /// Compacts every scope log, keeping its last `keep` entries. Devices whose cursor falls
-    /// below the new floor get snapshots at their next sync instead of the old history.
-    /// Returns (log entries removed, changes removed).
-    pub fn compact(&self, keep: u64) -> Result<(usize, usize), StoreError> {
-        self.with_conn(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let heads: Vec<(String, u64)> = {
-                let mut stmt = tx.prepare("SELECT scope, MAX(seq) FROM scope_log GROUP BY scope")?;
-                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
-            };
-            let mut entries = 0;
-            for (scope, head) in heads {
-                let floor = head.saturating_sub(keep);
-                if floor == 0 {
-                    continue;
-                }
-                entries += tx.execute("DELETE FROM scope_log WHERE scope = ?1 AND seq <= ?2", params![scope, floor])?;
-                tx.execute(
-                    "INSERT INTO scope_floor (scope, floor) VALUES (?1, ?2)
-                     ON CONFLICT (scope) DO UPDATE SET floor = MAX(floor, excluded.floor)",
-                    params![scope, floor],
-                )?;
-            }
-            // A change no log refers to lives on only inside its document's saved bytes; a
-            // re-push of it is still recognised as a duplicate from the document itself.
-            let changes = tx.execute(
-                "DELETE FROM changes WHERE NOT EXISTS (SELECT 1 FROM scope_log l WHERE l.change_hash = changes.hash)",
-                [],
-            )?;
-            tx.commit()?;
-            Ok((entries, changes))
-        })
-    }
-
     /// Runs `f` on the connection, for the web console's own tables and queries
     /// (`crate::console::store`), under the same lock and recovery as every other call.
     pub(crate) fn with_connection<T>(

@@ -1,5 +1,6 @@
 //! The real `gridlink-server` binary for tests: admin commands on a data directory, and
-//! `serve` on 127.0.0.1:0 (plain or TLS) read from its `listening on` line.
+//! `serve` on 127.0.0.1:0 (plain or TLS) read from its `listening on` line. The `*_at`
+//! forms take the store's arguments (`--data DIR` or `--database URL`, `Backend::cli_args`).
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -9,20 +10,37 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_gridlink-server");
 
+/// `--data DIR`.
+pub fn data_args(data: &Path) -> [String; 2] {
+    ["--data".into(), data.display().to_string()]
+}
+
 pub fn run(data: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(BIN).args(args).arg("--data").arg(data).output().unwrap()
+    run_at(&data_args(data), args)
+}
+
+pub fn run_at(store: &[String], args: &[&str]) -> Output {
+    std::process::Command::new(BIN).args(args).args(store).output().unwrap()
 }
 
 /// Runs a command that must succeed; its standard output.
 pub fn ok(data: &Path, args: &[&str]) -> String {
-    let out = run(data, args);
+    ok_at(&data_args(data), args)
+}
+
+pub fn ok_at(store: &[String], args: &[&str]) -> String {
+    let out = run_at(store, args);
     assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
 /// Runs a command that must fail; its standard error.
 pub fn fails(data: &Path, args: &[&str]) -> String {
-    let out = run(data, args);
+    fails_at(&data_args(data), args)
+}
+
+pub fn fails_at(store: &[String], args: &[&str]) -> String {
+    let out = run_at(store, args);
     assert!(!out.status.success(), "{args:?} should have failed: {}", String::from_utf8_lossy(&out.stdout));
     String::from_utf8(out.stderr).unwrap()
 }
@@ -45,7 +63,12 @@ pub fn init_demo(data: &Path) -> Vec<String> {
 
 /// Adds a grid worker of `grid`; returns their user id and first enrolment code.
 pub fn add_worker(data: &Path, name: &str, grid: &str) -> (String, String) {
-    let out = ok(data, &["user", "add", "--name", name, "--role", "grid-worker", "--scope", &format!("grid:{grid}")]);
+    add_worker_at(&data_args(data), name, grid)
+}
+
+pub fn add_worker_at(store: &[String], name: &str, grid: &str) -> (String, String) {
+    let out =
+        ok_at(store, &["user", "add", "--name", name, "--role", "grid-worker", "--scope", &format!("grid:{grid}")]);
     let user = out.split_whitespace().nth(2).unwrap().to_string();
     (user, last_line(&out))
 }
@@ -59,9 +82,13 @@ pub struct Served {
 
 /// Starts `serve --listen 127.0.0.1:0` with `extra` arguments and waits for its address.
 pub async fn serve(data: &Path, extra: &[&str]) -> Served {
+    serve_at(&data_args(data), extra).await
+}
+
+pub async fn serve_at(store: &[String], extra: &[&str]) -> Served {
     let mut child = tokio::process::Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(store)
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

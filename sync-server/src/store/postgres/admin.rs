@@ -1,15 +1,21 @@
 //! The admin operations `gridlink-server` offers on PostgreSQL besides those in `mod.rs`
-//! (users, codes, scopes): listing users and devices, revoking and wiping devices, and the
-//! security audit record of each CLI action. Same rules and answers as SQLite's
-//! (`store/sqlite.rs`, `store/wipe.rs`), so the CLI prints the same for both.
+//! (users, codes, scopes): listing users and devices, revoking and wiping devices, recovery
+//! keys, the security audit record of each CLI action and the audit listing (its query and
+//! entries are `store/security.rs`'s, shared). Same rules and answers as SQLite's
+//! (`store/sqlite.rs`, `store/wipe.rs`, `store/security.rs`), so the CLI prints the same for
+//! both.
 
 use gridlink_shared::protocol::DeviceHealth;
 use gridlink_shared::time::Millis;
 use gridlink_shared::{DeviceId, UserId};
 
+use postgres::Transaction;
+
 use super::{PgStore, load_staff, record_security};
+use crate::store::compact::{CompactTarget, compact};
+use crate::store::security::{AuditRow, audit_query, check_filter, limit_of};
 use crate::store::sqlite::{parse_code, parse_id};
-use crate::store::{DeviceRow, SecurityEvent, StoreError, UserRow};
+use crate::store::{AuditEntry, AuditFilter, DeviceRow, SecurityEvent, StoreError, UserRow};
 
 /// Server-side signing devices (console, e-link) are not phones: never wiped, not counted.
 /// PostgreSQL has none yet; the condition keeps the answers equal once it has.
@@ -152,5 +158,92 @@ impl PgStore {
     /// Records a security event (an admin action of the CLI) in the audit table.
     pub fn record_security(&self, event: &SecurityEvent, now: Millis) -> Result<(), StoreError> {
         record_security(&mut *self.client()?, event, now)
+    }
+
+    /// The security events, accepted changes and refused pushes that match `filter`, newest
+    /// first, as SQLite's `audit_log` lists them.
+    pub fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        check_filter(filter)?;
+        let mut client = self.client()?;
+        let rows = client.query(
+            &audit_query(|n| format!("${n}")),
+            &[
+                &filter.user.map(|u| u.to_string()),
+                &filter.device.map(|d| d.to_string()),
+                &filter.since,
+                &filter.kind,
+                &limit_of(filter),
+            ],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                AuditRow {
+                    at: r.get(0),
+                    source: r.get(1),
+                    kind: r.get(2),
+                    user: r.get(3),
+                    device: r.get(4),
+                    origin: r.get(5),
+                    detail: r.get(6),
+                    change_hash: r.get(7),
+                    doc_id: r.get(8),
+                    device_time: r.get(9),
+                    change_time: r.get(10),
+                    code: r.get(11),
+                    message: r.get(12),
+                    bytes_len: r.get(13),
+                }
+                .entry()
+            })
+            .collect())
+    }
+
+    /// A device's user and recovery key (`None` for a device enrolled before keys were kept).
+    pub fn recovery_key(&self, device: DeviceId) -> Result<(UserId, Option<String>), StoreError> {
+        let mut client = self.client()?;
+        let row =
+            client.query_opt("SELECT user_id, recovery_secret FROM devices WHERE id = $1", &[&device.to_string()])?;
+        let row = row.ok_or_else(|| StoreError::NotFound(format!("device {device}")))?;
+        Ok((parse_id(row.get::<_, &str>(0))?, row.get(1)))
+    }
+
+    /// Compacts every scope log to its newest `keep` entries, as SQLite's `compact` does
+    /// (`store/compact.rs`), in one transaction. Pushes keep running: a push in flight holds
+    /// log numbers above the committed entries compaction reads, so it loses nothing, and
+    /// readers see the floor and the shorter log together (one snapshot each).
+    pub fn compact(&self, keep: u64) -> Result<(usize, usize), StoreError> {
+        let mut client = self.client()?;
+        let mut tx = client.transaction()?;
+        let removed = compact(&mut PgCompact(&mut tx), keep)?;
+        tx.commit()?;
+        Ok(removed)
+    }
+}
+
+struct PgCompact<'a, 'b>(&'a mut Transaction<'b>);
+
+impl CompactTarget for PgCompact<'_, '_> {
+    fn log_heads(&mut self) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = self.0.query("SELECT scope, MAX(seq) FROM scope_log GROUP BY scope", &[])?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get::<_, i64>(1).max(0) as u64)).collect())
+    }
+
+    fn cut(&mut self, scope: &str, floor: u64) -> Result<usize, StoreError> {
+        let floor = i64::try_from(floor).map_err(|_| StoreError::Backend(format!("floor {floor} of {scope}")))?;
+        let deleted = self.0.execute("DELETE FROM scope_log WHERE scope = $1 AND seq <= $2", &[&scope, &floor])?;
+        self.0.execute(
+            "INSERT INTO scope_floor (scope, floor) VALUES ($1, $2)
+             ON CONFLICT (scope) DO UPDATE SET floor = GREATEST(scope_floor.floor, excluded.floor)",
+            &[&scope, &floor],
+        )?;
+        Ok(deleted as usize)
+    }
+
+    fn drop_unlogged_changes(&mut self) -> Result<usize, StoreError> {
+        Ok(self.0.execute(
+            "DELETE FROM changes c WHERE NOT EXISTS (SELECT 1 FROM scope_log l WHERE l.change_hash = c.hash)",
+            &[],
+        )? as usize)
     }
 }

@@ -11,15 +11,21 @@
 //! then read in a second, read-only REPEATABLE READ transaction: one consistent snapshot
 //! that takes no lock, so a phone with nothing to push never waits behind another's push.
 //!
-//! Admin operations here are those the store stories and the CLI on PostgreSQL need (users,
-//! codes, scopes, loading a dataset; listing, revoking and wiping devices in `admin.rs`).
-//! `serve --database` serves the sync API from this store. Not on PostgreSQL yet: the
+//! Admin operations: users, codes, scopes and loading a dataset here; listing, revoking and
+//! wiping devices, recovery keys, the audit listing and compaction in `admin.rs`; the roster
+//! CSV import and the roster report in `roster.rs`; `check [--repair]` in `check.rs`. Each is
+//! the backend-neutral code of `store/` (`roster/import.rs`, `roster/report.rs`,
+//! `security.rs`, `compact.rs`, `check.rs`) run through this backend's reads and writes, so
+//! both backends give the same answers; how each runs beside serving processes is in its
+//! file. `serve --database` serves the sync API from this store. Not on PostgreSQL yet: the
 //! console's tables, query rows and facts (`write_doc` keeps documents, scopes and digests
-//! only), so the web console and the e-link (the server answers 503 there), compaction,
-//! `check --repair`, the roster import and report, the audit listing and recovery keys. The
-//! enrolment throttle counts the refused codes of every process from `security_audit`.
+//! only; the roster report counts from the documents instead), so the web console and the
+//! e-link (the server answers 503 there), ledger `export`, `building link` and `user
+//! password`. The enrolment throttle counts the refused codes of every process from
+//! `security_audit`.
 
 mod admin;
+mod check;
 pub mod cluster;
 mod pull;
 mod push;
@@ -44,11 +50,17 @@ use crate::secrets;
 impl From<postgres::Error> for StoreError {
     fn from(error: postgres::Error) -> Self {
         use postgres::error::SqlState;
+        // The error's own text is only its kind ("db error"); the server's message and SQLSTATE
+        // say what went wrong.
+        let text = match error.as_db_error() {
+            Some(db) => format!("{error}: {} ({})", db.message(), db.code().code()),
+            None => error.to_string(),
+        };
         match error.code() {
             Some(code) if *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE => {
-                StoreError::Retryable(error.to_string())
+                StoreError::Retryable(text)
             }
-            _ => StoreError::Backend(error.to_string()),
+            _ => StoreError::Backend(text),
         }
     }
 }

@@ -1,16 +1,162 @@
-//! The roster on PostgreSQL: what the sync path and the store stories need of it (writing a
-//! whole roster, staff, scope checks, the reference-data version, and reading it back for the
-//! reference data). Same tables and text encodings as the SQLite roster (`store/roster/`), so
-//! `migrate` can copy rows as they are; the CSV import and the roster report are SQLite only.
+//! The roster on PostgreSQL: writing a whole roster, staff, scope checks, the reference-data
+//! version, reading it back, and this backend's reads and writes for the backend-neutral CSV
+//! import ([`PgImport`] behind `store/roster/import.rs`) and roster report (its
+//! [`DocCounts`], `store/roster/report.rs`). Same tables and text encodings as the SQLite
+//! roster (`store/roster/`), so `migrate` can copy rows as they are.
+
+use std::collections::HashMap;
+use std::path::Path;
 
 use gridlink_shared::time::Millis;
 use gridlink_shared::{
-    Building, Community, Grid, Outlet, PartyBranch, PartyGroup, PartyMember, Roster, Scope, Staff, Street, Volunteer,
+    AnyDoc, Building, CaseStatus, Community, DocId, DocType, Grid, HouseholdStatus, Outlet, PartyBranch, PartyGroup,
+    PartyMember, Roster, Scope, Staff, Street, Volunteer, doc,
 };
-use postgres::GenericClient;
+use postgres::{GenericClient, IsolationLevel};
 
-use crate::store::StoreError;
+use super::PgStore;
+use super::push::{PgPush, write_doc};
+use crate::store::roster::{DocCounts, ImportTarget, NewDoc, build_report, import, open_file};
 use crate::store::sqlite::{parse_code, parse_id, scopes_json};
+use crate::store::{ImportError, ImportSummary, RosterReport, StoreError};
+
+/// Key of the advisory lock an import holds to its commit: imports plan against the roster
+/// they read, so two at once (two admins, two processes) run one after the other, as SQLite's
+/// single writer makes them.
+const IMPORT_LOCK: i64 = 0x6772_6964_726f_7374; // "gridrost"
+
+/// Documents the report reads per batch (whole household files and cases).
+const REPORT_BATCH: i64 = 256;
+
+/// The PostgreSQL side of the import, on its transaction: documents and log entries go
+/// through the push executor's own writes ([`PgPush`]), so they are numbered under the same
+/// `scope_heads` locks as a push.
+struct PgImport<'a, 'b> {
+    push: PgPush<'a, 'b>,
+}
+
+impl ImportTarget for PgImport<'_, '_> {
+    fn stored_roster(&mut self) -> Result<Roster, StoreError> {
+        load_roster(self.push.tx())
+    }
+
+    fn write_roster(&mut self, roster: &Roster, now: Millis) -> Result<(), StoreError> {
+        insert_roster(self.push.tx(), roster, now)
+    }
+
+    fn lock_docs(&mut self, ids: &[DocId]) -> Result<(), StoreError> {
+        self.push.lock_documents(ids.iter().copied())
+    }
+
+    fn has_doc(&mut self, id: DocId) -> Result<bool, StoreError> {
+        Ok(self.push.tx().query_opt("SELECT 1 FROM docs WHERE id = $1", &[&id.to_string()])?.is_some())
+    }
+
+    fn store_new_doc(&mut self, new: &NewDoc<'_>, now: Millis) -> Result<(), StoreError> {
+        let id = new.any.doc_id();
+        self.push.insert_change(new.hash, id, new.change, new.actor, now)?;
+        for scope in new.any.scopes() {
+            self.push.queue_log_entry(scope, new.hash, id);
+        }
+        write_doc(self.push.tx(), new.any, new.saved, now)
+    }
+
+    fn finish(&mut self) -> Result<(), StoreError> {
+        self.push.number_queued_entries()?;
+        bump_reference_version(self.push.tx())
+    }
+}
+
+impl PgStore {
+    /// Imports a roster CSV, as [`crate::store::SqliteStore::import_csv`] does.
+    pub fn import_csv(&self, path: &Path, now: Millis) -> Result<ImportSummary, ImportError> {
+        self.import_csv_from(open_file(path)?, now)
+    }
+
+    /// [`Self::import_csv`] from any reader: one transaction, committed only if the whole
+    /// file is clean.
+    pub fn import_csv_from(&self, input: impl std::io::Read, now: Millis) -> Result<ImportSummary, ImportError> {
+        let actor = self.import_actor()?;
+        let mut client = self.client()?;
+        let outcome = (|| {
+            let mut tx = client.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&IMPORT_LOCK])?;
+            let outcome = import(&mut PgImport { push: PgPush::new(&mut tx) }, input, &actor, now)?;
+            if outcome.is_ok() {
+                tx.commit()?;
+            }
+            Ok::<_, StoreError>(outcome)
+        })()?;
+        outcome.map_err(ImportError::Rows)
+    }
+
+    /// The whole roster as stored.
+    pub fn roster(&self) -> Result<Roster, StoreError> {
+        load_roster(&mut *self.client()?)
+    }
+
+    /// `roster --json`: the same report as SQLite's, from one consistent snapshot.
+    pub fn roster_report(&self) -> Result<RosterReport, StoreError> {
+        let mut client = self.client()?;
+        let mut tx =
+            client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start()?;
+        let roster = load_roster(&mut tx)?;
+        let version = reference_version(&mut tx)?;
+        let counts = doc_counts(&mut tx)?;
+        tx.commit()?;
+        Ok(build_report(&roster, version, &counts))
+    }
+}
+
+/// `doc_type`'s documents counted per value of the first column of `sql`.
+fn count_by(client: &mut impl GenericClient, doc_type: &str, sql: &str) -> Result<HashMap<String, u64>, StoreError> {
+    Ok(client
+        .query(sql, &[&doc_type])?
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1).max(0) as u64))
+        .collect())
+}
+
+/// The report's counts. PostgreSQL keeps no query rows (SQLite's `household_rows` and
+/// `case_rows`), so the households are counted from the documents' placement columns and the
+/// moved-out households and open cases from the documents themselves, read in batches.
+fn doc_counts(client: &mut impl GenericClient) -> Result<DocCounts, StoreError> {
+    let household = DocType::Household.code();
+    let households = count_by(client, household, "SELECT grid, COUNT(*) FROM docs WHERE doc_type = $1 GROUP BY grid")?;
+    let building_households = count_by(
+        client,
+        household,
+        "SELECT building, COUNT(*) FROM docs WHERE doc_type = $1 AND building IS NOT NULL GROUP BY building",
+    )?;
+    let mut counts = DocCounts { households, building_households, ..DocCounts::default() };
+    let case = DocType::Case.code();
+    let mut last = String::new();
+    loop {
+        let rows = client.query(
+            r#"SELECT id, grid, bytes FROM docs WHERE doc_type IN ($1, $2) AND id > $3 ORDER BY id LIMIT $4"#,
+            &[&household, &case, &last, &REPORT_BATCH],
+        )?;
+        for row in &rows {
+            last = row.get(0);
+            let grid: String = row.get(1);
+            match doc::guarded("reading a stored document", || doc::read_any(&doc::load(row.get(2))?)) {
+                Ok(AnyDoc::Household(h)) if h.status != HouseholdStatus::Active => {
+                    *counts.moved_out.entry(grid).or_default() += 1
+                }
+                Ok(AnyDoc::Case(c)) if c.status() != CaseStatus::Closed => {
+                    *counts.open_cases.entry(grid).or_default() += 1
+                }
+                Ok(_) => {}
+                // SQLite counts its query row, written when the document last was; a document
+                // that no longer loads is `check`'s to report, not the roster's.
+                Err(e) => tracing::warn!(doc = %last, error = %e, "a stored document does not load; run `check`"),
+            }
+        }
+        if (rows.len() as i64) < REPORT_BATCH {
+            return Ok(counts);
+        }
+    }
+}
 
 pub(super) fn reference_version(client: &mut impl GenericClient) -> Result<u64, StoreError> {
     let raw: String = client.query_one("SELECT value FROM meta WHERE key = 'reference_version'", &[])?.get(0);

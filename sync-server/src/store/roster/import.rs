@@ -1,24 +1,24 @@
-//! The roster CSV import: reading the file, planning (pure: parsed rows and the stored
-//! roster in, a plan or every row problem out) and writing the plan in one transaction.
+//! The roster CSV import, for both backends: reading the file (at most [`MAX_IMPORT_BYTES`]),
+//! planning (pure: parsed rows and the stored roster in, a plan or every row problem out) and
+//! writing the plan through an [`ImportTarget`] in one transaction of the backend ([`import`];
+//! SQLite's target is here, PostgreSQL's in `store/postgres/roster.rs`).
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use automerge::ActorId;
 use chrono::Datelike;
 
 use gridlink_shared::time::Millis;
 use gridlink_shared::validate::validate_document;
 use gridlink_shared::{
-    AnyDoc, Building, BuildingId, Community, CommunityId, Grid, GridId, HouseholdFile, HouseholdId, Outlet, OutletId,
-    PartyBranch, PartyBranchId, PartyGroup, PartyGroupId, PartyMember, PartyMemberId, Role, Roster, Scope,
+    AnyDoc, Building, BuildingId, Community, CommunityId, DocId, Grid, GridId, HouseholdFile, HouseholdId, Outlet,
+    OutletId, PartyBranch, PartyBranchId, PartyGroup, PartyGroupId, PartyMember, PartyMemberId, Role, Roster, Scope,
     ServiceCategory, Staff, Street, StreetId, UserId, Volunteer, VolunteerId, doc, party,
 };
-use rusqlite::TransactionBehavior;
+use rusqlite::{Connection, TransactionBehavior};
 use serde::Serialize;
 
-use super::{
-    bump_reference_version, exists, insert_staff, load_roster, upsert_building, upsert_community, upsert_grid,
-    upsert_outlet, upsert_party_branch, upsert_party_group, upsert_party_member, upsert_street, upsert_volunteer,
-};
+use super::{bump_reference_version, exists, insert_roster, load_roster};
 use crate::store::push::{LogAppender, insert_change, write_doc};
 use crate::store::sqlite::import_actor;
 use crate::store::{SqliteStore, StoreError};
@@ -131,90 +131,173 @@ impl CsvRow {
     }
 }
 
+/// Largest roster file the import reads (a district of ~250,000 households is ~30 MiB): a
+/// bigger file is refused before it is parsed rather than held in memory row by row.
+pub const MAX_IMPORT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Opens a roster file for [`import`], refusing one over [`MAX_IMPORT_BYTES`].
+pub(in crate::store) fn open_file(path: &Path) -> Result<impl std::io::Read, StoreError> {
+    let file =
+        std::fs::File::open(path).map_err(|e| StoreError::Invalid(format!("cannot open {}: {e}", path.display())))?;
+    let len = file.metadata().map_err(|e| StoreError::Invalid(format!("cannot read {}: {e}", path.display())))?.len();
+    if len > MAX_IMPORT_BYTES {
+        return Err(too_large(path.display()));
+    }
+    Ok(file)
+}
+
+fn too_large(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Invalid(format!(
+        "{what} is larger than {} MiB; split the roster into several files (parents first) and import each",
+        MAX_IMPORT_BYTES / (1024 * 1024)
+    ))
+}
+
+/// What the import writes through, inside one transaction of its backend: the backend-neutral
+/// [`import`] reads the stored roster, plans, and writes the plan through these calls, so a
+/// file with any problem writes nothing on either backend.
+pub(in crate::store) trait ImportTarget {
+    /// The roster as stored now, read in the import's transaction (the plan's parents).
+    fn stored_roster(&mut self) -> Result<Roster, StoreError>;
+    /// Upserts the planned roster rows, parents first.
+    fn write_roster(&mut self, roster: &Roster, now: Millis) -> Result<(), StoreError>;
+    /// Called with the planned households before any is looked up (PostgreSQL locks them
+    /// against a concurrent push, in the pushers' lock order).
+    fn lock_docs(&mut self, ids: &[DocId]) -> Result<(), StoreError> {
+        let _ = ids;
+        Ok(())
+    }
+    /// Whether a document with this id is stored.
+    fn has_doc(&mut self, id: DocId) -> Result<bool, StoreError>;
+    /// Stores a new document: its one change, its log entries and the saved document.
+    fn store_new_doc(&mut self, new: &NewDoc<'_>, now: Millis) -> Result<(), StoreError>;
+    /// After the last write: marks the reference data changed (and PostgreSQL numbers the
+    /// queued log entries).
+    fn finish(&mut self) -> Result<(), StoreError>;
+}
+
+/// A document the import creates, as [`ImportTarget::store_new_doc`] stores it.
+pub(in crate::store) struct NewDoc<'a> {
+    pub any: &'a AnyDoc,
+    pub hash: &'a str,
+    pub change: &'a [u8],
+    /// Hex actor id of the server's import actor.
+    pub actor: &'a str,
+    pub saved: &'a [u8],
+}
+
+/// Imports a roster CSV through `target` (see [`CSV_COLUMNS`] and `docs/protocol.md`): every
+/// bad row is reported and a file with any problem writes nothing. The caller commits the
+/// transaction on `Ok(Ok(_))` only.
+pub(in crate::store) fn import(
+    target: &mut impl ImportTarget,
+    input: impl std::io::Read,
+    actor: &ActorId,
+    now: Millis,
+) -> Result<Result<ImportSummary, Vec<RowProblem>>, StoreError> {
+    let mut problems = Vec::new();
+    // One byte past the cap tells a reader that is too long from one that is exactly full.
+    let mut limited = input.take(MAX_IMPORT_BYTES + 1);
+    let rows = read_csv(&mut limited, &mut problems);
+    if limited.limit() == 0 {
+        return Err(too_large("the roster file"));
+    }
+    let plan = plan_import(&target.stored_roster()?, &rows, now, &mut problems);
+    if !problems.is_empty() {
+        return Ok(Err(problems));
+    }
+    let r = &plan.roster;
+    target.write_roster(r, now)?;
+    let mut summary = ImportSummary {
+        streets: r.streets.len(),
+        communities: r.communities.len(),
+        grids: r.grids.len(),
+        buildings: r.buildings.len(),
+        staff: r.staff.len(),
+        outlets: r.outlets.len(),
+        party_branches: r.party_branches.len(),
+        party_groups: r.party_groups.len(),
+        party_members: r.party_members.len(),
+        volunteers: r.volunteers.len(),
+        ..ImportSummary::default()
+    };
+    let ids: Vec<DocId> = plan.households.iter().map(|h| DocId::from(h.id)).collect();
+    target.lock_docs(&ids)?;
+    let actor_hex = actor.to_hex_string();
+    for household in &plan.households {
+        if target.has_doc(household.id.into())? {
+            summary.households_already_present += 1;
+            continue;
+        }
+        let mut created = doc::create(household, actor.clone(), now)
+            .map_err(|e| StoreError::Backend(format!("household document: {e}")))?;
+        let change = created
+            .get_last_local_change()
+            .ok_or_else(|| StoreError::Backend("new household document has no change".into()))?;
+        let hash = change.hash().to_string();
+        let change = change.raw_bytes().to_vec();
+        let any = AnyDoc::Household(household.clone());
+        let saved = created.save();
+        target.store_new_doc(
+            &NewDoc { any: &any, hash: &hash, change: &change, actor: &actor_hex, saved: &saved },
+            now,
+        )?;
+        summary.households_created += 1;
+    }
+    target.finish()?;
+    Ok(Ok(summary))
+}
+
+/// The SQLite side of [`import`]: every call on the import's `BEGIN IMMEDIATE` transaction.
+struct SqliteImport<'a> {
+    conn: &'a Connection,
+    log: LogAppender,
+}
+
+impl ImportTarget for SqliteImport<'_> {
+    fn stored_roster(&mut self) -> Result<Roster, StoreError> {
+        load_roster(self.conn)
+    }
+
+    fn write_roster(&mut self, roster: &Roster, now: Millis) -> Result<(), StoreError> {
+        insert_roster(self.conn, roster, now)
+    }
+
+    fn has_doc(&mut self, id: DocId) -> Result<bool, StoreError> {
+        exists(self.conn, "docs", &id.to_string())
+    }
+
+    fn store_new_doc(&mut self, new: &NewDoc<'_>, now: Millis) -> Result<(), StoreError> {
+        let id = new.any.doc_id();
+        insert_change(self.conn, new.hash, id, new.change, new.actor, now)?;
+        for scope in new.any.scopes() {
+            self.log.append(self.conn, scope, new.hash, id)?;
+        }
+        write_doc(self.conn, new.any, new.saved, now)
+    }
+
+    fn finish(&mut self) -> Result<(), StoreError> {
+        bump_reference_version(self.conn)
+    }
+}
+
 impl SqliteStore {
     /// Imports a roster CSV (see [`CSV_COLUMNS`] and `docs/protocol.md`). Every bad row is
     /// reported; a file with any problem imports nothing.
     pub fn import_csv(&self, path: &Path, now: Millis) -> Result<ImportSummary, ImportError> {
-        let file = std::fs::File::open(path)
-            .map_err(|e| StoreError::Invalid(format!("cannot open {}: {e}", path.display())))?;
-        self.import_csv_from(file, now)
+        self.import_csv_from(open_file(path)?, now)
     }
 
     /// [`Self::import_csv`] from any reader.
     pub fn import_csv_from(&self, input: impl std::io::Read, now: Millis) -> Result<ImportSummary, ImportError> {
-        let mut problems = Vec::new();
-        let rows = read_csv(input, &mut problems);
         let actor = import_actor(self)?;
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let plan = plan_import(&load_roster(&tx)?, &rows, now, &mut problems);
-            if !problems.is_empty() {
-                return Ok(Err(problems));
+            let outcome = import(&mut SqliteImport { conn: &tx, log: LogAppender::default() }, input, &actor, now)?;
+            if outcome.is_ok() {
+                tx.commit()?;
             }
-            let mut summary = ImportSummary::default();
-            for s in &plan.roster.streets {
-                upsert_street(&tx, s)?;
-                summary.streets += 1;
-            }
-            for c in &plan.roster.communities {
-                upsert_community(&tx, c)?;
-                summary.communities += 1;
-            }
-            for g in &plan.roster.grids {
-                upsert_grid(&tx, g)?;
-                summary.grids += 1;
-            }
-            for b in &plan.roster.buildings {
-                upsert_building(&tx, b)?;
-                summary.buildings += 1;
-            }
-            for o in &plan.roster.outlets {
-                upsert_outlet(&tx, o)?;
-                summary.outlets += 1;
-            }
-            for b in &plan.roster.party_branches {
-                upsert_party_branch(&tx, b)?;
-                summary.party_branches += 1;
-            }
-            for g in &plan.roster.party_groups {
-                upsert_party_group(&tx, g)?;
-                summary.party_groups += 1;
-            }
-            for m in &plan.roster.party_members {
-                upsert_party_member(&tx, m)?;
-                summary.party_members += 1;
-            }
-            for v in &plan.roster.volunteers {
-                upsert_volunteer(&tx, v)?;
-                summary.volunteers += 1;
-            }
-            for s in &plan.roster.staff {
-                insert_staff(&tx, s, now)?;
-                summary.staff += 1;
-            }
-            let mut log = LogAppender::default();
-            for household in &plan.households {
-                if exists(&tx, "docs", &household.id.to_string())? {
-                    summary.households_already_present += 1;
-                    continue;
-                }
-                let mut created = doc::create(household, actor.clone(), now)
-                    .map_err(|e| StoreError::Backend(format!("household document: {e}")))?;
-                let change = created
-                    .get_last_local_change()
-                    .ok_or_else(|| StoreError::Backend("new household document has no change".into()))?;
-                let hash = change.hash().to_string();
-                let any = AnyDoc::Household(household.clone());
-                insert_change(&tx, &hash, any.doc_id(), change.raw_bytes(), &actor.to_hex_string(), now)?;
-                for scope in any.scopes() {
-                    log.append(&tx, scope, &hash, any.doc_id())?;
-                }
-                write_doc(&tx, &any, &created.save(), now)?;
-                summary.households_created += 1;
-            }
-            bump_reference_version(&tx)?;
-            tx.commit()?;
-            Ok(Ok(summary))
+            Ok(outcome)
         })?
         .map_err(ImportError::Rows)
     }

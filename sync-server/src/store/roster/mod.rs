@@ -1,7 +1,8 @@
 //! The roster in SQLite: streets, communities, grids, buildings, outlets and staff, the party
 //! branches, building party groups, party members and volunteers ([`PARTY_SCHEMA`]), and the
-//! reference-data version. The slice each principal sees is in [`reference`], the roster
-//! report in [`report`], the CSV import in [`import`].
+//! reference-data version. Backend-neutral, for PostgreSQL too: the slice each principal sees
+//! ([`reference`]), the roster report ([`report`]) and the CSV import ([`import`]), each with
+//! the backend's reads and writes behind a small interface.
 
 mod import;
 mod reference;
@@ -16,9 +17,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::StoreError;
 use super::sqlite::{parse_code, parse_id, scopes_json};
 
-pub use import::{CSV_COLUMNS, ImportError, ImportSummary, OPTIONAL_COLUMNS, RowProblem};
+pub use import::{CSV_COLUMNS, ImportError, ImportSummary, MAX_IMPORT_BYTES, OPTIONAL_COLUMNS, RowProblem};
+pub(super) use import::{ImportTarget, NewDoc, import, open_file};
 pub(super) use reference::reference_from;
 pub use report::RosterReport;
+pub(super) use report::{DocCounts, build_report};
 
 /// The tables of the "1" and "3" of the method, created at open like the rest of the schema
 /// (`CREATE TABLE IF NOT EXISTS`, so data directories made before them gain them).

@@ -1,7 +1,8 @@
-//! `roster --json`: the org tree as stored, with household and open-case counts.
+//! `roster --json`: the org tree as stored, with household and open-case counts, built by
+//! [`build_report`] for both backends from the roster and the backend's [`DocCounts`].
 use std::collections::HashMap;
 
-use gridlink_shared::{BuildingId, CommunityId, GridId, StreetId};
+use gridlink_shared::{BuildingId, CommunityId, GridId, Roster, StreetId};
 use serde::Serialize;
 
 use super::{load_roster, reference_version};
@@ -46,62 +47,86 @@ pub struct BuildingReport {
     pub households: u64,
 }
 
-impl SqliteStore {
-    /// `roster --json`.
-    pub fn roster_report(&self) -> Result<RosterReport, StoreError> {
-        self.read(|conn| {
-            let roster = load_roster(conn)?;
-            let count_by = |sql: &str| -> Result<HashMap<String, u64>, StoreError> {
-                let mut stmt = conn.prepare(sql)?;
-                let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
-                Ok(rows.collect::<Result<_, _>>()?)
-            };
-            let per_grid = count_by("SELECT grid, COUNT(*) FROM household_rows GROUP BY grid")?;
-            let moved_out =
-                count_by("SELECT grid, COUNT(*) FROM household_rows WHERE status != 'active' GROUP BY grid")?;
-            let per_building =
-                count_by("SELECT building, COUNT(*) FROM household_rows WHERE building IS NOT NULL GROUP BY building")?;
-            let open = count_by("SELECT grid, COUNT(*) FROM case_rows WHERE status != 'closed' GROUP BY grid")?;
-            let streets = roster
-                .streets
+/// What the report counts from the stored documents, keyed by grid or building id (text):
+/// each backend reads it its own way (SQLite from its query rows, PostgreSQL from the
+/// documents), the report is built from it by the same [`build_report`].
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(in crate::store) struct DocCounts {
+    /// Household files per grid, moved-out households included.
+    pub households: HashMap<String, u64>,
+    /// Households per grid whose status is not active.
+    pub moved_out: HashMap<String, u64>,
+    /// Household files per building.
+    pub building_households: HashMap<String, u64>,
+    /// Cases per grid that are not closed.
+    pub open_cases: HashMap<String, u64>,
+}
+
+/// The org tree of `roster` with the counts of `counts` (zero where it has none).
+pub(in crate::store) fn build_report(roster: &Roster, reference_version: u64, counts: &DocCounts) -> RosterReport {
+    let count = |map: &HashMap<String, u64>, id: String| map.get(&id).copied().unwrap_or(0);
+    let streets = roster
+        .streets
+        .iter()
+        .map(|s| StreetReport {
+            id: s.id,
+            name: s.name.clone(),
+            communities: roster
+                .communities
                 .iter()
-                .map(|s| StreetReport {
-                    id: s.id,
-                    name: s.name.clone(),
-                    communities: roster
-                        .communities
+                .filter(|c| c.street == s.id)
+                .map(|c| CommunityReport {
+                    id: c.id,
+                    name: c.name.clone(),
+                    grids: roster
+                        .grids
                         .iter()
-                        .filter(|c| c.street == s.id)
-                        .map(|c| CommunityReport {
-                            id: c.id,
-                            name: c.name.clone(),
-                            grids: roster
-                                .grids
+                        .filter(|g| g.community == c.id)
+                        .map(|g| GridReport {
+                            id: g.id,
+                            name: g.name.clone(),
+                            households: count(&counts.households, g.id.to_string()),
+                            moved_out: count(&counts.moved_out, g.id.to_string()),
+                            open_cases: count(&counts.open_cases, g.id.to_string()),
+                            buildings: roster
+                                .buildings
                                 .iter()
-                                .filter(|g| g.community == c.id)
-                                .map(|g| GridReport {
-                                    id: g.id,
-                                    name: g.name.clone(),
-                                    households: per_grid.get(&g.id.to_string()).copied().unwrap_or(0),
-                                    moved_out: moved_out.get(&g.id.to_string()).copied().unwrap_or(0),
-                                    open_cases: open.get(&g.id.to_string()).copied().unwrap_or(0),
-                                    buildings: roster
-                                        .buildings
-                                        .iter()
-                                        .filter(|b| b.grid == g.id)
-                                        .map(|b| BuildingReport {
-                                            id: b.id,
-                                            name: b.name.clone(),
-                                            households: per_building.get(&b.id.to_string()).copied().unwrap_or(0),
-                                        })
-                                        .collect(),
+                                .filter(|b| b.grid == g.id)
+                                .map(|b| BuildingReport {
+                                    id: b.id,
+                                    name: b.name.clone(),
+                                    households: count(&counts.building_households, b.id.to_string()),
                                 })
                                 .collect(),
                         })
                         .collect(),
                 })
-                .collect();
-            Ok(RosterReport { reference_version: reference_version(conn)?, streets })
+                .collect(),
+        })
+        .collect();
+    RosterReport { reference_version, streets }
+}
+
+impl SqliteStore {
+    /// `roster --json`.
+    pub fn roster_report(&self) -> Result<RosterReport, StoreError> {
+        self.read(|conn| {
+            let count_by = |sql: &str| -> Result<HashMap<String, u64>, StoreError> {
+                let mut stmt = conn.prepare(sql)?;
+                let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            };
+            let counts = DocCounts {
+                households: count_by("SELECT grid, COUNT(*) FROM household_rows GROUP BY grid")?,
+                moved_out: count_by(
+                    "SELECT grid, COUNT(*) FROM household_rows WHERE status != 'active' GROUP BY grid",
+                )?,
+                building_households: count_by(
+                    "SELECT building, COUNT(*) FROM household_rows WHERE building IS NOT NULL GROUP BY building",
+                )?,
+                open_cases: count_by("SELECT grid, COUNT(*) FROM case_rows WHERE status != 'closed' GROUP BY grid")?,
+            };
+            Ok(build_report(&load_roster(conn)?, reference_version(conn)?, &counts))
         })
     }
 }
