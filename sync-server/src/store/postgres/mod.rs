@@ -21,10 +21,13 @@
 
 mod admin;
 pub mod cluster;
+mod migrate;
 mod pull;
 mod push;
 mod roster;
 pub mod schema;
+
+pub use migrate::{Migration, NotCopied, TableCopied, TableCount, Verification, migrate_sqlite, verify_migration};
 
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
