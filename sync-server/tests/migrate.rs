@@ -331,3 +331,32 @@ fn bad_urls_and_missing_damaged_or_running_data_directories_are_refused() {
     assert_eq!(tables, 0);
     assert!(migrate(street.dir.path(), &db.url).unwrap().committed);
 }
+
+#[test]
+fn a_compacted_log_continues_after_its_compaction_point() {
+    let mut street = street();
+    // Every entry compacted away: only the compaction points remember where the logs were.
+    let (removed, _) = SqliteStore::open(street.dir.path()).unwrap().compact(0).unwrap();
+    assert!(removed > 0);
+    let db = database();
+    let migration = migrate(street.dir.path(), &db.url).unwrap();
+    assert!(migration.committed, "{}", migration.verification.render());
+    let pg = PgStore::open(&db.url).unwrap();
+    let cursors_before = street.phone.cursors.clone();
+    let after = visit(&mut street.phone, &street.worker, street.household, "压缩后：孙德明家，门口堆物已清理");
+    let response = sync(&pg, &mut street.phone, vec![after]);
+    assert!(accepted(&response), "{:?}", response.acks);
+    for item in &response.items {
+        let PullItem::Echo { scope, seq, .. } = item else { panic!("only its own change comes back: {item:?}") };
+        let Cursor::Seq { seq: held } = cursors_before[scope] else { panic!("the phone was at the log of {scope}") };
+        assert_eq!(*seq, held + 1, "{scope} continues after its compaction point");
+    }
+    let code = pg.new_code(street.worker.id, DEMO_NOW, 72).unwrap();
+    let mut fresh =
+        Device::new(pg.enroll(&EnrollRequest { code, device_name: "王建国的新手机".into() }, DEMO_NOW).unwrap());
+    sync_all(&pg, &mut fresh);
+    let heads = |d: &Device| -> BTreeMap<DocId, Vec<automerge::ChangeHash>> {
+        d.docs.iter().map(|(id, doc)| (*id, doc.clone().get_heads())).collect()
+    };
+    assert_eq!(heads(&fresh), heads(&street.phone));
+}

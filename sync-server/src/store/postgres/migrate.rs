@@ -216,9 +216,15 @@ pub fn migrate_sqlite(data_dir: &Path, url: &str, progress: &mut dyn FnMut(&str)
     let plan = Plan::of(&sqlite, &mut tx)?;
     let mut tables = Vec::new();
     for table in &plan.copy {
+        let table_started = Instant::now();
         let copied =
             if table == "meta" { copy_meta(&sqlite, &mut tx)? } else { copy_table(&sqlite, &mut tx, table, progress)? };
-        progress(&format!("  {table}: {} rows, {}", copied.rows, human_bytes(copied.bytes)));
+        progress(&format!(
+            "  {table}: {} rows, {} in {:.1} s",
+            copied.rows,
+            human_bytes(copied.bytes),
+            table_started.elapsed().as_secs_f64()
+        ));
         tables.push(copied);
     }
     let heads = sqlite_heads(&sqlite)?;
@@ -230,8 +236,10 @@ pub fn migrate_sqlite(data_dir: &Path, url: &str, progress: &mut dyn FnMut(&str)
     for table in &plan.copy {
         restart_identities(&mut tx, table)?;
     }
-    progress("verifying from both databases");
+    progress(&format!("copied in {:.1} s; verifying from both databases", started.elapsed().as_secs_f64()));
+    let verifying = Instant::now();
     let verification = compare(&sqlite, &mut tx, &plan)?;
+    progress(&format!("verified in {:.1} s", verifying.elapsed().as_secs_f64()));
     sqlite.execute_batch("COMMIT")?;
     let committed = verification.is_ok();
     if committed {
