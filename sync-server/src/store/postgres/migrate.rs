@@ -283,7 +283,11 @@ pub fn verify_migration(data_dir: &Path, url: &str) -> Result<Verification, Stor
 fn connect(url: &str) -> Result<Client, StoreError> {
     let config: postgres::Config =
         url.parse().map_err(|e| invalid(format!("database URL '{url}' does not parse: {e}")))?;
-    config.connect(NoTls).map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))
+    config.connect(NoTls).map_err(|e| {
+        // The server's own words (no such database, role, password) are in the source.
+        let cause = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
+        StoreError::Backend(format!("cannot connect to PostgreSQL: {e}{cause}"))
+    })
 }
 
 /// The store's database, read-only, after checking it exists, is not in use (when
