@@ -616,7 +616,12 @@ fn migrate(data: &Path, url: &str) -> anyhow::Result<()> {
     println!("verification (read back from both databases):");
     print!("{}", done.verification.render());
     if !done.committed {
-        bail!("the copy does not match the SQLite store; it was rolled back and nothing was written");
+        bail!(
+            "the copy does not match the SQLite store; it was rolled back and nothing was written (a \
+             difference on the SQLite side too means the store disagrees with itself: run \
+             `gridlink-server check --data {}` first)",
+            data.display()
+        );
     }
     println!(
         "migrated {} rows ({:.1} MiB) in {:.1} s; start `gridlink-server serve --database URL` on the same address \

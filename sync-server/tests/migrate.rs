@@ -360,3 +360,23 @@ fn a_compacted_log_continues_after_its_compaction_point() {
     };
     assert_eq!(heads(&fresh), heads(&street.phone));
 }
+
+#[test]
+fn a_store_that_disagrees_with_itself_is_not_migrated_and_nothing_is_written() {
+    let street = street();
+    // A document lost from SQLite while its delivery rows remain (a hand-edited file).
+    let file = rusqlite::Connection::open(street.dir.path().join(DB_FILE)).unwrap();
+    file.execute("DELETE FROM docs WHERE id = ?1", [street.household.to_string()]).unwrap();
+    drop(file);
+    let db = database();
+    let migration = migrate(street.dir.path(), &db.url).unwrap();
+    assert!(!migration.committed);
+    let problems = migration.verification.problems.join("\n");
+    assert!(problems.contains(&format!("names document {}, not in docs", street.household)), "{problems}");
+    // Rolled back whole: the schema is there, not one row of the street.
+    let mut client = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    for table in ["docs", "scope_log", "users", "devices", "scope_heads"] {
+        let n: i64 = client.query_one(&format!("SELECT COUNT(*) FROM {table}"), &[]).unwrap().get(0);
+        assert_eq!(n, 0, "{table}");
+    }
+}

@@ -169,8 +169,13 @@ impl Verification {
             self.scopes,
             if self.is_ok() { "all equal".to_string() } else { format!("{} differences", self.problems.len()) }
         ));
-        for problem in &self.problems {
+        // A store that disagrees with itself everywhere would otherwise bury the table.
+        const SHOWN: usize = 40;
+        for problem in self.problems.iter().take(SHOWN) {
             out.push_str(&format!("  DIFFERS {problem}\n"));
+        }
+        if self.problems.len() > SHOWN {
+            out.push_str(&format!("  ... and {} more\n", self.problems.len() - SHOWN));
         }
         out
     }
