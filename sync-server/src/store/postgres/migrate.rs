@@ -267,7 +267,8 @@ pub fn migrate_sqlite(data_dir: &Path, url: &str, progress: &mut dyn FnMut(&str)
 }
 
 /// Compares the SQLite store in `data_dir` with the PostgreSQL database at `url` it was
-/// migrated into, reading both (each in one snapshot).
+/// migrated into, reading both (each in one snapshot). Meant for right after the migration:
+/// anything either side has been sent since shows as a difference.
 pub fn verify_migration(data_dir: &Path, url: &str) -> Result<Verification, StoreError> {
     let sqlite = open_source(data_dir, false)?;
     let mut client = connect(url)?;
