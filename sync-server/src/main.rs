@@ -240,6 +240,16 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         limit: u64,
     },
+    /// Copy a SQLite data directory into a new, empty PostgreSQL database, then verify the
+    /// copy: devices keep their tokens and cursors. Stop `serve --data DIR` first.
+    Migrate {
+        /// The data directory to copy (read only, never changed).
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The PostgreSQL database to copy into; it must hold no data.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 const IMPORT_HELP: &str = "Import a roster CSV (UTF-8, header row required) with the columns
@@ -596,7 +606,39 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("showing the newest {limit}; use --limit for more");
             }
         }
+        Command::Migrate { data, to } => migrate(&data, &to)?,
     }
+    Ok(())
+}
+
+/// `migrate`: the copy with its progress lines, what was left behind, the verification.
+fn migrate(data: &Path, url: &str) -> anyhow::Result<()> {
+    use gridlink_sync_server::store::postgres::migrate_sqlite;
+    println!("copying {} into PostgreSQL (the server must be stopped; the file is only read)", data.display());
+    let done = migrate_sqlite(data, url, &mut |line| println!("{line}"))?;
+    if !done.not_copied.is_empty() {
+        println!("not copied (PostgreSQL does not hold these yet):");
+        for left in &done.not_copied {
+            println!("  {}: {}", left.what, left.why);
+        }
+    }
+    println!("verification (read back from both databases):");
+    print!("{}", done.verification.render());
+    if !done.committed {
+        bail!(
+            "the copy does not match the SQLite store; it was rolled back and nothing was written (a \
+             difference on the SQLite side too means the store disagrees with itself: run \
+             `gridlink-server check --data {}` first)",
+            data.display()
+        );
+    }
+    println!(
+        "migrated {} rows ({:.1} MiB) in {:.1} s; start `gridlink-server serve --database URL` on the same address \
+         and the enrolled phones carry on",
+        done.rows(),
+        done.bytes() as f64 / f64::from(1 << 20),
+        done.elapsed_ms as f64 / 1000.0
+    );
     Ok(())
 }
 

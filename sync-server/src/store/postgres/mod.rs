@@ -27,10 +27,13 @@
 mod admin;
 mod check;
 pub mod cluster;
+mod migrate;
 mod pull;
 mod push;
 mod roster;
 pub mod schema;
+
+pub use migrate::{Migration, NotCopied, TableCopied, TableCount, Verification, migrate_sqlite, verify_migration};
 
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
