@@ -7,7 +7,8 @@
 //! add|code|set-scopes|list` and `device list|revoke|wipe|recovery-key` work, each on the same
 //! backend-neutral store code as on SQLite and printing the same; `export`, `building link`
 //! and `user password` (the console's and the e-link's) answer that they are not yet
-//! available there.
+//! available there. `migrate --data DIR --to URL` moves an embedded store into an empty
+//! PostgreSQL database, verified, so its phones keep syncing without a new enrolment.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::net::SocketAddr;

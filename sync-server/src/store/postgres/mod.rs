@@ -17,7 +17,8 @@
 //! the backend-neutral code of `store/` (`roster/import.rs`, `roster/report.rs`,
 //! `security.rs`, `compact.rs`, `check.rs`) run through this backend's reads and writes, so
 //! both backends give the same answers; how each runs beside serving processes is in its
-//! file. `serve --database` serves the sync API from this store. Not on PostgreSQL yet: the
+//! file; `migrate.rs` copies an embedded SQLite store in and verifies it. `serve --database`
+//! serves the sync API from this store. Not on PostgreSQL yet: the
 //! console's tables, query rows and facts (`write_doc` keeps documents, scopes and digests
 //! only; the roster report counts from the documents instead), so the web console and the
 //! e-link (the server answers 503 there), ledger `export`, `building link` and `user
