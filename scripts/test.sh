@@ -12,4 +12,4 @@ cargo test --workspace --exclude gridlink-app
 # binary starts and removes); the files that need the console, the e-link or the SQLite file
 # pin SQLite (see tests/src/lib.rs).
 GRIDLINK_TEST_BACKEND=postgres cargo test -p gridlink-tests \
-  --test scenarios --test activities --test cli --test conflicts --test new_household
+  --test scenarios --test activities --test cli --test conflicts --test new_household --test roster_to_phone --test security

@@ -5,13 +5,13 @@
 //! volunteer in the 党群 list.
 
 use gridlink_shared::ServiceCategory;
-use gridlink_tests::{Backend, Server, enrolled, sync_until_ok};
+use gridlink_tests::{Server, enrolled, sync_until_ok};
 
 type TestResult = anyhow::Result<()>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outlets_pledges_and_party_lists_imported_by_csv_reach_the_phone_at_its_next_sync() -> TestResult {
-    let server = Server::start_on(Backend::Sqlite, "small", &[])?;
+    let server = Server::start_demo()?;
     let (worker, grid_scope) = server.user_with_role("grid-worker", 0)?;
     let users = server.users()?;
     let me = users.iter().find(|u| u["id"] == worker.as_str()).expect("the worker in user list");

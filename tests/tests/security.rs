@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use gridlink_tests::{Backend, CliRun, Server, cli, cli_env};
+use gridlink_tests::{CliRun, Server, cli, cli_env};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
 /// The files that make a store readable (or hold its data).
@@ -60,7 +60,7 @@ fn files_left(data: &Path) -> Vec<&'static str> {
 
 #[test]
 fn a_wiped_device_erases_its_store_and_keys_at_its_next_sync_and_a_revoked_one_keeps_its_data() {
-    let server = Server::start_on(Backend::Sqlite, "small", &[]).unwrap();
+    let server = Server::start_demo().unwrap();
     let lost = tempfile::tempdir().unwrap();
     let handed_over = tempfile::tempdir().unwrap();
     let lost_device = enrol(&server, lost.path(), 0, &[]);
@@ -87,7 +87,7 @@ fn a_wiped_device_erases_its_store_and_keys_at_its_next_sync_and_a_revoked_one_k
 
 #[test]
 fn a_pin_locks_a_copied_data_dir_wrong_pins_wait_and_after_ten_the_admin_recovers_the_unsent_change() {
-    let server = Server::start_on(Backend::Sqlite, "small", &[]).unwrap();
+    let server = Server::start_demo().unwrap();
     let phone = tempfile::tempdir().unwrap();
     let data = phone.path();
     let device = enrol(&server, data, 0, &[]);
@@ -220,8 +220,7 @@ fn enroll_with_a_ca_trusts_only_that_ca_and_a_server_restarted_with_another_cas_
     let pki_dir = tempfile::tempdir().unwrap();
     let ours = make_pki(pki_dir.path(), "ours");
     let theirs = make_pki(pki_dir.path(), "theirs");
-    let mut server =
-        Server::start_on(Backend::Sqlite, "small", &["--tls-cert", &ours.cert, "--tls-key", &ours.key]).unwrap();
+    let mut server = Server::start_demo_serving("small", &["--tls-cert", &ours.cert, "--tls-key", &ours.key]).unwrap();
     assert!(server.url().starts_with("https://127.0.0.1:"), "{}", server.url());
 
     // Without --ca the built-in web roots are trusted, and they do not know our private CA.
