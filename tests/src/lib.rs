@@ -29,6 +29,8 @@ use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+pub mod admin;
+
 /// The target directory holding this test executable (`target/debug`).
 fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");

@@ -5,77 +5,11 @@
 //! same phone records and syncs another visit without enrolling again, and a phone enrolled
 //! on PostgreSQL sees both visits exactly once.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
 
 use gridlink_sync_server::store::postgres::cluster::TestDatabase;
-use gridlink_tests::{cli, server_binary};
-
-fn server(args: &[&str]) -> Output {
-    Command::new(server_binary()).args(args).env("RUST_LOG", "warn").output().expect("run gridlink-server")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = server(args);
-    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn refused(args: &[&str]) -> String {
-    let out = server(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stderr
-}
-
-fn last_line(text: &str) -> String {
-    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap().trim().to_string()
-}
-
-/// A `serve` process; stopped as an operator would (SIGTERM), killed on drop if still there.
-struct Serving(Child);
-
-impl Serving {
-    fn start(args: &[&str]) -> (Serving, String) {
-        let mut child = Command::new(server_binary())
-            .arg("serve")
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().transpose().unwrap().unwrap_or_default();
-        let serving = Serving(child);
-        let base =
-            first.strip_prefix("listening on ").unwrap_or_else(|| panic!("did not start: {first:?}")).to_string();
-        std::thread::spawn(move || for _ in lines {});
-        (serving, base)
-    }
-
-    fn stop(mut self) {
-        let status = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status().unwrap();
-        assert!(status.success());
-        let exited = self.0.wait().unwrap();
-        assert!(exited.success(), "serve stopped cleanly: {exited:?}");
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn notes_of(device: &Path, household: &str) -> Vec<String> {
-    let shown = cli(device, &["household", "show", "--id", household, "--json"]);
-    assert!(shown.success, "{shown:?}");
-    shown.json()["visits"].as_array().unwrap().iter().map(|v| v["notes"].as_str().unwrap().to_string()).collect()
-}
+use gridlink_tests::admin::{Serving, last_line, notes_of, server_ok, server_refused};
+use gridlink_tests::cli;
 
 fn sync(device: &Path) {
     let run = cli(device, &["sync"]);
@@ -87,14 +21,15 @@ fn sync(device: &Path) {
 fn a_street_moves_from_sqlite_to_postgresql_and_its_phones_carry_on_without_enrolling_again() {
     let data_dir = tempfile::tempdir().unwrap();
     let data = data_dir.path().to_str().unwrap();
-    ok(&["init", "--data", data, "--demo", "small"]);
+    server_ok(&["init", "--data", data, "--demo", "small"]);
     let (serving, base) = Serving::start(&["--data", data, "--listen", "127.0.0.1:0"]);
 
-    let users: serde_json::Value = serde_json::from_str(&ok(&["user", "list", "--data", data, "--json"])).unwrap();
+    let users: serde_json::Value =
+        serde_json::from_str(&server_ok(&["user", "list", "--data", data, "--json"])).unwrap();
     let worker = users.as_array().unwrap().iter().find(|u| u["role"] == "grid-worker").unwrap();
     let worker = worker["id"].as_str().unwrap();
     let phone = tempfile::tempdir().unwrap();
-    let code = last_line(&ok(&["user", "code", "--data", data, "--user", worker]));
+    let code = last_line(&server_ok(&["user", "code", "--data", data, "--user", worker]));
     let run = cli(phone.path(), &["enroll", "--server", &base, "--code", &code, "--name", "王建国的手机"]);
     assert!(run.success, "{run:?}");
     sync(phone.path());
@@ -108,16 +43,16 @@ fn a_street_moves_from_sqlite_to_postgresql_and_its_phones_carry_on_without_enro
     // While the server has the database open, the copy is refused: changes could arrive after it.
     let db = TestDatabase::new().unwrap_or_else(|e| panic!("a throwaway PostgreSQL cluster: {e}"));
     let url = db.url.as_str();
-    let stderr = refused(&["migrate", "--data", data, "--to", url]);
+    let stderr = server_refused(&["migrate", "--data", data, "--to", url]);
     assert!(stderr.contains("is open in process") && stderr.contains("stop the server"), "{stderr}");
 
     serving.stop();
-    let out = ok(&["migrate", "--data", data, "--to", url]);
+    let out = server_ok(&["migrate", "--data", data, "--to", url]);
     assert!(out.contains("all equal"), "{out}");
     assert!(out.contains("table elink_requests") && out.contains("web console is not yet served"), "{out}");
     assert!(out.contains("migrated "), "{out}");
     // Twice is refused: the database holds the street now.
-    let stderr = refused(&["migrate", "--data", data, "--to", url]);
+    let stderr = server_refused(&["migrate", "--data", data, "--to", url]);
     assert!(stderr.contains("already holds data"), "{stderr}");
 
     // The same address, now served from PostgreSQL: the phone keeps its server URL and token.
@@ -130,7 +65,7 @@ fn a_street_moves_from_sqlite_to_postgresql_and_its_phones_carry_on_without_enro
     sync(phone.path());
 
     let fresh = tempfile::tempdir().unwrap();
-    let code = last_line(&ok(&["user", "code", "--database", url, "--user", worker]));
+    let code = last_line(&server_ok(&["user", "code", "--database", url, "--user", worker]));
     let run = cli(fresh.path(), &["enroll", "--server", &base, "--code", &code, "--name", "王建国的新手机"]);
     assert!(run.success, "{run:?}");
     sync(fresh.path());
@@ -144,6 +79,6 @@ fn a_street_moves_from_sqlite_to_postgresql_and_its_phones_carry_on_without_enro
     on_fresh.sort();
     assert_eq!(on_phone, on_fresh, "both phones hold the same household");
     let devices: serde_json::Value =
-        serde_json::from_str(&ok(&["device", "list", "--database", url, "--json"])).unwrap();
+        serde_json::from_str(&server_ok(&["device", "list", "--database", url, "--json"])).unwrap();
     assert_eq!(devices.as_array().unwrap().len(), 2, "no second enrolment of the first phone: {devices}");
 }

@@ -6,22 +6,12 @@
 //! (checksum mismatch), a file that is not a dump, and a target that already holds data are
 //! refused with exit 1, leaving the target as it was.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use gridlink_sync_server::store::postgres::cluster::TestDatabase;
+use gridlink_tests::admin::{Serving, last_line, notes_of, server_ok};
 use gridlink_tests::{cli, server_binary};
-
-fn server(args: &[&str]) -> Output {
-    Command::new(server_binary()).args(args).env("RUST_LOG", "warn").output().expect("run gridlink-server")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = server(args);
-    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts").join(name)
@@ -31,43 +21,15 @@ fn run_script(name: &str, args: &[&str]) -> Output {
     Command::new(script(name)).args(args).output().unwrap_or_else(|e| panic!("run {name}: {e}"))
 }
 
-/// `serve --database URL --listen ADDR`; killed on drop.
-struct Serving(Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn serve(url: &str, listen: &str) -> (Serving, String) {
-    let mut child = Command::new(server_binary())
-        .args(["serve", "--database", url, "--listen", listen])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().transpose().unwrap().unwrap_or_default();
-    let serving = Serving(child);
-    let base = first.strip_prefix("listening on ").unwrap_or_else(|| panic!("did not start: {first:?}")).to_string();
-    std::thread::spawn(move || for _ in lines {});
-    (serving, base)
-}
-
-fn notes_of(data: &Path, household: &str) -> Vec<String> {
-    let shown = cli(data, &["household", "show", "--id", household, "--json"]);
-    assert!(shown.success, "{shown:?}");
-    shown.json()["visits"].as_array().unwrap().iter().map(|v| v["notes"].as_str().unwrap().to_string()).collect()
+    Serving::start(&["--database", url, "--listen", listen])
 }
 
 fn worker_code(url: &str) -> String {
-    let users: serde_json::Value = serde_json::from_str(&ok(&["user", "list", "--database", url, "--json"])).unwrap();
+    let users: serde_json::Value =
+        serde_json::from_str(&server_ok(&["user", "list", "--database", url, "--json"])).unwrap();
     let worker = users.as_array().unwrap().iter().find(|u| u["role"] == "grid-worker").unwrap();
-    let out = ok(&["user", "code", "--database", url, "--user", worker["id"].as_str().unwrap()]);
-    out.lines().rev().find(|l| !l.trim().is_empty()).unwrap().trim().to_string()
+    last_line(&server_ok(&["user", "code", "--database", url, "--user", worker["id"].as_str().unwrap()]))
 }
 
 fn table_count(url: &str) -> String {
@@ -81,7 +43,7 @@ fn table_count(url: &str) -> String {
 fn a_backup_restored_into_an_empty_database_serves_the_same_phones() {
     let source = TestDatabase::new().unwrap_or_else(|e| panic!("a throwaway PostgreSQL cluster: {e}"));
     let target = TestDatabase::new().unwrap();
-    ok(&["init", "--database", &source.url, "--demo", "small"]);
+    server_ok(&["init", "--database", &source.url, "--demo", "small"]);
     let (serving, base) = serve(&source.url, "127.0.0.1:0");
 
     let phone = tempfile::tempdir().unwrap();
@@ -138,7 +100,7 @@ fn a_backup_restored_into_an_empty_database_serves_the_same_phones() {
 fn damaged_dumps_and_non_empty_targets_are_refused() {
     let source = TestDatabase::new().unwrap_or_else(|e| panic!("a throwaway PostgreSQL cluster: {e}"));
     let empty = TestDatabase::new().unwrap();
-    ok(&["init", "--database", &source.url, "--demo", "small"]);
+    server_ok(&["init", "--database", &source.url, "--demo", "small"]);
     let backups = tempfile::tempdir().unwrap();
     let out = run_script("pg-backup.sh", &[&source.url, backups.path().to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -5,85 +5,39 @@
 //! `--database` inputs: a URL that does not parse and a socket nobody listens on give a clear
 //! error and exit code 1, never a panic.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use gridlink_sync_server::store::postgres::cluster::TestDatabase;
-use gridlink_tests::{cli, server_binary};
-
-fn server(args: &[&str]) -> Output {
-    Command::new(server_binary()).args(args).env("RUST_LOG", "warn").output().expect("run gridlink-server")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = server(args);
-    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn last_line(text: &str) -> String {
-    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap().trim().to_string()
-}
-
-/// `serve --database URL` on a free port; killed on drop.
-struct Serving(Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use gridlink_tests::admin::{Serving, last_line, notes_of, server, server_ok};
+use gridlink_tests::cli;
 
 fn serve(url: &str) -> (Serving, String) {
-    serve_with(url, &[])
-}
-
-fn serve_with(url: &str, extra: &[&str]) -> (Serving, String) {
-    let mut child = Command::new(server_binary())
-        .args(["serve", "--database", url, "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().transpose().unwrap().unwrap_or_default();
-    let serving = Serving(child);
-    let base = first.strip_prefix("listening on ").unwrap_or_else(|| panic!("did not start: {first:?}")).to_string();
-    std::thread::spawn(move || for _ in lines {});
-    (serving, base)
-}
-
-fn notes_of(data: &std::path::Path, household: &str) -> Vec<String> {
-    let shown = cli(data, &["household", "show", "--id", household, "--json"]);
-    assert!(shown.success, "{shown:?}");
-    shown.json()["visits"].as_array().unwrap().iter().map(|v| v["notes"].as_str().unwrap().to_string()).collect()
+    Serving::database(url, &[])
 }
 
 #[test]
 fn two_cli_devices_sync_a_visit_through_a_server_on_postgresql() {
     let db = TestDatabase::new().unwrap_or_else(|e| panic!("a throwaway PostgreSQL cluster: {e}"));
     let url = db.url.as_str();
-    let init = ok(&["init", "--database", url, "--demo", "small"]);
+    let init = server_ok(&["init", "--database", url, "--demo", "small"]);
     assert!(init.contains("300 households"), "{init}");
     let (_serving, base) = serve(url);
 
-    let users: serde_json::Value = serde_json::from_str(&ok(&["user", "list", "--database", url, "--json"])).unwrap();
+    let users: serde_json::Value =
+        serde_json::from_str(&server_ok(&["user", "list", "--database", url, "--json"])).unwrap();
     let worker = users.as_array().unwrap().iter().find(|u| u["role"] == "grid-worker").unwrap();
     let worker = worker["id"].as_str().unwrap();
     let phone_dir = tempfile::tempdir().unwrap();
     let tablet_dir = tempfile::tempdir().unwrap();
     for (dir, name) in [(phone_dir.path(), "phone"), (tablet_dir.path(), "tablet")] {
-        let code = last_line(&ok(&["user", "code", "--database", url, "--user", worker]));
+        let code = last_line(&server_ok(&["user", "code", "--database", url, "--user", worker]));
         let run = cli(dir, &["enroll", "--server", &base, "--code", &code, "--name", name]);
         assert!(run.success, "{run:?}");
         let run = cli(dir, &["sync"]);
         assert!(run.success && run.stdout.contains("pulled"), "{run:?}");
     }
     let devices: serde_json::Value =
-        serde_json::from_str(&ok(&["device", "list", "--database", url, "--json"])).unwrap();
+        serde_json::from_str(&server_ok(&["device", "list", "--database", url, "--json"])).unwrap();
     assert_eq!(devices.as_array().unwrap().len(), 2, "{devices}");
 
     // Recorded offline: nothing leaves the phone until it syncs.
@@ -102,7 +56,7 @@ fn two_cli_devices_sync_a_visit_through_a_server_on_postgresql() {
 
     // Revoking from the CLI takes effect at the next request of the running server.
     let phone = devices.as_array().unwrap().iter().find(|d| d["name"] == "phone").unwrap()["id"].as_str().unwrap();
-    ok(&["device", "revoke", "--database", url, "--device", phone]);
+    server_ok(&["device", "revoke", "--database", url, "--device", phone]);
     let refused = cli(phone_dir.path(), &["sync"]);
     assert!(!refused.success, "{refused:?}");
     assert!(cli(tablet_dir.path(), &["sync"]).success);
@@ -157,9 +111,10 @@ fn a_bad_database_url_or_an_unreachable_socket_is_a_clear_error_not_a_panic() {
 fn db_pool_caps_the_connections_one_process_opens_and_requests_wait_for_one() {
     let db = TestDatabase::new().unwrap_or_else(|e| panic!("a throwaway PostgreSQL cluster: {e}"));
     let url = db.url.as_str();
-    ok(&["init", "--database", url, "--demo", "small"]);
-    let (_serving, base) = serve_with(url, &["--db-pool", "1"]);
-    let users: serde_json::Value = serde_json::from_str(&ok(&["user", "list", "--database", url, "--json"])).unwrap();
+    server_ok(&["init", "--database", url, "--demo", "small"]);
+    let (_serving, base) = Serving::database(url, &["--db-pool", "1"]);
+    let users: serde_json::Value =
+        serde_json::from_str(&server_ok(&["user", "list", "--database", url, "--json"])).unwrap();
     let workers: Vec<String> = users
         .as_array()
         .unwrap()
@@ -172,7 +127,7 @@ fn db_pool_caps_the_connections_one_process_opens_and_requests_wait_for_one() {
         .iter()
         .map(|worker| {
             let dir = tempfile::tempdir().unwrap();
-            let code = last_line(&ok(&["user", "code", "--database", url, "--user", worker]));
+            let code = last_line(&server_ok(&["user", "code", "--database", url, "--user", worker]));
             assert!(cli(dir.path(), &["enroll", "--server", &base, "--code", &code, "--name", "网格员手机"]).success);
             dir
         })
@@ -212,7 +167,7 @@ staff,00000000-0000-4000-8000-00000000a401,,付晓梅,13871234500,grid-worker,gr
 fn a_roster_imported_on_postgresql_shows_in_the_report_reaches_a_phone_and_checks_clean() {
     let db = TestDatabase::new().unwrap_or_else(|e| panic!("a throwaway PostgreSQL cluster: {e}"));
     let url = db.url.as_str();
-    ok(&["init", "--database", url]);
+    server_ok(&["init", "--database", url]);
     let files = tempfile::tempdir().unwrap();
 
     // A file with a bad row imports nothing and names the row.
@@ -221,16 +176,16 @@ fn a_roster_imported_on_postgresql_shows_in_the_report_reaches_a_phone_and_check
     let out = server(&["import", "--database", url, bad.to_str().unwrap()]);
     assert_clear_failure(&out, "row 7, column phone");
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was imported"));
-    assert!(!ok(&["roster", "--database", url]).contains("东湖街道"), "nothing imported");
+    assert!(!server_ok(&["roster", "--database", url]).contains("东湖街道"), "nothing imported");
 
     let roster = files.path().join("东湖街道花名册.csv");
     std::fs::write(&roster, NEW_STREET_CSV).unwrap();
-    let imported = ok(&["import", "--database", url, roster.to_str().unwrap()]);
+    let imported = server_ok(&["import", "--database", url, roster.to_str().unwrap()]);
     assert!(imported.contains("1 streets,") && imported.contains("2 new households"), "{imported}");
-    let again = ok(&["import", "--database", url, roster.to_str().unwrap()]);
+    let again = server_ok(&["import", "--database", url, roster.to_str().unwrap()]);
     assert!(again.contains("0 new households (2 already present)"), "{again}");
 
-    let report = ok(&["roster", "--database", url]);
+    let report = server_ok(&["roster", "--database", url]);
     for expected in [
         "东湖街道 00000000-0000-4000-8000-00000000a001",
         "水果湖社区第3网格 grid:00000000-0000-4000-8000-00000000a101 (2 households, 0 moved out, 0 open cases)",
@@ -241,7 +196,8 @@ fn a_roster_imported_on_postgresql_shows_in_the_report_reaches_a_phone_and_check
 
     // The imported worker enrols and receives the imported households.
     let (_serving, base) = serve(url);
-    let code = last_line(&ok(&["user", "code", "--database", url, "--user", "00000000-0000-4000-8000-00000000a401"]));
+    let code =
+        last_line(&server_ok(&["user", "code", "--database", url, "--user", "00000000-0000-4000-8000-00000000a401"]));
     let phone = tempfile::tempdir().unwrap();
     let run = cli(phone.path(), &["enroll", "--server", &base, "--code", &code, "--name", "付晓梅的手机"]);
     assert!(run.success, "{run:?}");
@@ -251,10 +207,10 @@ fn a_roster_imported_on_postgresql_shows_in_the_report_reaches_a_phone_and_check
     heads.sort();
     assert_eq!(heads, ["喻德胜", "熊桂芳"], "{households}");
 
-    let audit = ok(&["audit", "--database", url, "--kind", "roster-import"]);
+    let audit = server_ok(&["audit", "--database", url, "--kind", "roster-import"]);
     assert_eq!(audit.lines().count(), 3, "two imports and one refused file:\n{audit}");
 
     // Everything the import wrote loads as a phone would load it, indexes included.
-    let check = ok(&["check", "--database", url]);
+    let check = server_ok(&["check", "--database", url]);
     assert!(check.contains("checked 2 documents and 2 changes") && check.contains("all sound"), "{check}");
 }
