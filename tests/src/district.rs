@@ -238,7 +238,7 @@ impl Nginx {
         }
         let binary = nginx_binary()?;
         let dir = tempfile::Builder::new().prefix("gridlink-nginx").tempdir()?;
-        if is_root() {
+        if is_root(dir.path()) {
             // The master runs as root and its workers as `nobody` (nginx's default): they must
             // reach the temp paths below. Nothing in this directory is secret.
             use std::os::unix::fs::PermissionsExt;
@@ -304,13 +304,23 @@ impl Nginx {
         std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
     }
 
-    /// Fast shutdown (SIGTERM to the master, which stops its workers), then waits. SIGKILL
-    /// would orphan the workers, which keep the port open.
+    /// Fast shutdown (`nginx -s stop`: SIGTERM to the master named in the pid file, which
+    /// stops its workers), then waits. SIGKILL would orphan the workers, which keep the port.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // Our own child, not yet reaped: the pid still names it.
-            if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
-                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            let stopped = nginx_binary().and_then(|nginx| {
+                Ok(Command::new(nginx)
+                    .arg("-p")
+                    .arg(self.dir.path())
+                    .arg("-c")
+                    .arg(self.dir.path().join("nginx.conf"))
+                    .args(["-s", "stop"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()?)
+            });
+            if !matches!(stopped, Ok(s) if s.success()) {
+                let _ = child.kill();
             }
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
@@ -331,8 +341,10 @@ impl Drop for Nginx {
     }
 }
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
+/// Whether we run as root: the owner of a directory we just created.
+fn is_root(created: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(created).is_ok_and(|m| m.uid() == 0)
 }
 
 /// Waits until nginx accepts connections on `addr`, or fails if it exited (bind error).
@@ -381,9 +393,19 @@ pub fn proc_stat(pid: u32) -> Option<ProcStat> {
     Some(ProcStat { ppid: field(4)? as u32, cpu_ticks: field(14)? + field(15)? })
 }
 
-/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`), to turn [`ProcStat::cpu_ticks`] into time.
+/// Clock ticks per second (`getconf CLK_TCK`, 100 on Linux), to turn
+/// [`ProcStat::cpu_ticks`] into time.
 pub fn clock_ticks_per_second() -> u64 {
-    rustix::param::clock_ticks_per_second()
+    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
+            .filter(|ticks| *ticks > 0)
+            .unwrap_or(100)
+    })
 }
 
 /// The peak resident set (`VmHWM` of `/proc/PID/status`) in bytes.
