@@ -295,7 +295,8 @@ impl Nginx {
     }
 
     /// The access log: one line per request, `STATUS UPSTREAM_ADDRS UPSTREAM_STATUSES
-    /// REQUEST` (several upstreams when nginx passed a request on to the next server).
+    /// SECONDS "REQUEST"` (several upstreams, comma-separated, when nginx passed a request on
+    /// to the next server).
     pub fn access_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
     }
