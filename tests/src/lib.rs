@@ -13,6 +13,8 @@
 //! tests need the real executable, which a library dependency does not provide) and found in
 //! the target directory next to the test executable.
 
+pub mod district;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
