@@ -13,6 +13,7 @@
 //! tests need the real executable, which a library dependency does not provide) and found in
 //! the target directory next to the test executable.
 
+pub mod admin;
 pub mod district;
 
 use std::io::{BufRead, BufReader};
@@ -30,8 +31,6 @@ use gridlink_sync_server::store::postgres::cluster::TestDatabase;
 use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-pub mod admin;
 
 /// The target directory holding this test executable (`target/debug`).
 fn target_dir() -> PathBuf {
