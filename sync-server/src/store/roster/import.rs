@@ -381,6 +381,12 @@ fn plan_import(stored: &Roster, rows: &[CsvRow], now: Millis, problems: &mut Vec
     // Parents may come later in the file, so the org rows are read in order of the hierarchy.
     for kind in RECORD_TYPES.iter().copied() {
         for row in rows.iter().filter(|r| r.get("record_type") == kind) {
+            // No store can keep a NUL in text (PostgreSQL refuses it outright), and no roster
+            // has one: refused in every column, before the column's own checks.
+            if let Some((column, _)) = row.fields.iter().find(|(_, value)| value.contains('\0')) {
+                problem(row, column, ("contains a NUL character".into(), "含有空字符（NUL）".into()));
+                continue;
+            }
             let id_text = row.get("id");
             let Ok(id) = id_text.parse::<uuid::Uuid>() else {
                 problem(row, "id", (format!("'{id_text}' is not a UUID"), format!("“{id_text}”不是有效的 UUID")));
@@ -1157,6 +1163,18 @@ mod tests {
         assert_eq!(plan.roster.party_branches.len(), 1, "the good branch is planned (and nothing written)");
         assert!(plan.roster.party_groups.is_empty() && plan.roster.party_members.is_empty());
         assert!(plan.roster.volunteers.is_empty());
+    }
+
+    #[test]
+    fn a_nul_in_any_column_is_refused_with_the_column_named() {
+        let body = format!(
+            "street,{STREET},,东\u{0}街,,,,,,,,\n\
+             staff,{STAFF},,李娜,139\u{0}00000000,grid-worker,street:{STREET},,,,,\n"
+        );
+        let (plan, problems) = plan_of(&Roster::default(), &body);
+        assert_eq!(columns(&problems), vec![(2, "name"), (3, "phone")]);
+        assert!(problems.iter().all(|p| p.problem.contains("NUL") && p.zh.contains("空字符")));
+        assert!(plan.roster.streets.is_empty() && plan.roster.staff.is_empty());
     }
 
     /// Found by `fuzz_targets::roster_import` (seed 20261132): an empty column name was
