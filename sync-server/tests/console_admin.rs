@@ -3,7 +3,9 @@
 //! imported; a clean file imported), users (add, enrolment code as text and QR that enrols a
 //! phone, scopes), devices (revoke one, revoke a user's), the audit log (accepted and refused
 //! changes), the admin-only rule, scoped ledger downloads read back with calamine, and hostile
-//! input (oversized and non-UTF-8 uploads, over-long names).
+//! input (oversized and non-UTF-8 uploads, over-long names). SQLite only: the web console is
+//! not served from PostgreSQL yet (the import and the audit it calls run on both backends in
+//! `roster_outlets.rs`, `cli.rs` and `security_audit.rs`).
 
 mod common;
 

@@ -3,7 +3,8 @@
 //! (close with satisfaction, reopen, reassign, comment) are automerge changes that take the
 //! sync path, so a grid worker's phone receives them and the audit has them; refusals and
 //! hostile input store nothing; another community's records are 404s; the household search
-//! finds pinyin initials and phone numbers, and a household page masks ID numbers.
+//! finds pinyin initials and phone numbers, and a household page masks ID numbers. SQLite
+//! only: the web console is not served from PostgreSQL yet.
 
 mod common;
 

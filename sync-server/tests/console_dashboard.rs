@@ -3,7 +3,7 @@
 //! rows, period and grouping; every count links to a list of exactly that many rows; nothing
 //! outside the supervisor's community shows or can be asked for; a visit pushed from a phone
 //! shows on the next request (the rows' cache follows the facts generation); devices are
-//! flagged as the brief says.
+//! flagged as the brief says. SQLite only: the web console is not served from PostgreSQL yet.
 
 mod common;
 

@@ -1,7 +1,8 @@
 //! The web console as an admin and a supervisor meet it: the real `gridlink-server` binary
 //! (`init`, `user password` with the password piped to standard input, `serve`, and the admin
 //! commands that end sessions, each its own process on the same data directory) and a real
-//! HTTP client with a cookie store over a real socket.
+//! HTTP client with a cookie store over a real socket. SQLite only: the web console (and
+//! `user password`) are not on PostgreSQL yet.
 
 use std::io::Write;
 use std::path::Path;

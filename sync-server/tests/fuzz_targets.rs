@@ -6,7 +6,8 @@
 //!   huge declared lengths, wrong content types and encodings.
 //! * `store_sync`: `Store::sync` with arbitrary `SyncRequest`s from an enrolled device: any
 //!   cursors, changes, repair lists, page sizes, reference versions, clocks and health.
-//! * `roster_import`: the CSV importer with mutated CSVs (bytes, lines, fields, header).
+//! * `roster_import`: the CSV importer with mutated CSVs (bytes, lines, fields, header), on
+//!   SQLite and (`roster_import_on_postgresql`, fewer cases by default) on PostgreSQL.
 //!
 //! Whatever arrives: no panic, no 5xx (no `Backend` error from the store), an answer in
 //! bounded time, and nothing persisted from a malformed request (row counts of docs, changes
@@ -17,6 +18,8 @@
 //! minute in a debug build). For a long run, see `docs/security.md`:
 //! `GRIDLINK_FUZZ_CASES=10000000 cargo test --release -p gridlink-sync-server --test fuzz_targets`.
 
+#[path = "common/backends.rs"]
+mod backends;
 mod common;
 
 use std::collections::BTreeMap;
@@ -25,7 +28,8 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, header};
-use common::{Device, Harness};
+use backends::Backend;
+use common::{DEMO_NOW, DEMO_SEED, Device, Harness};
 use gridlink_shared::digest::DocEntry;
 use gridlink_shared::protocol::{
     self, AckStatus, Cursor, DeviceHealth, EnrollRequest, PushChange, VerifyDoc, VerifyScope,
@@ -486,8 +490,8 @@ async fn store_sync() {
 const HEADER: &str = "record_type,id,parent_id,name,phone,role,scopes,units,floors,rooms_per_floor,unit,room";
 
 /// A clean file for a new street, and one that hangs new rows under the demo's roster.
-fn seed_csvs(h: &Harness) -> Vec<String> {
-    let roster = &h.demo.roster;
+fn seed_csvs(demo: &gridlink_shared::demo::DemoData) -> Vec<String> {
+    let roster = &demo.roster;
     let grid = roster.grids[0].id;
     let building = roster.buildings[0].id;
     let community = roster.communities[0].id;
@@ -596,24 +600,38 @@ fn mutate_csv(rng: &mut ChaCha8Rng, text: &str) -> Vec<u8> {
     bytes
 }
 
-#[tokio::test]
-async fn roster_import() {
-    let (first_seed, cases) = plan(1500);
-    let h = Harness::new();
-    let seeds = seed_csvs(&h);
+#[test]
+fn roster_import() {
+    roster_import_on::<SqliteStore>(1500);
+}
+
+#[test]
+fn roster_import_on_postgresql() {
+    roster_import_on::<gridlink_sync_server::store::PgStore>(300);
+}
+
+fn roster_import_on<B: Backend>(default_cases: u64) {
+    let (first_seed, cases) = plan(default_cases);
+    let (_place, store) = B::fresh();
+    store.load_demo(gridlink_shared::demo::DemoSize::Small, DEMO_SEED, DEMO_NOW);
+    let seeds =
+        seed_csvs(&gridlink_shared::demo::generate(gridlink_shared::demo::DemoSize::Small, DEMO_SEED, DEMO_NOW));
+    let counts =
+        || -> BTreeMap<String, i64> { ROSTER_TABLES.iter().map(|t| (t.to_string(), store.count_rows(t))).collect() };
     let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
     for case in 0..cases {
         let seed = first_seed.wrapping_add(case);
-        let context = replay("roster_import", seed);
+        let context = format!("{} {}", B::NAME, replay("roster_import", seed));
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let text = &seeds[rng.random_range(0..seeds.len())];
         let input = if rng.random_range(0..10) == 0 { text.clone().into_bytes() } else { mutate_csv(&mut rng, text) };
-        let before = counts(&h.admin, ROSTER_TABLES);
+        let before = counts();
         let started = Instant::now();
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            h.admin.import_csv_from(&input[..], now_millis())
-        }))
-        .unwrap_or_else(|_| panic!("{context}: the importer panicked on {:?}", String::from_utf8_lossy(&input)));
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.import_csv_from(&input[..], now_millis())))
+                .unwrap_or_else(|_| {
+                    panic!("{context}: the importer panicked on {:?}", String::from_utf8_lossy(&input))
+                });
         assert!(started.elapsed() < Duration::from_secs(10), "{context}: too slow");
         match result {
             Ok(_) => *outcomes.entry("imported").or_default() += 1,
@@ -622,19 +640,22 @@ async fn roster_import() {
                 for p in &problems {
                     assert!(!p.column.is_empty() && !p.problem.is_empty() && !p.zh.is_empty(), "{context}: {p:?}");
                 }
-                assert_eq!(before, counts(&h.admin, ROSTER_TABLES), "{context}: a refused file changed the store");
+                assert_eq!(before, counts(), "{context}: a refused file changed the store");
                 *outcomes.entry("refused with problems").or_default() += 1;
             }
-            Err(ImportError::Store(StoreError::Backend(detail))) => panic!("{context}: a storage fault: {detail}"),
+            Err(ImportError::Store(StoreError::Backend(detail))) => {
+                panic!("{context}: a storage fault: {detail} on {:?}", String::from_utf8_lossy(&input))
+            }
             Err(ImportError::Store(error)) => {
-                assert_eq!(before, counts(&h.admin, ROSTER_TABLES), "{context}: {error}, yet the store changed");
+                assert_eq!(before, counts(), "{context}: {error}, yet the store changed");
                 *outcomes.entry("refused").or_default() += 1;
             }
         }
     }
-    eprintln!("roster_import: {cases} cases from seed {first_seed}: {outcomes:?}");
+    eprintln!("roster_import on {}: {cases} cases from seed {first_seed}: {outcomes:?}", B::NAME);
     assert!(outcomes.contains_key("refused with problems"), "the mutator reaches the checks");
-    h.assert_store_loads("roster_import");
+    let report = store.check(false, now_millis()).unwrap();
+    assert!(report.bad_documents.is_empty() && report.index_mismatches.is_empty(), "{}: {report:?}", B::NAME);
 }
 
 // ---------------------------------------------------------------------------------------------

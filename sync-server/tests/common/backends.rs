@@ -54,6 +54,8 @@ pub trait Backend: Store + Sized {
     /// Runs one statement that reads the same in both dialects, behind the store's back
     /// (test damage).
     fn exec(&self, sql: &str);
+    /// Rows in a table (test inspection).
+    fn count_rows(&self, table: &str) -> i64;
 }
 
 impl Backend for SqliteStore {
@@ -138,6 +140,9 @@ impl Backend for SqliteStore {
     }
     fn exec(&self, sql: &str) {
         self.read(|c| Ok(c.execute(sql, [])?)).unwrap();
+    }
+    fn count_rows(&self, table: &str) -> i64 {
+        self.read(|c| Ok(c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?)).unwrap()
     }
     fn store_poison(&self, id: DocId, poison: &[u8], hash: &str, actor: &str) {
         let saved = self.doc_bytes(id).unwrap();
@@ -239,6 +244,9 @@ impl Backend for PgStore {
     }
     fn exec(&self, sql: &str) {
         self.read(|c| Ok(c.execute(sql, &[])?)).unwrap();
+    }
+    fn count_rows(&self, table: &str) -> i64 {
+        self.read(|c| Ok(c.query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])?.get(0))).unwrap()
     }
     fn store_poison(&self, id: DocId, poison: &[u8], hash: &str, actor: &str) {
         let saved = self.doc_bytes(id).unwrap();

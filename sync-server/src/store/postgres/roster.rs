@@ -28,9 +28,10 @@ const IMPORT_LOCK: i64 = 0x6772_6964_726f_7374; // "gridrost"
 /// Documents the report reads per batch (whole household files and cases).
 const REPORT_BATCH: i64 = 256;
 
-/// The PostgreSQL side of the import, on its transaction: documents and log entries go
-/// through the push executor's own writes ([`PgPush`]), so they are numbered under the same
-/// `scope_heads` locks as a push.
+/// The PostgreSQL side of the import, on its transaction: changes, log entries and documents
+/// go through the push executor's own writes ([`PgPush`]) and take its locks in its order
+/// (documents, then log counters, then digest rows), so an import beside pushes cannot
+/// deadlock with them.
 struct PgImport<'a, 'b> {
     push: PgPush<'a, 'b>,
 }
@@ -52,17 +53,24 @@ impl ImportTarget for PgImport<'_, '_> {
         Ok(self.push.tx().query_opt("SELECT 1 FROM docs WHERE id = $1", &[&id.to_string()])?.is_some())
     }
 
-    fn store_new_doc(&mut self, new: &NewDoc<'_>, now: Millis) -> Result<(), StoreError> {
+    fn store_change(&mut self, new: &NewDoc<'_>, now: Millis) -> Result<(), StoreError> {
         let id = new.any.doc_id();
         self.push.insert_change(new.hash, id, new.change, new.actor, now)?;
         for scope in new.any.scopes() {
             self.push.queue_log_entry(scope, new.hash, id);
         }
-        write_doc(self.push.tx(), new.any, new.saved, now)
+        Ok(())
+    }
+
+    fn finish_changes(&mut self) -> Result<(), StoreError> {
+        self.push.number_queued_entries()
+    }
+
+    fn write_doc(&mut self, any: &AnyDoc, saved: &[u8], now: Millis) -> Result<(), StoreError> {
+        write_doc(self.push.tx(), any, saved, now)
     }
 
     fn finish(&mut self) -> Result<(), StoreError> {
-        self.push.number_queued_entries()?;
         bump_reference_version(self.push.tx())
     }
 }

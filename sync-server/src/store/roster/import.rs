@@ -169,21 +169,26 @@ pub(in crate::store) trait ImportTarget {
     }
     /// Whether a document with this id is stored.
     fn has_doc(&mut self, id: DocId) -> Result<bool, StoreError>;
-    /// Stores a new document: its one change, its log entries and the saved document.
-    fn store_new_doc(&mut self, new: &NewDoc<'_>, now: Millis) -> Result<(), StoreError>;
-    /// After the last write: marks the reference data changed (and PostgreSQL numbers the
-    /// queued log entries).
+    /// Stores a new document's one change and its log entries (PostgreSQL queues the entries).
+    fn store_change(&mut self, new: &NewDoc<'_>, now: Millis) -> Result<(), StoreError>;
+    /// After the last change, before any document is written (PostgreSQL numbers the queued
+    /// entries here: log counters before digest rows, the pushers' lock order).
+    fn finish_changes(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Writes a new document with its scopes, digest entry and query rows.
+    fn write_doc(&mut self, any: &AnyDoc, saved: &[u8], now: Millis) -> Result<(), StoreError>;
+    /// After the last write: marks the reference data changed.
     fn finish(&mut self) -> Result<(), StoreError>;
 }
 
-/// A document the import creates, as [`ImportTarget::store_new_doc`] stores it.
+/// A document the import creates, as [`ImportTarget::store_change`] stores its change.
 pub(in crate::store) struct NewDoc<'a> {
     pub any: &'a AnyDoc,
     pub hash: &'a str,
     pub change: &'a [u8],
     /// Hex actor id of the server's import actor.
     pub actor: &'a str,
-    pub saved: &'a [u8],
 }
 
 /// Imports a roster CSV through `target` (see [`CSV_COLUMNS`] and `docs/protocol.md`): every
@@ -224,6 +229,7 @@ pub(in crate::store) fn import(
     let ids: Vec<DocId> = plan.households.iter().map(|h| DocId::from(h.id)).collect();
     target.lock_docs(&ids)?;
     let actor_hex = actor.to_hex_string();
+    let mut created_docs = Vec::new();
     for household in &plan.households {
         if target.has_doc(household.id.into())? {
             summary.households_already_present += 1;
@@ -237,13 +243,14 @@ pub(in crate::store) fn import(
         let hash = change.hash().to_string();
         let change = change.raw_bytes().to_vec();
         let any = AnyDoc::Household(household.clone());
-        let saved = created.save();
-        target.store_new_doc(
-            &NewDoc { any: &any, hash: &hash, change: &change, actor: &actor_hex, saved: &saved },
-            now,
-        )?;
-        summary.households_created += 1;
+        target.store_change(&NewDoc { any: &any, hash: &hash, change: &change, actor: &actor_hex }, now)?;
+        created_docs.push((any, created.save()));
     }
+    target.finish_changes()?;
+    for (any, saved) in &created_docs {
+        target.write_doc(any, saved, now)?;
+    }
+    summary.households_created = created_docs.len();
     target.finish()?;
     Ok(Ok(summary))
 }
@@ -267,13 +274,17 @@ impl ImportTarget for SqliteImport<'_> {
         exists(self.conn, "docs", &id.to_string())
     }
 
-    fn store_new_doc(&mut self, new: &NewDoc<'_>, now: Millis) -> Result<(), StoreError> {
+    fn store_change(&mut self, new: &NewDoc<'_>, now: Millis) -> Result<(), StoreError> {
         let id = new.any.doc_id();
         insert_change(self.conn, new.hash, id, new.change, new.actor, now)?;
         for scope in new.any.scopes() {
             self.log.append(self.conn, scope, new.hash, id)?;
         }
-        write_doc(self.conn, new.any, new.saved, now)
+        Ok(())
+    }
+
+    fn write_doc(&mut self, any: &AnyDoc, saved: &[u8], now: Millis) -> Result<(), StoreError> {
+        write_doc(self.conn, any, saved, now)
     }
 
     fn finish(&mut self) -> Result<(), StoreError> {
@@ -381,6 +392,12 @@ fn plan_import(stored: &Roster, rows: &[CsvRow], now: Millis, problems: &mut Vec
     // Parents may come later in the file, so the org rows are read in order of the hierarchy.
     for kind in RECORD_TYPES.iter().copied() {
         for row in rows.iter().filter(|r| r.get("record_type") == kind) {
+            // No store can keep a NUL in text (PostgreSQL refuses it outright), and no roster
+            // has one: refused in every column, before the column's own checks.
+            if let Some((column, _)) = row.fields.iter().find(|(_, value)| value.contains('\0')) {
+                problem(row, column, ("contains a NUL character".into(), "含有空字符（NUL）".into()));
+                continue;
+            }
             let id_text = row.get("id");
             let Ok(id) = id_text.parse::<uuid::Uuid>() else {
                 problem(row, "id", (format!("'{id_text}' is not a UUID"), format!("“{id_text}”不是有效的 UUID")));
@@ -1157,6 +1174,18 @@ mod tests {
         assert_eq!(plan.roster.party_branches.len(), 1, "the good branch is planned (and nothing written)");
         assert!(plan.roster.party_groups.is_empty() && plan.roster.party_members.is_empty());
         assert!(plan.roster.volunteers.is_empty());
+    }
+
+    #[test]
+    fn a_nul_in_any_column_is_refused_with_the_column_named() {
+        let body = format!(
+            "street,{STREET},,东\u{0}街,,,,,,,,\n\
+             staff,{STAFF},,李娜,139\u{0}00000000,grid-worker,street:{STREET},,,,,\n"
+        );
+        let (plan, problems) = plan_of(&Roster::default(), &body);
+        assert_eq!(columns(&problems), vec![(2, "name"), (3, "phone")]);
+        assert!(problems.iter().all(|p| p.problem.contains("NUL") && p.zh.contains("空字符")));
+        assert!(plan.roster.streets.is_empty() && plan.roster.staff.is_empty());
     }
 
     /// Found by `fuzz_targets::roster_import` (seed 20261132): an empty column name was
