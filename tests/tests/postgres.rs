@@ -21,6 +21,9 @@ fn two_cli_devices_sync_a_visit_through_a_server_on_postgresql() {
     let url = db.url.as_str();
     let init = server_ok(&["init", "--database", url, "--demo", "small"]);
     assert!(init.contains("300 households"), "{init}");
+    // Opening an up-to-date schema again is silent (no NOTICE for each existing table).
+    let again = server(&["user", "list", "--database", url]);
+    assert!(again.status.success() && again.stderr.is_empty(), "{}", String::from_utf8_lossy(&again.stderr));
     let (_serving, base) = serve(url);
 
     let users: serde_json::Value =

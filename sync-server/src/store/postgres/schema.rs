@@ -234,6 +234,8 @@ pub fn migrate(client: &mut Client, now: i64) -> Result<Vec<i32>, StoreError> {
     let mut tx = client.transaction()?;
     // Held to the end of this transaction: a second process waits here, then finds the work done.
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    // `IF NOT EXISTS` on an existing table is a NOTICE, which every command would print.
+    tx.batch_execute("SET LOCAL client_min_messages TO warning")?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version    INTEGER PRIMARY KEY,
