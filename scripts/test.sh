@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
-# The end-to-end scenarios start the real binaries; build them first.
-cargo build --bins -p gridlink-sync-server -p gridlink-cli
+# The end-to-end scenarios start the real binaries; build them first, exactly as the tests'
+# harness asks for them (tests/src/lib.rs), so its own builds find them fresh.
+cargo build -p gridlink-sync-server --bin gridlink-server
+cargo build -p gridlink-cli --bin gridlink
 cargo test --workspace --exclude gridlink-app
 # The end-to-end scenarios again with the server on PostgreSQL (a throwaway cluster each test
 # binary starts and removes); the files that need the console, the e-link or the SQLite file
