@@ -370,3 +370,63 @@ stories!(story_rows_are_the_documents_facts);
 fn story_rows_are_the_documents_facts<B: Backend>() {
     story::<B>();
 }
+
+/// The ordering itself, step by step: while a transaction holds the next generation (here a
+/// raw one, as a writer in another process mid-push), a push from this server waits for it
+/// instead of committing a later number first; readers meanwhile see the last committed
+/// generation, and the push's rows come after the held one.
+#[test]
+fn a_postgres_push_waits_for_an_earlier_generation_in_flight_and_commits_after_it() {
+    let (db, store) = PgStore::fresh();
+    store.load_demo(DemoSize::Small, DEMO_SEED, DEMO_NOW).unwrap();
+    let data = demo::generate(DemoSize::Small, DEMO_SEED, DEMO_NOW);
+    let worker = grid_workers(&data).remove(0);
+    let household = data.households.iter().find(|h| h.placement.grid == grid_of(&worker)).unwrap();
+    let street = [Scope::Street(household.placement.street)];
+    let mut phone = phone_of(&store, &worker);
+    sync_all(&store, &mut phone);
+    let before = store.facts_generation().unwrap();
+
+    let mut other = ::postgres::Client::connect(&db.url, ::postgres::NoTls).unwrap();
+    let mut held = other.transaction().unwrap();
+    let taken: String = held
+        .query_one(
+            "UPDATE meta SET value = (CAST(value AS BIGINT) + 1)::text WHERE key = 'facts_generation' RETURNING value",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(taken, (before + 1).to_string());
+
+    let pusher = PgStore::open(&db.url).unwrap();
+    let visit = visit(0x7777_0001, &worker, DEMO_NOW + HOUR_MS, "夜间走访：独居老人门窗已检查");
+    let change = phone.edit::<HouseholdFile>(DocId::from(household.id), |f| {
+        f.visits.insert(visit.id, visit.clone());
+    });
+    std::thread::scope(|s| {
+        let pushing = s.spawn(|| push(&pusher, &mut phone, change));
+        // Wait until the push is blocked on a lock (or finished, which would be the fault).
+        let mut watcher = ::postgres::Client::connect(&db.url, ::postgres::NoTls).unwrap();
+        loop {
+            let waiting: i64 = watcher
+                .query_one(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            if waiting > 0 {
+                break;
+            }
+            assert!(!pushing.is_finished(), "the push committed while an earlier generation was in flight");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(store.facts_generation().unwrap(), before, "readers see the last committed generation");
+        assert!(store.facts_changed_since(&street, before).unwrap().visits.is_empty());
+        held.commit().unwrap();
+        pushing.join().unwrap();
+    });
+    assert_eq!(store.facts_generation().unwrap(), before + 2);
+    let changed = store.facts_changed_since(&street, before + 1).unwrap();
+    assert!(changed.visits.iter().any(|v| v.id == visit.id), "the push's rows come after the held generation");
+}
