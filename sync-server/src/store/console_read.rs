@@ -54,12 +54,20 @@ impl SqliteStore {
 /// The grid workers of `grid`, by name then id.
 pub(super) fn grid_workers(conn: &Connection, grid: GridId) -> Result<Vec<(UserId, String)>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT id, name, scopes FROM users WHERE role = ?1")?;
-    let rows = stmt.query_map([Role::GridWorker.code()], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
-    })?;
+    let rows: Vec<(String, String, String)> = stmt
+        .query_map([Role::GridWorker.code()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    workers_of(rows, grid)
+}
+
+/// Of the grid workers' `(id, name, scopes JSON)` rows, those with a `grid:` scope on `grid`,
+/// by name then id (both backends).
+pub(super) fn workers_of(
+    rows: impl IntoIterator<Item = (String, String, String)>,
+    grid: GridId,
+) -> Result<Vec<(UserId, String)>, StoreError> {
     let mut out: Vec<(UserId, String)> = Vec::new();
-    for row in rows {
-        let (id, name, scopes) = row?;
+    for (id, name, scopes) in rows {
         let scopes: Vec<Scope> = serde_json::from_str(&scopes)?;
         if scopes.contains(&Scope::Grid(grid)) {
             out.push((parse_id(&id)?, name));
@@ -69,10 +77,16 @@ pub(super) fn grid_workers(conn: &Connection, grid: GridId) -> Result<Vec<(UserI
     Ok(out)
 }
 
-/// A stored document read as `T`; `None` when missing or of the other kind. A stored document
-/// that does not load is a fault (logged by the caller's error page), never shown half-read.
+/// A stored document read as `T`; `None` when missing or of the other kind.
 fn read_doc<T: GridDocument>(conn: &Connection, id: DocId) -> Result<Option<T>, StoreError> {
-    let Some(bytes) = doc_bytes(conn, id)? else {
+    typed_doc(id, doc_bytes(conn, id)?)
+}
+
+/// Stored bytes (if any) read as `T`; `None` when missing or of the other kind. A stored
+/// document that does not load is a fault (logged by the caller's error page), never shown
+/// half-read. Both backends.
+pub(super) fn typed_doc<T: GridDocument>(id: DocId, bytes: Option<Vec<u8>>) -> Result<Option<T>, StoreError> {
+    let Some(bytes) = bytes else {
         return Ok(None);
     };
     let kind = doc::guarded("reading a stored document", || {

@@ -6,18 +6,22 @@
 
 use std::collections::HashSet;
 
-use gridlink_shared::figures::{CaseFacts, Facts, HouseholdFacts};
-use gridlink_shared::{AnyDoc, PolicyConfig, Scope, doc};
+use gridlink_shared::figures::Facts;
+use gridlink_shared::{Scope, doc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::de::DeserializeOwned;
 
+use super::rows::{self, DocRows};
 use super::{SqliteStore, StoreError};
 
 /// Bumped when the facts' shape changes: the next open rebuilds them from the documents.
 const FACTS_VERSION: &str = "1";
 
-/// Rewrites the facts of one document.
-pub(super) fn write(conn: &Connection, any: &AnyDoc) -> Result<(), StoreError> {
+/// Rewrites the facts of one document (its rows from [`rows::derive`]).
+pub(super) fn write(conn: &Connection, rows: &DocRows) -> Result<(), StoreError> {
+    if matches!(rows, DocRows::None) {
+        return Ok(());
+    }
     // Any change to the rows moves the generation on, so a cache of them knows it is stale;
     // the rows written carry it, so a cache can fetch just what changed since its copy.
     let generation: i64 = conn
@@ -27,59 +31,50 @@ pub(super) fn write(conn: &Connection, any: &AnyDoc) -> Result<(), StoreError> {
              RETURNING CAST(value AS INTEGER)",
         )?
         .query_row([], |r| r.get(0))?;
-    match any {
-        AnyDoc::Household(file) => {
-            let (household, visits) = HouseholdFacts::from_file(file);
-            let p = household.placement;
+    match rows {
+        DocRows::Household { facts, visits, .. } => {
+            let k = &facts.keys;
             conn.prepare_cached(
                 "INSERT OR REPLACE INTO household_facts (id, street, community, grid, facts, generation)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![
-                household.id.to_string(),
-                p.street.to_string(),
-                p.community.to_string(),
-                p.grid.to_string(),
-                serde_json::to_string(&household)?,
-                generation
-            ])?;
-            conn.prepare_cached("DELETE FROM visit_facts WHERE household = ?1")?.execute([household.id.to_string()])?;
+            .execute(params![facts.id, k.street, k.community, k.grid, facts.facts, generation])?;
+            conn.prepare_cached("DELETE FROM visit_facts WHERE household = ?1")?.execute([&facts.id])?;
             let mut insert = conn.prepare_cached(
                 "INSERT OR REPLACE INTO visit_facts (id, household, street, community, grid, at, facts, generation)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
-            for visit in &visits {
+            for visit in visits {
+                let k = &visit.keys;
                 insert.execute(params![
-                    visit.id.to_string(),
-                    household.id.to_string(),
-                    p.street.to_string(),
-                    p.community.to_string(),
-                    p.grid.to_string(),
+                    visit.id,
+                    visit.household,
+                    k.street,
+                    k.community,
+                    k.grid,
                     visit.at,
-                    serde_json::to_string(visit)?,
+                    visit.facts,
                     generation
                 ])?;
             }
         }
-        AnyDoc::Case(case) => {
-            let facts = CaseFacts::from_case(case, &PolicyConfig::default());
-            let p = facts.placement;
+        DocRows::Case { facts, .. } => {
+            let k = &facts.keys;
             conn.prepare_cached(
                 "INSERT OR REPLACE INTO case_facts (id, street, community, grid, reported_at, facts, generation)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
             .execute(params![
-                facts.id.to_string(),
-                p.street.to_string(),
-                p.community.to_string(),
-                p.grid.to_string(),
+                facts.id,
+                k.street,
+                k.community,
+                k.grid,
                 facts.reported_at,
-                serde_json::to_string(&facts)?,
+                facts.facts,
                 generation
             ])?;
         }
-        // Activity records count in none of the supervisors' figures.
-        AnyDoc::Activity(_) => {}
+        DocRows::None => {}
     }
     Ok(())
 }
@@ -105,7 +100,7 @@ pub(super) fn ensure(conn: &mut Connection) -> Result<(), StoreError> {
             let bytes: Vec<u8> = row.get(1)?;
             // A damaged document has no rows until `check --repair` mends and rewrites it.
             match doc::guarded("reading a stored document", || doc::read_any(&doc::load(&bytes)?)) {
-                Ok(any) => write(&tx, &any)?,
+                Ok(any) => write(&tx, &rows::derive(&any)?)?,
                 Err(e) => tracing::warn!(doc = %id, error = %e, "stored document skipped in the supervisors' rows"),
             }
         }

@@ -16,6 +16,7 @@ mod pull;
 mod push;
 mod push_decision;
 mod roster;
+mod rows;
 mod schema;
 mod security;
 mod sqlite;

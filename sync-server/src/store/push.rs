@@ -16,6 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub(super) use super::push_decision::LostScope;
 pub use super::push_decision::SCOPE_GRACE_MS;
 use super::push_decision::{Accepted, DAMAGED, Pusher, Verdict, Working, admit, decide, read_header};
+use super::rows::DocRows;
 use super::{AuthedDevice, PushLimits, StoreError};
 
 /// What the push half hands to the pull half.
@@ -102,59 +103,55 @@ pub(super) fn write_doc(conn: &Connection, any: &AnyDoc, bytes: &[u8], now: Mill
         conn.prepare_cached("INSERT INTO doc_scopes (scope, doc_id) VALUES (?1, ?2)")?
             .execute(params![scope.to_string(), id])?;
     }
-    match any {
-        AnyDoc::Household(h) => {
-            let tags: Vec<&str> = h.tags.keys().map(|t| t.code()).collect();
-            let needs: Vec<&str> = h.needs.keys().map(|n| n.code()).collect();
-            let last_visit = h.visits.values().map(|v| v.at).max();
+    let rows = super::rows::derive(any)?;
+    match &rows {
+        DocRows::Household { row: r, .. } => {
             conn.prepare_cached(
                 "INSERT OR REPLACE INTO household_rows (id, grid, building, address, head, phone, status, tags, needs,
                     residents, visits, last_visit_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?
             .execute(params![
-                id,
-                p.grid.to_string(),
-                p.building.map(|b| b.to_string()),
-                h.address(),
-                h.head,
-                h.phone,
-                h.status.code(),
-                serde_json::to_string(&tags)?,
-                serde_json::to_string(&needs)?,
-                h.residents.len(),
-                h.visits.len(),
-                last_visit,
+                r.id,
+                r.grid,
+                r.building,
+                r.address,
+                r.head,
+                r.phone,
+                r.status,
+                r.tags,
+                r.needs,
+                r.residents,
+                r.visits,
+                r.last_visit_at,
                 now
             ])?;
         }
-        AnyDoc::Case(c) => {
-            let (responsible, responsible_name) = c.responsible();
+        DocRows::Case { row: r, .. } => {
             conn.prepare_cached(
                 "INSERT OR REPLACE INTO case_rows (id, grid, building, household, kind, title, status, reporter,
                     responsible, responsible_name, reported_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?
             .execute(params![
-                id,
-                p.grid.to_string(),
-                p.building.map(|b| b.to_string()),
-                c.household.map(|h| h.to_string()),
-                c.kind.to_string(),
-                c.title,
-                c.status().code(),
-                c.reporter.to_string(),
-                responsible.to_string(),
-                responsible_name,
-                c.reported_at,
+                r.id,
+                r.grid,
+                r.building,
+                r.household,
+                r.kind,
+                r.title,
+                r.status,
+                r.reporter,
+                r.responsible,
+                r.responsible_name,
+                r.reported_at,
                 now
             ])?;
         }
-        // Activity records have no console rows yet: the phones total them.
-        AnyDoc::Activity(_) => {}
+        DocRows::None => {}
     }
     super::digest::record_write(conn, any, bytes)?;
-    super::facts::write(conn, any)
+    super::facts::write(conn, &rows)
 }
 
 /// The server's stored bytes of a document, if it has one.

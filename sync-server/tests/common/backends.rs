@@ -4,9 +4,14 @@
 //! of the binary (`store::postgres::cluster`).
 #![allow(dead_code)]
 
+use std::collections::HashMap;
+
 use gridlink_shared::demo::DemoSize;
+use gridlink_shared::figures::Facts;
 use gridlink_shared::time::Millis;
-use gridlink_shared::{DeviceId, DocId, Role, Roster, Scope, UserId};
+use gridlink_shared::{
+    CaseFile, CaseId, DeviceId, DocId, GridId, HouseholdFile, HouseholdId, Role, Roster, Scope, UserId,
+};
 use gridlink_sync_server::store::postgres::cluster::TestDatabase;
 use gridlink_sync_server::store::{
     AuditEntry, AuditFilter, CheckReport, ImportError, ImportSummary, PgStore, RosterReport, SecurityEvent,
@@ -56,6 +61,52 @@ pub trait Backend: Store + Sized {
     fn exec(&self, sql: &str);
     /// Rows in a table (test inspection).
     fn count_rows(&self, table: &str) -> i64;
+    fn facts(&self, scopes: &[Scope]) -> Facts;
+    fn facts_changed_since(&self, scopes: &[Scope], generation: u64) -> Facts;
+    fn facts_generation(&self) -> u64;
+    fn case_file(&self, id: CaseId) -> Option<CaseFile>;
+    fn household_file(&self, id: HouseholdId) -> Option<HouseholdFile>;
+    fn household_phones(&self, grids: &[GridId]) -> HashMap<HouseholdId, String>;
+    fn grid_workers(&self, grid: GridId) -> Vec<(UserId, String)>;
+    /// The console's household and case list rows, one line each (all columns but
+    /// `updated_at`), sorted (test inspection).
+    fn list_rows(&self) -> Vec<String>;
+}
+
+/// [`Backend::list_rows`]' query, the same in both dialects.
+const LIST_ROWS: &str = "SELECT 'household|' || id || '|' || grid || '|' || COALESCE(building, '-') || '|' || address
+        || '|' || head || '|' || phone || '|' || status || '|' || tags || '|' || needs || '|' || CAST(residents AS TEXT)
+        || '|' || CAST(visits AS TEXT) || '|' || COALESCE(CAST(last_visit_at AS TEXT), '-') FROM household_rows
+    UNION ALL
+    SELECT 'case|' || id || '|' || grid || '|' || COALESCE(building, '-') || '|' || COALESCE(household, '-') || '|'
+        || kind || '|' || title || '|' || status || '|' || reporter || '|' || responsible || '|' || responsible_name
+        || '|' || CAST(reported_at AS TEXT) FROM case_rows";
+
+/// The supervisors' reads, the same on each backend.
+macro_rules! facts_reads {
+    () => {
+        fn facts(&self, scopes: &[Scope]) -> Facts {
+            Self::facts(self, scopes).unwrap()
+        }
+        fn facts_changed_since(&self, scopes: &[Scope], generation: u64) -> Facts {
+            Self::facts_changed_since(self, scopes, generation).unwrap()
+        }
+        fn facts_generation(&self) -> u64 {
+            Self::facts_generation(self).unwrap()
+        }
+        fn case_file(&self, id: CaseId) -> Option<CaseFile> {
+            Self::case_file(self, id).unwrap()
+        }
+        fn household_file(&self, id: HouseholdId) -> Option<HouseholdFile> {
+            Self::household_file(self, id).unwrap()
+        }
+        fn household_phones(&self, grids: &[GridId]) -> HashMap<HouseholdId, String> {
+            Self::household_phones(self, grids).unwrap()
+        }
+        fn grid_workers(&self, grid: GridId) -> Vec<(UserId, String)> {
+            Self::grid_workers(self, grid).unwrap()
+        }
+    };
 }
 
 impl Backend for SqliteStore {
@@ -143,6 +194,13 @@ impl Backend for SqliteStore {
     }
     fn count_rows(&self, table: &str) -> i64 {
         self.read(|c| Ok(c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?)).unwrap()
+    }
+    facts_reads!();
+    fn list_rows(&self) -> Vec<String> {
+        let mut rows: Vec<String> =
+            self.read(|c| Ok(c.prepare(LIST_ROWS)?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)).unwrap();
+        rows.sort();
+        rows
     }
     fn store_poison(&self, id: DocId, poison: &[u8], hash: &str, actor: &str) {
         let saved = self.doc_bytes(id).unwrap();
@@ -247,6 +305,13 @@ impl Backend for PgStore {
     }
     fn count_rows(&self, table: &str) -> i64 {
         self.read(|c| Ok(c.query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])?.get(0))).unwrap()
+    }
+    facts_reads!();
+    fn list_rows(&self) -> Vec<String> {
+        let mut rows: Vec<String> =
+            self.read(|c| Ok(c.query(LIST_ROWS, &[])?.iter().map(|r| r.get(0)).collect())).unwrap();
+        rows.sort();
+        rows
     }
     fn store_poison(&self, id: DocId, poison: &[u8], hash: &str, actor: &str) {
         let saved = self.doc_bytes(id).unwrap();

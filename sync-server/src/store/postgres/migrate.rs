@@ -10,8 +10,9 @@
 //! tokens and the cursors phones hold stay valid; `scope_heads`, which PostgreSQL numbers new
 //! log entries from, is set to each scope's head as SQLite computes it (last entry or
 //! compaction point), so the numbering continues after the copied entries. Tables only SQLite
-//! has (the console's and the e-link's, the supervisors' query rows and facts) are reported as
-//! not copied, with the reason, never skipped silently.
+//! has (the console's and the e-link's) are reported as not copied, with the reason, never
+//! skipped silently; so are the supervisors' query rows and facts, which PostgreSQL rebuilds
+//! from the copied documents when a server first opens the database.
 //!
 //! The copy is one PostgreSQL transaction (all or nothing) written with binary `COPY` in
 //! batches while the SQLite rows are streamed from one read snapshot, so memory stays bounded
@@ -56,26 +57,6 @@ const NOT_ON_POSTGRES: &[(&str, &str)] = &[
     ("console_sessions", "the web console is not yet served from PostgreSQL"),
     ("console_throttle", "the web console is not yet served from PostgreSQL"),
     (
-        "household_rows",
-        "supervisors' query rows for the console, not yet served from PostgreSQL (derived from the documents, which are copied)",
-    ),
-    (
-        "case_rows",
-        "supervisors' query rows for the console, not yet served from PostgreSQL (derived from the documents, which are copied)",
-    ),
-    (
-        "household_facts",
-        "supervisors' figures for the console, not yet served from PostgreSQL (derived from the documents, which are copied)",
-    ),
-    (
-        "visit_facts",
-        "supervisors' figures for the console, not yet served from PostgreSQL (derived from the documents, which are copied)",
-    ),
-    (
-        "case_facts",
-        "supervisors' figures for the console, not yet served from PostgreSQL (derived from the documents, which are copied)",
-    ),
-    (
         "elink_links",
         "the residents' e-link is not yet served from PostgreSQL (the buildings' links stay in the SQLite store)",
     ),
@@ -85,11 +66,16 @@ const NOT_ON_POSTGRES: &[(&str, &str)] = &[
     ),
 ];
 
+/// Tables both hold that are derived from the documents: not copied but rebuilt from the
+/// copied documents when a server first opens the database (`postgres/facts.rs`), so their
+/// facts generations are PostgreSQL's own from the start.
+const DERIVED: &[&str] = &["household_rows", "case_rows", "household_facts", "visit_facts", "case_facts"];
+
 /// `meta` keys that belong to SQLite's side only.
 const SQLITE_META: &[(&str, &str)] = &[
     ("schema_version", "SQLite's own schema version; PostgreSQL keeps schema_migrations"),
-    ("facts_version", "the supervisors' figures are not yet on PostgreSQL"),
-    ("facts_generation", "the supervisors' figures are not yet on PostgreSQL"),
+    ("facts_version", "the supervisors' rows are rebuilt from the documents when a server first opens the database"),
+    ("facts_generation", "PostgreSQL numbers the rebuilt supervisors' rows afresh"),
 ];
 
 /// One table copied.
@@ -476,6 +462,18 @@ impl Plan {
         let mut not_copied = Vec::new();
         for table in &on_pg {
             if OWN_TABLES.contains(&table.as_str()) {
+                continue;
+            }
+            if DERIVED.contains(&table.as_str()) {
+                let rows: i64 = if on_sqlite.contains(table) {
+                    sqlite.query_row(&format!("SELECT COUNT(*) FROM {}", quote(table)), [], |r| r.get(0))?
+                } else {
+                    0
+                };
+                not_copied.push(NotCopied {
+                    what: format!("table {table} ({rows} rows)"),
+                    why: "derived from the documents (copied): rebuilt when a server first opens the database".into(),
+                });
                 continue;
             }
             if !on_sqlite.contains(table) {

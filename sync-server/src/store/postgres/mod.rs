@@ -18,16 +18,17 @@
 //! `security.rs`, `compact.rs`, `check.rs`) run through this backend's reads and writes, so
 //! both backends give the same answers; how each runs beside serving processes is in its
 //! file; `migrate.rs` copies an embedded SQLite store in and verifies it. `serve --database`
-//! serves the sync API from this store. Not on PostgreSQL yet: the
-//! console's tables, query rows and facts (`write_doc` keeps documents, scopes and digests
-//! only; the roster report counts from the documents instead), so the web console and the
-//! e-link (the server answers 503 there), ledger `export`, `building link` and `user
-//! password`. The enrolment throttle counts the refused codes of every process from
+//! serves the sync API from this store. The console's list rows and the
+//! supervisors' facts are written with every document and read in `facts.rs` (backfilled at
+//! open for a database `migrate` filled). Not on PostgreSQL yet: the console's own tables
+//! (passwords, sessions) and its pages, so the web console and the e-link (the server answers
+//! 503 there), ledger `export`, `building link` and `user password`. The enrolment throttle counts the refused codes of every process from
 //! `security_audit`.
 
 mod admin;
 mod check;
 pub mod cluster;
+mod facts;
 mod migrate;
 mod pull;
 mod push;
@@ -150,6 +151,7 @@ impl PgStore {
             url.parse().map_err(|e| StoreError::Invalid(format!("database URL '{url}' does not parse: {e}")))?;
         let store = PgStore { config, pool: Mutex::default(), freed: Condvar::new(), max: DEFAULT_POOL_SIZE };
         schema::migrate(&mut *store.client()?, gridlink_shared::time::now_millis())?;
+        facts::ensure(&mut *store.client()?)?;
         Ok(store)
     }
 
@@ -336,6 +338,8 @@ impl PgStore {
         // Numbered in the order queued: the same sequence numbers SQLite's load gives.
         let log_entries = target.queued();
         target.number_queued_entries()?;
+        // Every document was written with its rows (`push::write_doc`).
+        facts::mark_complete(&mut tx)?;
         roster::bump_reference_version(&mut tx)?;
         tx.commit()?;
         Ok(InitSummary {

@@ -204,8 +204,8 @@ impl PushTarget for PgPush<'_, '_> {
     }
 }
 
-/// Writes a document's saved bytes, its delivery scopes and its digest entry. (The console's
-/// query rows and facts are not kept on PostgreSQL yet.)
+/// Writes a document's saved bytes, its delivery scopes, its digest entry and its query and
+/// facts rows (`postgres/facts.rs`).
 pub(super) fn write_doc(tx: &mut Transaction<'_>, any: &AnyDoc, bytes: &[u8], now: Millis) -> Result<(), StoreError> {
     let id = any.doc_id().to_string();
     let p = any.placement();
@@ -232,7 +232,8 @@ pub(super) fn write_doc(tx: &mut Transaction<'_>, any: &AnyDoc, bytes: &[u8], no
     }
     let entry = digest::entry_of_saved(any.doc_id(), bytes)?;
     let scopes: Vec<String> = any.scopes().iter().map(Scope::to_string).collect();
-    digest::count_in(&mut PgDigestRows(tx), &id, &entry, &scopes)
+    digest::count_in(&mut PgDigestRows(tx), &id, &entry, &scopes)?;
+    super::facts::write(tx, any, now)
 }
 
 struct PgDigestRows<'a, 'b>(&'a mut Transaction<'b>);

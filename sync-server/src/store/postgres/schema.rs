@@ -13,10 +13,13 @@ use postgres::Client;
 use crate::store::StoreError;
 
 /// (version, name, SQL). Append only: a released migration is never edited.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "sync path: roster, devices, documents, logs", V1)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "sync path: roster, devices, documents, logs", V1),
+    (2, "supervisors' rows: household and case list rows, facts", V2),
+];
 
 /// The newest schema this build knows.
-pub const LATEST: i32 = 1;
+pub const LATEST: i32 = 2;
 
 /// Key of the advisory lock held while migrating.
 const MIGRATION_LOCK: i64 = 0x6772_6964_6c69_6e6b; // "gridlink"
@@ -227,6 +230,84 @@ CREATE TABLE security_audit (
 CREATE INDEX security_audit_by_at ON security_audit(at);
 CREATE INDEX security_audit_by_user ON security_audit(user_id, at);
 CREATE INDEX security_audit_by_device ON security_audit(device_id, at);
+"#;
+
+/// The console's list rows and the supervisors' facts, as SQLite's (`store/schema.rs`), derived
+/// from the documents in the transaction of each document write (`postgres/facts.rs`). The
+/// facts generation is the counter row `meta.facts_generation` (see `postgres/facts.rs` for
+/// why not a SEQUENCE). Ids are `COLLATE "C"` so they order as SQLite's.
+const V2: &str = r#"
+CREATE TABLE household_rows (
+    id            TEXT COLLATE "C" PRIMARY KEY,
+    grid          TEXT NOT NULL,
+    building      TEXT,
+    address       TEXT NOT NULL,
+    head          TEXT NOT NULL,
+    phone         TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    tags          TEXT NOT NULL,
+    needs         TEXT NOT NULL,
+    residents     BIGINT NOT NULL,
+    visits        BIGINT NOT NULL,
+    last_visit_at BIGINT,
+    updated_at    BIGINT NOT NULL
+);
+CREATE INDEX household_rows_by_grid ON household_rows(grid);
+CREATE TABLE case_rows (
+    id               TEXT COLLATE "C" PRIMARY KEY,
+    grid             TEXT NOT NULL,
+    building         TEXT,
+    household        TEXT,
+    kind             TEXT NOT NULL,
+    title            TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    reporter         TEXT NOT NULL,
+    responsible      TEXT NOT NULL,
+    responsible_name TEXT NOT NULL,
+    reported_at      BIGINT NOT NULL,
+    updated_at       BIGINT NOT NULL
+);
+CREATE INDEX case_rows_by_grid ON case_rows(grid, status);
+CREATE TABLE household_facts (
+    id         TEXT COLLATE "C" PRIMARY KEY,
+    street     TEXT NOT NULL,
+    community  TEXT NOT NULL,
+    grid       TEXT NOT NULL,
+    facts      TEXT NOT NULL,
+    generation BIGINT NOT NULL
+);
+CREATE INDEX household_facts_by_grid ON household_facts(grid);
+CREATE INDEX household_facts_by_community ON household_facts(community);
+CREATE INDEX household_facts_by_street ON household_facts(street);
+CREATE INDEX household_facts_by_generation ON household_facts(generation);
+CREATE TABLE visit_facts (
+    id         TEXT COLLATE "C" PRIMARY KEY,
+    household  TEXT NOT NULL,
+    street     TEXT NOT NULL,
+    community  TEXT NOT NULL,
+    grid       TEXT NOT NULL,
+    at         BIGINT NOT NULL,
+    facts      TEXT NOT NULL,
+    generation BIGINT NOT NULL
+);
+CREATE INDEX visit_facts_by_household ON visit_facts(household);
+CREATE INDEX visit_facts_by_grid ON visit_facts(grid);
+CREATE INDEX visit_facts_by_community ON visit_facts(community);
+CREATE INDEX visit_facts_by_street ON visit_facts(street);
+CREATE INDEX visit_facts_by_generation ON visit_facts(generation);
+CREATE TABLE case_facts (
+    id          TEXT COLLATE "C" PRIMARY KEY,
+    street      TEXT NOT NULL,
+    community   TEXT NOT NULL,
+    grid        TEXT NOT NULL,
+    reported_at BIGINT NOT NULL,
+    facts       TEXT NOT NULL,
+    generation  BIGINT NOT NULL
+);
+CREATE INDEX case_facts_by_grid ON case_facts(grid);
+CREATE INDEX case_facts_by_community ON case_facts(community);
+CREATE INDEX case_facts_by_street ON case_facts(street);
+CREATE INDEX case_facts_by_generation ON case_facts(generation);
 "#;
 
 /// Brings the database to [`LATEST`]; refuses one that is newer. Returns the migrations run.
