@@ -4,8 +4,6 @@
 //! fetch a scope's rows with one indexed query each and compute every figure with the shared
 //! functions. A data directory from before the facts is backfilled once when opened.
 
-use std::collections::HashSet;
-
 use gridlink_shared::figures::Facts;
 use gridlink_shared::{Scope, doc};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -167,15 +165,7 @@ fn rows_within<T: DeserializeOwned>(
     scopes: &[Scope],
     since: Option<i64>,
 ) -> Result<Vec<T>, StoreError> {
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut out: Vec<(String, T)> = Vec::new();
-    for scope in scopes {
-        let (column, id) = match scope {
-            Scope::Street(id) => ("street", id.to_string()),
-            Scope::Community(id) => ("community", id.to_string()),
-            Scope::Grid(id) => ("grid", id.to_string()),
-            Scope::Building(_) => continue,
-        };
+    rows::facts_within(scopes, |column, id| {
         // What changed since a generation is few rows: find them by generation first.
         let sql = match since {
             None => format!("SELECT id, facts FROM {table} WHERE {column} = ?1 AND ?2 IS NULL"),
@@ -184,15 +174,7 @@ fn rows_within<T: DeserializeOwned>(
             ),
         };
         let mut stmt = conn.prepare_cached(&sql)?;
-        let mut rows = stmt.query(rusqlite::params![id, since])?;
-        while let Some(row) = rows.next()? {
-            let id: String = row.get(0)?;
-            if seen.insert(id.clone()) {
-                let json: String = row.get(1)?;
-                out.push((id, serde_json::from_str(&json)?));
-            }
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out.into_iter().map(|(_, row)| row).collect())
+        let rows = stmt.query_map(params![id, since], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    })
 }

@@ -164,3 +164,31 @@ pub(super) fn derive(any: &AnyDoc) -> Result<DocRows, StoreError> {
         AnyDoc::Activity(_) => DocRows::None,
     })
 }
+
+/// The facts rows of one table within `scopes`, parsed: `fetch(column, id)` returns the (row
+/// id, facts JSON) pairs whose placement `column` (street, community or grid) is `id`, in
+/// the backend's SQL. A row covered by several scopes counts once; building scopes hold no
+/// facts rows and are skipped; the result is in id order (byte order on both backends).
+pub(super) fn facts_within<T: serde::de::DeserializeOwned>(
+    scopes: &[gridlink_shared::Scope],
+    mut fetch: impl FnMut(&'static str, String) -> Result<Vec<(String, String)>, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    use gridlink_shared::Scope;
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<(String, T)> = Vec::new();
+    for scope in scopes {
+        let (column, id) = match scope {
+            Scope::Street(id) => ("street", id.to_string()),
+            Scope::Community(id) => ("community", id.to_string()),
+            Scope::Grid(id) => ("grid", id.to_string()),
+            Scope::Building(_) => continue,
+        };
+        for (row_id, json) in fetch(column, id)? {
+            if seen.insert(row_id.clone()) {
+                out.push((row_id, serde_json::from_str(&json)?));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out.into_iter().map(|(_, row)| row).collect())
+}

@@ -21,7 +21,7 @@
 //! Readers take no lock. Lock order: a push holds its documents and scope counters, then the
 //! generation, then writes rows; the backfill takes the generation, then the row tables.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use gridlink_shared::figures::Facts;
 use gridlink_shared::{CaseFile, CaseId, GridId, HouseholdFile, HouseholdId, Scope, UserId, doc};
@@ -318,15 +318,7 @@ fn rows_within<T: DeserializeOwned>(
     scopes: &[Scope],
     since: Option<i64>,
 ) -> Result<Vec<T>, StoreError> {
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut out: Vec<(String, T)> = Vec::new();
-    for scope in scopes {
-        let (column, id) = match scope {
-            Scope::Street(id) => ("street", id.to_string()),
-            Scope::Community(id) => ("community", id.to_string()),
-            Scope::Grid(id) => ("grid", id.to_string()),
-            Scope::Building(_) => continue,
-        };
+    rows::facts_within(scopes, |column, id| {
         let rows = match since {
             None => tx.query(&format!("SELECT id, facts FROM {table} WHERE {column} = $1"), &[&id])?,
             // What changed since a generation is few rows: found by generation first.
@@ -335,13 +327,6 @@ fn rows_within<T: DeserializeOwned>(
                 &[&id, &since],
             )?,
         };
-        for row in rows {
-            let id: String = row.get(0);
-            if seen.insert(id.clone()) {
-                out.push((id, serde_json::from_str(row.get::<_, &str>(1))?));
-            }
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out.into_iter().map(|(_, row)| row).collect())
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    })
 }
