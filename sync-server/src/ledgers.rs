@@ -11,7 +11,7 @@ use gridlink_shared::time::{Millis, local_date};
 use gridlink_shared::{HouseholdId, Lang, PolicyConfig, Roster, Scope, VisitOutcome};
 
 use crate::ledger::{Cell, Column, Kind, Label, Ledger, LedgerError, Row, write_csv, write_xlsx};
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{AnyStore, StoreError};
 
 /// Which ledger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -139,7 +139,7 @@ const SUMMARY: Ledger = Ledger::new(
 /// Writes one ledger to `out`; returns the number of data rows. `progress(rows)` is called as
 /// rows are written.
 pub fn export(
-    store: &SqliteStore,
+    store: AnyStore<'_>,
     request: &ExportRequest,
     out: &Path,
     now: Millis,

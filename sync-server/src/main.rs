@@ -25,7 +25,7 @@ use gridlink_shared::{DeviceId, Role, Scope, UserId};
 use gridlink_sync_server::console::password::check_new_password;
 use gridlink_sync_server::console::store::may_use_console;
 use gridlink_sync_server::ledgers::{ExportRequest, Format, LedgerKind, export};
-use gridlink_sync_server::store::PgStore;
+use gridlink_sync_server::store::{AnyStore, PgStore};
 use gridlink_sync_server::store::{
     AuditFilter, CSV_COLUMNS, DEFAULT_CODE_HOURS, ImportError, Origin, SecurityEvent, SecurityKind,
 };
@@ -58,7 +58,7 @@ impl DataDir {
             (Some(data), _) => open(data),
             (None, _) => bail!(
                 "this command is not yet available on PostgreSQL (--database); it needs --data DIR. \
-                 On PostgreSQL: init, serve, import, roster, audit, check, compact, user add|code|set-scopes|list, \
+                 On PostgreSQL: init, serve, import, roster, audit, check, compact, export, user add|code|set-scopes|list, \
                  device list|revoke|wipe|recovery-key"
             ),
         }
@@ -78,6 +78,15 @@ impl DataDir {
 enum Admin {
     Sqlite(SqliteStore),
     Pg(Box<PgStore>),
+}
+
+impl Admin {
+    fn any(&self) -> AnyStore<'_> {
+        match self {
+            Admin::Sqlite(store) => AnyStore::Sqlite(store),
+            Admin::Pg(store) => AnyStore::Postgres(store),
+        }
+    }
 }
 
 /// Calls the same-named method of whichever store it is.
@@ -512,7 +521,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Check { data, repair, json } => check(data.admin()?, repair, json)?,
         Command::Export { data, what, format, out, scopes, from, to, english } => {
-            let store = data.sqlite()?;
+            let admin = data.admin()?;
+            let store = admin.any();
             let scopes = if scopes.is_empty() {
                 store.roster()?.streets.iter().map(|s| Scope::Street(s.id)).collect()
             } else {
@@ -534,7 +544,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let request = ExportRequest { what, format, scopes, period, lang };
             let started = Instant::now();
             let mut progress = |rows: usize| eprint!("\rwriting {}: {rows} rows", out.display());
-            let rows = export(&store, &request, &out, now_millis(), &mut progress)
+            let rows = export(store, &request, &out, now_millis(), &mut progress)
                 .with_context(|| format!("exporting to {}", out.display()))?;
             eprintln!();
             println!("wrote {rows} rows to {} in {:.1} s", out.display(), started.elapsed().as_secs_f64());

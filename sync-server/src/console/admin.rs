@@ -21,10 +21,10 @@ use super::form::{CsrfForm, post_form};
 use super::layout::{self, Section};
 use super::session::ConsoleUser;
 use super::upload::{ROSTER_UPLOAD_BYTES, Upload};
+use crate::store::{AnyStore, Origin, RowProblem, SecurityEvent, SecurityKind, UserRow};
 use crate::store::{
-    CSV_COLUMNS, DEFAULT_CODE_HOURS, DeviceRow, ImportError, ImportSummary, OPTIONAL_COLUMNS, SqliteStore, StoreError,
+    CSV_COLUMNS, DEFAULT_CODE_HOURS, DeviceRow, ImportError, ImportSummary, OPTIONAL_COLUMNS, StoreError,
 };
-use crate::store::{Origin, RowProblem, SecurityEvent, SecurityKind, UserRow};
 
 pub const PATH: &str = "/console/admin";
 pub const USERS_PATH: &str = "/console/admin/users";
@@ -39,19 +39,19 @@ const MAX_PHONE_CHARS: usize = 30;
 /// Most scopes one user may be given from the console.
 const MAX_SCOPES: usize = 64;
 
-/// Runs `f` on the SQLite store on a blocking thread.
-async fn sqlite<T: Send + 'static>(
+/// Runs `f` on the store on a blocking thread.
+async fn on_store<T: Send + 'static>(
     user: &ConsoleUser,
-    f: impl FnOnce(&SqliteStore) -> Result<T, StoreError> + Send + 'static,
+    f: impl FnOnce(AnyStore<'_>) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ConsoleError> {
-    user.console().blocking(move |store| f(store.sqlite())).await
+    user.console().blocking(move |store| f(store.any())).await
 }
 
 /// Records an admin action in the security audit, signed as the console user. The action is
 /// done already; a failure to record it is logged and does not undo it.
 async fn audit(user: &ConsoleUser, event: SecurityEvent) {
     let kind = event.kind;
-    if let Err(error) = sqlite(user, move |s| s.record_security(&event, now_millis())).await {
+    if let Err(error) = on_store(user, move |s| s.record_security(&event, now_millis())).await {
         tracing::error!(?error, kind = kind.code(), "console: could not record an admin action in the security audit");
     }
 }
@@ -243,7 +243,7 @@ pub(super) async fn add_user(
 ) -> Result<Response, ConsoleError> {
     user.require_admin()?;
     let new = NewUser::from_fields(&form);
-    let roster = sqlite(&user, |s| s.roster()).await?;
+    let roster = on_store(&user, |s| s.roster()).await?;
     let names = scope_names(&roster);
     let checked = (|| {
         Ok((
@@ -258,7 +258,7 @@ pub(super) async fn add_user(
         Err(problem) => return users_page(&user, &new, Some(problem), StatusCode::BAD_REQUEST).await,
     };
     let (stored_name, stored_scopes) = (name.clone(), scopes.clone());
-    let added = sqlite(&user, move |s| {
+    let added = on_store(&user, move |s| {
         Ok(s.add_user(&stored_name, role, &stored_scopes, &phone, now_millis(), DEFAULT_CODE_HOURS))
     })
     .await?;
@@ -283,7 +283,7 @@ async fn users_page(
     problem: Option<FormProblem>,
     status: StatusCode,
 ) -> Result<Response, ConsoleError> {
-    let (users, roster) = sqlite(user, |s| Ok((s.list_users()?, s.roster()?))).await?;
+    let (users, roster) = on_store(user, |s| Ok((s.list_users()?, s.roster()?))).await?;
     let names = scope_names(&roster);
     let lang = user.lang;
     let content = html! {
@@ -382,7 +382,7 @@ fn parse_user(raw: &str) -> Result<UserId, ConsoleError> {
 }
 
 async fn find_user(user: &ConsoleUser, id: UserId) -> Result<(UserRow, Roster), ConsoleError> {
-    let (users, roster) = sqlite(user, |s| Ok((s.list_users()?, s.roster()?))).await?;
+    let (users, roster) = on_store(user, |s| Ok((s.list_users()?, s.roster()?))).await?;
     let found = users.into_iter().find(|u| u.id == id).ok_or_else(ConsoleError::not_found)?;
     Ok((found, roster))
 }
@@ -477,7 +477,7 @@ pub(super) async fn set_scopes(
         }
     };
     let stored = scopes.clone();
-    match sqlite(&user, move |s| Ok(s.set_scopes(id, &stored))).await? {
+    match on_store(&user, move |s| Ok(s.set_scopes(id, &stored))).await? {
         Ok(()) => {
             tracing::info!(admin = %user.id, user = %id, "console: set a user's scopes");
             let detail = serde_json::json!({ "scopes": scopes });
@@ -500,7 +500,7 @@ pub(super) async fn issue_code(
     user.require_admin()?;
     let id = parse_user(&id)?;
     let (found, _) = find_user(&user, id).await?;
-    let code = sqlite(&user, move |s| s.new_code(id, now_millis(), DEFAULT_CODE_HOURS)).await?;
+    let code = on_store(&user, move |s| s.new_code(id, now_millis(), DEFAULT_CODE_HOURS)).await?;
     tracing::info!(admin = %user.id, user = %id, "console: issued an enrolment code");
     let detail = serde_json::json!({ "code_hours": DEFAULT_CODE_HOURS });
     audit(&user, SecurityEvent::new(SecurityKind::CodeIssued, Origin::Console(user.id)).user(id).detail(detail)).await;
@@ -562,7 +562,7 @@ pub(super) async fn devices(user: ConsoleUser, RawQuery(query): RawQuery) -> Res
         .as_deref()
         .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("revoked=")))
         .and_then(|n| n.parse().ok());
-    let mut devices = sqlite(&user, |s| s.list_devices()).await?;
+    let mut devices = on_store(&user, |s| s.list_devices()).await?;
     // Newest first; revoked ones after the active.
     devices.sort_by(|a, b| a.revoked_at.is_some().cmp(&b.revoked_at.is_some()).then(b.created_at.cmp(&a.created_at)));
     let active = devices.iter().filter(|d| d.revoked_at.is_none()).count();
@@ -648,9 +648,9 @@ pub(super) async fn revoke(CsrfForm { user, form }: CsrfForm<Revoke>) -> Result<
     let revoked = match (form.device.filter(|d| !d.is_empty()), form.user.filter(|u| !u.is_empty())) {
         (Some(device), _) => {
             let device: DeviceId = device.parse().map_err(|_| ConsoleError::not_found())?;
-            sqlite(&user, move |s| s.revoke_device(device, now)).await?;
+            on_store(&user, move |s| s.revoke_device(device, now)).await?;
             tracing::info!(admin = %user.id, %device, "console: revoked a device");
-            let owner = sqlite(&user, move |s| s.device_user(device)).await.ok();
+            let owner = on_store(&user, move |s| s.device_user(device)).await.ok();
             let mut event = SecurityEvent::new(SecurityKind::Revoke, Origin::Console(user.id)).device(device);
             event.user = owner;
             audit(&user, event).await;
@@ -658,7 +658,7 @@ pub(super) async fn revoke(CsrfForm { user, form }: CsrfForm<Revoke>) -> Result<
         }
         (None, Some(target)) => {
             let target = parse_user(&target)?;
-            let n = sqlite(&user, move |s| s.revoke_user_devices(target, now)).await?;
+            let n = on_store(&user, move |s| s.revoke_user_devices(target, now)).await?;
             tracing::info!(admin = %user.id, user = %target, devices = n, "console: revoked a user's devices");
             let detail = serde_json::json!({ "devices": n });
             audit(
@@ -815,7 +815,7 @@ pub(super) async fn import(upload: Upload) -> Result<Response, ConsoleError> {
         );
         return Ok((StatusCode::BAD_REQUEST, roster_page(&user, Some(&Outcome::Refused(problem)))).into_response());
     }
-    let outcome = sqlite(&user, move |s| match s.import_csv_from(&data[..], now_millis()) {
+    let outcome = on_store(&user, move |s| match s.import_csv_from(&data[..], now_millis()) {
         Ok(summary) => Ok(Ok(summary)),
         Err(ImportError::Rows(problems)) => Ok(Err(problems)),
         Err(ImportError::Store(error)) => Err(error),

@@ -17,7 +17,7 @@ use rusqlite::types::Value;
 use super::admin::admin_page;
 use super::errors::ConsoleError;
 use super::session::ConsoleUser;
-use crate::store::{SecurityKind, StoreError};
+use crate::store::{AnyStore, SecurityKind, StoreError};
 
 pub const PATH: &str = "/console/admin/audit";
 
@@ -103,28 +103,74 @@ impl Filter {
         serde_urlencoded::to_string(&pairs).unwrap_or_default()
     }
 
-    /// The `WHERE` of one table and its parameters. Column names are ours, never the request's.
-    fn condition(&self) -> (String, Vec<Value>) {
-        let mut parts = vec!["1".to_string()];
+    /// The `WHERE` of one table and its parameters, numbered from `$1` (both SQLite and
+    /// PostgreSQL read `$N`, and the three tables of [`Kind::All`] share them). Column names
+    /// are ours, never the request's.
+    fn condition(&self) -> (String, Vec<Param>) {
+        let mut parts = vec!["TRUE".to_string()];
         let mut values = Vec::new();
+        let mut add = |column: &str, op: &str, value: Param| {
+            values.push(value);
+            parts.push(format!("{column} {op} ${}", values.len()));
+        };
         if let Some(user) = self.user {
-            parts.push("user_id = ?".into());
-            values.push(Value::Text(user.to_string()));
+            add("user_id", "=", Param::Text(user.to_string()));
         }
         if let Some(device) = self.device {
-            parts.push("device_id = ?".into());
-            values.push(Value::Text(device.to_string()));
+            add("device_id", "=", Param::Text(device.to_string()));
         }
         if let Some(from) = self.from {
-            parts.push("server_time >= ?".into());
-            values.push(Value::Integer(start_of_local_day(from)));
+            add("server_time", ">=", Param::Integer(start_of_local_day(from)));
         }
         if let Some(to) = self.to.and_then(|d| d.succ_opt()) {
-            parts.push("server_time < ?".into());
-            values.push(Value::Integer(start_of_local_day(to)));
+            add("server_time", "<", Param::Integer(start_of_local_day(to)));
         }
         (parts.join(" AND "), values)
     }
+
+    /// The query of a page of entries, newest first, and its parameters: one more row than
+    /// [`PAGE_SIZE`] tells whether there is a next page. Written once for both backends.
+    fn page_query(&self) -> (String, Vec<Param>) {
+        let (condition, mut params) = self.condition();
+        let accepted = format!(
+            "SELECT CAST(1 AS BIGINT) AS source, id, server_time, user_id, device_id, doc_id, device_time, change_time,
+                    CAST(NULL AS TEXT) AS code, CAST(NULL AS TEXT) AS message, CAST(NULL AS BIGINT) AS bytes
+             FROM audit WHERE {condition}"
+        );
+        let refused = format!(
+            "SELECT CAST(0 AS BIGINT), id, server_time, user_id, device_id, doc_id, CAST(NULL AS BIGINT),
+                    CAST(NULL AS BIGINT), code, message, bytes_len
+             FROM refusals WHERE {condition}"
+        );
+        let security = format!(
+            "SELECT CAST(2 AS BIGINT), id, server_time, user_id, device_id, '', CAST(NULL AS BIGINT),
+                    CAST(NULL AS BIGINT), kind, origin || ' ' || detail, CAST(NULL AS BIGINT)
+             FROM (SELECT id, at AS server_time, user_id, device_id, kind, origin, detail FROM security_audit) AS s
+             WHERE {condition}"
+        );
+        let union = match self.kind {
+            Kind::All => format!("{accepted} UNION ALL {refused} UNION ALL {security}"),
+            Kind::Accepted => accepted,
+            Kind::Refused => refused,
+            Kind::Security => security,
+        };
+        params.push(Param::Integer(PAGE_SIZE as i64 + 1));
+        params.push(Param::Integer((self.page * PAGE_SIZE) as i64));
+        let (limit, offset) = (params.len() - 1, params.len());
+        (
+            format!(
+                "SELECT * FROM ({union}) AS entries ORDER BY server_time DESC, id DESC LIMIT ${limit} OFFSET ${offset}"
+            ),
+            params,
+        )
+    }
+}
+
+/// A query parameter, for either backend.
+#[derive(Clone, Debug)]
+enum Param {
+    Text(String),
+    Integer(i64),
 }
 
 /// Which table a line comes from.
@@ -152,53 +198,62 @@ struct Entry {
 }
 
 /// A page of entries, newest first, one more than [`PAGE_SIZE`] if there is a next page.
-fn entries(conn: &rusqlite::Connection, filter: &Filter) -> Result<Vec<Entry>, StoreError> {
-    let (condition, values) = filter.condition();
-    let accepted = format!(
-        "SELECT 1, id, server_time, user_id, device_id, doc_id, device_time, change_time, NULL, NULL, NULL
-         FROM audit WHERE {condition}"
-    );
-    let refused = format!(
-        "SELECT 0, id, server_time, user_id, device_id, doc_id, NULL, NULL, code, message, bytes_len
-         FROM refusals WHERE {condition}"
-    );
-    let security = format!(
-        "SELECT 2, id, server_time, user_id, device_id, '', NULL, NULL, kind, origin || ' ' || detail, NULL
-         FROM (SELECT id, at AS server_time, user_id, device_id, kind, origin, detail FROM security_audit)
-         WHERE {condition}"
-    );
-    let (union, mut params) = match filter.kind {
-        Kind::All => (
-            format!("{accepted} UNION ALL {refused} UNION ALL {security}"),
-            [values.clone(), values.clone(), values].concat(),
-        ),
-        Kind::Accepted => (accepted, values),
-        Kind::Refused => (refused, values),
-        Kind::Security => (security, values),
+fn entries(store: AnyStore<'_>, filter: &Filter) -> Result<Vec<Entry>, StoreError> {
+    let (sql, params) = filter.page_query();
+    let source = |code: i64| match code {
+        1 => Source::Accepted,
+        0 => Source::Refused,
+        _ => Source::Security,
     };
-    let sql = format!("SELECT * FROM ({union}) ORDER BY server_time DESC, id DESC LIMIT ? OFFSET ?");
-    params.push(Value::Integer(PAGE_SIZE as i64 + 1));
-    params.push(Value::Integer((filter.page * PAGE_SIZE) as i64));
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
-        Ok(Entry {
-            source: match r.get::<_, i64>(0)? {
-                1 => Source::Accepted,
-                0 => Source::Refused,
-                _ => Source::Security,
-            },
-            server_time: r.get(2)?,
-            user: r.get(3)?,
-            device: r.get(4)?,
-            doc: r.get(5)?,
-            device_time: r.get(6)?,
-            change_time: r.get(7)?,
-            code: r.get(8)?,
-            message: r.get(9)?,
-            bytes: r.get(10)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    match store {
+        AnyStore::Sqlite(store) => store.read(|conn| {
+            let values = params.iter().map(|p| match p {
+                Param::Text(text) => Value::Text(text.clone()),
+                Param::Integer(n) => Value::Integer(*n),
+            });
+            let mut stmt = conn.prepare(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
+                Ok(Entry {
+                    source: source(r.get(0)?),
+                    server_time: r.get(2)?,
+                    user: r.get(3)?,
+                    device: r.get(4)?,
+                    doc: r.get(5)?,
+                    device_time: r.get(6)?,
+                    change_time: r.get(7)?,
+                    code: r.get(8)?,
+                    message: r.get(9)?,
+                    bytes: r.get(10)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        }),
+        AnyStore::Postgres(store) => store.read(|client| {
+            let values: Vec<&(dyn postgres::types::ToSql + Sync)> = params
+                .iter()
+                .map(|p| match p {
+                    Param::Text(text) => text as &(dyn postgres::types::ToSql + Sync),
+                    Param::Integer(n) => n as &(dyn postgres::types::ToSql + Sync),
+                })
+                .collect();
+            Ok(client
+                .query(&sql, &values)?
+                .iter()
+                .map(|r| Entry {
+                    source: source(r.get(0)),
+                    server_time: r.get(2),
+                    user: r.get(3),
+                    device: r.get(4),
+                    doc: r.get(5),
+                    device_time: r.get(6),
+                    change_time: r.get(7),
+                    code: r.get(8),
+                    message: r.get(9),
+                    bytes: r.get(10),
+                })
+                .collect())
+        }),
+    }
 }
 
 /// `GET /console/admin/audit?user=&device=&kind=all|accepted|refused&from=&to=&page=`.
@@ -209,8 +264,8 @@ pub(super) async fn page(user: ConsoleUser, RawQuery(query): RawQuery) -> Result
     let (mut entries, users, devices) = user
         .console()
         .blocking(move |store| {
-            let store = store.sqlite();
-            let entries = store.read(|conn| entries(conn, &read))?;
+            let store = store.any();
+            let entries = entries(store, &read)?;
             Ok((entries, store.list_users()?, store.list_devices()?))
         })
         .await?;

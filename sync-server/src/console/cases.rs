@@ -402,7 +402,7 @@ async fn load(user: &ConsoleUser, raw_id: &str) -> Result<CaseView, ConsoleError
     let principal = user.principal();
     user.console()
         .blocking(move |store| {
-            let store = store.sqlite();
+            let store = store.any();
             let Some(case) = store.case_file(id)? else {
                 return Ok(None);
             };
@@ -693,7 +693,7 @@ async fn act_on(user: ConsoleUser, raw_id: &str, act: Result<CaseAct, ActProblem
     let (user_id, case_id, kind) = (user.id, view.case.id, act_kind(&act));
     let outcome = user
         .console()
-        .blocking(move |store| store.sqlite().console_case_action(user_id, case_id, &act, now_millis()))
+        .blocking(move |store| store.any().console_case_action(user_id, case_id, &act, now_millis()))
         .await?;
     match outcome {
         ActOutcome::Accepted { .. } => {

@@ -121,7 +121,7 @@ fn covers_whole(user: &ConsoleUser, roster: &Roster, scope: Scope) -> bool {
 
 /// `GET /console/exports`.
 pub(super) async fn page(user: ConsoleUser) -> Result<Markup, ConsoleError> {
-    let roster = user.console().blocking(|store| store.sqlite().roster()).await?;
+    let roster = user.console().blocking(|store| store.any().roster()).await?;
     let choices = choices(&user, &roster);
     let lang = user.lang;
     let today = local_date(now_millis());
@@ -292,7 +292,7 @@ fn outside() -> ConsoleError {
 pub(super) async fn download(user: ConsoleUser, RawQuery(query): RawQuery) -> Result<Response, ConsoleError> {
     let choices = parse_query(query.as_deref())?;
     let console = user.console().clone();
-    let roster = console.blocking(|store| store.sqlite().roster()).await?;
+    let roster = console.blocking(|store| store.any().roster()).await?;
     let request = request_of(&user, &roster, &choices)?;
     let file_name = file_name(&request, &roster);
 
@@ -307,7 +307,7 @@ pub(super) async fn download(user: ConsoleUser, RawQuery(query): RawQuery) -> Re
         .blocking(move |store| {
             let temp = tempfile::NamedTempFile::new()
                 .map_err(|e| crate::store::StoreError::Backend(format!("temp file for an export: {e}")))?;
-            ledgers::export(store.sqlite(), &export, temp.path(), now_millis(), &mut |_| {}).map_err(|e| match e {
+            ledgers::export(store.any(), &export, temp.path(), now_millis(), &mut |_| {}).map_err(|e| match e {
                 ledgers::ExportError::Store(e) => e,
                 ledgers::ExportError::File(e) => crate::store::StoreError::Backend(format!("writing a ledger: {e}")),
             })?;

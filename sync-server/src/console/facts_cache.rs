@@ -88,7 +88,7 @@ pub async fn facts_for(user: &ConsoleUser) -> Result<(Arc<Facts>, Arc<Roster>), 
     let scopes = user.scopes.clone();
     user.console()
         .blocking(move |store| {
-            let store = store.sqlite();
+            let store = store.any();
             let generation = store.facts_generation()?;
             let roster = Arc::new(store.roster()?);
             if let Some(facts) = cache.get(&scopes, generation) {

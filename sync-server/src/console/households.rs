@@ -96,7 +96,7 @@ pub(super) async fn list(user: ConsoleUser, RawQuery(query): RawQuery) -> Result
         .collect();
     let grid_ids: Vec<GridId> = grids.keys().copied().collect();
     let phones: HashMap<HouseholdId, String> =
-        user.console().blocking(move |store| store.sqlite().household_phones(&grid_ids)).await?;
+        user.console().blocking(move |store| store.any().household_phones(&grid_ids)).await?;
     let now = now_millis();
     // Overdue as the dashboard counts it: an active household with a must-visit tag past due.
     let overdue_ids: HashSet<HouseholdId> = coverage_rows(
@@ -222,7 +222,7 @@ pub(super) async fn page(user: ConsoleUser, Path(id): Path<String>) -> Result<Ma
     let file: HouseholdFile = user
         .console()
         .blocking(move |store| {
-            let file = store.sqlite().household_file(id)?;
+            let file = store.any().household_file(id)?;
             // Scope first: nothing of a file outside the area leaves this closure.
             Ok(file.filter(|f| principal.covers(&f.placement)))
         })

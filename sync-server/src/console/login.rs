@@ -197,8 +197,7 @@ async fn record_login(state: &AppState, ok: bool, user: Option<UserId>, typed: &
             serde_json::json!({ "login": typed, "locked_until": locked })
         }
     };
-    if let Err(error) = state.console.blocking(move |store| store.sqlite().record_security(&event, now_millis())).await
-    {
+    if let Err(error) = state.console.blocking(move |store| store.any().record_security(&event, now_millis())).await {
         tracing::error!(?error, "console: could not record a login in the security audit");
     }
 }

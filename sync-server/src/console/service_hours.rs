@@ -28,31 +28,19 @@ pub(super) async fn totals_for(
     let entries = user
         .console()
         .blocking(move |store| {
-            store.sqlite().read(|conn| {
-                let mut stmt = conn.prepare(
-                    "SELECT street, community, grid, bytes FROM docs WHERE doc_type = 'activity' ORDER BY id",
-                )?;
-                let mut rows = stmt.query([])?;
-                let mut entries: Vec<ActivityEntry> = Vec::new();
-                while let Some(row) = rows.next()? {
-                    let (street, community, grid): (String, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
-                    let (Ok(street), Ok(community), Ok(grid)) = (street.parse(), community.parse(), grid.parse())
-                    else {
-                        continue;
-                    };
-                    if !principal.covers(&Placement { street, community, grid, building: None }) {
-                        continue;
-                    }
-                    let bytes: Vec<u8> = row.get(3)?;
-                    // A record that does not read (it was validated on the way in) is left out.
-                    if let Ok(AnyDoc::Activity(record)) =
-                        doc::guarded("activity record", || doc::read_any(&doc::load(&bytes)?))
-                    {
-                        entries.extend(record.entries());
-                    }
+            let mut entries: Vec<ActivityEntry> = Vec::new();
+            for (placement, bytes) in store.any().docs_of_type("activity")? {
+                if !principal.covers(&Placement { building: None, ..placement }) {
+                    continue;
                 }
-                Ok(entries)
-            })
+                // A record that does not read (it was validated on the way in) is left out.
+                if let Ok(AnyDoc::Activity(record)) =
+                    doc::guarded("activity record", || doc::read_any(&doc::load(&bytes)?))
+                {
+                    entries.extend(record.entries());
+                }
+            }
+            Ok(entries)
         })
         .await?;
     let covered: BTreeSet<GridId> = roster

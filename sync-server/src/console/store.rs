@@ -17,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::ConsolePolicy;
 use super::password;
 use crate::secrets;
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{AnyStore, SqliteStore, StoreError};
 
 /// Sessions kept per user; signing in on an eleventh browser ends the oldest.
 const SESSIONS_PER_USER: i64 = 10;
@@ -69,10 +69,10 @@ pub trait ConsoleStore: Send + Sync + 'static {
     /// The grids and buildings `scopes` cover, for filtering lists in SQL.
     fn covered_area(&self, scopes: &[Scope]) -> Result<CoveredArea, StoreError>;
 
-    /// The SQLite store itself, for the admin pages and ledger downloads: they call the same
-    /// store functions as the admin CLI (`add_user`, `import_csv_from`, `ledgers::export`,
-    /// ...), so the same checks apply.
-    fn sqlite(&self) -> &SqliteStore;
+    /// The store itself, for the pages beyond login and scope checks (admin, cases,
+    /// households, audit, ledger downloads): they call the same store functions as the admin
+    /// CLI (`add_user`, `import_csv_from`, `ledgers::export`, ...), so the same checks apply.
+    fn any(&self) -> AnyStore<'_>;
 }
 
 /// Identifies what a login attempt counts against: an account, or (when what was typed names
@@ -465,8 +465,8 @@ impl ConsoleStore for SqliteStore {
         })
     }
 
-    fn sqlite(&self) -> &SqliteStore {
-        self
+    fn any(&self) -> AnyStore<'_> {
+        AnyStore::Sqlite(self)
     }
 }
 

@@ -179,7 +179,7 @@ impl Row<'_> {
 /// `GET /console/sync`.
 pub(super) async fn page(user: ConsoleUser) -> Result<Markup, ConsoleError> {
     let (roster, devices) =
-        user.console().blocking(|store| Ok((store.sqlite().roster()?, store.sqlite().list_devices()?))).await?;
+        user.console().blocking(|store| Ok((store.any().roster()?, store.any().list_devices()?))).await?;
     let now = now_millis();
     let staff: Vec<&Staff> =
         roster.staff.iter().filter(|s| s.id != user.id && within_user(&roster, s, &user)).collect();

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use gridlink_shared::{
-    CaseFile, CaseId, DocId, GridDocument, GridId, HouseholdFile, HouseholdId, Role, Scope, UserId, doc,
+    CaseFile, CaseId, DocId, GridDocument, GridId, HouseholdFile, HouseholdId, Placement, Role, Scope, UserId, doc,
 };
 use rusqlite::Connection;
 
@@ -49,6 +49,45 @@ impl SqliteStore {
     pub fn grid_workers(&self, grid: GridId) -> Result<Vec<(UserId, String)>, StoreError> {
         self.with_conn(|conn| grid_workers(conn, grid))
     }
+
+    /// Every stored document of `doc_type` with its placement, in id order; documents whose
+    /// placement columns do not parse are left out.
+    pub fn docs_of_type(&self, doc_type: &str) -> Result<Vec<(Placement, Vec<u8>)>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare("SELECT street, community, grid, building, bytes FROM docs WHERE doc_type = ?1 ORDER BY id")?;
+            let rows = stmt.query_map([doc_type], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (street, community, grid, building, bytes) = row?;
+                if let Some(placement) = placement_of(&street, &community, &grid, building.as_deref()) {
+                    out.push((placement, bytes));
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// A placement from a `docs` row's columns, if they parse.
+pub(super) fn placement_of(street: &str, community: &str, grid: &str, building: Option<&str>) -> Option<Placement> {
+    Some(Placement {
+        street: street.parse().ok()?,
+        community: community.parse().ok()?,
+        grid: grid.parse().ok()?,
+        building: match building {
+            Some(building) => Some(building.parse().ok()?),
+            None => None,
+        },
+    })
 }
 
 /// The grid workers of `grid`, by name then id.

@@ -4,11 +4,12 @@
 //! Each console user gets a server-side *console device*: a `devices` row named "管理后台" with
 //! its own actor id and a token hash no token can have (`console:` and random hex, never a
 //! SHA-256 output), so nobody can sync as it. An action is one change built on the server's
-//! copy of the case with that actor and pushed through [`super::push::push`], the sync
-//! endpoint's own function, inside one transaction: the same byte checks, the same shared
+//! copy of the case with that actor and pushed through the sync endpoint's own executor
+//! ([`super::push::execute`]), inside one transaction: the same byte checks, the same shared
 //! validator as the user's principal, the same scope-log entries (the phones pull it at their
 //! next sync) and the same audit row, or the same reject code and refusal row. Nothing here
-//! writes a document, a log entry or an audit row itself.
+//! writes a document, a log entry or an audit row itself. [`act_on_case`] is the action on
+//! either backend; each backend lends it its push target ([`ActTarget`]) and its transaction.
 
 use std::collections::BTreeMap;
 
@@ -16,11 +17,11 @@ use automerge::ActorId;
 use gridlink_shared::codes::{ActionKind, CaseStatus};
 use gridlink_shared::protocol::{AckStatus, PROTOCOL_VERSION, PushChange, SyncRequest};
 use gridlink_shared::time::Millis;
-use gridlink_shared::{Action, ActionId, CaseFile, CaseId, DeviceId, RejectCode, UserId, doc};
+use gridlink_shared::{Action, ActionId, CaseFile, CaseId, DeviceId, GridId, RejectCode, Staff, UserId, doc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::console_read::grid_workers;
-use super::push::{doc_bytes, push};
+use super::push::{LogAppender, PushTarget, SqlitePush, execute};
 use super::sqlite::{load_staff, parse_id};
 use super::{AuthedDevice, PushLimits, SqliteStore, StoreError};
 use crate::secrets;
@@ -99,6 +100,43 @@ pub enum ActOutcome {
     Rejected { code: RejectCode, message: String },
 }
 
+/// What a console action needs from a backend beyond the push path, inside the push
+/// transaction (SQLite: [`SqlitePush`]; PostgreSQL: `postgres/console_write.rs`).
+pub(super) trait ActTarget: PushTarget {
+    /// The staff member as the roster says now.
+    fn staff(&mut self, user: UserId) -> Result<Option<Staff>, StoreError>;
+    /// The grid workers of `grid`, by name.
+    fn grid_workers(&mut self, grid: GridId) -> Result<Vec<(UserId, String)>, StoreError>;
+    /// The device the server writes through for `user` (see [`server_device`]).
+    fn server_device(
+        &mut self,
+        user: UserId,
+        prefix: &str,
+        name: &str,
+        now: Millis,
+    ) -> Result<AuthedDevice, StoreError>;
+}
+
+impl ActTarget for SqlitePush<'_> {
+    fn staff(&mut self, user: UserId) -> Result<Option<Staff>, StoreError> {
+        load_staff(self.conn, user)
+    }
+
+    fn grid_workers(&mut self, grid: GridId) -> Result<Vec<(UserId, String)>, StoreError> {
+        grid_workers(self.conn, grid)
+    }
+
+    fn server_device(
+        &mut self,
+        user: UserId,
+        prefix: &str,
+        name: &str,
+        now: Millis,
+    ) -> Result<AuthedDevice, StoreError> {
+        server_device(self.conn, user, prefix, name, now)
+    }
+}
+
 impl SqliteStore {
     /// Does `act` to case `case` as console user `user`, at `now`. `NotFound` when there is no
     /// such case or the user's scopes (read afresh) do not cover it: the same answer for both.
@@ -109,101 +147,108 @@ impl SqliteStore {
         act: &CaseAct,
         now: Millis,
     ) -> Result<ActOutcome, StoreError> {
-        let not_found = || StoreError::NotFound(format!("case {case}"));
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let staff = load_staff(&tx, user)?.ok_or_else(not_found)?;
-            let principal = staff.principal();
-            let bytes = doc_bytes(&tx, case.into())?.ok_or_else(not_found)?;
-            let mut automerge_doc = doc::guarded("loading the stored case", || doc::load(&bytes))
-                .map_err(|e| StoreError::Backend(format!("stored case {case} does not load: {e}")))?;
-            // A household's id, or a case that no longer reads, is no case to act on.
-            let before: CaseFile = match doc::guarded("reading the stored case", || doc::read(&automerge_doc)) {
-                Ok(before) => before,
-                Err(_) => return Err(not_found()),
-            };
-            if !principal.covers(&before.placement) {
-                return Err(not_found());
-            }
-            if let Some(problem) = problem_with(&tx, &before, act)? {
-                return Ok(ActOutcome::Problem(problem));
-            }
-
-            let device = console_device(&tx, user, now)?;
-            let actor =
-                hex::decode(&device.actor).map_err(|e| StoreError::Backend(format!("console device actor: {e}")))?;
-            automerge_doc.set_actor(ActorId::from(actor));
-            let mut after = before.clone();
-            let (to, to_name) = match act {
-                CaseAct::Reassign { to, .. } => {
-                    let name = grid_workers(&tx, before.placement.grid)?
-                        .into_iter()
-                        .find(|(id, _)| id == to)
-                        .map(|(_, name)| name);
-                    (Some(*to), name)
-                }
-                _ => (None, None),
-            };
-            after.push_action(Action {
-                id: ActionId::new(),
-                kind: act.kind(),
-                by: staff.id,
-                by_name: staff.name.clone(),
-                at: now,
-                lamport: 0,
-                note: act.note().trim().to_string(),
-                satisfaction: match act {
-                    CaseAct::Close { satisfaction, .. } => Some(*satisfaction),
-                    _ => None,
-                },
-                to,
-                to_name,
-                claimant: None,
-                outlet: None,
-            });
-            let message = format!("console: {}", act.kind().code());
-            let changed = doc::guarded("writing the action", || doc::update(&mut automerge_doc, &after, &message, now))
-                .map_err(|e| StoreError::Backend(format!("building the console change: {e}")))?;
-            if changed.is_none() {
-                return Err(StoreError::Backend("the console action changed nothing".into()));
-            }
-            let change = automerge_doc
-                .get_last_local_change()
-                .ok_or_else(|| StoreError::Backend("the console change is missing".into()))?;
-            let request = SyncRequest {
-                protocol: PROTOCOL_VERSION,
-                cursors: BTreeMap::new(),
-                changes: vec![PushChange { doc: case.into(), bytes: change.raw_bytes().to_vec() }],
-                page_bytes: None,
-                repair: Vec::new(),
-                reference_version: None,
-                device_time: now,
-                health: None,
-                verify: Vec::new(),
-            };
-            let pushed = push(&tx, &device, &request, &PushLimits::default(), now)?;
-            let ack = pushed
-                .acks
-                .into_iter()
-                .next()
-                .ok_or_else(|| StoreError::Backend("no ack for the console change".into()))?;
-            let outcome = match ack.status {
-                AckStatus::Accepted => ActOutcome::Accepted { hash: ack.hash },
-                AckStatus::Rejected { code, message } => ActOutcome::Rejected { code, message },
-                AckStatus::Duplicate => {
-                    return Err(StoreError::Backend("a fresh console change was taken for a duplicate".into()));
-                }
-            };
-            // Committed either way: an accepted change with its log entries and audit row, or a
-            // refusal row, as for a phone.
+            let outcome =
+                act_on_case(&mut SqlitePush { conn: &tx, log: LogAppender::default() }, user, case, act, now)?;
             tx.commit()?;
             Ok(outcome)
         })
     }
 }
 
+/// The action, on either backend, inside the caller's transaction (which the caller commits
+/// on `Ok`): read the case and the user afresh, check, build one change with the user's console
+/// device as actor, and push it through the phones' executor. A refusal is committed too (its
+/// row), as for a phone; a [`ActOutcome::Problem`] writes nothing.
+pub(super) fn act_on_case(
+    target: &mut impl ActTarget,
+    user: UserId,
+    case: CaseId,
+    act: &CaseAct,
+    now: Millis,
+) -> Result<ActOutcome, StoreError> {
+    let not_found = || StoreError::NotFound(format!("case {case}"));
+    let staff = target.staff(user)?.ok_or_else(not_found)?;
+    let principal = staff.principal();
+    let bytes = target.doc_bytes(case.into())?.ok_or_else(not_found)?;
+    let mut automerge_doc = doc::guarded("loading the stored case", || doc::load(&bytes))
+        .map_err(|e| StoreError::Backend(format!("stored case {case} does not load: {e}")))?;
+    // A household's id, or a case that no longer reads, is no case to act on.
+    let before: CaseFile = match doc::guarded("reading the stored case", || doc::read(&automerge_doc)) {
+        Ok(before) => before,
+        Err(_) => return Err(not_found()),
+    };
+    if !principal.covers(&before.placement) {
+        return Err(not_found());
+    }
+    if let Some(problem) = problem_with(target, &before, act)? {
+        return Ok(ActOutcome::Problem(problem));
+    }
+
+    let device = target.server_device(user, CONSOLE_TOKEN_PREFIX, CONSOLE_DEVICE_NAME, now)?;
+    let actor = hex::decode(&device.actor).map_err(|e| StoreError::Backend(format!("console device actor: {e}")))?;
+    automerge_doc.set_actor(ActorId::from(actor));
+    let mut after = before.clone();
+    let (to, to_name) = match act {
+        CaseAct::Reassign { to, .. } => {
+            let name =
+                target.grid_workers(before.placement.grid)?.into_iter().find(|(id, _)| id == to).map(|(_, name)| name);
+            (Some(*to), name)
+        }
+        _ => (None, None),
+    };
+    after.push_action(Action {
+        id: ActionId::new(),
+        kind: act.kind(),
+        by: staff.id,
+        by_name: staff.name.clone(),
+        at: now,
+        lamport: 0,
+        note: act.note().trim().to_string(),
+        satisfaction: match act {
+            CaseAct::Close { satisfaction, .. } => Some(*satisfaction),
+            _ => None,
+        },
+        to,
+        to_name,
+        claimant: None,
+        outlet: None,
+    });
+    let message = format!("console: {}", act.kind().code());
+    let changed = doc::guarded("writing the action", || doc::update(&mut automerge_doc, &after, &message, now))
+        .map_err(|e| StoreError::Backend(format!("building the console change: {e}")))?;
+    if changed.is_none() {
+        return Err(StoreError::Backend("the console action changed nothing".into()));
+    }
+    let change = automerge_doc
+        .get_last_local_change()
+        .ok_or_else(|| StoreError::Backend("the console change is missing".into()))?;
+    let request = SyncRequest {
+        protocol: PROTOCOL_VERSION,
+        cursors: BTreeMap::new(),
+        changes: vec![PushChange { doc: case.into(), bytes: change.raw_bytes().to_vec() }],
+        page_bytes: None,
+        repair: Vec::new(),
+        reference_version: None,
+        device_time: now,
+        health: None,
+        verify: Vec::new(),
+    };
+    let pushed = execute(target, &device, &request, &PushLimits::default(), now)?;
+    let ack =
+        pushed.acks.into_iter().next().ok_or_else(|| StoreError::Backend("no ack for the console change".into()))?;
+    // Either way the caller commits: an accepted change with its log entries and audit row, or
+    // a refusal row, as for a phone.
+    match ack.status {
+        AckStatus::Accepted => Ok(ActOutcome::Accepted { hash: ack.hash }),
+        AckStatus::Rejected { code, message } => Ok(ActOutcome::Rejected { code, message }),
+        AckStatus::Duplicate => Err(StoreError::Backend("a fresh console change was taken for a duplicate".into())),
+    }
+}
+
 /// What stops `act` on `case` before a change is built, if anything.
-fn problem_with(conn: &Connection, case: &CaseFile, act: &CaseAct) -> Result<Option<ActProblem>, StoreError> {
+fn problem_with(target: &mut impl ActTarget, case: &CaseFile, act: &CaseAct) -> Result<Option<ActProblem>, StoreError> {
     let note = act.note().trim();
     let chars = note.chars().count();
     if chars > MAX_NOTE_CHARS {
@@ -218,19 +263,13 @@ fn problem_with(conn: &Connection, case: &CaseFile, act: &CaseAct) -> Result<Opt
         CaseAct::Reassign { .. } if !case.is_open() => Some(ActProblem::NotOpen),
         CaseAct::Reassign { to, .. } if case.responsible().0 == *to => Some(ActProblem::AlreadyResponsible),
         CaseAct::Reassign { to, .. } => {
-            let workers = grid_workers(conn, case.placement.grid)?;
+            let workers = target.grid_workers(case.placement.grid)?;
             (!workers.iter().any(|(id, _)| id == to)).then_some(ActProblem::NotAGridWorker)
         }
         CaseAct::Comment { .. } if note.is_empty() => Some(ActProblem::NoteRequired),
         _ => None,
     };
     Ok(problem)
-}
-
-/// The user's console device (the newest not revoked), created on first use. Revoking a user's
-/// devices revokes it too; the next action makes a fresh one.
-fn console_device(conn: &Connection, user: UserId, now: Millis) -> Result<AuthedDevice, StoreError> {
-    server_device(conn, user, CONSOLE_TOKEN_PREFIX, CONSOLE_DEVICE_NAME, now)
 }
 
 /// A device the server itself writes through for `user` (the console's, the e-link's): the

@@ -4,6 +4,7 @@
 //! ([`PgStore`], `postgres/`) implements the sync path on the same push decision, executor and
 //! pull page code (`push.rs` through `PushTarget`, `pull.rs` through `PullSource`).
 
+mod any;
 mod check;
 mod compact;
 mod console_read;
@@ -27,6 +28,7 @@ use gridlink_shared::protocol::{EnrollRequest, EnrollResponse, SyncRequest, Sync
 use gridlink_shared::time::Millis;
 use gridlink_shared::{DeviceId, Principal};
 
+pub use any::AnyStore;
 pub use check::{CheckReport, Problem, check_document};
 pub use console_write::{ActOutcome, ActProblem, CONSOLE_DEVICE_NAME, CaseAct, MAX_NOTE_CHARS};
 pub use postgres::PgStore;

@@ -24,13 +24,13 @@
 use std::collections::HashMap;
 
 use gridlink_shared::figures::Facts;
-use gridlink_shared::{CaseFile, CaseId, GridId, HouseholdFile, HouseholdId, Scope, UserId, doc};
+use gridlink_shared::{CaseFile, CaseId, GridId, HouseholdFile, HouseholdId, Placement, Scope, UserId, doc};
 use postgres::{GenericClient, IsolationLevel, Transaction};
 use serde::de::DeserializeOwned;
 
 use super::PgStore;
 use crate::store::StoreError;
-use crate::store::console_read::{typed_doc, workers_of};
+use crate::store::console_read::{placement_of, typed_doc, workers_of};
 use crate::store::rows::{self, DocRows};
 use crate::store::sqlite::parse_id;
 
@@ -296,14 +296,33 @@ impl PgStore {
 
     /// The grid workers of `grid` (staff with a `grid:` scope on it), by name.
     pub fn grid_workers(&self, grid: GridId) -> Result<Vec<(UserId, String)>, StoreError> {
+        self.read(|c| grid_workers(c, grid))
+    }
+
+    /// Every stored document of `doc_type` with its placement, in id order; documents whose
+    /// placement columns do not parse are left out.
+    pub fn docs_of_type(&self, doc_type: &str) -> Result<Vec<(Placement, Vec<u8>)>, StoreError> {
         self.read(|c| {
             let rows = c.query(
-                "SELECT id, name, scopes FROM users WHERE role = $1",
-                &[&gridlink_shared::Role::GridWorker.code()],
+                "SELECT street, community, grid, building, bytes FROM docs WHERE doc_type = $1 ORDER BY id",
+                &[&doc_type],
             )?;
-            workers_of(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2))), grid)
+            Ok(rows
+                .iter()
+                .filter_map(|r| {
+                    let placement = placement_of(r.get(0), r.get(1), r.get(2), r.get(3))?;
+                    Some((placement, r.get(4)))
+                })
+                .collect())
         })
     }
+}
+
+/// The grid workers of `grid`, by name then id.
+pub(super) fn grid_workers(client: &mut impl GenericClient, grid: GridId) -> Result<Vec<(UserId, String)>, StoreError> {
+    let rows = client
+        .query("SELECT id, name, scopes FROM users WHERE role = $1", &[&gridlink_shared::Role::GridWorker.code()])?;
+    workers_of(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2))), grid)
 }
 
 fn doc_bytes(client: &mut impl GenericClient, id: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -28,6 +28,7 @@
 mod admin;
 mod check;
 pub mod cluster;
+mod console_write;
 mod facts;
 mod migrate;
 mod pull;
