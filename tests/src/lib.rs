@@ -27,7 +27,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use gridlink_client::Client;
 use gridlink_client::sync::RetryPolicy;
+use gridlink_sync_server::SqliteStore;
 use gridlink_sync_server::store::postgres::cluster::TestDatabase;
+use gridlink_sync_server::store::{AnyStore, PgStore};
 use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -204,6 +206,15 @@ impl Server {
         format!("{}://{}", if self.https { "https" } else { "http" }, self.addr)
     }
 
+    /// The server's store, opened in this process to read what the server wrote. Blocking on
+    /// PostgreSQL: call it (and drop it) off the async threads.
+    pub fn open_store(&self) -> anyhow::Result<OpenedStore> {
+        Ok(match &self.database {
+            Some(database) => OpenedStore::Postgres(PgStore::open(&database.url)?),
+            None => OpenedStore::Sqlite(SqliteStore::open(self.data.path())?),
+        })
+    }
+
     /// Restarts on the same address with other `serve` arguments (another certificate).
     pub fn restart_serving(&mut self, serve_args: &[&str]) -> anyhow::Result<()> {
         self.serve_args = serve_args.iter().map(|a| a.to_string()).collect();
@@ -297,6 +308,21 @@ impl Drop for Server {
 
 fn last_line(text: &str) -> anyhow::Result<String> {
     Ok(text.lines().rev().find(|l| !l.trim().is_empty()).context("empty output")?.trim().to_string())
+}
+
+/// A [`Server`]'s store opened by the test itself ([`Server::open_store`]).
+pub enum OpenedStore {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+impl OpenedStore {
+    pub fn any(&self) -> AnyStore<'_> {
+        match self {
+            OpenedStore::Sqlite(store) => AnyStore::Sqlite(store),
+            OpenedStore::Postgres(store) => AnyStore::Postgres(store),
+        }
+    }
 }
 
 fn store_args(data: &Path, database: Option<&TestDatabase>) -> Vec<std::ffi::OsString> {

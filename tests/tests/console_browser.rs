@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 
 use browser::{Viewport, browser, shoot, submit, text, wait_for_path};
 use fantoccini::{Client, Locator};
-use gridlink_tests::{Backend, Server, cli};
+use gridlink_tests::{Server, cli};
 
 const PASSWORD: &str = "凤凰街道2026!";
 
@@ -29,8 +29,8 @@ async fn sign_in(client: &Client, base: &str, login: &str, password: &str) {
 fn set_password(server: &Server, user: &str, password: &str) {
     use std::io::Write;
     let mut child = Command::new(gridlink_tests::server_binary())
-        .args(["user", "password", "--data"])
-        .arg(server.data.path())
+        .args(["user", "password"])
+        .args(server.store_args())
         .args(["--user", user])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -49,7 +49,7 @@ fn user(server: &Server, role: &str, index: usize) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supervisor_reviews_in_a_real_browser_and_the_phone_gets_the_result() {
-    let server = Server::start_on(Backend::Sqlite, "small", &[]).unwrap();
+    let server = Server::start_with_demo("small").unwrap();
     let base = server.url();
     let supervisor = user(&server, "supervisor", 0);
     let supervisor_id = supervisor["id"].as_str().unwrap();
@@ -152,8 +152,8 @@ fn import_neighbour_community(server: &Server, street: &str) -> String {
     let file = server.data.path().join("neighbour.csv");
     std::fs::write(&file, csv).unwrap();
     let out = Command::new(gridlink_tests::server_binary())
-        .args(["import", "--data"])
-        .arg(server.data.path())
+        .arg("import")
+        .args(server.store_args())
         .arg(&file)
         .output()
         .unwrap();
@@ -187,7 +187,7 @@ async fn drill_down(client: &Client, base: &str, figure: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_community_supervisor_drills_down_closes_a_case_and_downloads_a_ledger() {
-    let server = Server::start_on(Backend::Sqlite, "small", &[]).unwrap();
+    let server = Server::start_with_demo("small").unwrap();
     let base = server.url();
     let supervisor = user(&server, "supervisor", 1);
     let community = supervisor["scopes"][0].as_str().unwrap().to_string();
@@ -213,9 +213,10 @@ async fn a_community_supervisor_drills_down_closes_a_case_and_downloads_a_ledger
     let first = client.find(Locator::Css("table tbody tr a[href^='/console/cases/']")).await.expect("an open case");
     let href = first.attr("href").await.unwrap().unwrap();
     let case_id = href.trim_start_matches("/console/cases/").to_string();
-    let store = gridlink_sync_server::SqliteStore::open(server.data.path()).unwrap();
     let scope: gridlink_shared::Scope = community.parse().unwrap();
-    let facts = store.facts(&[scope]).unwrap();
+    // The blocking PostgreSQL client must not run (or drop) on an async thread.
+    let facts_now = || tokio::task::block_in_place(|| server.open_store().unwrap().any().facts(&[scope]).unwrap());
+    let facts = facts_now();
     let grid = facts.cases.iter().find(|c| c.id.to_string() == case_id).expect("the case's row").placement.grid;
     let worker = server
         .users()
@@ -275,7 +276,7 @@ async fn a_community_supervisor_drills_down_closes_a_case_and_downloads_a_ledger
     let sheet = book.worksheet_range(&book.sheet_names()[0].clone()).unwrap();
     let now = gridlink_shared::time::now_millis();
     let month = gridlink_shared::figures::Period::this_month(now);
-    let expected = store.facts(&[scope]).unwrap().visits.iter().filter(|v| month.contains(v.at)).count();
+    let expected = facts_now().visits.iter().filter(|v| month.contains(v.at)).count();
     assert_eq!(sheet.height(), expected + 1, "a header and this month's visits");
 
     // Another community's household: not found, as if it did not exist.

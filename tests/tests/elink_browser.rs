@@ -14,7 +14,7 @@ use std::path::Path;
 
 use browser::{Viewport, browser, shoot, submit, text, wait_for_path};
 use fantoccini::Locator;
-use gridlink_tests::{Backend, Server, cli};
+use gridlink_tests::{Server, cli};
 
 /// The first building of the first grid and the grid worker the server makes
 /// responsible (the grid's first grid worker by name, then id).
@@ -66,7 +66,7 @@ fn new_elink_cases(dir: &Path, before: &[serde_json::Value]) -> Vec<serde_json::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_filed_through_the_page_reaches_the_grid_workers_device_at_its_next_sync() {
-    let server = Server::start_on(Backend::Sqlite, "small", &[]).unwrap();
+    let server = Server::start_with_demo("small").unwrap();
     let (building, worker) = building_and_worker(&server);
     let qr = tempfile::tempdir().unwrap();
     let qr_file = qr.path().join("notice-board.png");
@@ -134,7 +134,7 @@ async fn a_request_filed_through_the_page_reaches_the_grid_workers_device_at_its
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resident_files_a_request_in_a_real_browser_and_follows_it_on_the_status_page() {
-    let server = Server::start_on(Backend::Sqlite, "small", &[]).unwrap();
+    let server = Server::start_with_demo("small").unwrap();
     let (building, worker) = building_and_worker(&server);
     let url = server.admin(&["building", "link", "--building", &building, "--base-url", &server.url()]).unwrap();
     let url = url.trim().to_string();

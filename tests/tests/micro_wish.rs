@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use gridlink_client::{HouseholdFilter, NewCase};
 use gridlink_shared::time::now_millis;
 use gridlink_shared::{CaseKind, ClaimantId, ServiceCategory};
-use gridlink_tests::{Backend, Server, enrolled, sync_until_ok};
+use gridlink_tests::{Server, enrolled, sync_until_ok};
 
 type TestResult = anyhow::Result<()>;
 
@@ -18,8 +18,8 @@ const PASSWORD: &str = "wish-test-password-2026";
 fn set_password(server: &Server, user: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut child = Command::new(gridlink_tests::server_binary())
-        .args(["user", "password", "--data"])
-        .arg(server.data.path())
+        .args(["user", "password"])
+        .args(server.store_args())
         .args(["--user", user])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -62,7 +62,7 @@ fn wish_count(dashboard: &str, figure: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_made_on_a_phone_reaches_the_console_timeline_and_figures() -> TestResult {
-    let server = Server::start_on(Backend::Sqlite, "small", &[])?;
+    let server = Server::start_with_demo("small")?;
     let (worker, _) = server.user_with_role("grid-worker", 0)?;
     let (supervisor, _) = server.user_with_role("supervisor", 0)?;
     set_password(&server, &supervisor)?;
