@@ -4,13 +4,12 @@
 //! [`DocCounts`], `store/roster/report.rs`). Same tables and text encodings as the SQLite
 //! roster (`store/roster/`), so `migrate` can copy rows as they are.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use gridlink_shared::time::Millis;
 use gridlink_shared::{
-    AnyDoc, Building, CaseStatus, Community, DocId, DocType, Grid, HouseholdStatus, Outlet, PartyBranch, PartyGroup,
-    PartyMember, Roster, Scope, Staff, Street, Volunteer, doc,
+    AnyDoc, Building, Community, DocId, Grid, Outlet, PartyBranch, PartyGroup, PartyMember, Roster, Scope, Staff,
+    Street, Volunteer,
 };
 use postgres::{GenericClient, IsolationLevel};
 
@@ -24,9 +23,6 @@ use crate::store::{ImportError, ImportSummary, RosterReport, StoreError};
 /// they read, so two at once (two admins, two processes) run one after the other, as SQLite's
 /// single writer makes them.
 const IMPORT_LOCK: i64 = 0x6772_6964_726f_7374; // "gridrost"
-
-/// Documents the report reads per batch (whole household files and cases).
-const REPORT_BATCH: i64 = 256;
 
 /// The PostgreSQL side of the import, on its transaction: changes, log entries and documents
 /// go through the push executor's own writes ([`PgPush`]) and take its locks in its order
@@ -116,54 +112,11 @@ impl PgStore {
     }
 }
 
-/// `doc_type`'s documents counted per value of the first column of `sql`.
-fn count_by(client: &mut impl GenericClient, doc_type: &str, sql: &str) -> Result<HashMap<String, u64>, StoreError> {
-    Ok(client
-        .query(sql, &[&doc_type])?
-        .iter()
-        .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1).max(0) as u64))
-        .collect())
-}
-
-/// The report's counts. PostgreSQL keeps no query rows (SQLite's `household_rows` and
-/// `case_rows`), so the households are counted from the documents' placement columns and the
-/// moved-out households and open cases from the documents themselves, read in batches.
+/// The report's counts, from the query rows as on SQLite.
 fn doc_counts(client: &mut impl GenericClient) -> Result<DocCounts, StoreError> {
-    let household = DocType::Household.code();
-    let households = count_by(client, household, "SELECT grid, COUNT(*) FROM docs WHERE doc_type = $1 GROUP BY grid")?;
-    let building_households = count_by(
-        client,
-        household,
-        "SELECT building, COUNT(*) FROM docs WHERE doc_type = $1 AND building IS NOT NULL GROUP BY building",
-    )?;
-    let mut counts = DocCounts { households, building_households, ..DocCounts::default() };
-    let case = DocType::Case.code();
-    let mut last = String::new();
-    loop {
-        let rows = client.query(
-            r#"SELECT id, grid, bytes FROM docs WHERE doc_type IN ($1, $2) AND id > $3 ORDER BY id LIMIT $4"#,
-            &[&household, &case, &last, &REPORT_BATCH],
-        )?;
-        for row in &rows {
-            last = row.get(0);
-            let grid: String = row.get(1);
-            match doc::guarded("reading a stored document", || doc::read_any(&doc::load(row.get(2))?)) {
-                Ok(AnyDoc::Household(h)) if h.status != HouseholdStatus::Active => {
-                    *counts.moved_out.entry(grid).or_default() += 1
-                }
-                Ok(AnyDoc::Case(c)) if c.status() != CaseStatus::Closed => {
-                    *counts.open_cases.entry(grid).or_default() += 1
-                }
-                Ok(_) => {}
-                // SQLite counts its query row, written when the document last was; a document
-                // that no longer loads is `check`'s to report, not the roster's.
-                Err(e) => tracing::warn!(doc = %last, error = %e, "a stored document does not load; run `check`"),
-            }
-        }
-        if (rows.len() as i64) < REPORT_BATCH {
-            return Ok(counts);
-        }
-    }
+    DocCounts::from_rows(|sql| {
+        Ok(client.query(sql, &[])?.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1).max(0) as u64)).collect())
+    })
 }
 
 pub(super) fn reference_version(client: &mut impl GenericClient) -> Result<u64, StoreError> {

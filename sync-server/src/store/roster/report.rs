@@ -48,8 +48,8 @@ pub struct BuildingReport {
 }
 
 /// What the report counts from the stored documents, keyed by grid or building id (text):
-/// each backend reads it its own way (SQLite from its query rows, PostgreSQL from the
-/// documents), the report is built from it by the same [`build_report`].
+/// both backends count it from their query rows ([`DocCounts::from_rows`]), and the report is
+/// built from it by the same [`build_report`].
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(in crate::store) struct DocCounts {
     /// Household files per grid, moved-out households included.
@@ -60,6 +60,24 @@ pub(in crate::store) struct DocCounts {
     pub building_households: HashMap<String, u64>,
     /// Cases per grid that are not closed.
     pub open_cases: HashMap<String, u64>,
+}
+
+impl DocCounts {
+    /// Counts from the supervisors' query rows (`household_rows`, `case_rows`), which both
+    /// backends keep with every document write: `count_by(sql)` runs one of these `GROUP BY`
+    /// queries (no parameters, the same text on both) and returns its (key, count) pairs.
+    pub(in crate::store) fn from_rows(
+        mut count_by: impl FnMut(&str) -> Result<HashMap<String, u64>, StoreError>,
+    ) -> Result<DocCounts, StoreError> {
+        Ok(DocCounts {
+            households: count_by("SELECT grid, COUNT(*) FROM household_rows GROUP BY grid")?,
+            moved_out: count_by("SELECT grid, COUNT(*) FROM household_rows WHERE status != 'active' GROUP BY grid")?,
+            building_households: count_by(
+                "SELECT building, COUNT(*) FROM household_rows WHERE building IS NOT NULL GROUP BY building",
+            )?,
+            open_cases: count_by("SELECT grid, COUNT(*) FROM case_rows WHERE status != 'closed' GROUP BY grid")?,
+        })
+    }
 }
 
 /// The org tree of `roster` with the counts of `counts` (zero where it has none).
@@ -116,16 +134,7 @@ impl SqliteStore {
                 let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
                 Ok(rows.collect::<Result<_, _>>()?)
             };
-            let counts = DocCounts {
-                households: count_by("SELECT grid, COUNT(*) FROM household_rows GROUP BY grid")?,
-                moved_out: count_by(
-                    "SELECT grid, COUNT(*) FROM household_rows WHERE status != 'active' GROUP BY grid",
-                )?,
-                building_households: count_by(
-                    "SELECT building, COUNT(*) FROM household_rows WHERE building IS NOT NULL GROUP BY building",
-                )?,
-                open_cases: count_by("SELECT grid, COUNT(*) FROM case_rows WHERE status != 'closed' GROUP BY grid")?,
-            };
+            let counts = DocCounts::from_rows(count_by)?;
             Ok(build_report(&load_roster(conn)?, reference_version(conn)?, &counts))
         })
     }
