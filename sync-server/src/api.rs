@@ -34,7 +34,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tower::ServiceExt;
 use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
@@ -56,8 +56,11 @@ pub struct Limits {
     /// Wrong enrolment codes accepted per minute, server-wide, before `/v1/enroll` answers
     /// 429 for the rest of that minute. Codes are short enough to type, so guessing them
     /// online must be slow; enrolments are rare, so a server-wide budget costs little.
-    /// Attempts still being checked count against it too. On PostgreSQL the wrong codes of
-    /// every server process on the database count (attempts in flight only in their own).
+    /// Attempts still being checked count against it too: when they fill what is left of the
+    /// budget, a further attempt waits for one of them to be decided (a training day's burst
+    /// of honest enrolments queues for milliseconds instead of getting 429s). On PostgreSQL
+    /// the wrong codes of every server process on the database count (attempts in flight only
+    /// in their own).
     pub enroll_failures_per_minute: usize,
     /// The "minute" of `enroll_failures_per_minute`; only tests shorten it.
     pub enroll_window: Duration,
@@ -107,7 +110,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub limits: Limits,
     /// Recent wrong enrolment codes and the attempts being checked now.
-    enroll_throttle: Arc<Mutex<EnrollThrottle>>,
+    enroll_throttle: Arc<EnrollGate>,
     /// One store health check at a time, so probes piling up behind a stuck store wait here
     /// instead of each holding a blocking thread.
     health_check: Arc<Semaphore>,
@@ -165,34 +168,57 @@ impl AppState {
         Ok(tokio::task::spawn_blocking(move || f(store.as_ref())).await??)
     }
 
-    /// Reserves one enrolment attempt under the server-wide throttle, or answers 429. The
-    /// check and the reservation are one step under the lock, so a burst of concurrent
-    /// guesses cannot all pass the check before any of them is counted. `shared` is the
-    /// count of wrong codes in the window across every process on the store (PostgreSQL),
-    /// which includes this process's own once recorded.
-    fn reserve_enroll_attempt(&self, shared: usize) -> Result<EnrollAttempt, ApiError> {
-        let mut throttle = lock(&self.enroll_throttle);
-        let window = self.limits.enroll_window;
-        while throttle.failures.front().is_some_and(|t| t.elapsed() >= window) {
-            throttle.failures.pop_front();
+    /// Reserves one enrolment attempt under the server-wide throttle, or answers 429 once the
+    /// window's wrong codes fill the budget. The check and the reservation are one step under
+    /// the lock, so a burst of concurrent guesses cannot all pass the check before any of them
+    /// is counted; attempts in flight hold budget as if wrong, and when they hold the rest of
+    /// it, this waits until one is decided and checks again (within the request's timeout).
+    /// `shared` is the count of wrong codes in the window across every process on the store
+    /// (PostgreSQL), which includes this process's own once recorded.
+    async fn reserve_enroll_attempt(&self, shared: usize) -> Result<EnrollAttempt, ApiError> {
+        let gate = &self.enroll_throttle;
+        let limit = self.limits.enroll_failures_per_minute;
+        loop {
+            // Registered before the check, so a decision between the check and the wait is
+            // not missed.
+            let settled = gate.settled.notified();
+            tokio::pin!(settled);
+            settled.as_mut().enable();
+            {
+                let mut throttle = lock(&gate.counts);
+                let window = self.limits.enroll_window;
+                while throttle.failures.front().is_some_and(|t| t.elapsed() >= window) {
+                    throttle.failures.pop_front();
+                }
+                let failures = throttle.failures.len().max(shared);
+                if failures >= limit {
+                    tracing::warn!(recent_failures = failures, "enrolment throttled after repeated wrong codes");
+                    return Err(ApiError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        ErrorCode::TooManyRequests,
+                        "Too many wrong enrolment codes; try again in a minute",
+                    ));
+                }
+                if failures + throttle.in_flight < limit {
+                    throttle.in_flight += 1;
+                    return Ok(EnrollAttempt { gate: gate.clone(), failed: true });
+                }
+            }
+            settled.await;
         }
-        let spent = throttle.failures.len().max(shared) + throttle.in_flight;
-        if spent >= self.limits.enroll_failures_per_minute {
-            tracing::warn!(recent_failures = throttle.failures.len(), "enrolment throttled after repeated wrong codes");
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                ErrorCode::TooManyRequests,
-                "Too many wrong enrolment codes; try again in a minute",
-            ));
-        }
-        throttle.in_flight += 1;
-        Ok(EnrollAttempt { throttle: self.enroll_throttle.clone(), failed: true })
     }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // The guarded data stays consistent even if a holder panicked (plain counters).
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The enrolment throttle's counts, and the signal that an attempt was decided.
+#[derive(Debug, Default)]
+struct EnrollGate {
+    counts: Mutex<EnrollThrottle>,
+    settled: Notify,
 }
 
 /// Wrong enrolment codes of the current window, and attempts not yet decided.
@@ -205,17 +231,20 @@ struct EnrollThrottle {
 /// One reserved enrolment attempt. It counts as a wrong code until the store says otherwise,
 /// also when the request is dropped half-way (its blocking check may still run).
 struct EnrollAttempt {
-    throttle: Arc<Mutex<EnrollThrottle>>,
+    gate: Arc<EnrollGate>,
     failed: bool,
 }
 
 impl Drop for EnrollAttempt {
     fn drop(&mut self) {
-        let mut throttle = lock(&self.throttle);
-        throttle.in_flight -= 1;
-        if self.failed {
-            throttle.failures.push_back(Instant::now());
+        {
+            let mut throttle = lock(&self.gate.counts);
+            throttle.in_flight -= 1;
+            if self.failed {
+                throttle.failures.push_back(Instant::now());
+            }
         }
+        self.gate.settled.notify_waiters();
     }
 }
 
@@ -710,7 +739,7 @@ async fn enroll(
 ) -> Result<Json<EnrollResponse>, ApiError> {
     let since = now_millis().saturating_sub(i64::try_from(state.limits.enroll_window.as_millis()).unwrap_or(i64::MAX));
     let shared = state.blocking(move |store| store.enroll_failures_since(since)).await?;
-    let mut attempt = state.reserve_enroll_attempt(shared.unwrap_or(0))?;
+    let mut attempt = state.reserve_enroll_attempt(shared.unwrap_or(0)).await?;
     let result = state.blocking(move |store| store.enroll(&request, now_millis())).await;
     attempt.failed = matches!(&result, Err(error)
         if matches!(error.code, ErrorCode::CodeInvalid | ErrorCode::CodeExpired | ErrorCode::CodeUsed));

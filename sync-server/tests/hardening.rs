@@ -328,6 +328,35 @@ async fn a_burst_of_concurrent_wrong_codes_gets_no_more_guesses_than_the_throttl
     assert_eq!(error_code(&enroll(&h.app, "DDDD-DDDD").await.1), ErrorCode::TooManyRequests);
 }
 
+/// A training day: a whole office enrols at once. Attempts being checked hold the budget
+/// only until they are decided, so honest enrolments queue behind each other instead of
+/// getting 429s, however many more there are than the wrong-code budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_honest_enrolments_larger_than_the_budget_all_succeed() {
+    const LIMIT: usize = 3;
+    let h = Harness::with_limits(Limits { enroll_failures_per_minute: LIMIT, ..Limits::default() });
+    let now = gridlink_shared::time::now_millis();
+    let workers = h.grid_workers();
+    let codes: Vec<String> =
+        (0..24).map(|i| h.admin.new_code(workers[i % workers.len()].id, now, 72).unwrap()).collect();
+    let burst: Vec<_> = codes
+        .into_iter()
+        .map(|code| {
+            let app = h.app.clone();
+            tokio::spawn(async move { enroll(&app, &code).await })
+        })
+        .collect();
+    for attempt in burst {
+        let (status, body) = attempt.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    }
+    // The budget of wrong codes is untouched by the burst, and still holds.
+    for _ in 0..LIMIT {
+        assert_eq!(error_code(&enroll(&h.app, "DDDD-DDDD").await.1), ErrorCode::CodeInvalid);
+    }
+    assert_eq!(error_code(&enroll(&h.app, "DDDD-DDDD").await.1), ErrorCode::TooManyRequests);
+}
+
 async fn healthz(app: &axum::Router) -> (StatusCode, Vec<u8>) {
     let response = app.clone().oneshot(Request::get("/healthz").body(Body::empty()).unwrap()).await.unwrap();
     let status = response.status();
