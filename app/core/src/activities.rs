@@ -97,8 +97,8 @@ CREATE INDEX activity_people_person ON activity_people(person);
 
 /// Deletes the query rows of a document (any kind: cheap when it is not a record).
 pub(crate) fn unmaterialize(tx: &Transaction<'_>, id: &str) -> Result<()> {
-    tx.execute("DELETE FROM activities WHERE id = ?1", [id])?;
-    tx.execute("DELETE FROM activity_people WHERE activity = ?1", [id])?;
+    tx.prepare_cached("DELETE FROM activities WHERE id = ?1")?.execute([id])?;
+    tx.prepare_cached("DELETE FROM activity_people WHERE activity = ?1")?.execute([id])?;
     Ok(())
 }
 
@@ -106,24 +106,24 @@ pub(crate) fn unmaterialize(tx: &Transaction<'_>, id: &str) -> Result<()> {
 pub(crate) fn materialize(tx: &Transaction<'_>, a: &ActivityFile) -> Result<()> {
     let id = a.id.to_string();
     let on = a.on.to_string();
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO activities (id, kind, grid_id, title, on_day, case_id, recorded_by_name)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            id,
-            a.kind.code(),
-            a.placement.grid.to_string(),
-            a.title,
-            on,
-            a.case.map(|c| c.to_string()),
-            a.recorded_by_name
-        ],
-    )?;
+    )?
+    .execute(params![
+        id,
+        a.kind.code(),
+        a.placement.grid.to_string(),
+        a.title,
+        on,
+        a.case.map(|c| c.to_string()),
+        a.recorded_by_name
+    ])?;
     for p in a.participants.values() {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO activity_people (activity, person, name, tenths, on_day) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id, p.person.to_string(), p.name, p.tenths, on],
-        )?;
+        )?
+        .execute(params![id, p.person.to_string(), p.name, p.tenths, on])?;
     }
     Ok(())
 }

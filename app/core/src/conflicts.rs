@@ -70,13 +70,18 @@ pub struct HouseholdWithConflicts {
     pub fields: usize,
 }
 
+/// Creates the marker table if this store has none yet (at open).
+pub(crate) fn create_table(conn: &Connection) -> Result<()> {
+    conn.execute_batch(CREATE_TABLE)?;
+    Ok(())
+}
+
 /// Rewrites the marker row of one document, in the transaction that saves it. Cases have no
 /// row. The scan walks the document's keys once (bounded by [`conflicts::MAX_KEYS`]).
 pub(crate) fn mark(tx: &Transaction<'_>, id: DocId, doc: &mut AutoCommit, value: Option<&AnyDoc>) -> Result<()> {
     if !matches!(value, Some(AnyDoc::Household(_))) {
         return Ok(());
     }
-    tx.execute_batch(CREATE_TABLE)?;
     let fields = guarded(|| Ok(conflicts::find(doc).conflicts.len()))?;
     write_row(tx, &id.to_string(), &heads_of(doc), fields)
 }
@@ -87,11 +92,11 @@ fn heads_of(doc: &mut AutoCommit) -> String {
 }
 
 fn write_row(conn: &Connection, id: &str, heads: &str, fields: usize) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO household_conflicts (household, heads, fields) VALUES (?1, ?2, ?3)
          ON CONFLICT(household) DO UPDATE SET heads = excluded.heads, fields = excluded.fields",
-        params![id, heads, fields as i64],
-    )?;
+    )?
+    .execute(params![id, heads, fields as i64])?;
     Ok(())
 }
 

@@ -86,18 +86,23 @@ pub struct FactsRefresh {
     pub cached: usize,
 }
 
+/// Creates the cache table if this store has none yet (at open).
+pub(crate) fn create_cache(conn: &Connection) -> Result<()> {
+    conn.execute_batch(CREATE_CACHE)?;
+    Ok(())
+}
+
 /// Writes the fact rows of a document just saved, tagged with the heads `docs` now holds for
 /// it (called by the store's save path, in its transaction), so reads find them ready.
 pub(crate) fn cache_facts(conn: &Connection, value: &AnyDoc, config: &PolicyConfig) -> Result<()> {
-    conn.execute_batch(CREATE_CACHE)?;
     let id = value.doc_id().to_string();
     let facts = serde_json::to_string(&DocFacts::of(value, config))
         .map_err(|e| Error::Corrupt(format!("fact row of {id}: {e}")))?;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO doc_facts (doc, heads, facts) SELECT id, heads, ?2 FROM docs WHERE id = ?1
          ON CONFLICT(doc) DO UPDATE SET heads = excluded.heads, facts = excluded.facts",
-        params![id, facts],
-    )?;
+    )?
+    .execute(params![id, facts])?;
     Ok(())
 }
 

@@ -196,7 +196,14 @@ pub fn open_encrypted(path: &Path, key: &[u8; 32]) -> Result<Connection> {
     }
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // The save path runs a dozen statements per document; a first sync saves tens of
+    // thousands of documents, so each statement is compiled once per connection.
+    conn.set_prepared_statement_cache_capacity(64);
     migrate(&conn)?;
+    // The derived tables the save path writes (kept outside the migrations: they are caches
+    // that can be dropped and rebuilt), created once here rather than at every save.
+    crate::figures::create_cache(&conn)?;
+    crate::conflicts::create_table(&conn)?;
     Ok(conn)
 }
 
@@ -317,6 +324,19 @@ pub(crate) fn save_pulled_doc(
     write_doc(tx, id, doc, policy, true)
 }
 
+/// Saves a document that arrived whole (a snapshot into an empty slot): `bytes` are what was
+/// received and already loaded into `doc`, so they are stored as they are, without saving the
+/// document again and proving the save loads (a first sync stores tens of thousands).
+pub(crate) fn save_pulled_snapshot(
+    tx: &Transaction<'_>,
+    id: DocId,
+    doc: &mut AutoCommit,
+    bytes: &[u8],
+    policy: &PolicyConfig,
+) -> Result<Option<AnyDoc>> {
+    write_saved(tx, id, doc, bytes, policy)
+}
+
 fn write_doc(
     tx: &Transaction<'_>,
     id: DocId,
@@ -324,28 +344,39 @@ fn write_doc(
     policy: &PolicyConfig,
     check_loads: bool,
 ) -> Result<Option<AnyDoc>> {
-    let value = guarded(|| Ok(doc::read_any(doc).ok()))?;
-    let heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
     let bytes = guarded(|| Ok(doc.save()))?;
     if check_loads {
         guarded(|| Ok(doc::load(&bytes)?))?;
     }
+    write_saved(tx, id, doc, &bytes, policy)
+}
+
+/// Stores `bytes` (which load to `doc`) and rewrites the document's query rows.
+fn write_saved(
+    tx: &Transaction<'_>,
+    id: DocId,
+    doc: &mut AutoCommit,
+    bytes: &[u8],
+    policy: &PolicyConfig,
+) -> Result<Option<AnyDoc>> {
+    let value = guarded(|| Ok(doc::read_any(doc).ok()))?;
+    let heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
     let (doc_type, scopes) = match &value {
         Some(v) => (v.doc_type().code().to_string(), v.scopes().iter().map(|s| s.to_string()).collect::<Vec<_>>()),
         None => ("unknown".to_string(), Vec::new()),
     };
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO docs (id, doc_type, bytes, heads, scopes) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(id) DO UPDATE SET doc_type = excluded.doc_type, bytes = excluded.bytes,
              heads = excluded.heads, scopes = excluded.scopes",
-        params![
-            id.to_string(),
-            doc_type,
-            bytes,
-            serde_json::to_string(&heads).unwrap_or_default(),
-            serde_json::to_string(&scopes).unwrap_or_default()
-        ],
-    )?;
+    )?
+    .execute(params![
+        id.to_string(),
+        doc_type,
+        bytes,
+        serde_json::to_string(&heads).unwrap_or_default(),
+        serde_json::to_string(&scopes).unwrap_or_default()
+    ])?;
     if let Some(value) = &value {
         materialize(tx, value, policy)?;
         crate::figures::cache_facts(tx, value, policy)?;
@@ -357,19 +388,19 @@ fn write_doc(
 /// Deletes a document and its query rows.
 pub fn delete_doc(tx: &Transaction<'_>, id: DocId) -> Result<()> {
     let id = id.to_string();
-    tx.execute("DELETE FROM docs WHERE id = ?1", [&id])?;
+    tx.prepare_cached("DELETE FROM docs WHERE id = ?1")?.execute([&id])?;
     unmaterialize(tx, &id)?;
-    tx.execute("DELETE FROM repair_wanted WHERE doc = ?1", [&id])?;
+    tx.prepare_cached("DELETE FROM repair_wanted WHERE doc = ?1")?.execute([&id])?;
     Ok(())
 }
 
 fn unmaterialize(tx: &Transaction<'_>, id: &str) -> Result<()> {
-    tx.execute("DELETE FROM households WHERE id = ?1", [id])?;
-    tx.execute("DELETE FROM residents WHERE household = ?1", [id])?;
-    tx.execute("DELETE FROM visits WHERE household = ?1", [id])?;
-    tx.execute("DELETE FROM household_tags WHERE household = ?1", [id])?;
-    tx.execute("DELETE FROM cases WHERE id = ?1", [id])?;
-    tx.execute("DELETE FROM timeline WHERE case_id = ?1", [id])?;
+    tx.prepare_cached("DELETE FROM households WHERE id = ?1")?.execute([id])?;
+    tx.prepare_cached("DELETE FROM residents WHERE household = ?1")?.execute([id])?;
+    tx.prepare_cached("DELETE FROM visits WHERE household = ?1")?.execute([id])?;
+    tx.prepare_cached("DELETE FROM household_tags WHERE household = ?1")?.execute([id])?;
+    tx.prepare_cached("DELETE FROM cases WHERE id = ?1")?.execute([id])?;
+    tx.prepare_cached("DELETE FROM timeline WHERE case_id = ?1")?.execute([id])?;
     crate::activities::unmaterialize(tx, id)?;
     Ok(())
 }
@@ -390,10 +421,8 @@ fn materialize_household(tx: &Transaction<'_>, h: &HouseholdFile, policy: &Polic
     let mut names: Vec<&str> = vec![&h.head];
     names.extend(h.residents.values().map(|r| r.name.as_str()));
     let search_text = search::search_text(&names, &[&h.address(), &h.phone, &h.notes]);
-    tx.execute(
-        "INSERT INTO households (id, building_id, grid_id, building_name, unit, room, address, head, phone, moved_out, search)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![
+    tx.prepare_cached("INSERT INTO households (id, building_id, grid_id, building_name, unit, room, address, head, phone, moved_out, search)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")?.execute(params![
             id,
             h.placement.building.map(|b| b.to_string()).unwrap_or_default(),
             h.placement.grid.to_string(),
@@ -408,30 +437,35 @@ fn materialize_household(tx: &Transaction<'_>, h: &HouseholdFile, policy: &Polic
         ],
     )?;
     for r in h.residents.values() {
-        tx.execute(
-            "INSERT INTO residents (household, id, name, birth_year) VALUES (?1, ?2, ?3, ?4)",
-            params![id, r.id.to_string(), r.name, r.birth_year],
-        )?;
+        tx.prepare_cached("INSERT INTO residents (household, id, name, birth_year) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![id, r.id.to_string(), r.name, r.birth_year])?;
     }
     for v in h.visits.values() {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO visits (household, id, at, outcome, visitor, visitor_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![id, v.id.to_string(), v.at, v.outcome.code(), v.visitor.to_string(), v.visitor_name],
-        )?;
+        )?
+        .execute(params![
+            id,
+            v.id.to_string(),
+            v.at,
+            v.outcome.code(),
+            v.visitor.to_string(),
+            v.visitor_name
+        ])?;
     }
     let dues = policy::visits_due(h, MATERIALIZE_NOW, policy);
     for (tag, entry) in &h.tags {
         let due = dues.iter().find(|d| d.tag == *tag);
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO household_tags (household, tag, since, due_on, last_met) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                id,
-                tag.code(),
-                entry.since.to_string(),
-                due.map(|d| d.due_on.to_string()),
-                due.and_then(|d| d.last_met)
-            ],
-        )?;
+        )?
+        .execute(params![
+            id,
+            tag.code(),
+            entry.since.to_string(),
+            due.map(|d| d.due_on.to_string()),
+            due.and_then(|d| d.last_met)
+        ])?;
     }
     Ok(())
 }
@@ -439,32 +473,32 @@ fn materialize_household(tx: &Transaction<'_>, h: &HouseholdFile, policy: &Polic
 fn materialize_case(tx: &Transaction<'_>, c: &CaseFile, policy: &PolicyConfig) -> Result<()> {
     let id = c.id.to_string();
     let (responsible, responsible_name) = c.responsible();
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO cases (id, kind, title, status, is_open, household, building_id, grid_id, responsible,
              responsible_name, reported_at, arrival_deadline, first_arrival, completion_deadline)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        params![
-            id,
-            c.kind.to_string(),
-            c.title,
-            c.status().code(),
-            c.is_open(),
-            c.household.map(|h| h.to_string()),
-            c.placement.building.map(|b| b.to_string()),
-            c.placement.grid.to_string(),
-            responsible.to_string(),
-            responsible_name,
-            c.reported_at,
-            policy::arrival_deadline(c, policy),
-            policy::first_arrival(c),
-            policy::completion_deadline(c, policy)
-        ],
-    )?;
+    )?
+    .execute(params![
+        id,
+        c.kind.to_string(),
+        c.title,
+        c.status().code(),
+        c.is_open(),
+        c.household.map(|h| h.to_string()),
+        c.placement.building.map(|b| b.to_string()),
+        c.placement.grid.to_string(),
+        responsible.to_string(),
+        responsible_name,
+        c.reported_at,
+        policy::arrival_deadline(c, policy),
+        policy::first_arrival(c),
+        policy::completion_deadline(c, policy)
+    ])?;
     for a in c.timeline.values() {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO timeline (case_id, id, kind, by_name, at, lamport) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![id, a.id.to_string(), a.kind.code(), a.by_name, a.at, a.lamport as i64],
-        )?;
+        )?
+        .execute(params![id, a.id.to_string(), a.kind.code(), a.by_name, a.at, a.lamport as i64])?;
     }
     Ok(())
 }

@@ -28,8 +28,9 @@ use gridlink_shared::change_bytes::{ChangeLimits, inspect_change};
 use gridlink_shared::digest::{DocEntry, ScopeDigest};
 use gridlink_shared::policy::PolicyConfig;
 use gridlink_shared::protocol::{
-    self, CONTENT_TYPE, Cursor, DeviceHealth, EnrollRequest, EnrollResponse, ErrorCode, ErrorEnvelope, MAX_VERIFY_DOCS,
-    MAX_VERIFY_SCOPES, PROTOCOL_VERSION, PullItem, PushChange, SyncRequest, SyncResponse, VerifyDoc, VerifyScope,
+    self, CONTENT_TYPE, Cursor, DEFAULT_PAGE_BYTES, DeviceHealth, EnrollRequest, EnrollResponse, ErrorCode,
+    ErrorEnvelope, MAX_PAGE_BYTES, MAX_VERIFY_DOCS, MAX_VERIFY_SCOPES, PROTOCOL_VERSION, PullItem, PushChange,
+    SyncRequest, SyncResponse, VerifyDoc, VerifyScope,
 };
 use gridlink_shared::sync_core::{self, Comparison, DeviceView, Effect, InFlight};
 use gridlink_shared::time::{Millis, now_millis};
@@ -295,11 +296,25 @@ async fn post_sync(
     Ok((decoded, sent, bytes.len()))
 }
 
+/// The page sizes a sync asks for. It starts at [`FIRST_PAGE_BYTES`] and doubles after each
+/// full page that came within [`GROW_WITHIN`], up to [`MAX_PAGE_BYTES`], so a supervisor's
+/// first sync of a whole street takes a handful of requests instead of one per megabyte; a
+/// request that timed out is retried for half the page (a slow link gets pages it can carry
+/// within the client's timeout), down to [`MIN_PAGE_BYTES`].
+const FIRST_PAGE_BYTES: u64 = 2 * DEFAULT_PAGE_BYTES;
+const MIN_PAGE_BYTES: u64 = 128 * 1024;
+const GROW_WITHIN: Duration = Duration::from_secs(10);
+
+/// The next page size after a round: doubled when the page was full (`more`) and quick.
+fn next_page_bytes(page: u64, more: bool, took: Duration) -> u64 {
+    if more && took < GROW_WITHIN { page.saturating_mul(2).min(MAX_PAGE_BYTES) } else { page }
+}
+
 async fn exchange(
     client: &Client,
     url: &str,
     token: &str,
-    request: &SyncRequest,
+    request: &mut SyncRequest,
     report: &mut SyncReport,
 ) -> Result<SyncResponse> {
     let policy = client.retry_policy();
@@ -312,6 +327,10 @@ async fn exchange(
                 return Ok(response);
             }
             Err(e) if e.is_retryable() && attempt < policy.attempts => {
+                if matches!(e, Error::Timeout(_)) {
+                    let page = request.page_bytes.unwrap_or(DEFAULT_PAGE_BYTES);
+                    request.page_bytes = Some((page / 2).max(MIN_PAGE_BYTES));
+                }
                 let ceiling = policy.ceiling(attempt);
                 let delay = rand::rng().random_range(0..=ceiling.as_millis() as u64);
                 tracing::warn!(attempt, delay_ms = delay, error = %e, "sync round failed; retrying");
@@ -357,6 +376,12 @@ fn apply_pulled(
     policy: &PolicyConfig,
 ) -> Result<(usize, usize)> {
     let (mut changes, mut snapshots) = (0, 0);
+    // A document arriving whole into an empty slot is stored as the bytes that came: they
+    // loaded, which is all a re-save would prove.
+    let whole = match (&held, items) {
+        (None, [PullItem::Snapshot { bytes, .. }]) => Some(bytes.as_slice()),
+        _ => None,
+    };
     let mut slot = held;
     for item in items {
         match item {
@@ -388,7 +413,10 @@ fn apply_pulled(
             // Changes waiting for history we do not hold: ask for the whole document.
             tx.execute("INSERT OR IGNORE INTO repair_wanted (doc) VALUES (?1)", [id.to_string()])?;
         }
-        store::save_pulled_doc(tx, id, &mut automerge_doc, policy)?;
+        match whole {
+            Some(bytes) => store::save_pulled_snapshot(tx, id, &mut automerge_doc, bytes, policy)?,
+            None => store::save_pulled_doc(tx, id, &mut automerge_doc, policy)?,
+        };
     }
     Ok((changes, snapshots))
 }
@@ -912,8 +940,11 @@ async fn sync_rounds(client: &Client, url: &str, token: &str) -> Result<SyncRepo
     let mut report = SyncReport::default();
     let mut round = Round::default();
     for _ in 0..MAX_ROUNDS {
-        let request = round.request(client)?;
-        let response = exchange(client, url, token, &request, &mut report).await?;
+        let mut request = round.request(client)?;
+        let started = std::time::Instant::now();
+        let response = exchange(client, url, token, &mut request, &mut report).await?;
+        let page = request.page_bytes.unwrap_or(DEFAULT_PAGE_BYTES);
+        round.page_bytes = next_page_bytes(page, response.more, started.elapsed());
         if !round.finish(client, &request, &response, &mut report)? {
             return Ok(report);
         }
@@ -933,6 +964,8 @@ pub struct Round {
     unsent_before: usize,
     /// Scopes verified during this sync (verified again at the next sync if still different).
     verified: BTreeSet<Scope>,
+    /// The page size the next request asks for (0: not yet chosen, [`FIRST_PAGE_BYTES`]).
+    page_bytes: u64,
 }
 
 impl Round {
@@ -954,8 +987,10 @@ impl Round {
         self.unsent_before = store::count(&conn, "outbox")?;
         let (verify, considered) = verify_lists(&conn, &self.verified)?;
         self.verified.extend(considered);
+        let page_bytes = if self.page_bytes == 0 { FIRST_PAGE_BYTES } else { self.page_bytes };
         Ok(SyncRequest {
             verify,
+            page_bytes: Some(page_bytes),
             health: Some(DeviceHealth {
                 app_version: env!("CARGO_PKG_VERSION").to_string(),
                 unsent: self.unsent_before as u64,
@@ -1107,6 +1142,21 @@ mod tests {
             DEMO_NOW,
             &BatchLimits::default(),
         )
+    }
+
+    #[test]
+    fn pages_double_while_full_and_quick_up_to_the_cap_and_stay_when_slow_or_done() {
+        let quick = Duration::from_millis(300);
+        let mut page = FIRST_PAGE_BYTES;
+        let mut asked = vec![page];
+        for _ in 0..5 {
+            page = next_page_bytes(page, true, quick);
+            asked.push(page);
+        }
+        let mib = 1024 * 1024;
+        assert_eq!(asked, vec![2 * mib, 4 * mib, 8 * mib, 8 * mib, 8 * mib, 8 * mib]);
+        assert_eq!(next_page_bytes(2 * mib, true, GROW_WITHIN), 2 * mib, "a slow page does not grow");
+        assert_eq!(next_page_bytes(2 * mib, false, quick), 2 * mib, "the last page does not grow");
     }
 
     #[test]
