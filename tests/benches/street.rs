@@ -5,7 +5,8 @@
 //!
 //! Run: `cargo bench -p gridlink-tests --bench street` (about a few minutes on 2 cores);
 //! `GRIDLINK_BENCH_SIZE=small cargo bench -p gridlink-tests --bench street` (or the argument
-//! `small`) runs the one-community demo in seconds.
+//! `small`) runs the one-community demo in seconds. `GRIDLINK_BENCH_ONLY=first-sync` stops
+//! after the first syncs (section 2).
 //!
 //! Set-up: a real `gridlink-sync-server` (SQLite in a tempdir) served on 127.0.0.1:0 inside
 //! this process, and real `gridlink-client` stores (SQLCipher files in tempdirs) talking to
@@ -152,7 +153,7 @@ async fn run(size: DemoSize) -> Result<()> {
         "rounds",
         "up",
         "down",
-        "wall",
+        "wall (waiting / applying)",
         "local DB",
         "baseline msgs",
         "baseline RT batched / per doc",
@@ -215,6 +216,13 @@ async fn run(size: DemoSize) -> Result<()> {
     println!("request/response exchanges. RT ratio: gridlink requests / batched rounds; bytes ratio: wire / gz.");
     for note in &first_notes {
         println!("note: {note}");
+    }
+    if std::env::var("GRIDLINK_BENCH_ONLY").as_deref() == Ok("first-sync") {
+        // Only the first syncs (tuning the page size or the apply path).
+        let _ = stop_server.send(());
+        server.await??;
+        proxy.abort();
+        return Ok(());
     }
 
     // ----- 3. incremental sync --------------------------------------------------------------
@@ -561,6 +569,9 @@ struct FirstSync {
     up: u64,
     down: u64,
     wall: Duration,
+    /// Of the wall time: waiting for answers (network and server), and applying them.
+    exchange: Duration,
+    apply: Duration,
     local_bytes: u64,
 }
 
@@ -605,6 +616,8 @@ async fn first_sync(
             up: used.up,
             down: used.down,
             wall,
+            exchange: Duration::from_millis(report.exchange_ms),
+            apply: Duration::from_millis(report.apply_ms),
             local_bytes: dir_size(&dir),
         },
     ))
@@ -618,7 +631,7 @@ fn first_row(who: &str, ours: &FirstSync, base: &BaselineFirst) -> [String; 13] 
         ours.rounds.to_string(),
         mib(ours.up),
         mib(ours.down),
-        ms(ours.wall),
+        format!("{} ({} / {})", ms(ours.wall), ms(ours.exchange), ms(ours.apply)),
         mib(ours.local_bytes),
         base.tally.messages.to_string(),
         format!("{} / {}", base.tally.rounds, base.tally.exchanges),

@@ -194,7 +194,12 @@ pub fn open_encrypted(path: &Path, key: &[u8; 32]) -> Result<Connection> {
             matches!(&e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase);
         return Err(if not_a_db { Error::WrongKey { path: path.display().to_string() } } else { e.into() });
     }
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    // A first sync commits pages of several megabytes; the WAL grows to hold one and would
+    // keep that size on the phone's disk for good without a limit.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
+         PRAGMA journal_size_limit = 8388608;",
+    )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // The save path runs a dozen statements per document; a first sync saves tens of
     // thousands of documents, so each statement is compiled once per connection.

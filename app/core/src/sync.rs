@@ -943,9 +943,14 @@ async fn sync_rounds(client: &Client, url: &str, token: &str) -> Result<SyncRepo
         let mut request = round.request(client)?;
         let started = std::time::Instant::now();
         let response = exchange(client, url, token, &mut request, &mut report).await?;
+        let took = started.elapsed();
+        report.exchange_ms += took.as_millis() as u64;
         let page = request.page_bytes.unwrap_or(DEFAULT_PAGE_BYTES);
-        round.page_bytes = next_page_bytes(page, response.more, started.elapsed());
-        if !round.finish(client, &request, &response, &mut report)? {
+        round.page_bytes = next_page_bytes(page, response.more, took);
+        let applying = std::time::Instant::now();
+        let more = round.finish(client, &request, &response, &mut report)?;
+        report.apply_ms += applying.elapsed().as_millis() as u64;
+        if !more {
             return Ok(report);
         }
     }

@@ -389,4 +389,11 @@ pub struct SyncReport {
     /// Documents deleted because the server does not hold them in the device's scopes.
     #[serde(default)]
     pub forgotten: usize,
+    /// Milliseconds spent waiting for the server's answers (network and server), over all
+    /// rounds, retries included.
+    #[serde(default)]
+    pub exchange_ms: u64,
+    /// Milliseconds spent applying the answers to the local store.
+    #[serde(default)]
+    pub apply_ms: u64,
 }
