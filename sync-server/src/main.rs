@@ -4,10 +4,10 @@
 //! (PostgreSQL). Admin commands open the same SQLite file as a running `serve` (WAL + busy
 //! timeout), so they work while the server runs. On PostgreSQL, `init`, `serve` (the phones'
 //! API only), `import`, `roster`, `audit`, `check [--repair]`, `compact`, `user
-//! add|code|set-scopes|list` and `device list|revoke|wipe|recovery-key` work, each on the same
-//! backend-neutral store code as on SQLite and printing the same; `export`, `building link`
-//! and `user password` (the console's and the e-link's) answer that they are not yet
-//! available there. `migrate --data DIR --to URL` moves an embedded store into an empty
+//! add|code|set-scopes|list|password` and `device list|revoke|wipe|recovery-key` work, each on
+//! the same backend-neutral store code as on SQLite and printing the same; `export` and
+//! `building link` (the console's and the e-link's) answer that they are not yet available
+//! there. `migrate --data DIR --to URL` moves an embedded store into an empty
 //! PostgreSQL database, verified, so its phones keep syncing without a new enrolment.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -58,8 +58,8 @@ impl DataDir {
             (Some(data), _) => open(data),
             (None, _) => bail!(
                 "this command is not yet available on PostgreSQL (--database); it needs --data DIR. \
-                 On PostgreSQL: init, serve, import, roster, audit, check, compact, user add|code|set-scopes|list, \
-                 device list|revoke|wipe|recovery-key"
+                 On PostgreSQL: init, serve, import, roster, audit, check, compact, \
+                 user add|code|set-scopes|list|password, device list|revoke|wipe|recovery-key"
             ),
         }
     }
@@ -645,13 +645,6 @@ fn migrate(data: &Path, url: &str) -> anyhow::Result<()> {
 
 /// Records an admin action of the CLI. The action is done already: a failure to record it is
 /// reported, not hidden, but does not undo it.
-fn audit(store: &SqliteStore, event: SecurityEvent) {
-    if let Err(error) = store.record_security(&event, now_millis()) {
-        eprintln!("warning: could not record {} in the security audit: {error}", event.kind.code());
-    }
-}
-
-/// [`audit`] in either store.
 fn audit_in(store: &Admin, event: SecurityEvent) {
     if let Err(error) = both!(store, record_security(&event, now_millis())) {
         eprintln!("warning: could not record {} in the security audit: {error}", event.kind.code());
@@ -758,10 +751,10 @@ fn user(command: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::Password { data, user } => {
-            let store = data.sqlite()?;
+            let store = data.admin()?;
             let password = read_new_password()?;
-            let set = store.set_console_password(user, &password, now_millis())?;
-            audit(
+            let set = both!(&store, set_console_password(user, &password, now_millis()))?;
+            audit_in(
                 &store,
                 SecurityEvent::new(SecurityKind::UserPassword, Origin::Cli)
                     .user(user)
