@@ -318,10 +318,13 @@ fn an_unknown_login_is_slowed_and_locked_exactly_like_an_account<B: ConsoleBacke
     // The stranger's row holds a hash, never what was typed.
     assert_eq!(store.number("SELECT COUNT(*) FROM console_throttle WHERE key LIKE 'login:%'"), 1);
     assert_eq!(store.number("SELECT COUNT(*) FROM console_throttle WHERE key LIKE '%13800138000%'"), 0);
-    // An empty login names no account: counted like a stranger.
-    match store.begin_login("", NOW, &policy) {
-        LoginAttempt::Check { account: None, .. } => {}
-        other => panic!("an empty login: {other:?}"),
+    // An empty login, or one with bytes no phone has, names no account: counted like a
+    // stranger, never an error.
+    for login in ["", "0711\u{0}3201000", "\0", "0711-3201000'; DROP TABLE users; --", "凤凰街道"] {
+        match store.begin_login(login, NOW, &policy) {
+            LoginAttempt::Check { account: None, .. } => {}
+            other => panic!("{}: {login:?}: {other:?}", B::NAME),
+        }
     }
 }
 

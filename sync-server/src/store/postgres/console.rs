@@ -317,7 +317,8 @@ impl PgStore {
 /// The account a normalized login names: by user id, else by phone number when exactly one
 /// user has it (as SQLite's `find_account`).
 fn find_account(client: &mut impl GenericClient, typed: &str) -> Result<Option<(UserId, Role)>, StoreError> {
-    if typed.is_empty() {
+    // PostgreSQL text cannot hold a NUL byte (a query with one fails), and so no phone has one.
+    if typed.is_empty() || typed.contains('\0') {
         return Ok(None);
     }
     let rows = if let Ok(user) = typed.parse::<UserId>() {
