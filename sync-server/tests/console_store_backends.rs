@@ -18,11 +18,14 @@ use std::time::Duration;
 
 use backends::Backend;
 use gridlink_shared::demo::{self, DemoSize};
+use gridlink_shared::time::DAY_MS;
 use gridlink_shared::time::Millis;
-use gridlink_shared::{Role, Scope, Staff, UserId};
+use gridlink_shared::{BuildingId, GridId, Placement, Role, Scope, Staff, UserId};
 use gridlink_sync_server::console::ConsolePolicy;
 use gridlink_sync_server::console::password;
-use gridlink_sync_server::console::store::{ConsoleStore, LoginAttempt, NewSession, SessionRecord, ThrottleKey};
+use gridlink_sync_server::console::store::{
+    ConsoleStore, CoveredArea, LoginAttempt, NewSession, SessionRecord, ThrottleKey,
+};
 use gridlink_sync_server::store::PgStore;
 use gridlink_sync_server::{SqliteStore, StoreError};
 
@@ -44,6 +47,9 @@ trait ConsoleBackend: Backend + Send + Sync + 'static {
     fn session(&self, token: &str, now: Millis, policy: &ConsolePolicy) -> Option<SessionRecord>;
     fn end_session(&self, token: &str);
     fn set_password(&self, staff: &Staff, password: &str, now: Millis) -> Result<usize, StoreError>;
+    fn placement_of_grid(&self, grid: GridId) -> Option<Placement>;
+    fn placement_of_building(&self, building: BuildingId) -> Option<Placement>;
+    fn covered_area(&self, scopes: &[Scope]) -> CoveredArea;
     /// One number from one SQL statement that reads the same in both dialects (inspection).
     fn number(&self, sql: &str) -> i64;
 }
@@ -66,6 +72,15 @@ impl ConsoleBackend for SqliteStore {
     }
     fn set_password(&self, staff: &Staff, password: &str, now: Millis) -> Result<usize, StoreError> {
         self.set_console_password(staff.id, password, now).map(|set| set.sessions_ended)
+    }
+    fn placement_of_grid(&self, grid: GridId) -> Option<Placement> {
+        ConsoleStore::placement_of_grid(self, grid).unwrap()
+    }
+    fn placement_of_building(&self, building: BuildingId) -> Option<Placement> {
+        ConsoleStore::placement_of_building(self, building).unwrap()
+    }
+    fn covered_area(&self, scopes: &[Scope]) -> CoveredArea {
+        ConsoleStore::covered_area(self, scopes).unwrap()
     }
     fn number(&self, sql: &str) -> i64 {
         self.read(|c| Ok(c.query_row(sql, [], |r| r.get(0))?)).unwrap()
@@ -90,6 +105,15 @@ impl ConsoleBackend for PgStore {
     }
     fn set_password(&self, staff: &Staff, password: &str, now: Millis) -> Result<usize, StoreError> {
         self.set_console_password(staff.id, password, now).map(|set| set.sessions_ended)
+    }
+    fn placement_of_grid(&self, grid: GridId) -> Option<Placement> {
+        PgStore::placement_of_grid(self, grid).unwrap()
+    }
+    fn placement_of_building(&self, building: BuildingId) -> Option<Placement> {
+        PgStore::placement_of_building(self, building).unwrap()
+    }
+    fn covered_area(&self, scopes: &[Scope]) -> CoveredArea {
+        PgStore::covered_area(self, scopes).unwrap()
     }
     fn number(&self, sql: &str) -> i64 {
         self.read(|c| Ok(c.query_one(sql, &[])?.get(0))).unwrap()
@@ -318,6 +342,14 @@ fn an_unknown_login_is_slowed_and_locked_exactly_like_an_account<B: ConsoleBacke
     // The stranger's row holds a hash, never what was typed.
     assert_eq!(store.number("SELECT COUNT(*) FROM console_throttle WHERE key LIKE 'login:%'"), 1);
     assert_eq!(store.number("SELECT COUNT(*) FROM console_throttle WHERE key LIKE '%13800138000%'"), 0);
+    // A day after their last attempt, rows go, locked or not once the lock is over: the
+    // stranger's row is swept by anyone's attempt, and the account counts from one again.
+    let zhou = street.zhou();
+    assert_eq!(street.failures(&zhou), 4);
+    store.begin_login(SUPERVISOR_PHONE, NOW + DAY_MS + 3600 * SECOND, &policy);
+    assert_eq!(store.number("SELECT COUNT(*) FROM console_throttle WHERE key LIKE 'login:%'"), 0, "{}", B::NAME);
+    assert_eq!(street.failures(&zhou), 1, "{}", B::NAME);
+
     // An empty login, or one with bytes no phone has, names no account: counted like a
     // stranger, never an error.
     for login in ["", "0711\u{0}3201000", "\0", "0711-3201000'; DROP TABLE users; --", "凤凰街道"] {
@@ -564,7 +596,37 @@ fn sign_ins_at_once_through_two_servers_keep_the_cap<B: ConsoleBackend>() {
     }
 }
 
+/// The roster look-ups behind the console's scope checks.
+fn placements_and_covered_areas_come_from_the_roster<B: ConsoleBackend>() {
+    let street = Street::<B>::new();
+    let (store, roster) = (&street.store, &street.data.roster);
+    let street_id = roster.streets[0].id;
+    let grid = &roster.grids[1];
+    let building = roster.buildings.iter().find(|b| b.grid == grid.id).unwrap();
+    let placement = Placement { street: street_id, community: grid.community, grid: grid.id, building: None };
+    assert_eq!(store.placement_of_grid(grid.id), Some(placement));
+    assert_eq!(store.placement_of_building(building.id), Some(Placement { building: Some(building.id), ..placement }));
+    assert_eq!(store.placement_of_grid(GridId::new()), None);
+    assert_eq!(store.placement_of_building(BuildingId::new()), None);
+
+    let grids_of = |keep: &dyn Fn(&gridlink_shared::Grid) -> bool| -> CoveredArea {
+        CoveredArea {
+            grids: roster.grids.iter().filter(|g| keep(g)).map(|g| g.id).collect(),
+            buildings: Default::default(),
+        }
+    };
+    assert_eq!(store.covered_area(&[Scope::Street(street_id)]), grids_of(&|_| true));
+    assert_eq!(store.covered_area(&[Scope::Community(grid.community)]), grids_of(&|g| g.community == grid.community));
+    let other = roster.buildings.iter().find(|b| b.grid != grid.id).unwrap();
+    assert_eq!(
+        store.covered_area(&[Scope::Grid(grid.id), Scope::Building(other.id), Scope::Grid(GridId::new())]),
+        CoveredArea { grids: [grid.id].into(), buildings: [other.id].into() }
+    );
+    assert_eq!(store.covered_area(&[]), CoveredArea::default());
+}
+
 stories!(
+    placements_and_covered_areas_come_from_the_roster,
     right_and_wrong_passwords_by_phone_or_id,
     waits_double_then_the_login_locks_and_unlocks_after_lock_for,
     an_unknown_login_is_slowed_and_locked_exactly_like_an_account,
