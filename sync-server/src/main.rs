@@ -4,10 +4,10 @@
 //! (PostgreSQL). Admin commands open the same SQLite file as a running `serve` (WAL + busy
 //! timeout), so they work while the server runs. On PostgreSQL, `init`, `serve` (the phones'
 //! API only), `import`, `roster`, `audit`, `check [--repair]`, `compact`, `user
-//! add|code|set-scopes|list` and `device list|revoke|wipe|recovery-key` work, each on the same
-//! backend-neutral store code as on SQLite and printing the same; `export`, `building link`
-//! and `user password` (the console's and the e-link's) answer that they are not yet
-//! available there. `migrate --data DIR --to URL` moves an embedded store into an empty
+//! add|code|set-scopes|list|password` and `device list|revoke|wipe|recovery-key` work, each on
+//! the same backend-neutral store code as on SQLite and printing the same; `export` and
+//! `building link` (the console's and the e-link's) answer that they are not yet available
+//! there. `migrate --data DIR --to URL` moves an embedded store into an empty
 //! PostgreSQL database, verified, so its phones keep syncing without a new enrolment.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -58,8 +58,8 @@ impl DataDir {
             (Some(data), _) => open(data),
             (None, _) => bail!(
                 "this command is not yet available on PostgreSQL (--database); it needs --data DIR. \
-                 On PostgreSQL: init, serve, import, roster, audit, check, compact, export, user add|code|set-scopes|list, \
-                 device list|revoke|wipe|recovery-key"
+                 On PostgreSQL: init, serve, import, roster, audit, check, compact, export, \
+                 user add|code|set-scopes|list|password, device list|revoke|wipe|recovery-key"
             ),
         }
     }
@@ -655,13 +655,6 @@ fn migrate(data: &Path, url: &str) -> anyhow::Result<()> {
 
 /// Records an admin action of the CLI. The action is done already: a failure to record it is
 /// reported, not hidden, but does not undo it.
-fn audit(store: &SqliteStore, event: SecurityEvent) {
-    if let Err(error) = store.record_security(&event, now_millis()) {
-        eprintln!("warning: could not record {} in the security audit: {error}", event.kind.code());
-    }
-}
-
-/// [`audit`] in either store.
 fn audit_in(store: &Admin, event: SecurityEvent) {
     if let Err(error) = both!(store, record_security(&event, now_millis())) {
         eprintln!("warning: could not record {} in the security audit: {error}", event.kind.code());
@@ -768,10 +761,10 @@ fn user(command: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::Password { data, user } => {
-            let store = data.sqlite()?;
+            let store = data.admin()?;
             let password = read_new_password()?;
-            let set = store.set_console_password(user, &password, now_millis())?;
-            audit(
+            let set = both!(&store, set_console_password(user, &password, now_millis()))?;
+            audit_in(
                 &store,
                 SecurityEvent::new(SecurityKind::UserPassword, Origin::Cli)
                     .user(user)
@@ -928,9 +921,10 @@ fn serve(
     // client blocks, and a bad URL or a newer schema is reported before anything listens.
     let (state, source) = match (&data.data, &data.database) {
         (Some(dir), _) => (AppState::new(open(dir)?), dir.display().to_string()),
-        (None, Some(url)) => {
-            (AppState::sync_only(open_pg(url)?.with_pool_size(db_pool.get())), format!("PostgreSQL, pool of {db_pool}"))
-        }
+        (None, Some(url)) => (
+            AppState::without_elink(open_pg(url)?.with_pool_size(db_pool.get())),
+            format!("PostgreSQL, pool of {db_pool}"),
+        ),
         (None, None) => bail!("give --data DIR or --database URL"),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -943,8 +937,8 @@ fn serve(
         writeln!(stdout, "listening on {scheme}://{addr}")?;
         stdout.flush()?;
         tracing::info!(%addr, data = %source, max_connections = limits.max_connections, scheme, "serving");
-        if !state.console.is_available() {
-            tracing::warn!("PostgreSQL preview: serving the phones' API only; /console and /e/ answer 503");
+        if !state.elink.is_available() {
+            tracing::warn!("the residents' e-link is not yet served from PostgreSQL: /e/ answers 503");
         }
         let state = state.with_limits(limits);
         match tls {

@@ -1,8 +1,9 @@
 //! The web console as an admin and a supervisor meet it: the real `gridlink-server` binary
 //! (`init`, `user password` with the password piped to standard input, `serve`, and the admin
 //! commands that end sessions, each its own process on the same data directory) and a real
-//! HTTP client with a cookie store over a real socket. SQLite only: the web console (and
-//! `user password`) are not on PostgreSQL yet.
+//! HTTP client with a cookie store over a real socket. SQLite only: the console's pages are
+//! not served from PostgreSQL yet (its tables and `user password --database` are tested in
+//! `console_store_backends.rs`).
 
 use std::io::Write;
 use std::path::Path;

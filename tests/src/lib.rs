@@ -210,7 +210,7 @@ impl Server {
     /// PostgreSQL: call it (and drop it) off the async threads.
     pub fn open_store(&self) -> anyhow::Result<OpenedStore> {
         Ok(match &self.database {
-            Some(database) => OpenedStore::Postgres(PgStore::open(&database.url)?),
+            Some(database) => OpenedStore::Postgres(Box::new(PgStore::open(&database.url)?)),
             None => OpenedStore::Sqlite(SqliteStore::open(self.data.path())?),
         })
     }
@@ -313,7 +313,7 @@ fn last_line(text: &str) -> anyhow::Result<String> {
 /// A [`Server`]'s store opened by the test itself ([`Server::open_store`]).
 pub enum OpenedStore {
     Sqlite(SqliteStore),
-    Postgres(PgStore),
+    Postgres(Box<PgStore>),
 }
 
 impl OpenedStore {

@@ -1,7 +1,9 @@
 //! The console's storage: its three tables (`console_passwords`, `console_throttle`,
 //! `console_sessions`, defined in `store/schema.rs`) behind the [`ConsoleStore`] trait, the
 //! roster look-ups that scope checks need, and the SQLite implementation of both. Also
-//! [`SqliteStore::set_console_password`], behind `gridlink-server user password`.
+//! [`SqliteStore::set_console_password`], behind `gridlink-server user password`. The
+//! PostgreSQL store answers the same calls in `store/postgres/console.rs` with the pure rules
+//! kept here (login normalization, throttle keys and waits, the token shape).
 //!
 //! Nothing here hashes a password while holding the database: a login is reserved in one
 //! short transaction ([`ConsoleStore::begin_login`]), checked outside it, and recorded in
@@ -20,10 +22,10 @@ use crate::secrets;
 use crate::store::{AnyStore, SqliteStore, StoreError};
 
 /// Sessions kept per user; signing in on an eleventh browser ends the oldest.
-const SESSIONS_PER_USER: i64 = 10;
+pub(crate) const SESSIONS_PER_USER: i64 = 10;
 
 /// A session's `last_seen_at` is written at most this often (not on every page view).
-const TOUCH_EVERY_MS: Millis = 60_000;
+pub(crate) const TOUCH_EVERY_MS: Millis = 60_000;
 
 /// Whether a role may sign in to the console.
 pub fn may_use_console(role: Role) -> bool {
@@ -78,7 +80,7 @@ pub trait ConsoleStore: Send + Sync + 'static {
 /// Identifies what a login attempt counts against: an account, or (when what was typed names
 /// no account) the typed login itself, so unknown logins are slowed and locked alike.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ThrottleKey(String);
+pub struct ThrottleKey(pub(crate) String);
 
 impl std::fmt::Debug for ThrottleKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -250,7 +252,7 @@ impl ConsoleStore for SqliteStore {
             let account = find_account(&tx, &typed)?;
             let key = match &account {
                 Some((user, _)) => account_key(*user),
-                None => format!("login:{}", secrets::sha256_hex(&typed)),
+                None => unknown_login_key(&typed),
             };
             // Unknown logins add rows; a day after their last failure they go (unless locked).
             tx.execute(
@@ -471,13 +473,19 @@ impl ConsoleStore for SqliteStore {
 }
 
 /// The throttle key of an account.
-fn account_key(user: UserId) -> String {
+pub(crate) fn account_key(user: UserId) -> String {
     format!("user:{user}")
+}
+
+/// The throttle key of a normalized login that names no account: its hash, so the table
+/// never holds what strangers typed.
+pub(crate) fn unknown_login_key(typed: &str) -> String {
+    format!("login:{}", secrets::sha256_hex(typed))
 }
 
 /// What was typed, made comparable: trimmed; a user id lower-cased; a phone number without
 /// spaces, dashes or a leading +86.
-fn normalize_login(login: &str) -> String {
+pub(crate) fn normalize_login(login: &str) -> String {
     let login = login.trim();
     if login.parse::<UserId>().is_ok() {
         return login.to_ascii_lowercase();
@@ -508,7 +516,7 @@ fn find_account(conn: &Connection, typed: &str) -> Result<Option<(UserId, Role)>
 }
 
 /// The wait before the attempt after `failures` wrong passwords in a row.
-fn delay_after(failures: u32, policy: &ConsolePolicy) -> Duration {
+pub(crate) fn delay_after(failures: u32, policy: &ConsolePolicy) -> Duration {
     if failures < policy.slow_after {
         return Duration::ZERO;
     }
@@ -516,7 +524,7 @@ fn delay_after(failures: u32, policy: &ConsolePolicy) -> Duration {
     policy.first_delay.saturating_mul(1 << doublings).min(policy.max_delay)
 }
 
-fn millis(duration: Duration) -> Millis {
+pub(crate) fn millis(duration: Duration) -> Millis {
     Millis::try_from(duration.as_millis()).unwrap_or(Millis::MAX)
 }
 
@@ -537,7 +545,7 @@ fn scope_name(conn: &Connection, scope: Scope) -> Result<ScopeName, StoreError> 
     Ok(ScopeName { scope, name: name.unwrap_or_else(|| scope.to_string()) })
 }
 
-fn parse<T: std::str::FromStr>(raw: &str) -> Result<T, StoreError> {
+pub(crate) fn parse<T: std::str::FromStr>(raw: &str) -> Result<T, StoreError> {
     raw.parse().map_err(|_| StoreError::Backend(format!("stored value '{raw}' does not parse")))
 }
 

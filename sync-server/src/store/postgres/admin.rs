@@ -140,6 +140,7 @@ impl PgStore {
             ),
             &[&now, &user.to_string()],
         )?;
+        tx.execute("DELETE FROM console_sessions WHERE user_id = $1", &[&user.to_string()])?;
         tx.execute(
             "UPDATE enrol_codes SET expires_at = LEAST(expires_at, $1) WHERE user_id = $2 AND used_at IS NULL",
             &[&now, &user.to_string()],

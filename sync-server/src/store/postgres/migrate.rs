@@ -9,10 +9,11 @@
 //! revoked and wiped marks, used codes and the logs' sequence numbers go over unchanged, so
 //! tokens and the cursors phones hold stay valid; `scope_heads`, which PostgreSQL numbers new
 //! log entries from, is set to each scope's head as SQLite computes it (last entry or
-//! compaction point), so the numbering continues after the copied entries. Tables only SQLite
-//! has (the console's and the e-link's) are reported as not copied, with the reason, never
-//! skipped silently; so are the supervisors' query rows and facts, which PostgreSQL rebuilds
-//! from the copied documents when a server first opens the database.
+//! compaction point), so the numbering continues after the copied entries. The console's
+//! passwords, login throttle and sessions go over too, so supervisors keep their passwords and
+//! stay signed in. Tables only SQLite has (the e-link's) are reported as not copied, with the
+//! reason, never skipped silently; so are the supervisors' query rows and facts, which
+//! PostgreSQL rebuilds from the copied documents when a server first opens the database.
 //!
 //! The copy is one PostgreSQL transaction (all or nothing) written with binary `COPY` in
 //! batches while the SQLite rows are streamed from one read snapshot, so memory stays bounded
@@ -53,9 +54,6 @@ const OWN_TABLES: &[&str] = &["schema_migrations", "scope_heads"];
 
 /// SQLite tables PostgreSQL does not hold yet, and why.
 const NOT_ON_POSTGRES: &[(&str, &str)] = &[
-    ("console_passwords", "the web console is not yet served from PostgreSQL"),
-    ("console_sessions", "the web console is not yet served from PostgreSQL"),
-    ("console_throttle", "the web console is not yet served from PostgreSQL"),
     (
         "elink_links",
         "the residents' e-link is not yet served from PostgreSQL (the buildings' links stay in the SQLite store)",

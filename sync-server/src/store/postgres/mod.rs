@@ -20,14 +20,16 @@
 //! file; `migrate.rs` copies an embedded SQLite store in and verifies it. `serve --database`
 //! serves the sync API from this store. The console's list rows and the supervisors' facts
 //! are written with every document and read in `facts.rs` (backfilled at open for a database
-//! `migrate` filled). Not on PostgreSQL yet: the console's own tables (passwords, sessions)
-//! and its pages, so the web console and the e-link (the server answers 503 there), ledger
-//! `export`, `building link` and `user password`. The enrolment throttle counts the refused
-//! codes of every process from `security_audit`.
+//! `migrate` filled). The console's own tables (passwords, the login throttle, sessions) are
+//! kept in `console.rs`, in the database so they hold across processes, and `user password`
+//! sets a password here. Not on PostgreSQL yet: the console's pages and the e-link (the
+//! server answers 503 there), ledger `export` and `building link`. The enrolment throttle
+//! counts the refused codes of every process from `security_audit`.
 
 mod admin;
 mod check;
 pub mod cluster;
+mod console;
 mod console_write;
 mod facts;
 mod migrate;
@@ -253,6 +255,8 @@ impl PgStore {
             None => return Err(StoreError::NotFound(format!("user {user}"))),
         };
         tx.execute("UPDATE users SET scopes = $1 WHERE id = $2", &[&scopes_json(scopes)?, &user.to_string()])?;
+        // Their web console sessions end: they sign in again under the new scopes.
+        tx.execute("DELETE FROM console_sessions WHERE user_id = $1", &[&user.to_string()])?;
         let removed_at = gridlink_shared::time::now_millis();
         for scope in previous.iter().filter(|s| !scopes.contains(s)) {
             tx.execute(
@@ -284,6 +288,8 @@ impl PgStore {
             "UPDATE devices SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
             &[&now, &user.to_string()],
         )?;
+        // A lost phone may have had the console open: its sessions end too.
+        tx.execute("DELETE FROM console_sessions WHERE user_id = $1", &[&user.to_string()])?;
         tx.execute(
             "UPDATE enrol_codes SET expires_at = LEAST(expires_at, $1) WHERE user_id = $2 AND used_at IS NULL",
             &[&now, &user.to_string()],

@@ -16,10 +16,11 @@ use crate::store::StoreError;
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "sync path: roster, devices, documents, logs", V1),
     (2, "supervisors' rows: household and case list rows, facts", V2),
+    (3, "web console: passwords, login throttle, sessions", V3),
 ];
 
 /// The newest schema this build knows.
-pub const LATEST: i32 = 2;
+pub const LATEST: i32 = 3;
 
 /// Key of the advisory lock held while migrating.
 const MIGRATION_LOCK: i64 = 0x6772_6964_6c69_6e6b; // "gridlink"
@@ -308,6 +309,38 @@ CREATE INDEX case_facts_by_grid ON case_facts(grid);
 CREATE INDEX case_facts_by_community ON case_facts(community);
 CREATE INDEX case_facts_by_street ON case_facts(street);
 CREATE INDEX case_facts_by_generation ON case_facts(generation);
+"#;
+
+/// The web console's own tables, as SQLite's (`store/schema.rs`), used by
+/// `postgres/console.rs`: Argon2id PHC strings per user; the login throttle keyed by account,
+/// or by the hash of a typed login that names none; sessions by the SHA-256 of their cookie
+/// token. Being in the database, a throttle count and a session hold across every server
+/// process. `console_sessions.seq` is the one addition: the insertion order SQLite's rowid
+/// gives, which breaks ties between sessions started in the same millisecond when a user's
+/// oldest ones end.
+const V3: &str = r#"
+CREATE TABLE console_passwords (
+    user_id TEXT PRIMARY KEY REFERENCES users(id),
+    hash    TEXT NOT NULL,
+    set_at  BIGINT NOT NULL
+);
+CREATE TABLE console_throttle (
+    key          TEXT PRIMARY KEY,
+    failures     INTEGER NOT NULL,
+    not_before   BIGINT NOT NULL,
+    locked_until BIGINT NOT NULL,
+    updated_at   BIGINT NOT NULL
+);
+CREATE INDEX console_throttle_by_age ON console_throttle(updated_at);
+CREATE TABLE console_sessions (
+    token_hash   TEXT PRIMARY KEY,
+    user_id      TEXT NOT NULL REFERENCES users(id),
+    csrf         TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    last_seen_at BIGINT NOT NULL,
+    seq          BIGINT GENERATED ALWAYS AS IDENTITY
+);
+CREATE INDEX console_sessions_by_user ON console_sessions(user_id);
 "#;
 
 /// Brings the database to [`LATEST`]; refuses one that is newer. Returns the migrations run.
