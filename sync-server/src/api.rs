@@ -151,6 +151,20 @@ impl AppState {
         }
     }
 
+    /// [`Self::sync_only`] plus the residents' e-link served from the same `store` (PostgreSQL:
+    /// `serve --database`); `/console` still answers 503.
+    pub fn sync_and_elink(store: impl Store + crate::elink::ElinkStore) -> Self {
+        let store = Arc::new(store);
+        AppState {
+            elink: crate::elink::Elink::new(store.clone()),
+            store,
+            limits: Limits::default(),
+            enroll_throttle: Arc::default(),
+            health_check: Arc::new(Semaphore::new(1)),
+            console: Console::unavailable(),
+        }
+    }
+
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self

@@ -132,6 +132,13 @@ enum Command {
         /// Keep processes × N under the database's `max_connections`. Ignored with --data.
         #[arg(long, value_name = "N", default_value_t = default_db_pool())]
         db_pool: NonZeroUsize,
+        /// A reverse proxy in front of this server (repeatable; an IP address, e.g. 127.0.0.1
+        /// for nginx on the same machine). Only for requests whose TCP peer is one of these is
+        /// the client address taken from `X-Forwarded-For` (the right-most address that is not
+        /// a trusted proxy), for the residents' e-link's per-address limits; from anyone else
+        /// the header is ignored, since a phone or browser can write anything there.
+        #[arg(long = "trusted-proxy", value_name = "ADDR")]
+        trusted_proxies: Vec<String>,
     },
     /// Print the roster: communities, grids, buildings and household counts.
     Roster {
@@ -457,14 +464,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             println!("init took {} ms", started.elapsed().as_millis());
         }
-        Command::Serve { data, listen, max_connections, db_pool, tls_cert, tls_key } => {
+        Command::Serve { data, listen, max_connections, db_pool, tls_cert, tls_key, trusted_proxies } => {
+            let trusted_proxies = parse_trusted_proxies(&trusted_proxies)?;
             // Certificate problems are reported before anything listens.
             let tls = match (tls_cert, tls_key) {
                 (Some(cert), Some(key)) => Some(gridlink_sync_server::tls::load(&cert, &key)?),
                 _ => None,
             };
             let limits = Limits { max_connections: max_connections.get(), ..Limits::default() };
-            serve(&data, db_pool, listen, limits, tls)?
+            serve(&data, db_pool, listen, limits, tls, trusted_proxies)?
         }
         Command::Roster { data, json } => {
             let report = both!(&data.admin()?, roster_report())?;
@@ -491,7 +499,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User { command } => user(command)?,
         Command::Device { command } => device(command)?,
         Command::Building { command: BuildingCommand::Link { data, building, base_url, qr, rotate } } => {
-            let link = data.sqlite()?.elink_link(building, rotate, now_millis())?;
+            let link = both!(&data.admin()?, elink_link(building, rotate, now_millis()))?;
             let url = gridlink_sync_server::elink::link_url(&base_url, &link);
             if let Some(file) = qr {
                 let png = gridlink_sync_server::elink::qr::png(&url)?;
@@ -907,20 +915,39 @@ fn default_db_pool() -> NonZeroUsize {
     NonZeroUsize::new(gridlink_sync_server::store::postgres::DEFAULT_POOL_SIZE).unwrap_or(NonZeroUsize::MIN)
 }
 
+/// The `--trusted-proxy` values as addresses; a value that is not one (a network, a name, a
+/// port) is refused with its text, before anything listens.
+fn parse_trusted_proxies(values: &[String]) -> anyhow::Result<Vec<std::net::IpAddr>> {
+    values
+        .iter()
+        .map(|value| {
+            value.trim().parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "--trusted-proxy '{}' is not an IP address; give each proxy's address (e.g. 127.0.0.1 or \
+                     ::1), one --trusted-proxy per proxy, without a port or a /prefix",
+                    value.escape_debug()
+                )
+            })
+        })
+        .collect()
+}
+
 fn serve(
     data: &DataDir,
     db_pool: NonZeroUsize,
     listen: SocketAddr,
     limits: Limits,
     tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
+    trusted_proxies: Vec<std::net::IpAddr>,
 ) -> anyhow::Result<()> {
     // Opened (and, on PostgreSQL, migrated) before the runtime starts: the PostgreSQL
     // client blocks, and a bad URL or a newer schema is reported before anything listens.
     let (state, source) = match (&data.data, &data.database) {
         (Some(dir), _) => (AppState::new(open(dir)?), dir.display().to_string()),
-        (None, Some(url)) => {
-            (AppState::sync_only(open_pg(url)?.with_pool_size(db_pool.get())), format!("PostgreSQL, pool of {db_pool}"))
-        }
+        (None, Some(url)) => (
+            AppState::sync_and_elink(open_pg(url)?.with_pool_size(db_pool.get())),
+            format!("PostgreSQL, pool of {db_pool}"),
+        ),
         (None, None) => bail!("give --data DIR or --database URL"),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -934,9 +961,13 @@ fn serve(
         stdout.flush()?;
         tracing::info!(%addr, data = %source, max_connections = limits.max_connections, scheme, "serving");
         if !state.console.is_available() {
-            tracing::warn!("PostgreSQL preview: serving the phones' API only; /console and /e/ answer 503");
+            tracing::warn!("PostgreSQL preview: the web console is not served; /console answers 503");
         }
-        let state = state.with_limits(limits);
+        if !trusted_proxies.is_empty() {
+            tracing::info!(?trusted_proxies, "X-Forwarded-For is read from these proxies only");
+        }
+        let mut state = state.with_limits(limits);
+        state.elink = state.elink.clone().with_trusted_proxies(trusted_proxies);
         match tls {
             Some(tls) => gridlink_sync_server::serve_tls(listener, state, tls, shutdown_signal()).await?,
             None => gridlink_sync_server::serve(listener, state, shutdown_signal()).await?,

@@ -10,7 +10,7 @@
 //! tokens and the cursors phones hold stay valid; `scope_heads`, which PostgreSQL numbers new
 //! log entries from, is set to each scope's head as SQLite computes it (last entry or
 //! compaction point), so the numbering continues after the copied entries. Tables only SQLite
-//! has (the console's and the e-link's) are reported as not copied, with the reason, never
+//! has (the console's) are reported as not copied, with the reason, never
 //! skipped silently; so are the supervisors' query rows and facts, which PostgreSQL rebuilds
 //! from the copied documents when a server first opens the database.
 //!
@@ -56,14 +56,6 @@ const NOT_ON_POSTGRES: &[(&str, &str)] = &[
     ("console_passwords", "the web console is not yet served from PostgreSQL"),
     ("console_sessions", "the web console is not yet served from PostgreSQL"),
     ("console_throttle", "the web console is not yet served from PostgreSQL"),
-    (
-        "elink_links",
-        "the residents' e-link is not yet served from PostgreSQL (the buildings' links stay in the SQLite store)",
-    ),
-    (
-        "elink_requests",
-        "the residents' e-link is not yet served from PostgreSQL (each request's case is a document, and is copied)",
-    ),
 ];
 
 /// Tables both hold that are derived from the documents: not copied but rebuilt from the

@@ -28,6 +28,7 @@
 mod admin;
 mod check;
 pub mod cluster;
+mod elink;
 mod facts;
 mod migrate;
 mod pull;
@@ -338,6 +339,8 @@ impl PgStore {
         // Numbered in the order queued: the same sequence numbers SQLite's load gives.
         let log_entries = target.queued();
         target.number_queued_entries()?;
+        let cases = data.cases.iter().map(|c| c.id).collect();
+        elink::insert_demo_requests(&mut tx, &data.elink_requests, &cases)?;
         // Every document was written with its rows (`push::write_doc`).
         facts::mark_complete(&mut tx)?;
         roster::bump_reference_version(&mut tx)?;
