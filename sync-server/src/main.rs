@@ -3,11 +3,12 @@
 //! Every command takes exactly one of `--data DIR` (embedded SQLite) and `--database URL`
 //! (PostgreSQL). Admin commands open the same SQLite file as a running `serve` (WAL + busy
 //! timeout), so they work while the server runs. On PostgreSQL, `init`, `serve` (the phones'
-//! API only), `import`, `roster`, `audit`, `check [--repair]`, `compact`, `user
-//! add|code|set-scopes|list` and `device list|revoke|wipe|recovery-key` work, each on the same
-//! backend-neutral store code as on SQLite and printing the same; `export`, `building link`
-//! and `user password` (the console's and the e-link's) answer that they are not yet
-//! available there. `migrate --data DIR --to URL` moves an embedded store into an empty
+//! API and the residents' e-link), `import`, `roster`, `audit`, `check [--repair]`,
+//! `compact`, `building link`, `user add|code|set-scopes|list` and `device
+//! list|revoke|wipe|recovery-key` work, each on the same backend-neutral store code as on
+//! SQLite and printing the same; `export` and `user password` (the console's) answer that
+//! they are not yet available there. `serve --trusted-proxy ADDR` reads the e-link's client
+//! address from `X-Forwarded-For` on connections from that proxy only. `migrate --data DIR --to URL` moves an embedded store into an empty
 //! PostgreSQL database, verified, so its phones keep syncing without a new enrolment.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -58,7 +59,8 @@ impl DataDir {
             (Some(data), _) => open(data),
             (None, _) => bail!(
                 "this command is not yet available on PostgreSQL (--database); it needs --data DIR. \
-                 On PostgreSQL: init, serve, import, roster, audit, check, compact, user add|code|set-scopes|list, \
+                 On PostgreSQL: init, serve, import, roster, audit, check, compact, building link, \
+                 user add|code|set-scopes|list, \
                  device list|revoke|wipe|recovery-key"
             ),
         }

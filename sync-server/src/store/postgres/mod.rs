@@ -20,9 +20,10 @@
 //! file; `migrate.rs` copies an embedded SQLite store in and verifies it. `serve --database`
 //! serves the sync API from this store. The console's list rows and the supervisors' facts
 //! are written with every document and read in `facts.rs` (backfilled at open for a database
-//! `migrate` filled). Not on PostgreSQL yet: the console's own tables (passwords, sessions)
-//! and its pages, so the web console and the e-link (the server answers 503 there), ledger
-//! `export`, `building link` and `user password`. The enrolment throttle counts the refused
+//! `migrate` filled). The residents' e-link (links, filed requests through the push path) is
+//! in `elink.rs`. Not on PostgreSQL yet: the console's own tables (passwords, sessions) and
+//! its pages, so the web console (the server answers 503 there), ledger `export` and `user
+//! password`. The enrolment throttle counts the refused
 //! codes of every process from `security_audit`.
 
 mod admin;
