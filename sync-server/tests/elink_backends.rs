@@ -495,6 +495,9 @@ async fn the_binary_serves_the_elink_on_postgresql_behind_a_trusted_proxy() {
         let store = store.clone();
         tokio::task::spawn_blocking(move || binary::ok_at(&store, &["init", "--demo", "small"])).await.unwrap();
     }
+    let unknown = gridlink_shared::BuildingId::new().to_string();
+    let stderr = binary::fails_at(&store, &["building", "link", "--building", &unknown]);
+    assert!(stderr.contains(&format!("building {unknown}")) && stderr.contains("not found"), "{stderr}");
     for bad in ["10.0.0.0/8", "nginx.local", "127.0.0.1:80"] {
         let out = binary::run_at(&store, &["serve", "--listen", "127.0.0.1:0", "--trusted-proxy", bad]);
         assert_eq!(out.status.code(), Some(1), "{bad}");
