@@ -312,6 +312,21 @@ enum BuildingCommand {
         /// Replace the building's token: the old URL and QR code stop working.
         #[arg(long)]
         rotate: bool,
+        /// Withdraw the building's link: its URL and QR code stop working and nothing replaces
+        /// them until `building link` is run again.
+        #[arg(long, conflicts_with_all = ["rotate", "qr"])]
+        revoke: bool,
+    },
+    /// List every building's e-link URL (one line each: building name, id, URL).
+    Links {
+        #[command(flatten)]
+        data: DataDir,
+        /// How residents reach this server, e.g. `https://grid.example.cn`
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        base_url: String,
+        /// Print JSON (`building`, `name`, `url` per link) instead.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -500,7 +515,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User { command } => user(command)?,
         Command::Device { command } => device(command)?,
-        Command::Building { command: BuildingCommand::Link { data, building, base_url, qr, rotate } } => {
+        Command::Building { command: BuildingCommand::Link { data, building, revoke: true, .. } } => {
+            if both!(&data.admin()?, elink_revoke(building))? {
+                println!(
+                    "revoked the e-link of building {building}: its URL and QR code no longer work; \
+                     `building link` makes a new one"
+                );
+            } else {
+                println!("building {building} had no e-link; nothing to revoke");
+            }
+        }
+        Command::Building { command: BuildingCommand::Links { data, base_url, json } } => {
+            let links = both!(&data.admin()?, elink_links())?;
+            let url = |link| gridlink_sync_server::elink::link_url(&base_url, link);
+            if json {
+                let rows: Vec<serde_json::Value> = links
+                    .iter()
+                    .map(|l| serde_json::json!({ "building": l.building, "name": l.building_name, "url": url(l) }))
+                    .collect();
+                print_json(&rows)?;
+            } else {
+                for link in &links {
+                    println!("{} building:{} {}", link.building_name, link.building, url(link));
+                }
+            }
+        }
+        Command::Building {
+            command: BuildingCommand::Link { data, building, base_url, qr, rotate, revoke: false },
+        } => {
             let link = both!(&data.admin()?, elink_link(building, rotate, now_millis()))?;
             let url = gridlink_sync_server::elink::link_url(&base_url, &link);
             if let Some(file) = qr {

@@ -1,7 +1,8 @@
 //! The residents' e-link over real HTTP on 127.0.0.1, on both backends (SQLite as `serve
 //! --data` runs it, PostgreSQL as `serve --database` does): a request filed through a
 //! building's link reaches the grid worker's phone at its next sync and its status follows the
-//! case; a double tap files one case; the hourly cap of a building; a rotated link is refused.
+//! case; a double tap files one case; the hourly cap of a building; rotated and revoked links
+//! are refused, and the links are listed.
 //! On PostgreSQL, two server processes on one database: one nonce posted to both at once files
 //! one case, and the hourly cap holds across both. Behind a proxy: `X-Forwarded-For` is read
 //! only from a trusted proxy, and forged, garbage and overlong values never widen a limit. And
@@ -34,6 +35,8 @@ use reqwest::header::HeaderValue;
 trait Served: Backend + ElinkStore {
     fn state(self) -> AppState;
     fn link(&self, building: BuildingId, rotate: bool) -> BuildingLink;
+    fn revoke(&self, building: BuildingId) -> bool;
+    fn links(&self) -> Vec<BuildingLink>;
 }
 
 impl Served for SqliteStore {
@@ -43,6 +46,12 @@ impl Served for SqliteStore {
     fn link(&self, building: BuildingId, rotate: bool) -> BuildingLink {
         self.elink_link(building, rotate, now_millis()).unwrap()
     }
+    fn revoke(&self, building: BuildingId) -> bool {
+        self.elink_revoke(building).unwrap()
+    }
+    fn links(&self) -> Vec<BuildingLink> {
+        self.elink_links().unwrap()
+    }
 }
 
 impl Served for PgStore {
@@ -51,6 +60,12 @@ impl Served for PgStore {
     }
     fn link(&self, building: BuildingId, rotate: bool) -> BuildingLink {
         self.elink_link(building, rotate, now_millis()).unwrap()
+    }
+    fn revoke(&self, building: BuildingId) -> bool {
+        self.elink_revoke(building).unwrap()
+    }
+    fn links(&self) -> Vec<BuildingLink> {
+        self.elink_links().unwrap()
     }
 }
 
@@ -327,7 +342,7 @@ fn a_building_takes_no_more_than_its_hourly_cap<B: Served>() {
     assert_eq!(status, 200, "{page}");
 }
 
-fn a_rotated_link_is_refused_and_the_new_one_files<B: Served>() {
+fn rotated_and_revoked_links_are_refused_and_the_links_are_listed<B: Served>() {
     let mut live = Live::<B>::new();
     let base = live.serve(limits(), &[]);
     let old = live.token.clone();
@@ -343,9 +358,32 @@ fn a_rotated_link_is_refused_and_the_new_one_files<B: Served>() {
     let (status, _) = live.file(&base, "13807316688", &stale_nonce);
     assert_eq!(status, 404, "the old notice board files nothing");
     assert_eq!(live.filed(), 0);
-    live.token = rotated;
+    live.token = rotated.clone();
     let (status, page) = live.file(&base, "13807316688", &live.nonce(&base, &live.token));
     assert_eq!(status, 200, "{page}");
+    assert_eq!(live.filed(), 1);
+    let reference = reference_on(&page);
+
+    // Listed: this building's link and the second building's, by name.
+    let second = live.demo.roster.buildings[1].id;
+    live.admin.link(second, false);
+    let listed: Vec<(BuildingId, String)> = live.admin.links().into_iter().map(|l| (l.building, l.token)).collect();
+    assert!(listed.contains(&(live.building, rotated.clone())) && listed.len() == 2, "{listed:?}");
+    let names: Vec<String> = live.admin.links().into_iter().map(|l| l.building_name).collect();
+    assert!(names.windows(2).all(|w| w[0] <= w[1]), "{names:?}");
+
+    // Revoked: refused, nothing replaces it until the next `building link`, which makes a
+    // new token; the request filed before is found through it.
+    assert!(live.admin.revoke(live.building));
+    assert!(!live.admin.revoke(live.building), "revoking twice finds nothing");
+    let (status, _) = live.get(&format!("{base}/e/{rotated}"));
+    assert_eq!(status, 404);
+    assert_eq!(live.admin.links().len(), 1);
+    let fresh = live.admin.link(live.building, false).token;
+    assert!(fresh != rotated && fresh != old);
+    live.token = fresh;
+    let (_, page) = live.lookup(&base, &reference, "13807316688");
+    assert!(page.contains(r#"<strong id="status">"#), "{page}");
     assert_eq!(live.filed(), 1);
 }
 
@@ -353,7 +391,7 @@ stories!(
     a_request_reaches_the_grid_workers_phone_and_its_status_follows_the_case,
     a_double_tap_files_one_case_and_a_spent_nonce_files_none,
     a_building_takes_no_more_than_its_hourly_cap,
-    a_rotated_link_is_refused_and_the_new_one_files,
+    rotated_and_revoked_links_are_refused_and_the_links_are_listed,
 );
 
 /// Two server processes on one PostgreSQL database (two `PgStore`s, two listeners): each
@@ -527,6 +565,30 @@ async fn the_binary_serves_the_elink_on_postgresql_behind_a_trusted_proxy() {
             .await;
     assert_eq!(status, 200, "{receipt}");
     assert!(receipt.contains("求助已提交"), "{receipt}");
+
+    // Listed, then revoked from the command line: the URL stops working at once.
+    let listed = {
+        let (store, base) = (store.clone(), served.base.clone());
+        tokio::task::spawn_blocking(move || {
+            binary::ok_at(&store, &["building", "links", "--base-url", &base, "--json"])
+        })
+        .await
+        .unwrap()
+    };
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["url"], link.as_str());
+    assert_eq!(listed[0]["building"], building.as_str());
+    let revoked = {
+        let (store, building) = (store.clone(), building.clone());
+        tokio::task::spawn_blocking(move || {
+            binary::ok_at(&store, &["building", "link", "--building", &building, "--revoke"])
+        })
+        .await
+        .unwrap()
+    };
+    assert!(revoked.contains("revoked the e-link"), "{revoked}");
+    assert_eq!(client.get(&link).send().await.unwrap().status(), 404);
     // The blocking PostgreSQL client runs off the async threads.
     let url = db.url.clone();
     let filed: i64 = tokio::task::spawn_blocking(move || {

@@ -161,6 +161,38 @@ impl SqliteStore {
         })
     }
 
+    /// Revokes the building's link: its URL and QR code answer "链接无效" from now on, and the
+    /// next [`Self::elink_link`] makes a new one. False when it had none; `NotFound` when there
+    /// is no such building. Requests filed through it stay cases, and their residents look
+    /// them up through the building's next link (the lookup is per building).
+    pub fn elink_revoke(&self, building: BuildingId) -> Result<bool, StoreError> {
+        self.with_conn(|conn| {
+            ensure_schema(conn)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let exists: bool =
+                tx.query_row("SELECT EXISTS(SELECT 1 FROM buildings WHERE id = ?1)", [building.to_string()], |r| {
+                    r.get(0)
+                })?;
+            if !exists {
+                return Err(StoreError::NotFound(format!("building {building}")));
+            }
+            let removed = tx.execute("DELETE FROM elink_links WHERE building = ?1", [building.to_string()])?;
+            tx.commit()?;
+            Ok(removed > 0)
+        })
+    }
+
+    /// Every building's link, by building name then id.
+    pub fn elink_links(&self) -> Result<Vec<BuildingLink>, StoreError> {
+        self.with_conn(|conn| {
+            ensure_schema(conn)?;
+            let mut stmt = conn.prepare(LINKS_SQL)?;
+            let rows: Vec<(String, String, String)> =
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
+            links_in_order(rows.into_iter().map(|(id, name, token)| building_link(&id, name, token)))
+        })
+    }
+
     /// The building a link token opens, with its name; `None` for an unknown token.
     pub fn elink_building(&self, token: &str) -> Result<Option<(BuildingId, String)>, StoreError> {
         self.with_conn(|conn| {
@@ -261,6 +293,24 @@ impl SqliteStore {
             status_of(reference, filed_at, case_id, doc_bytes(conn, case_id.into())?).map(Some)
         })
     }
+}
+
+/// Every link with its building (the same text in both dialects).
+pub(super) const LINKS_SQL: &str =
+    "SELECT b.id, b.name, l.token FROM elink_links l JOIN buildings b ON b.id = l.building";
+
+/// A listed link from its stored columns.
+pub(super) fn building_link(id: &str, building_name: String, token: String) -> Result<BuildingLink, StoreError> {
+    Ok(BuildingLink { building: parse_id(id)?, building_name, token })
+}
+
+/// The links by building name then id, in byte order whatever the database's collation.
+pub(super) fn links_in_order(
+    links: impl Iterator<Item = Result<BuildingLink, StoreError>>,
+) -> Result<Vec<BuildingLink>, StoreError> {
+    let mut links: Vec<BuildingLink> = links.collect::<Result<_, _>>()?;
+    links.sort_by_cached_key(|l| (l.building_name.clone(), l.building.to_string()));
+    Ok(links)
 }
 
 /// The answer to a form whose nonce filed `reference` (with `phone`) before: the same

@@ -25,8 +25,9 @@ use crate::elink::ElinkStore;
 use crate::secrets;
 use crate::store::console_read::workers_of;
 use crate::store::elink::{
-    BuildingLink, CAP_WINDOW_MS, ELINK_ACCOUNT_NAME, ELINK_TOKEN_PREFIX, FileOutcome, HelpRequest, RequestStatus,
-    account_scopes_json, demo_nonce, help_case_push, new_reference, refusal, replayed, status_of,
+    BuildingLink, CAP_WINDOW_MS, ELINK_ACCOUNT_NAME, ELINK_TOKEN_PREFIX, FileOutcome, HelpRequest, LINKS_SQL,
+    RequestStatus, account_scopes_json, building_link, demo_nonce, help_case_push, links_in_order, new_reference,
+    refusal, replayed, status_of,
 };
 use crate::store::sqlite::parse_id;
 use crate::store::{AuthedDevice, PushLimits, StoreError};
@@ -76,6 +77,26 @@ impl PgStore {
             tx.query_one("SELECT token FROM elink_links WHERE building = $1", &[&building.to_string()])?.get(0);
         tx.commit()?;
         Ok(BuildingLink { building, building_name, token })
+    }
+
+    /// Revokes the building's link, as [`crate::store::SqliteStore::elink_revoke`] does; every
+    /// server process refuses its token from the commit on.
+    pub fn elink_revoke(&self, building: BuildingId) -> Result<bool, StoreError> {
+        let mut client = self.client()?;
+        let mut tx = client.transaction()?;
+        if tx.query_opt("SELECT 1 FROM buildings WHERE id = $1", &[&building.to_string()])?.is_none() {
+            return Err(StoreError::NotFound(format!("building {building}")));
+        }
+        let removed = tx.execute("DELETE FROM elink_links WHERE building = $1", &[&building.to_string()])?;
+        tx.commit()?;
+        Ok(removed > 0)
+    }
+
+    /// Every building's link, by building name then id, as SQLite lists them.
+    pub fn elink_links(&self) -> Result<Vec<BuildingLink>, StoreError> {
+        let mut client = self.client()?;
+        let rows = client.query(LINKS_SQL, &[])?;
+        links_in_order(rows.iter().map(|r| building_link(r.get(0), r.get(1), r.get(2))))
     }
 
     /// The building a link token opens, with its name; `None` for an unknown token.
