@@ -88,12 +88,25 @@ struct Live<B: Served> {
 
 impl<B: Served> Live<B> {
     fn new() -> Self {
-        let (place, admin) = B::fresh();
         // The demo's history ends at DEMO_NOW, over an hour ago: its requests take nothing
         // from a building's hourly cap.
-        admin.load_demo(DemoSize::Small, DEMO_SEED, DEMO_NOW);
+        Self::with(|admin| admin.load_demo(DemoSize::Small, DEMO_SEED, DEMO_NOW), None)
+    }
+
+    /// A store holding only the roster of `csv` (no e-link account), serving `building`.
+    fn with_roster(csv: &str, building: BuildingId) -> Self {
+        let import = |admin: &B| {
+            let summary = admin.import_csv_from(csv.as_bytes(), now_millis()).unwrap();
+            assert_eq!((summary.buildings, summary.staff), (1, 1));
+        };
+        Self::with(import, Some(building))
+    }
+
+    fn with(load: impl FnOnce(&B), building: Option<BuildingId>) -> Self {
+        let (place, admin) = B::fresh();
+        load(&admin);
         let demo = demo::generate(DemoSize::Small, DEMO_SEED, DEMO_NOW);
-        let building = demo.roster.buildings[0].id;
+        let building = building.unwrap_or(demo.roster.buildings[0].id);
         let token = admin.link(building, false).token;
         let demo_requests = admin.count_rows("elink_requests");
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -387,7 +400,53 @@ fn rotated_and_revoked_links_are_refused_and_the_links_are_listed<B: Served>() {
     assert_eq!(live.filed(), 1);
 }
 
+/// A street of one building and one grid worker, imported as a roster: no e-link account.
+const ROSTER_CSV: &str = "record_type,id,parent_id,name,phone,role,scopes,units,floors,rooms_per_floor,unit,room
+street,00000000-0000-4000-8000-000000000e01,,澜湖街道,,,,,,,,
+community,00000000-0000-4000-8000-000000000e11,00000000-0000-4000-8000-000000000e01,澜湖社区,,,,,,,,
+grid,00000000-0000-4000-8000-000000000e21,00000000-0000-4000-8000-000000000e11,澜湖社区第1网格,,,,,,,,
+building,00000000-0000-4000-8000-000000000e31,00000000-0000-4000-8000-000000000e21,澜湖印象3栋,,,,2,6,2,,
+staff,00000000-0000-4000-8000-000000000e41,,孙丽华,13907140002,grid-worker,grid:00000000-0000-4000-8000-000000000e21,,,,,
+";
+
+/// The first request of a grid creates its e-link account and the account's device, once;
+/// the worker's phone pulls both cases.
+fn a_grid_without_an_elink_account_gets_one_at_its_first_request<B: Served>() {
+    let building: BuildingId = "00000000-0000-4000-8000-000000000e31".parse().unwrap();
+    let live = Live::<B>::with_roster(ROSTER_CSV, building);
+    let base = live.serve(limits(), &[]);
+    let accounts = || {
+        let name = gridlink_shared::elink::ELINK_ACCOUNT_NAME;
+        live.admin.count_rows(&format!("users WHERE name = '{name}'"))
+    };
+    let devices = || live.admin.count_rows("devices WHERE token_hash LIKE 'elink:%'");
+    assert_eq!((accounts(), devices()), (0, 0));
+    let worker = Staff {
+        id: "00000000-0000-4000-8000-000000000e41".parse().unwrap(),
+        name: "孙丽华".into(),
+        role: gridlink_shared::Role::GridWorker,
+        phone: "13907140002".into(),
+        scopes: vec![gridlink_shared::Scope::Grid("00000000-0000-4000-8000-000000000e21".parse().unwrap())],
+        pledge: String::new(),
+    };
+    let mut phone = live.enroll(&base, &worker);
+    live.sync_all(&base, &mut phone);
+    for caller in ["13807316688", "13974120099"] {
+        let (status, page) = live.file(&base, caller, &live.nonce(&base, &live.token));
+        assert_eq!(status, 200, "{page}");
+        assert_eq!((accounts(), devices()), (1, 1), "one account and one device for the grid");
+    }
+    live.sync_all(&base, &mut phone);
+    let cases: Vec<CaseFile> =
+        phone.docs.values().filter_map(|doc| gridlink_shared::doc::read::<CaseFile>(doc).ok()).collect();
+    assert_eq!(cases.len(), 2, "both requests reach the worker's phone");
+    assert!(
+        cases.iter().all(|c| c.responsible().0 == worker.id && c.kind == CaseKind::Help(ServiceCategory::Utilities))
+    );
+}
+
 stories!(
+    a_grid_without_an_elink_account_gets_one_at_its_first_request,
     a_request_reaches_the_grid_workers_phone_and_its_status_follows_the_case,
     a_double_tap_files_one_case_and_a_spent_nonce_files_none,
     a_building_takes_no_more_than_its_hourly_cap,

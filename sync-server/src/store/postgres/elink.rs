@@ -12,8 +12,10 @@
 //! processes) finds the first one's committed row and answers its reference; under the grid
 //! lock the per-building hourly count is exact across processes, and the grid's e-link
 //! account and its device are created once. Both are taken before the push's own locks
-//! (documents, then log counters; `push.rs`), and no other transaction takes them, so the
-//! global lock order holds. The unique key on `elink_requests.nonce` is the last guard.
+//! (documents, then log counters; `push.rs`), and no other transaction takes them; a new
+//! account bumps the roster's reference version (the `meta` row) after those, as an import
+//! does, so the global lock order holds. The unique key on `elink_requests.nonce` is the last
+//! guard.
 
 use gridlink_shared::time::Millis;
 use gridlink_shared::{BuildingId, CaseId, DeviceId, GridId, Role, Staff, UserId, elink};
@@ -211,12 +213,16 @@ fn file_once(
     let Some(worker) = grid_workers(&mut tx, placement.grid)?.into_iter().next() else {
         return Ok(FileOutcome::NoGridWorker);
     };
-    let account = elink_account(&mut tx, placement.grid, now)?;
+    let (account, created) = elink_account(&mut tx, placement.grid, now)?;
     let device = elink_device(&mut tx, account.id, now)?;
     let (case_id, sync_request) = help_case_push(request, placement, &account, &worker, &device, now)?;
     let mut target = PgPush::new(&mut tx);
     target.lock_documents(std::iter::once(case_id.into()))?;
     let pushed = crate::store::push::execute(&mut target, &device, &sync_request, &PushLimits::default(), now)?;
+    if created {
+        // After the push's locks, as an import bumps it after its own: one order, no deadlock.
+        roster::bump_reference_version(&mut tx)?;
+    }
     if let Some(message) = refusal(&pushed) {
         // The refusal row is kept, as for a phone.
         tx.commit()?;
@@ -261,22 +267,23 @@ fn grid_workers(client: &mut impl GenericClient, grid: GridId) -> Result<Vec<(Us
 }
 
 /// The grid's e-link account, created on first use, found as SQLite finds it (by name, role
-/// and scopes), so a demo roster's or a migrated store's accounts are reused.
-fn elink_account(tx: &mut Transaction<'_>, grid: GridId, now: Millis) -> Result<Staff, StoreError> {
+/// and scopes), so a demo roster's or a migrated store's accounts are reused; and whether it
+/// was created now (the caller then bumps the roster's reference version).
+fn elink_account(tx: &mut Transaction<'_>, grid: GridId, now: Millis) -> Result<(Staff, bool), StoreError> {
     let found = tx.query_opt(
         "SELECT id FROM users WHERE name = $1 AND role = $2 AND scopes = $3 ORDER BY created_at, id LIMIT 1",
         &[&ELINK_ACCOUNT_NAME, &Role::Volunteer.code(), &account_scopes_json(grid)?],
     )?;
-    let id = match found {
-        Some(row) => parse_id(row.get::<_, &str>(0))?,
+    let (id, created) = match found {
+        Some(row) => (parse_id(row.get::<_, &str>(0))?, false),
         None => {
             let staff = elink::elink_account(UserId::new(), grid);
             roster::insert_staff(tx, &staff, now)?;
-            roster::bump_reference_version(tx)?;
-            staff.id
+            (staff.id, true)
         }
     };
-    load_staff(tx, id)?.ok_or_else(|| StoreError::Backend("the e-link account vanished".into()))
+    let staff = load_staff(tx, id)?.ok_or_else(|| StoreError::Backend("the e-link account vanished".into()))?;
+    Ok((staff, created))
 }
 
 /// The e-link account's device (the newest not revoked), created on first use, with a token
