@@ -240,7 +240,8 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The routes of a server whose store cannot serve the e-link: every `/e/` path answers 503
-/// with a Chinese page saying so (the e-link is not yet available on PostgreSQL).
+/// with a Chinese page saying so (a server state built without an e-link store,
+/// `AppState::sync_only`).
 pub fn unavailable_router() -> Router<AppState> {
     Router::new()
         .route("/e/{*rest}", axum::routing::any(|| async { ElinkError::Unavailable }))
@@ -282,7 +283,7 @@ enum ElinkError {
     TooMany,
     TooLarge,
     Internal(String),
-    /// The server's database (PostgreSQL, for now) does not hold the e-link's tables.
+    /// The server was started without an e-link store.
     Unavailable,
 }
 
@@ -305,7 +306,7 @@ impl IntoResponse for ElinkError {
             ElinkError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "暂未开通",
-                "本服务器使用 PostgreSQL 数据库，楼栋e通暂不支持（not yet available on PostgreSQL）。请直接联系社区。",
+                "本服务器未开通楼栋e通（the residents' e-link is not served here）。请直接联系社区。",
             ),
             ElinkError::Internal(detail) => {
                 tracing::error!(%detail, "e-link request failed");
