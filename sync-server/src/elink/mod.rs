@@ -10,11 +10,11 @@
 //!
 //! Everything here is hostile input from the open internet, so, in this order, before any
 //! work: the token must look like one (32 hex) and name a building, the client address must
-//! be under its rate limit (the client is the TCP peer, or behind a trusted reverse proxy the
-//! address it forwards, see [`client_address`]; in memory: the count is a courtesy to the server, not a security
-//! property, and a restart forgetting it costs nothing; the per-building cap on *filed*
-//! requests is counted in the database), the body is read up to [`BODY_MAX`] bytes and at
-//! most [`FIELDS_MAX`] fields. No cookie is read or set, so a console session in the same
+//! be under its rate limit (the client is the TCP peer, or behind a trusted reverse proxy
+//! the address it forwards, see [`client_address`]; in memory: the count is a courtesy to
+//! the server, not a security property, and a restart forgetting it costs nothing; the
+//! per-building cap on *filed* requests is counted in the database), the body is read up to
+//! [`BODY_MAX`] bytes and at most [`FIELDS_MAX`] fields. No cookie is read or set, so a console session in the same
 //! browser is never honoured here; the form needs no CSRF token because it acts for nobody:
 //! a forged post files a request like any other and is counted by the same limits. The
 //! nonce makes a double tap or a refresh of the receipt file one case.

@@ -85,7 +85,7 @@ pub struct HelpRequest {
     pub nonce: String,
 }
 
-/// The result of [`SqliteStore::elink_file`].
+/// The result of filing a request ([`SqliteStore::elink_file`], `PgStore::elink_file`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileOutcome {
     /// A new case; the resident's reference number.
