@@ -141,22 +141,8 @@ impl AppState {
         }
     }
 
-    /// The state of a server whose store serves the phones and the console but not (yet) the
-    /// residents' e-link: `/e/` answers 503.
-    pub fn without_elink(store: impl Store + ConsoleStore) -> Self {
-        let store = Arc::new(store);
-        AppState {
-            console: Console::new(store.clone()),
-            elink: crate::elink::Elink::unavailable(),
-            store,
-            limits: Limits::default(),
-            enroll_throttle: Arc::default(),
-            health_check: Arc::new(Semaphore::new(1)),
-        }
-    }
-
     /// The state of a server that serves only the phones' API (`/v1/...`, `/healthz`) from
-    /// `store`: `/console` and `/e/` answer 503 "not yet available on PostgreSQL".
+    /// `store`: `/console` and `/e/` answer 503 pages saying so.
     pub fn sync_only(store: impl Store) -> Self {
         AppState {
             store: Arc::new(store),

@@ -3,11 +3,12 @@
 //! Every command takes exactly one of `--data DIR` (embedded SQLite) and `--database URL`
 //! (PostgreSQL). Admin commands open the same SQLite file as a running `serve` (WAL + busy
 //! timeout), so they work while the server runs. On PostgreSQL, `init`, `serve` (the phones'
-//! API only), `import`, `roster`, `audit`, `check [--repair]`, `compact`, `user
+//! API, the web console and the residents' e-link), `import`, `roster`, `audit`, `check
+//! [--repair]`, `compact`, `export`, `building link|links`, `user
 //! add|code|set-scopes|list|password` and `device list|revoke|wipe|recovery-key` work, each on
-//! the same backend-neutral store code as on SQLite and printing the same; `export` and
-//! `building link` (the console's and the e-link's) answer that they are not yet available
-//! there. `migrate --data DIR --to URL` moves an embedded store into an empty
+//! the same backend-neutral store code as on SQLite and printing the same. `serve
+//! --trusted-proxy ADDR` reads the e-link's client address from `X-Forwarded-For` on
+//! connections from that proxy only. `migrate --data DIR --to URL` moves an embedded store into an empty
 //! PostgreSQL database, verified, so its phones keep syncing without a new enrolment.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -52,18 +53,6 @@ struct DataDir {
 }
 
 impl DataDir {
-    /// The SQLite store, for the commands that have no PostgreSQL version yet.
-    fn sqlite(&self) -> anyhow::Result<SqliteStore> {
-        match (&self.data, &self.database) {
-            (Some(data), _) => open(data),
-            (None, _) => bail!(
-                "this command is not yet available on PostgreSQL (--database); it needs --data DIR. \
-                 On PostgreSQL: init, serve, import, roster, audit, check, compact, export, \
-                 user add|code|set-scopes|list|password, device list|revoke|wipe|recovery-key"
-            ),
-        }
-    }
-
     /// Either store, for the commands that work on both.
     fn admin(&self) -> anyhow::Result<Admin> {
         match (&self.data, &self.database) {
@@ -141,6 +130,13 @@ enum Command {
         /// Keep processes × N under the database's `max_connections`. Ignored with --data.
         #[arg(long, value_name = "N", default_value_t = default_db_pool())]
         db_pool: NonZeroUsize,
+        /// A reverse proxy in front of this server (repeatable; an IP address, e.g. 127.0.0.1
+        /// for nginx on the same machine). Only for requests whose TCP peer is one of these is
+        /// the client address taken from `X-Forwarded-For` (the right-most address that is not
+        /// a trusted proxy), for the residents' e-link's per-address limits; from anyone else
+        /// the header is ignored, since a phone or browser can write anything there.
+        #[arg(long = "trusted-proxy", value_name = "ADDR")]
+        trusted_proxies: Vec<String>,
     },
     /// Print the roster: communities, grids, buildings and household counts.
     Roster {
@@ -312,6 +308,21 @@ enum BuildingCommand {
         /// Replace the building's token: the old URL and QR code stop working.
         #[arg(long)]
         rotate: bool,
+        /// Withdraw the building's link: its URL and QR code stop working and nothing replaces
+        /// them until `building link` is run again.
+        #[arg(long, conflicts_with_all = ["rotate", "qr"])]
+        revoke: bool,
+    },
+    /// List every building's e-link URL (one line each: building name, id, URL).
+    Links {
+        #[command(flatten)]
+        data: DataDir,
+        /// How residents reach this server, e.g. `https://grid.example.cn`
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        base_url: String,
+        /// Print JSON (`building`, `name`, `url` per link) instead.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -466,14 +477,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             println!("init took {} ms", started.elapsed().as_millis());
         }
-        Command::Serve { data, listen, max_connections, db_pool, tls_cert, tls_key } => {
+        Command::Serve { data, listen, max_connections, db_pool, tls_cert, tls_key, trusted_proxies } => {
+            let trusted_proxies = parse_trusted_proxies(&trusted_proxies)?;
             // Certificate problems are reported before anything listens.
             let tls = match (tls_cert, tls_key) {
                 (Some(cert), Some(key)) => Some(gridlink_sync_server::tls::load(&cert, &key)?),
                 _ => None,
             };
             let limits = Limits { max_connections: max_connections.get(), ..Limits::default() };
-            serve(&data, db_pool, listen, limits, tls)?
+            serve(&data, db_pool, listen, limits, tls, trusted_proxies)?
         }
         Command::Roster { data, json } => {
             let report = both!(&data.admin()?, roster_report())?;
@@ -499,8 +511,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User { command } => user(command)?,
         Command::Device { command } => device(command)?,
-        Command::Building { command: BuildingCommand::Link { data, building, base_url, qr, rotate } } => {
-            let link = data.sqlite()?.elink_link(building, rotate, now_millis())?;
+        Command::Building { command: BuildingCommand::Link { data, building, revoke: true, .. } } => {
+            if both!(&data.admin()?, elink_revoke(building))? {
+                println!(
+                    "revoked the e-link of building {building}: its URL and QR code no longer work; \
+                     `building link` makes a new one"
+                );
+            } else {
+                println!("building {building} had no e-link; nothing to revoke");
+            }
+        }
+        Command::Building { command: BuildingCommand::Links { data, base_url, json } } => {
+            let links = both!(&data.admin()?, elink_links())?;
+            let url = |link| gridlink_sync_server::elink::link_url(&base_url, link);
+            if json {
+                let rows: Vec<serde_json::Value> = links
+                    .iter()
+                    .map(|l| serde_json::json!({ "building": l.building, "name": l.building_name, "url": url(l) }))
+                    .collect();
+                print_json(&rows)?;
+            } else {
+                for link in &links {
+                    println!("{} building:{} {}", link.building_name, link.building, url(link));
+                }
+            }
+        }
+        Command::Building {
+            command: BuildingCommand::Link { data, building, base_url, qr, rotate, revoke: false },
+        } => {
+            let link = both!(&data.admin()?, elink_link(building, rotate, now_millis()))?;
             let url = gridlink_sync_server::elink::link_url(&base_url, &link);
             if let Some(file) = qr {
                 let png = gridlink_sync_server::elink::qr::png(&url)?;
@@ -910,21 +949,38 @@ fn default_db_pool() -> NonZeroUsize {
     NonZeroUsize::new(gridlink_sync_server::store::postgres::DEFAULT_POOL_SIZE).unwrap_or(NonZeroUsize::MIN)
 }
 
+/// The `--trusted-proxy` values as addresses; a value that is not one (a network, a name, a
+/// port) is refused with its text, before anything listens.
+fn parse_trusted_proxies(values: &[String]) -> anyhow::Result<Vec<std::net::IpAddr>> {
+    values
+        .iter()
+        .map(|value| {
+            value.trim().parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "--trusted-proxy '{}' is not an IP address; give each proxy's address (e.g. 127.0.0.1 or \
+                     ::1), one --trusted-proxy per proxy, without a port or a /prefix",
+                    value.escape_debug()
+                )
+            })
+        })
+        .collect()
+}
+
 fn serve(
     data: &DataDir,
     db_pool: NonZeroUsize,
     listen: SocketAddr,
     limits: Limits,
     tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
+    trusted_proxies: Vec<std::net::IpAddr>,
 ) -> anyhow::Result<()> {
     // Opened (and, on PostgreSQL, migrated) before the runtime starts: the PostgreSQL
     // client blocks, and a bad URL or a newer schema is reported before anything listens.
     let (state, source) = match (&data.data, &data.database) {
         (Some(dir), _) => (AppState::new(open(dir)?), dir.display().to_string()),
-        (None, Some(url)) => (
-            AppState::without_elink(open_pg(url)?.with_pool_size(db_pool.get())),
-            format!("PostgreSQL, pool of {db_pool}"),
-        ),
+        (None, Some(url)) => {
+            (AppState::new(open_pg(url)?.with_pool_size(db_pool.get())), format!("PostgreSQL, pool of {db_pool}"))
+        }
         (None, None) => bail!("give --data DIR or --database URL"),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -937,10 +993,11 @@ fn serve(
         writeln!(stdout, "listening on {scheme}://{addr}")?;
         stdout.flush()?;
         tracing::info!(%addr, data = %source, max_connections = limits.max_connections, scheme, "serving");
-        if !state.elink.is_available() {
-            tracing::warn!("the residents' e-link is not yet served from PostgreSQL: /e/ answers 503");
+        if !trusted_proxies.is_empty() {
+            tracing::info!(?trusted_proxies, "X-Forwarded-For is read from these proxies only");
         }
-        let state = state.with_limits(limits);
+        let mut state = state.with_limits(limits);
+        state.elink = state.elink.clone().with_trusted_proxies(trusted_proxies);
         match tls {
             Some(tls) => gridlink_sync_server::serve_tls(listener, state, tls, shutdown_signal()).await?,
             None => gridlink_sync_server::serve(listener, state, shutdown_signal()).await?,

@@ -1,10 +1,10 @@
 //! Sync stories over real HTTP on 127.0.0.1, against both backends: the real router served
-//! by `gridlink_sync_server::serve` over SQLite (`AppState::new`) and over PostgreSQL
-//! (`AppState::sync_only`, as `serve --database` runs it). Enrolment, first sync, a visit
+//! by `gridlink_sync_server::serve` over SQLite and over PostgreSQL (`AppState::new`, as
+//! `serve` runs it on either). Enrolment, first sync, a visit
 //! crossing from one phone to another, a refused write, revocation, remote wipe, mutated
 //! (hostile) sync requests that never get a 5xx nor store what a fresh phone cannot load; and, on
-//! PostgreSQL, the 503 pages of the console and the e-link, and the enrolment throttle shared
-//! by two server processes.
+//! PostgreSQL, the console and the e-link mounted as on SQLite, and the enrolment throttle
+//! shared by two server processes.
 
 #[path = "common/backends.rs"]
 mod backends;
@@ -60,7 +60,7 @@ impl Served for SqliteStore {
 
 impl Served for PgStore {
     fn state(self) -> AppState {
-        AppState::sync_only(self)
+        AppState::new(self)
     }
     fn wipe(&self, device: DeviceId) -> Result<bool, StoreError> {
         self.wipe_device(device, now_millis())
@@ -337,25 +337,21 @@ stories!(
     a_revoked_device_and_a_wiped_one_are_refused_over_http,
 );
 
-/// `serve --database` mounts no console and no e-link: their paths answer 503 pages that say
-/// so, while the phones' API serves.
+/// `serve --database` mounts the console and the e-link as `serve --data` does (their stories
+/// on PostgreSQL: `console_store_backends.rs`, `elink_backends.rs`, `tests/console_district.rs`).
 #[test]
-fn on_postgresql_the_console_and_the_elink_answer_503_not_yet_available() {
+fn on_postgresql_the_console_and_the_elink_are_served() {
     let live = Live::<PgStore>::start();
-    let (status, page) = live.runtime.block_on(async {
-        let r = live.client.get(format!("{}/console?lang=en", live.base)).send().await.unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    });
-    assert_eq!(status, 503);
-    assert!(page.contains("not yet available on PostgreSQL"), "{page}");
-    for path in ["/console", "/console/login", "/console/admin/users"] {
-        let (status, page) = live.get(path);
-        assert_eq!(status, 503, "{path}");
-        assert!(page.contains("PostgreSQL") && page.contains("暂不支持"), "{path}: {page}");
-    }
+    let (status, page) = live.get("/console/login?lang=en");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Gridlink console") && page.contains(r#"name="csrf""#), "{page}");
+    // Signed out: redirected (and followed) to the login form.
+    let (status, page) = live.get("/console/admin/users");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(r#"action="/console/login""#), "{page}");
     let (status, page) = live.get("/e/0123456789abcdef0123456789abcdef");
-    assert_eq!(status, 503);
-    assert!(page.contains("not yet available on PostgreSQL"), "{page}");
+    assert_eq!(status, 404, "the e-link serves: an unknown token is its neutral 404");
+    assert!(page.contains("链接无效"), "{page}");
     assert_eq!(live.get("/healthz"), (200, "ok".into()));
     let (status, _) = live.get("/v1/nothing");
     assert_eq!(status, 404);

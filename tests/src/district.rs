@@ -461,7 +461,9 @@ http {{
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $remote_addr;
+            # As docs/deploy.md section 7: the client's address appended to what it sent;
+            # the servers read it only with --trusted-proxy (tests/elink_nginx.rs).
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_connect_timeout 2s;
             # The server answers or times out a request within 60 s itself.
             proxy_read_timeout 75s;

@@ -73,12 +73,12 @@ impl ConsoleError {
         ConsoleError::new(StatusCode::PAYLOAD_TOO_LARGE, "提交的内容过长。", "What was sent is too long.")
     }
 
-    /// 503: this server's database (PostgreSQL, for now) does not hold the console's tables.
+    /// 503: this server serves the phones' API only (`AppState::sync_only`), not the console.
     pub fn unavailable() -> Self {
         ConsoleError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "此服务器使用 PostgreSQL 数据库，网页控制台暂不支持（尚未提供）。手机同步不受影响。",
-            "The web console is not yet available on PostgreSQL, which this server uses. Phone sync works as usual.",
+            "此服务器未开启网页控制台。手机同步不受影响。",
+            "This server does not serve the web console. Phone sync works as usual.",
         )
     }
 

@@ -115,7 +115,7 @@ pub fn unavailable_router() -> Router<AppState> {
     Router::new().route(PREFIX, any(unavailable)).route("/console/{*rest}", any(unavailable))
 }
 
-/// 503: the web console is not available on this server's database (PostgreSQL, for now).
+/// 503: this server does not serve the web console.
 pub async fn unavailable() -> ConsoleError {
     ConsoleError::unavailable()
 }
@@ -176,7 +176,7 @@ impl Default for ConsolePolicy {
 /// Lives in [`AppState::console`].
 #[derive(Clone)]
 pub struct Console {
-    /// `None` on a backend without the console's tables (PostgreSQL, for now): every page
+    /// `None` on a server that serves the phones' API only: every page
     /// answers 503 (see [`unavailable`]).
     store: Option<Arc<dyn ConsoleStore>>,
     policy: ConsolePolicy,
@@ -202,7 +202,7 @@ impl Console {
         }
     }
 
-    /// The console of a store that cannot serve it (PostgreSQL, for now).
+    /// The console of a server that serves the phones' API only (`AppState::sync_only`).
     pub fn unavailable() -> Self {
         let policy = ConsolePolicy::default();
         Console {

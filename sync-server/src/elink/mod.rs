@@ -10,15 +10,17 @@
 //!
 //! Everything here is hostile input from the open internet, so, in this order, before any
 //! work: the token must look like one (32 hex) and name a building, the client address must
-//! be under its rate limit (in memory: the count is a courtesy to the server, not a security
-//! property, and a restart forgetting it costs nothing; the per-building cap on *filed*
-//! requests is counted in the database), the body is read up to [`BODY_MAX`] bytes and at
-//! most [`FIELDS_MAX`] fields. No cookie is read or set, so a console session in the same
+//! be under its rate limit (the client is the TCP peer, or behind a trusted reverse proxy
+//! the address it forwards, see [`client_address`]; in memory: the count is a courtesy to
+//! the server, not a security property, and a restart forgetting it costs nothing; the
+//! per-building cap on *filed* requests is counted in the database), the body is read up to
+//! [`BODY_MAX`] bytes and at most [`FIELDS_MAX`] fields. No cookie is read or set, so a console session in the same
 //! browser is never honoured here; the form needs no CSRF token because it acts for nobody:
 //! a forged post files a request like any other and is counted by the same limits. The
 //! nonce makes a double tap or a refresh of the receipt file one case.
 //!
-//! The case itself is written by [`SqliteStore::elink_file`] through the sync push path.
+//! The case itself is written by the store through the sync push path
+//! ([`SqliteStore::elink_file`], `PgStore::elink_file`).
 
 mod pages;
 pub mod qr;
@@ -62,6 +64,10 @@ pub const DESCRIPTION_MAX: usize = 500;
 pub const ROOM_MAX: usize = 20;
 /// Longest name, in characters.
 pub const NAME_MAX: usize = 20;
+
+/// `X-Forwarded-For` entries looked at at most, from the right (one per proxy hop in front of
+/// the server; more is a client padding the header).
+const FORWARDED_HOPS_MAX: usize = 16;
 
 /// Addresses remembered by the rate limiter at most; beyond that a new address is refused
 /// until old entries expire (fail closed rather than grow without bound).
@@ -140,9 +146,11 @@ impl ElinkStore for SqliteStore {
 /// The e-link's share of the server state.
 #[derive(Clone)]
 pub struct Elink {
-    /// `None` on a backend without the e-link's tables (PostgreSQL, for now).
+    /// `None` on a store that cannot serve the e-link.
     store: Option<Arc<dyn ElinkStore>>,
     pub limits: ElinkLimits,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`serve --trusted-proxy`).
+    trusted_proxies: Arc<[IpAddr]>,
     posts: Arc<Mutex<AddressWindows>>,
     lookups: Arc<Mutex<AddressWindows>>,
 }
@@ -155,12 +163,25 @@ impl std::fmt::Debug for Elink {
 
 impl Elink {
     pub fn new(store: Arc<dyn ElinkStore>) -> Self {
-        Elink { store: Some(store), limits: ElinkLimits::default(), posts: Arc::default(), lookups: Arc::default() }
+        Elink { store: Some(store), ..Self::unavailable() }
     }
 
-    /// The e-link of a store that cannot serve it (PostgreSQL, for now).
+    /// The e-link of a store that cannot serve it: `/e/` answers 503.
     pub fn unavailable() -> Self {
-        Elink { store: None, limits: ElinkLimits::default(), posts: Arc::default(), lookups: Arc::default() }
+        Elink {
+            store: None,
+            limits: ElinkLimits::default(),
+            trusted_proxies: Arc::new([]),
+            posts: Arc::default(),
+            lookups: Arc::default(),
+        }
+    }
+
+    /// Takes the client address from `X-Forwarded-For` when the TCP peer is one of `proxies`
+    /// (see [`client_address`]); without any, the header is ignored.
+    pub fn with_trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpAddr>) -> Self {
+        self.trusted_proxies = proxies.into_iter().map(|ip| ip.to_canonical()).collect();
+        self
     }
 
     /// Whether the store serves the e-link; if not, `/e/` answers [`unavailable_router`]'s page.
@@ -219,7 +240,8 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The routes of a server whose store cannot serve the e-link: every `/e/` path answers 503
-/// with a Chinese page saying so (the e-link is not yet available on PostgreSQL).
+/// with a Chinese page saying so (a server state built without an e-link store,
+/// `AppState::sync_only`).
 pub fn unavailable_router() -> Router<AppState> {
     Router::new()
         .route("/e/{*rest}", axum::routing::any(|| async { ElinkError::Unavailable }))
@@ -261,7 +283,7 @@ enum ElinkError {
     TooMany,
     TooLarge,
     Internal(String),
-    /// The server's database (PostgreSQL, for now) does not hold the e-link's tables.
+    /// The server was started without an e-link store.
     Unavailable,
 }
 
@@ -284,7 +306,7 @@ impl IntoResponse for ElinkError {
             ElinkError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "暂未开通",
-                "本服务器使用 PostgreSQL 数据库，楼栋e通暂不支持（not yet available on PostgreSQL）。请直接联系社区。",
+                "本服务器未开通楼栋e通（the residents' e-link is not served here）。请直接联系社区。",
             ),
             ElinkError::Internal(detail) => {
                 tracing::error!(%detail, "e-link request failed");
@@ -308,14 +330,52 @@ async fn building_of(state: &AppState, token: &str) -> Result<(BuildingId, Strin
         .ok_or(ElinkError::NotFound)
 }
 
-/// The client's address (the TCP peer; behind a reverse proxy, the proxy's). `None` in
-/// in-process tests that set none: they then share one bucket.
-fn client_of(request: &Request) -> IpAddr {
-    request
+/// The client's address for the rate limits: the TCP peer's, or behind a trusted proxy the one
+/// it forwards. `0.0.0.0` in in-process tests that set no peer: they then share one bucket.
+fn client_of(elink: &Elink, request: &Request) -> IpAddr {
+    let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    client_address(peer, request.headers(), &elink.trusted_proxies)
+}
+
+/// The client behind `peer`. Only when `peer` is a `trusted` proxy is `X-Forwarded-For` read
+/// (anyone else can write anything there): its entries from the right, each appended by a
+/// proxy in front of us, skipping our own trusted proxies; the first address not trusted is
+/// the client as the nearest trusted proxy saw it, and whatever stands left of it came from
+/// the client and is ignored. A header that is not text, an entry that is not an IP address
+/// before the client is found, or no header at all: the peer's address (never a panic).
+/// Addresses compare canonically (`::ffff:10.0.0.1` is `10.0.0.1`).
+pub fn client_address(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    let peer = peer.to_canonical();
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|t| t.to_canonical() == *ip);
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut values = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        match value.to_str() {
+            Ok(text) => values.push(text),
+            Err(_) => return peer,
+        }
+    }
+    // Several header lines read as one list, in order (RFC 9110, 5.3).
+    let mut nearest = None;
+    for entry in values.iter().rev().flat_map(|v| v.rsplit(',')).take(FORWARDED_HOPS_MAX) {
+        let Ok(ip) = entry.trim().parse::<IpAddr>() else {
+            tracing::debug!(%peer, "malformed X-Forwarded-For from a trusted proxy; counting the proxy");
+            return peer;
+        };
+        let ip = ip.to_canonical();
+        if !is_trusted(&ip) {
+            return ip;
+        }
+        nearest = Some(ip);
+    }
+    // Every hop looked at is a proxy of ours: the farthest of them sent the request.
+    nearest.unwrap_or(peer)
 }
 
 /// The body as at most [`FIELDS_MAX`] form pairs, read up to [`BODY_MAX`] bytes.
@@ -459,7 +519,7 @@ async fn file_request(
     request: Request,
 ) -> Result<Response, ElinkError> {
     let (building, building_name) = building_of(&state, &token).await?;
-    let client = client_of(&request);
+    let client = client_of(&state.elink, &request);
     let limits = state.elink.limits;
     if !lock(&state.elink.posts).allow(client, limits.posts_per_address, limits.window, Instant::now()) {
         tracing::warn!(%client, "e-link posts throttled");
@@ -522,7 +582,7 @@ async fn status_lookup(
     request: Request,
 ) -> Result<Response, ElinkError> {
     let (building, building_name) = building_of(&state, &token).await?;
-    let client = client_of(&request);
+    let client = client_of(&state.elink, &request);
     let limits = state.elink.limits;
     if !lock(&state.elink.lookups).allow(client, limits.lookups_per_address, limits.window, Instant::now()) {
         tracing::warn!(%client, "e-link status lookups throttled");
@@ -580,6 +640,49 @@ mod tests {
         let body: String = (0..1000).map(|i| format!("f{i}=x&")).collect();
         assert_eq!(form_urlencoded_pairs(body.as_bytes()).len(), FIELDS_MAX);
         assert_eq!(form_urlencoded_pairs(b"name=%E7%8E%8B&phone=1").first().unwrap().1, "王");
+    }
+
+    fn forwarded(values: &[&[u8]]) -> axum::http::HeaderMap {
+        let mut headers = axum::http::HeaderMap::new();
+        for value in values {
+            headers.append("x-forwarded-for", HeaderValue::from_bytes(value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn the_forwarded_client_is_the_rightmost_untrusted_hop_of_a_trusted_peer_only() {
+        let proxy = IpAddr::from([127, 0, 0, 1]);
+        let inner = IpAddr::from([10, 0, 0, 2]);
+        let trusted = [proxy, inner];
+        let phone = IpAddr::from([36, 112, 8, 9]);
+        let at = |peer: IpAddr, values: &[&[u8]]| client_address(peer, &forwarded(values), &trusted);
+        assert_eq!(at(proxy, &[b"36.112.8.9"]), phone);
+        // A forged left part is the client's own text: ignored.
+        assert_eq!(at(proxy, &[b"1.2.3.4, 36.112.8.9"]), phone);
+        assert_eq!(at(proxy, &[b"garbage, 36.112.8.9"]), phone);
+        // Two proxies of ours in a row, as one header or two lines.
+        assert_eq!(at(proxy, &[b"36.112.8.9, 10.0.0.2"]), phone);
+        assert_eq!(at(proxy, &[b"36.112.8.9", b"10.0.0.2"]), phone);
+        // The v4-mapped form of a trusted peer is the same peer.
+        assert_eq!(at("::ffff:127.0.0.1".parse().unwrap(), &[b"36.112.8.9"]), phone);
+        assert_eq!(at(proxy, &[b"2408:8207:1::5"]), "2408:8207:1::5".parse::<IpAddr>().unwrap());
+        // Malformed where the client should be: the peer.
+        for bad in
+            [&b""[..], b"36.112.8.9,", b"36.112.8.9:443", b"unknown", b"36.112.8.999", b"\xff\xfe", b"1.2.3.4 5.6.7.8"]
+        {
+            assert_eq!(at(proxy, &[bad]), proxy, "{}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(at(proxy, &[b"36.112.8.9", &[0xe4, 0xb8, 0xad]]), proxy, "a line that is not text");
+        assert_eq!(client_address(proxy, &axum::http::HeaderMap::new(), &trusted), proxy, "no header");
+        // An overlong header: only its right end is read.
+        let padded = format!("{}36.112.8.9", "9.9.9.9, ".repeat(20_000));
+        assert_eq!(at(proxy, &[padded.as_bytes()]), phone);
+        let all_ours = format!("{}127.0.0.1", "10.0.0.2, ".repeat(100));
+        assert_eq!(at(proxy, &[all_ours.as_bytes()]), inner, "only proxies of ours: the farthest looked at");
+        // An untrusted peer's header is never read.
+        assert_eq!(at(phone, &[b"8.8.8.8"]), phone);
+        assert_eq!(client_address(proxy, &forwarded(&[b"8.8.8.8"]), &[]), proxy, "no trusted proxy at all");
     }
 
     #[test]

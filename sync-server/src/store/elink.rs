@@ -12,6 +12,14 @@
 //!
 //! `elink_requests` maps the resident's short reference number and phone number to the case,
 //! and the form's one-time nonce to the reference, so a double tap files one case.
+//!
+//! What both backends share lives here as plain functions: the outcome of a replayed nonce
+//! ([`replayed`]), the help case and the sync request that pushes it ([`help_case_push`]), the
+//! refusal among the acks ([`refusal`]), the resident's view of the case ([`status_of`]) and
+//! the e-link account's identity. Each backend keeps only its SQL and its locking: SQLite here
+//! (one `BEGIN IMMEDIATE` transaction excludes every other writer), PostgreSQL in
+//! `postgres/elink.rs` (advisory locks, so several server processes file one case per nonce
+//! and count one hourly cap).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,7 +33,7 @@ use gridlink_shared::{BuildingId, CaseFile, CaseId, CaseKind, GridId, UserId, do
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::console_read::grid_workers;
-use super::push::{doc_bytes, push};
+use super::push::{Pushed, doc_bytes, push};
 use super::sqlite::{load_staff, parse_id};
 use super::{AuthedDevice, PushLimits, SqliteStore, StoreError, roster};
 use crate::secrets;
@@ -77,7 +85,7 @@ pub struct HelpRequest {
     pub nonce: String,
 }
 
-/// The result of [`SqliteStore::elink_file`].
+/// The result of filing a request ([`SqliteStore::elink_file`], `PgStore::elink_file`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileOutcome {
     /// A new case; the resident's reference number.
@@ -105,6 +113,9 @@ pub struct RequestStatus {
     /// When the status last moved (the filing time if never).
     pub updated_at: Millis,
 }
+
+/// The window of the per-building cap on filed requests.
+pub const CAP_WINDOW_MS: Millis = 3_600_000;
 
 fn ensure_schema(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch(SCHEMA)?;
@@ -150,6 +161,38 @@ impl SqliteStore {
         })
     }
 
+    /// Revokes the building's link: its URL and QR code answer "链接无效" from now on, and the
+    /// next [`Self::elink_link`] makes a new one. False when it had none; `NotFound` when there
+    /// is no such building. Requests filed through it stay cases, and their residents look
+    /// them up through the building's next link (the lookup is per building).
+    pub fn elink_revoke(&self, building: BuildingId) -> Result<bool, StoreError> {
+        self.with_conn(|conn| {
+            ensure_schema(conn)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let exists: bool =
+                tx.query_row("SELECT EXISTS(SELECT 1 FROM buildings WHERE id = ?1)", [building.to_string()], |r| {
+                    r.get(0)
+                })?;
+            if !exists {
+                return Err(StoreError::NotFound(format!("building {building}")));
+            }
+            let removed = tx.execute("DELETE FROM elink_links WHERE building = ?1", [building.to_string()])?;
+            tx.commit()?;
+            Ok(removed > 0)
+        })
+    }
+
+    /// Every building's link, by building name then id.
+    pub fn elink_links(&self) -> Result<Vec<BuildingLink>, StoreError> {
+        self.with_conn(|conn| {
+            ensure_schema(conn)?;
+            let mut stmt = conn.prepare(LINKS_SQL)?;
+            let rows: Vec<(String, String, String)> =
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
+            links_in_order(rows.into_iter().map(|(id, name, token)| building_link(&id, name, token)))
+        })
+    }
+
     /// The building a link token opens, with its name; `None` for an unknown token.
     pub fn elink_building(&self, token: &str) -> Result<Option<(BuildingId, String)>, StoreError> {
         self.with_conn(|conn| {
@@ -184,71 +227,28 @@ impl SqliteStore {
                 })
                 .optional()?;
             if let Some((reference, phone)) = earlier {
-                return Ok(if phone == request.phone {
-                    FileOutcome::AlreadyFiled { reference }
-                } else {
-                    FileOutcome::NonceSpent
-                });
+                return Ok(replayed(reference, &phone, request));
             }
             let recent: u32 = tx.query_row(
                 "SELECT COUNT(*) FROM elink_requests WHERE building = ?1 AND created_at > ?2",
-                params![building.to_string(), now - 3_600_000],
+                params![building.to_string(), now - CAP_WINDOW_MS],
                 |r| r.get(0),
             )?;
             if recent >= per_building_hour {
                 return Ok(FileOutcome::BuildingBusy);
             }
             let placement = building_placement(&tx, building)?;
-            let Some((worker, worker_name)) = grid_workers(&tx, placement.grid)?.into_iter().next() else {
+            let Some(worker) = grid_workers(&tx, placement.grid)?.into_iter().next() else {
                 return Ok(FileOutcome::NoGridWorker);
             };
             let account = elink_account(&tx, placement.grid, now)?;
             let device = elink_device(&tx, account.id, now)?;
-            let actor =
-                hex::decode(&device.actor).map_err(|e| StoreError::Backend(format!("e-link device actor: {e}")))?;
-
-            let case_id = CaseId::new();
-            let title = elink::case_title(request.category, &request.room);
-            let description =
-                elink::case_description(&request.description, &request.name, &request.room, &request.phone);
-            let case = CaseFile::new(
-                case_id,
-                CaseKind::Help(request.category),
-                placement,
-                None,
-                &title,
-                &description,
-                (account.id, &account.name),
-                (worker, &worker_name),
-                now,
-            );
-            let mut automerge_doc =
-                doc::guarded("creating the help case", || doc::create(&case, ActorId::from(actor), now))
-                    .map_err(|e| StoreError::Backend(format!("building the e-link case: {e}")))?;
-            let changes: Vec<PushChange> = automerge_doc
-                .get_changes(&[])
-                .into_iter()
-                .map(|change| PushChange { doc: case_id.into(), bytes: change.raw_bytes().to_vec() })
-                .collect();
-            let sync_request = SyncRequest {
-                protocol: PROTOCOL_VERSION,
-                cursors: BTreeMap::new(),
-                changes,
-                page_bytes: None,
-                repair: Vec::new(),
-                reference_version: None,
-                device_time: now,
-                health: None,
-                verify: Vec::new(),
-            };
+            let (case_id, sync_request) = help_case_push(request, placement, &account, &worker, &device, now)?;
             let pushed = push(&tx, &device, &sync_request, &PushLimits::default(), now)?;
-            if let Some(refused) = pushed.acks.iter().find_map(|ack| match &ack.status {
-                AckStatus::Rejected { code, message } => Some(format!("{}: {message}", code.code())),
-                _ => None,
-            }) {
+            if let Some(message) = refusal(&pushed) {
                 // The refusal row is kept, as for a phone.
                 tx.commit()?;
-                return Ok(FileOutcome::Refused { message: refused });
+                return Ok(FileOutcome::Refused { message });
             }
             let reference = loop {
                 let candidate = new_reference();
@@ -290,25 +290,125 @@ impl SqliteStore {
                 .optional()?;
             let Some((case_id, filed_at)) = row else { return Ok(None) };
             let case_id: CaseId = parse_id(&case_id)?;
-            let bytes = doc_bytes(conn, case_id.into())?
-                .ok_or_else(|| StoreError::Backend(format!("e-link case {case_id} is missing")))?;
-            let automerge_doc = doc::guarded("loading the e-link case", || doc::load(&bytes))
-                .map_err(|e| StoreError::Backend(format!("e-link case {case_id} does not load: {e}")))?;
-            let case: CaseFile = doc::guarded("reading the e-link case", || doc::read(&automerge_doc))
-                .map_err(|e| StoreError::Backend(format!("e-link case {case_id} does not read: {e}")))?;
-            let history = case.status_history();
-            Ok(Some(RequestStatus {
-                reference: reference.to_string(),
-                category: match case.kind {
-                    CaseKind::Help(category) => Some(category),
-                    _ => None,
-                },
-                status: case.status(),
-                filed_at,
-                updated_at: history.last().map(|(action, _)| action.at).unwrap_or(filed_at),
-            }))
+            status_of(reference, filed_at, case_id, doc_bytes(conn, case_id.into())?).map(Some)
         })
     }
+}
+
+/// Every link with its building (the same text in both dialects).
+pub(super) const LINKS_SQL: &str =
+    "SELECT b.id, b.name, l.token FROM elink_links l JOIN buildings b ON b.id = l.building";
+
+/// A listed link from its stored columns.
+pub(super) fn building_link(id: &str, building_name: String, token: String) -> Result<BuildingLink, StoreError> {
+    Ok(BuildingLink { building: parse_id(id)?, building_name, token })
+}
+
+/// The links by building name then id, in byte order whatever the database's collation.
+pub(super) fn links_in_order(
+    links: impl Iterator<Item = Result<BuildingLink, StoreError>>,
+) -> Result<Vec<BuildingLink>, StoreError> {
+    let mut links: Vec<BuildingLink> = links.collect::<Result<_, _>>()?;
+    links.sort_by_cached_key(|l| (l.building_name.clone(), l.building.to_string()));
+    Ok(links)
+}
+
+/// The answer to a form whose nonce filed `reference` (with `phone`) before: the same
+/// receipt for the same phone (a double tap, a refresh), else the form again.
+pub(super) fn replayed(reference: String, phone: &str, request: &HelpRequest) -> FileOutcome {
+    if phone == request.phone { FileOutcome::AlreadyFiled { reference } } else { FileOutcome::NonceSpent }
+}
+
+/// The help case a request becomes, reported by the grid's e-link `account` with `worker`
+/// responsible (首问负责), and the sync request that pushes it as the account's `device`, as a
+/// phone would: the backend runs it through its push path.
+pub(super) fn help_case_push(
+    request: &HelpRequest,
+    placement: Placement,
+    account: &Staff,
+    worker: &(UserId, String),
+    device: &AuthedDevice,
+    now: Millis,
+) -> Result<(CaseId, SyncRequest), StoreError> {
+    let actor = hex::decode(&device.actor).map_err(|e| StoreError::Backend(format!("e-link device actor: {e}")))?;
+    let case_id = CaseId::new();
+    let title = elink::case_title(request.category, &request.room);
+    let description = elink::case_description(&request.description, &request.name, &request.room, &request.phone);
+    let case = CaseFile::new(
+        case_id,
+        CaseKind::Help(request.category),
+        placement,
+        None,
+        &title,
+        &description,
+        (account.id, &account.name),
+        (worker.0, &worker.1),
+        now,
+    );
+    let mut automerge_doc = doc::guarded("creating the help case", || doc::create(&case, ActorId::from(actor), now))
+        .map_err(|e| StoreError::Backend(format!("building the e-link case: {e}")))?;
+    let changes: Vec<PushChange> = automerge_doc
+        .get_changes(&[])
+        .into_iter()
+        .map(|change| PushChange { doc: case_id.into(), bytes: change.raw_bytes().to_vec() })
+        .collect();
+    let sync_request = SyncRequest {
+        protocol: PROTOCOL_VERSION,
+        cursors: BTreeMap::new(),
+        changes,
+        page_bytes: None,
+        repair: Vec::new(),
+        reference_version: None,
+        device_time: now,
+        health: None,
+        verify: Vec::new(),
+    };
+    Ok((case_id, sync_request))
+}
+
+/// The first change of the case the push path refused, as `code: message`.
+pub(super) fn refusal(pushed: &Pushed) -> Option<String> {
+    pushed.acks.iter().find_map(|ack| match &ack.status {
+        AckStatus::Rejected { code, message } => Some(format!("{}: {message}", code.code())),
+        _ => None,
+    })
+}
+
+/// What the resident may see of the request filed at `filed_at` as case `case_id`, from the
+/// case's stored `bytes`. A missing or unreadable case is a fault, never a half answer.
+pub(super) fn status_of(
+    reference: &str,
+    filed_at: Millis,
+    case_id: CaseId,
+    bytes: Option<Vec<u8>>,
+) -> Result<RequestStatus, StoreError> {
+    let bytes = bytes.ok_or_else(|| StoreError::Backend(format!("e-link case {case_id} is missing")))?;
+    let automerge_doc = doc::guarded("loading the e-link case", || doc::load(&bytes))
+        .map_err(|e| StoreError::Backend(format!("e-link case {case_id} does not load: {e}")))?;
+    let case: CaseFile = doc::guarded("reading the e-link case", || doc::read(&automerge_doc))
+        .map_err(|e| StoreError::Backend(format!("e-link case {case_id} does not read: {e}")))?;
+    let history = case.status_history();
+    Ok(RequestStatus {
+        reference: reference.to_string(),
+        category: match case.kind {
+            CaseKind::Help(category) => Some(category),
+            _ => None,
+        },
+        status: case.status(),
+        filed_at,
+        updated_at: history.last().map(|(action, _)| action.at).unwrap_or(filed_at),
+    })
+}
+
+/// The `scopes` column of a grid's e-link account, by which it is found on either backend.
+pub(super) fn account_scopes_json(grid: GridId) -> Result<String, StoreError> {
+    Ok(serde_json::to_string(&vec![Scope::Grid(grid)])?)
+}
+
+/// The nonce a demo request is stored with: `demo:` and the reference, which no form's nonce
+/// (32 hex characters) can equal.
+pub(super) fn demo_nonce(reference: &str) -> String {
+    format!("demo:{reference}")
 }
 
 /// Stores a demo's e-link requests (`DemoData::elink_requests`) beside their cases, so the
@@ -329,7 +429,7 @@ pub(super) fn insert_demo_requests(
     for request in requests.iter().filter(|r| cases.contains(&r.case)) {
         insert.execute(params![
             request.reference,
-            format!("demo:{}", request.reference),
+            demo_nonce(&request.reference),
             request.building.to_string(),
             request.case.to_string(),
             request.phone,
@@ -362,7 +462,7 @@ fn building_placement(conn: &Connection, building: BuildingId) -> Result<Placeme
 /// nothing more) whose only scope is the grid. A demo roster brings these rows already
 /// (`gridlink_shared::elink::elink_account`): the lookup finds them by name, role and scopes.
 fn elink_account(conn: &Connection, grid: GridId, now: Millis) -> Result<Staff, StoreError> {
-    let scopes = serde_json::to_string(&vec![Scope::Grid(grid)])?;
+    let scopes = account_scopes_json(grid)?;
     let found: Option<String> = conn
         .query_row(
             "SELECT id FROM users WHERE name = ?1 AND role = ?2 AND scopes = ?3 ORDER BY created_at LIMIT 1",

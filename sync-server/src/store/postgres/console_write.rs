@@ -47,7 +47,7 @@ pub(super) fn server_device(
 ) -> Result<AuthedDevice, StoreError> {
     let found = client.query_opt(
         "SELECT id FROM devices WHERE user_id = $1 AND revoked_at IS NULL AND token_hash LIKE $2
-         ORDER BY created_at DESC LIMIT 1",
+         ORDER BY created_at DESC, id LIMIT 1",
         &[&user.to_string(), &format!("{prefix}%")],
     )?;
     let device: DeviceId = match found {

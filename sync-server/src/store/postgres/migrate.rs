@@ -11,9 +11,10 @@
 //! log entries from, is set to each scope's head as SQLite computes it (last entry or
 //! compaction point), so the numbering continues after the copied entries. The console's
 //! passwords, login throttle and sessions go over too, so supervisors keep their passwords and
-//! stay signed in. Tables only SQLite has (the e-link's) are reported as not copied, with the
-//! reason, never skipped silently; so are the supervisors' query rows and facts, which
-//! PostgreSQL rebuilds from the copied documents when a server first opens the database.
+//! stay signed in, and so do the e-link's building links and request references, so printed
+//! QR codes keep working. The supervisors' query rows and facts are reported as not copied,
+//! with the reason: PostgreSQL rebuilds them from the copied documents when a server first
+//! opens the database.
 //!
 //! The copy is one PostgreSQL transaction (all or nothing) written with binary `COPY` in
 //! batches while the SQLite rows are streamed from one read snapshot, so memory stays bounded
@@ -53,16 +54,7 @@ const BATCH_BYTES: usize = 8 << 20;
 const OWN_TABLES: &[&str] = &["schema_migrations", "scope_heads"];
 
 /// SQLite tables PostgreSQL does not hold yet, and why.
-const NOT_ON_POSTGRES: &[(&str, &str)] = &[
-    (
-        "elink_links",
-        "the residents' e-link is not yet served from PostgreSQL (the buildings' links stay in the SQLite store)",
-    ),
-    (
-        "elink_requests",
-        "the residents' e-link is not yet served from PostgreSQL (each request's case is a document, and is copied)",
-    ),
-];
+const NOT_ON_POSTGRES: &[(&str, &str)] = &[];
 
 /// Tables both hold that are derived from the documents: not copied but rebuilt from the
 /// copied documents when a server first opens the database (`postgres/facts.rs`), so their

@@ -21,16 +21,17 @@
 //! serves the sync API from this store. The console's list rows and the supervisors' facts
 //! are written with every document and read in `facts.rs` (backfilled at open for a database
 //! `migrate` filled). The console's own tables (passwords, the login throttle, sessions) are
-//! kept in `console.rs`, in the database so they hold across processes, and `user password`
-//! sets a password here. Not on PostgreSQL yet: the console's pages and the e-link (the
-//! server answers 503 there), ledger `export` and `building link`. The enrolment throttle
-//! counts the refused codes of every process from `security_audit`.
+//! kept in `console.rs`, in the database so they hold across processes; the console's case
+//! actions go through the push path in `console_write.rs`. The residents' e-link (links,
+//! filed requests through the push path) is in `elink.rs`. The enrolment throttle counts the
+//! refused codes of every process from `security_audit`.
 
 mod admin;
 mod check;
 pub mod cluster;
 mod console;
 mod console_write;
+mod elink;
 mod facts;
 mod migrate;
 mod pull;
@@ -345,6 +346,8 @@ impl PgStore {
         // Numbered in the order queued: the same sequence numbers SQLite's load gives.
         let log_entries = target.queued();
         target.number_queued_entries()?;
+        let cases = data.cases.iter().map(|c| c.id).collect();
+        elink::insert_demo_requests(&mut tx, &data.elink_requests, &cases)?;
         // Every document was written with its rows (`push::write_doc`).
         facts::mark_complete(&mut tx)?;
         roster::bump_reference_version(&mut tx)?;

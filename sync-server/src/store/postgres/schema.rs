@@ -17,10 +17,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "sync path: roster, devices, documents, logs", V1),
     (2, "supervisors' rows: household and case list rows, facts", V2),
     (3, "web console: passwords, login throttle, sessions", V3),
+    (4, "residents' e-link: building links and help requests", V4),
 ];
 
 /// The newest schema this build knows.
-pub const LATEST: i32 = 3;
+pub const LATEST: i32 = 4;
 
 /// Key of the advisory lock held while migrating.
 const MIGRATION_LOCK: i64 = 0x6772_6964_6c69_6e6b; // "gridlink"
@@ -341,6 +342,28 @@ CREATE TABLE console_sessions (
     seq          BIGINT GENERATED ALWAYS AS IDENTITY
 );
 CREATE INDEX console_sessions_by_user ON console_sessions(user_id);
+"#;
+
+/// The residents' e-link, as SQLite's (`store/elink.rs`): each building's link token, and
+/// each filed request's reference, nonce and phone beside its case (a document). The nonce's
+/// unique key is the last guard against a double tap filed twice; `postgres/elink.rs` takes
+/// advisory locks first so two processes never race to it. The per-building index serves the
+/// hourly cap's count.
+const V4: &str = r#"
+CREATE TABLE elink_links (
+    building   TEXT PRIMARY KEY REFERENCES buildings(id),
+    token      TEXT NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE elink_requests (
+    reference  TEXT PRIMARY KEY,
+    nonce      TEXT NOT NULL UNIQUE,
+    building   TEXT NOT NULL,
+    case_id    TEXT NOT NULL,
+    phone      TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX elink_requests_by_building ON elink_requests(building, created_at);
 "#;
 
 /// Brings the database to [`LATEST`]; refuses one that is newer. Returns the migrations run.
