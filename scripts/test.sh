@@ -11,7 +11,8 @@ cargo build -p gridlink-sync-server --bin gridlink-server
 cargo build -p gridlink-cli --bin gridlink
 cargo test --workspace --exclude gridlink-app
 # The end-to-end scenarios again with the server on PostgreSQL (a throwaway cluster each test
-# binary starts and removes); the files that need the console, the e-link or the SQLite file
-# pin SQLite (see tests/src/lib.rs).
+# binary starts and removes), the browser ones (console, micro-wishes, e-link) included; the
+# files that need the SQLite file itself pin SQLite (see tests/src/lib.rs).
 GRIDLINK_TEST_BACKEND=postgres cargo test -p gridlink-tests \
-  --test scenarios --test activities --test cli --test conflicts --test new_household --test roster_to_phone --test security
+  --test scenarios --test activities --test cli --test conflicts --test new_household --test roster_to_phone \
+  --test security --test console_browser --test micro_wish --test elink_browser
