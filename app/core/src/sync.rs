@@ -301,7 +301,7 @@ async fn post_sync(
 /// first sync of a whole street takes a handful of requests instead of one per megabyte; a
 /// request that timed out is retried for half the page (a slow link gets pages it can carry
 /// within the client's timeout), down to [`MIN_PAGE_BYTES`].
-const FIRST_PAGE_BYTES: u64 = 2 * DEFAULT_PAGE_BYTES;
+const FIRST_PAGE_BYTES: u64 = 4 * DEFAULT_PAGE_BYTES;
 const MIN_PAGE_BYTES: u64 = 128 * 1024;
 const GROW_WITHIN: Duration = Duration::from_secs(10);
 
@@ -951,6 +951,12 @@ async fn sync_rounds(client: &Client, url: &str, token: &str) -> Result<SyncRepo
         let more = round.finish(client, &request, &response, &mut report)?;
         report.apply_ms += applying.elapsed().as_millis() as u64;
         if !more {
+            if report.pulled_snapshots > 0 {
+                // Whole documents came (a first sync, a compaction): fold the write-ahead log
+                // into the database now and give its space back, rather than leave a WAL the
+                // size of the last page on the phone's disk.
+                client.db().execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+            }
             return Ok(report);
         }
     }
@@ -1159,7 +1165,7 @@ mod tests {
             asked.push(page);
         }
         let mib = 1024 * 1024;
-        assert_eq!(asked, vec![2 * mib, 4 * mib, 8 * mib, 8 * mib, 8 * mib, 8 * mib]);
+        assert_eq!(asked, vec![4 * mib, 8 * mib, 8 * mib, 8 * mib, 8 * mib, 8 * mib]);
         assert_eq!(next_page_bytes(2 * mib, true, GROW_WITHIN), 2 * mib, "a slow page does not grow");
         assert_eq!(next_page_bytes(2 * mib, false, quick), 2 * mib, "the last page does not grow");
     }
