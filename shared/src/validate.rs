@@ -61,7 +61,11 @@ fn require(ok: bool, message: impl FnOnce() -> String) -> Result<(), ValidationE
 fn text_field(name: &str, value: &str, required: bool, max_chars: usize) -> Result<(), ValidationError> {
     let len = value.chars().count();
     require(!required || !value.trim().is_empty(), || format!("{name} must not be empty"))?;
-    require(len <= max_chars, || format!("{name} is {len} characters; at most {max_chars} are allowed"))
+    require(len <= max_chars, || format!("{name} is {len} characters; at most {max_chars} are allowed"))?;
+    // Text is typed by people: line breaks and tabs, never NUL or other control characters
+    // (PostgreSQL cannot even store a NUL in text; a screen or a ledger would show garbage).
+    let control = value.chars().find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'));
+    require(control.is_none(), || format!("{name} holds a control character (U+{:04X})", control.map_or(0, u32::from)))
 }
 
 fn phone_field(name: &str, phone: &str) -> Result<(), ValidationError> {
@@ -556,6 +560,15 @@ pub fn check_edit(before: Option<&AnyDoc>, after: &AnyDoc, author: &Principal) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_takes_line_breaks_and_tabs_but_no_nul_or_other_control_characters() {
+        assert!(text_field("visit notes", "王秀英在家，血压正常。\n下周再来\t（网格员）", false, 2000).is_ok());
+        for hostile in ["张\0三", "李四\u{1b}[2J", "\u{7f}", "赵\u{85}磊"] {
+            let refused = text_field("head of household", hostile, true, 50).unwrap_err();
+            assert!(refused.message.contains("control character"), "{hostile:?}: {}", refused.message);
+        }
+    }
 
     #[test]
     fn an_id_number_with_the_right_check_digit_passes_and_a_typo_is_caught() {

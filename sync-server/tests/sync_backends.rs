@@ -330,8 +330,57 @@ fn mutated_sync_requests_never_get_a_5xx_nor_poison_the_store<B: Served>() {
     }
 }
 
+/// Text with a NUL or other control characters, from an enrolment, a health report or a
+/// household file, gets a clear refusal (never a 5xx) on both backends: PostgreSQL cannot even
+/// store a NUL in text, SQLite could, and both must answer alike.
+fn control_characters_in_phone_text_are_refused_clearly_on_both_backends<B: Served>() {
+    let live = Live::<B>::start();
+    let worker = live.staff(Role::GridWorker).remove(0);
+    let code = live.admin.new_code(worker.id, now_millis(), 72).unwrap();
+    for name in ["赵磊的手机\0", "\u{1b}[2J手机"] {
+        let request = EnrollRequest { code: code.clone(), device_name: name.into() };
+        let (status, body) = live.runtime.block_on(async {
+            let response = live.client.post(format!("{}/v1/enroll", live.base)).json(&request).send().await.unwrap();
+            (response.status().as_u16(), response.bytes().await.unwrap().to_vec())
+        });
+        assert_eq!(status, 400, "{name:?}: {}", String::from_utf8_lossy(&body));
+        assert!(String::from_utf8_lossy(&body).contains("control characters"));
+    }
+    let mut phone = live.enroll(&worker);
+    live.sync_all(&mut phone);
+
+    // A health report with a NUL in the app version is stored without it; the sync works.
+    let mut request = phone.request(Vec::new());
+    request.health = Some(gridlink_shared::protocol::DeviceHealth {
+        app_version: "0.1.0\0\u{7}".into(),
+        unsent: 0,
+        rejected: 0,
+        quarantined: 0,
+    });
+    let (status, body) = live.post_sync(&phone.token, protocol::encode(&request));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+
+    // A household whose head's name holds a NUL is refused as invalid, and nothing is stored.
+    let grid = grid_of(&worker);
+    let household = live.demo.households.iter().find(|h| h.placement.grid == grid).unwrap().clone();
+    let push = phone.edit::<HouseholdFile>(household.id.into(), |h| h.head = "王秀\0英".into());
+    let response = live.sync(&mut phone, vec![push]);
+    match &response.acks[0].status {
+        AckStatus::Rejected { code: RejectCode::InvalidDocument, message } => {
+            assert!(message.contains("control character"), "{message}")
+        }
+        other => panic!("expected an invalid-data refusal, got {other:?}"),
+    }
+    let stored: HouseholdFile = gridlink_shared::doc::read(
+        &gridlink_shared::doc::load(&live.admin.stored_doc(household.id.into()).unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stored.head, household.head, "the stored file is unchanged");
+}
+
 stories!(
     mutated_sync_requests_never_get_a_5xx_nor_poison_the_store,
+    control_characters_in_phone_text_are_refused_clearly_on_both_backends,
     a_visit_recorded_on_one_phone_reaches_another_over_http,
     a_write_to_another_grid_is_refused_over_http,
     a_revoked_device_and_a_wiped_one_are_refused_over_http,

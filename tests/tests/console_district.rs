@@ -3,8 +3,9 @@
 //! and a supervisor's browser session (a cookie jar over real HTTP) whose requests land on
 //! both. The session, its CSRF token and the login's pre-session cookie live in the database,
 //! so every page works whichever process answers; a case closed through the console reaches a
-//! grid worker's `gridlink` device syncing through the same nginx; signing out on one process
-//! ends the session on the other; a killed process does not take the session with it.
+//! grid worker's `gridlink` device syncing through the same nginx, the cases ledger and the
+//! admin's audit log; signing out on one process ends the session on the other; a killed
+//! process does not take the session with it.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -53,7 +54,7 @@ fn upstreams_for(district: &District, path: &str) -> BTreeSet<String> {
 }
 
 /// A client that keeps cookies like a browser and shows redirects instead of following them.
-fn browser(jar: &Arc<Jar>) -> reqwest::Client {
+fn browser_with(jar: &Arc<Jar>) -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_provider(jar.clone())
         .redirect(reqwest::redirect::Policy::none())
@@ -85,7 +86,7 @@ async fn a_console_session_works_on_every_server_process_of_a_district() {
     let mut district = District::start(&backend, 2, &NginxOptions::default()).unwrap();
     let base = district.url();
     let jar = Arc::new(Jar::default());
-    let browser = browser(&jar);
+    let browser = browser_with(&jar);
 
     // Sign in: the login form's cookie is set by one process, the post may reach the other.
     let (status, form) = get(&browser, &format!("{base}/console/login")).await;
@@ -113,9 +114,10 @@ async fn a_console_session_works_on_every_server_process_of_a_district() {
     let case_id = case_path.trim_start_matches("/console/cases/").to_string();
     let (_, case_page) = get(&browser, &format!("{base}{case_path}")).await;
     let url = backend.database_url().unwrap().to_string();
-    let case_grid = tokio::task::block_in_place(|| {
+    let (case_grid, case_title) = tokio::task::block_in_place(|| {
         let store = gridlink_sync_server::store::PgStore::open(&url).unwrap();
-        store.case_file(case_id.parse().unwrap()).unwrap().expect("the case is stored").placement.grid
+        let case = store.case_file(case_id.parse().unwrap()).unwrap().expect("the case is stored");
+        (case.placement.grid, case.title)
     });
     let worker = users
         .iter()
@@ -148,11 +150,46 @@ async fn a_console_session_works_on_every_server_process_of_a_district() {
     let timeline = case.json()["timeline"].to_string();
     assert!(timeline.contains(note), "the phone holds the supervisor's close: {timeline}");
 
-    // One process dies: the session lives in the database, the other process keeps serving it.
-    district.servers[0].kill();
-    let (status, page) = get(&browser, &format!("{base}/console/cases")).await;
-    assert_eq!(status, 200, "{page}");
-    district.servers[0].restart().unwrap();
+    // The dashboard (figures and the service-hours card) and a ledger download, on PostgreSQL.
+    let (status, dashboard) = get(&browser, &format!("{base}/console")).await;
+    assert_eq!(status, 200, "{dashboard}");
+    assert!(dashboard.contains("service-hours"), "the service-hours card");
+    let response = browser
+        .get(format!(
+            "{base}/console/exports/download?what=cases&format=csv&period=range&from=2024-01-01&to=2030-12-31"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let ledger = response.text().await.unwrap();
+    let mut lines = ledger.lines().skip_while(|l| !l.contains("满意度"));
+    let header: Vec<&str> = lines.next().expect("the ledger's header").split(',').collect();
+    let score = header.iter().position(|c| c.contains("满意度")).unwrap();
+    assert!(
+        lines.any(|l| l.contains(&case_title) && l.split(',').nth(score).map(|s| s.trim_matches('"')) == Some("5")),
+        "the closed case is in the cases ledger with its satisfaction score: {ledger}"
+    );
+
+    // An admin reads the audit log: the console's close is there, signed by the supervisor.
+    let admin = users.iter().find(|u| u["role"] == "admin").expect("an admin").clone();
+    let admin_id = admin["id"].as_str().unwrap().to_string();
+    tokio::task::block_in_place(|| set_password(&backend, &admin_id));
+    let admin_jar = Arc::new(Jar::default());
+    let admin_browser = browser_with(&admin_jar);
+    let (_, form) = get(&admin_browser, &format!("{base}/console/login")).await;
+    let (status, _) = post(
+        &admin_browser,
+        &format!("{base}/console/login"),
+        &[("csrf", &csrf_of(&form)), ("next", "/console"), ("login", &admin_id), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(status, 303, "the admin signs in");
+    for query in ["kind=all", &format!("kind=accepted&user={supervisor_id}"), "kind=security&page=0"] {
+        let (status, audit) = get(&admin_browser, &format!("{base}/console/admin/audit?{query}")).await;
+        assert_eq!(status, 200, "{query}: {audit}");
+        assert!(audit.contains(supervisor["name"].as_str().unwrap()), "{query}: the supervisor is in the log");
+    }
 
     // Signing out on one process ends the session on both: the old cookie, replayed, is sent
     // to the login page by every process.
@@ -175,5 +212,11 @@ async fn a_console_session_works_on_every_server_process_of_a_district() {
         assert!(location.unwrap_or_default().starts_with("/console/login"));
     }
     assert_eq!(upstreams_for(&district, "/console/sync").len(), 2, "both processes refused it");
+    // One process dies: the admin's session lives in the database, the other process keeps
+    // serving it.
+    district.servers[0].kill();
+    let (status, page) = get(&admin_browser, &format!("{base}/console/admin/audit")).await;
+    assert_eq!(status, 200, "{page}");
+    district.servers[0].restart().unwrap();
     tokio::task::block_in_place(move || drop((district, backend)));
 }

@@ -396,7 +396,11 @@ mod tests {
         let again = Filter::parse(Some(&filter.query(3)));
         assert_eq!((again.user, again.kind, again.from, again.page), (Some(user), Kind::Refused, filter.from, 3));
         let (sql, values) = again.condition();
-        assert_eq!(sql, "1 AND user_id = ? AND server_time >= ?");
+        assert_eq!(sql, "TRUE AND user_id = $1 AND server_time >= $2");
         assert_eq!(values.len(), 2);
+        // The page's query numbers LIMIT and OFFSET after the filter's own parameters.
+        let (page, values) = again.page_query();
+        assert!(page.ends_with("LIMIT $3 OFFSET $4"), "{page}");
+        assert_eq!(values.len(), 4);
     }
 }

@@ -76,13 +76,34 @@ impl Default for PushLimits {
 /// same rule on every backend.
 pub(crate) fn check_new_user<'a>(name: &'a str, scopes: &[gridlink_shared::Scope]) -> Result<&'a str, StoreError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 50 {
-        return Err(StoreError::Invalid("a user needs a name of 1 to 50 characters".into()));
+    if name.is_empty() || name.chars().count() > 50 || name.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(
+            "a user needs a name of 1 to 50 characters, none of them control characters".into(),
+        ));
     }
     if scopes.is_empty() {
         return Err(StoreError::Invalid("a user needs at least one --scope".into()));
     }
     Ok(name)
+}
+
+/// The device name of an enrolment, trimmed: 1 to 100 characters, none of them control
+/// characters (a NUL cannot even be stored in PostgreSQL text). Both backends check it first.
+pub(crate) fn check_device_name(name: &str) -> Result<&str, StoreError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(
+            "device_name must be 1 to 100 characters, none of them control characters".into(),
+        ));
+    }
+    Ok(name)
+}
+
+/// The app version a phone reports, as stored: at most 40 characters, control characters left
+/// out (a phone's health report is shown on the console's sync page, and PostgreSQL text holds
+/// no NUL).
+pub(crate) fn reported_app_version(raw: &str) -> String {
+    raw.chars().filter(|c| !c.is_control()).take(40).collect()
 }
 
 /// What can go wrong in storage. The auth and enrolment variants are answers, not faults;

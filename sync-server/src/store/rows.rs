@@ -98,6 +98,13 @@ pub(super) struct CaseFactsRow {
     pub facts: String,
 }
 
+/// Text as a list row stores it: the validator refuses control characters in what people type,
+/// but a row must be storable whatever a document holds (PostgreSQL text cannot hold a NUL, and
+/// a document stored before that rule may have one), so a NUL becomes U+FFFD.
+fn stored_text(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
+}
+
 /// The rows `any` is stored with.
 pub(super) fn derive(any: &AnyDoc) -> Result<DocRows, StoreError> {
     let id = any.doc_id().to_string();
@@ -111,9 +118,9 @@ pub(super) fn derive(any: &AnyDoc) -> Result<DocRows, StoreError> {
                 id: id.clone(),
                 grid: keys.grid.clone(),
                 building: p.building.map(|b| b.to_string()),
-                address: h.address(),
-                head: h.head.clone(),
-                phone: h.phone.clone(),
+                address: stored_text(&h.address()),
+                head: stored_text(&h.head),
+                phone: stored_text(&h.phone),
                 status: h.status.code(),
                 tags: serde_json::to_string(&tags)?,
                 needs: serde_json::to_string(&needs)?,
@@ -145,11 +152,11 @@ pub(super) fn derive(any: &AnyDoc) -> Result<DocRows, StoreError> {
                 building: p.building.map(|b| b.to_string()),
                 household: c.household.map(|h| h.to_string()),
                 kind: c.kind.to_string(),
-                title: c.title.clone(),
+                title: stored_text(&c.title),
                 status: c.status().code(),
                 reporter: c.reporter.to_string(),
                 responsible: responsible.to_string(),
-                responsible_name,
+                responsible_name: stored_text(&responsible_name),
                 reported_at: c.reported_at,
             };
             let case_facts = CaseFacts::from_case(c, &PolicyConfig::default());

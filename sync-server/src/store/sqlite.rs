@@ -94,7 +94,7 @@ impl Seen {
             conn.execute(
                 "UPDATE devices SET app_version = ?1, unsent = ?2, rejected = ?3, quarantined = ?4 WHERE id = ?5",
                 params![
-                    health.app_version.chars().take(40).collect::<String>(),
+                    super::reported_app_version(&health.app_version),
                     health.unsent.min(i64::MAX as u64) as i64,
                     health.rejected.min(i64::MAX as u64) as i64,
                     health.quarantined.min(i64::MAX as u64) as i64,
@@ -719,10 +719,7 @@ impl Store for SqliteStore {
     }
 
     fn enroll(&self, request: &EnrollRequest, now: Millis) -> Result<EnrollResponse, StoreError> {
-        let device_name = request.device_name.trim();
-        if device_name.is_empty() || device_name.chars().count() > 100 {
-            return Err(StoreError::Invalid("device_name must be 1 to 100 characters".into()));
-        }
+        let device_name = super::check_device_name(&request.device_name)?;
         let refused = |error: StoreError, user: Option<UserId>| {
             let mut event = SecurityEvent::new(SecurityKind::EnrolRefused, Origin::Enrolment)
                 .detail(serde_json::json!({ "reason": error.to_string(), "device_name": device_name }));

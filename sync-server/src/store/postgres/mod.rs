@@ -434,7 +434,7 @@ fn record_sync(
         client.execute(
             "UPDATE devices SET app_version = $1, unsent = $2, rejected = $3, quarantined = $4 WHERE id = $5",
             &[
-                &health.app_version.chars().take(40).collect::<String>(),
+                &crate::store::reported_app_version(&health.app_version),
                 &(health.unsent.min(i64::MAX as u64) as i64),
                 &(health.rejected.min(i64::MAX as u64) as i64),
                 &(health.quarantined.min(i64::MAX as u64) as i64),
@@ -556,10 +556,7 @@ impl Store for PgStore {
     }
 
     fn enroll(&self, request: &EnrollRequest, now: Millis) -> Result<EnrollResponse, StoreError> {
-        let device_name = request.device_name.trim();
-        if device_name.is_empty() || device_name.chars().count() > 100 {
-            return Err(StoreError::Invalid("device_name must be 1 to 100 characters".into()));
-        }
+        let device_name = crate::store::check_device_name(&request.device_name)?;
         let refused = |error: StoreError, user: Option<UserId>| {
             let mut event = SecurityEvent::new(SecurityKind::EnrolRefused, Origin::Enrolment)
                 .detail(serde_json::json!({ "reason": error.to_string(), "device_name": device_name }));

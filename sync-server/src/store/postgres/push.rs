@@ -187,7 +187,8 @@ impl PushTarget for PgPush<'_, '_> {
                 &device.principal.user.to_string(),
                 &device.device.to_string(),
                 &code.code(),
-                &message.chars().take(500).collect::<String>(),
+                // The message may quote the phone's text; PostgreSQL text holds no NUL.
+                &message.chars().take(500).map(|c| if c == '\0' { '\u{FFFD}' } else { c }).collect::<String>(),
                 &(change.bytes.len() as i64),
                 &now,
             ],
