@@ -47,7 +47,7 @@ struct DataDir {
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// A PostgreSQL database instead (`postgres://USER@HOST/DB`, or
-    /// `postgresql:///DB?host=/run/postgresql` for a Unix socket). Preview: only some commands.
+    /// `postgresql:///DB?host=/run/postgresql` for a Unix socket).
     #[arg(long, value_name = "URL")]
     database: Option<String>,
 }
