@@ -342,6 +342,19 @@ pub(crate) fn save_pulled_snapshot(
     write_saved(tx, id, doc, bytes, policy)
 }
 
+/// [`save_pulled_snapshot`] for a document already loaded from `bytes` and hydrated (`value`,
+/// `None` when it does not hydrate) on another thread.
+pub(crate) fn save_decoded_snapshot(
+    tx: &Transaction<'_>,
+    id: DocId,
+    doc: &mut AutoCommit,
+    bytes: &[u8],
+    value: Option<AnyDoc>,
+    policy: &PolicyConfig,
+) -> Result<Option<AnyDoc>> {
+    write_rows(tx, id, doc, bytes, value, policy)
+}
+
 fn write_doc(
     tx: &Transaction<'_>,
     id: DocId,
@@ -365,6 +378,18 @@ fn write_saved(
     policy: &PolicyConfig,
 ) -> Result<Option<AnyDoc>> {
     let value = guarded(|| Ok(doc::read_any(doc).ok()))?;
+    write_rows(tx, id, doc, bytes, value, policy)
+}
+
+/// Stores `bytes` (which load to `doc`, hydrating to `value`) and rewrites the query rows.
+fn write_rows(
+    tx: &Transaction<'_>,
+    id: DocId,
+    doc: &mut AutoCommit,
+    bytes: &[u8],
+    value: Option<AnyDoc>,
+    policy: &PolicyConfig,
+) -> Result<Option<AnyDoc>> {
     let heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
     let (doc_type, scopes) = match &value {
         Some(v) => (v.doc_type().code().to_string(), v.scopes().iter().map(|s| s.to_string()).collect::<Vec<_>>()),

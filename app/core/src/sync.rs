@@ -34,7 +34,7 @@ use gridlink_shared::protocol::{
 };
 use gridlink_shared::sync_core::{self, Comparison, DeviceView, Effect, InFlight};
 use gridlink_shared::time::{Millis, now_millis};
-use gridlink_shared::{DocError, DocId, Scope, doc};
+use gridlink_shared::{AnyDoc, DocError, DocId, Scope, doc};
 use rand::Rng;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
@@ -443,12 +443,85 @@ pub(crate) fn apply_response(
         report.rejected += plan.rejected;
         report.scopes_added.extend(plan.scopes_added.iter().map(Scope::to_string));
         report.scopes_removed.extend(plan.scopes_removed.iter().map(Scope::to_string));
-        for effect in plan.effects {
-            perform(tx, effect, response, policy, report, now)?;
+        let mut decoded = Predecoded::default();
+        for (at, effect) in plan.effects.iter().enumerate() {
+            if matches!(effect, Effect::Pull { .. }) && decoded.is_empty() {
+                decoded = Predecoded::batch(&plan.effects[at..], response);
+            }
+            perform(tx, effect.clone(), response, policy, report, now, &mut decoded)?;
         }
         report.quarantined = quarantine::open_count(tx)?;
         Ok(())
     })
+}
+
+/// Whole documents of a page that arrive as one snapshot each (a first sync is nothing else),
+/// loaded and hydrated ahead on worker threads, a bounded batch at a time: that is most of the
+/// work of applying them, and it needs no store. The rows are still written one document at a
+/// time on the transaction's thread, and anything that did not decode here takes the ordinary
+/// path (which sets it aside with the same error).
+#[derive(Default)]
+struct Predecoded {
+    docs: std::collections::HashMap<DocId, (AutoCommit, Option<AnyDoc>)>,
+}
+
+/// Snapshots decoded ahead per batch: bounds the memory of decoded documents held at once.
+const PREDECODE_BATCH: usize = 512;
+
+impl Predecoded {
+    fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+    }
+
+    /// Decodes the single-snapshot pulls among the next [`PREDECODE_BATCH`] pulls of `effects`.
+    fn batch(effects: &[Effect], response: &SyncResponse) -> Predecoded {
+        let wanted: Vec<(DocId, &[u8])> = effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::Pull { doc, items } => Some((*doc, items)),
+                _ => None,
+            })
+            .take(PREDECODE_BATCH)
+            .filter_map(|(doc, items)| match items.as_slice() {
+                [only] => match &response.items[*only] {
+                    PullItem::Snapshot { bytes, .. } => Some((doc, bytes.as_slice())),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+        if wanted.len() < 2 * workers || workers == 1 {
+            return Predecoded::default();
+        }
+        let chunk = wanted.len().div_ceil(workers);
+        let docs = std::thread::scope(|scope| {
+            let handles: Vec<_> = wanted
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .filter_map(|(id, bytes)| {
+                                let decoded = quarantine::guarded(|| {
+                                    let loaded = doc::load(bytes)?;
+                                    let value = doc::read_any(&loaded).ok();
+                                    Ok((loaded, value))
+                                });
+                                decoded.ok().map(|decoded| (*id, decoded))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).flatten().collect()
+        });
+        Predecoded { docs }
+    }
+
+    /// The decoded document `id`, if this batch holds it (taken out).
+    fn take(&mut self, id: DocId) -> Option<(AutoCommit, Option<AnyDoc>)> {
+        self.docs.remove(&id)
+    }
 }
 
 /// Performs one effect of [`sync_core::plan_apply`] inside the round's transaction.
@@ -459,6 +532,7 @@ fn perform(
     policy: &PolicyConfig,
     report: &mut SyncReport,
     now: Millis,
+    decoded: &mut Predecoded,
 ) -> Result<()> {
     match effect {
         Effect::Sent { hash, .. } => {
@@ -506,6 +580,25 @@ fn perform(
                 }
                 Err(e) => return Err(e),
             };
+            let ahead = decoded.take(id);
+            if let (None, Some((mut loaded, value)), [PullItem::Snapshot { bytes, .. }]) =
+                (&held, ahead, items.as_slice())
+            {
+                // Decoded ahead: only the rows are left to write.
+                if !loaded.get_missing_deps(&[]).is_empty() {
+                    tx.execute("INSERT OR IGNORE INTO repair_wanted (doc) VALUES (?1)", [id.to_string()])?;
+                }
+                match quarantine::attempt(tx, || {
+                    store::save_decoded_snapshot(tx, id, &mut loaded, bytes, value, policy)
+                }) {
+                    Ok(_) => report.pulled_snapshots += 1,
+                    Err(e) if quarantine::is_damage(&e) => {
+                        quarantine::set_aside(tx, id, bytes, &format!("pulled: {e}"), now)?;
+                    }
+                    Err(e) => return Err(e),
+                }
+                return Ok(());
+            }
             match quarantine::attempt(tx, || apply_pulled(tx, id, held, &items, policy)) {
                 Ok((changes, snapshots)) => {
                     report.pulled_changes += changes;
