@@ -5,9 +5,9 @@
 //!
 //! The store behind the server is chosen by `GRIDLINK_TEST_BACKEND`: unset or `sqlite` for the
 //! embedded store (`--data DIR`), `postgres` for a database in a throwaway PostgreSQL cluster
-//! (`--database URL`, [`TestDatabase`]). The scenario files that need only the sync API and
-//! the admin commands PostgreSQL has run on both (`scripts/test.sh` runs them twice); those
-//! that use the console, the e-link or the SQLite file itself pin [`Backend::Sqlite`].
+//! (`--database URL`, [`TestDatabase`]). The scenario files (sync, the admin commands, the
+//! console and the e-link in a browser) run on both (`scripts/test.sh` runs them twice); those
+//! that need the SQLite file itself pin [`Backend::Sqlite`].
 //!
 //! The server binary is built with `cargo build -p gridlink-sync-server` on first use (the
 //! tests need the real executable, which a library dependency does not provide) and found in
@@ -175,7 +175,7 @@ impl Server {
     }
 
     /// `init --demo SIZE` then `serve` on the given backend, whatever the environment says:
-    /// for the tests that need the SQLite file, the console or the e-link.
+    /// for the tests that need the SQLite file itself.
     pub fn start_on(backend: Backend, size: &str, serve_args: &[&str]) -> anyhow::Result<Server> {
         let data = tempfile::tempdir()?;
         let database = match backend {
