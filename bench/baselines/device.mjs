@@ -30,6 +30,11 @@ const workload = JSON.parse(fs.readFileSync(workloadPath, "utf8"))
 
 const log = message => process.stderr.write(`[${system}] ${message}\n`)
 const now = () => Number(process.hrtime.bigint()) / 1e6
+/** This process's CPU time (user + system) since `since`, in milliseconds. */
+const cpuMs = since => {
+  const used = process.cpuUsage(since)
+  return (used.user + used.system) / 1000
+}
 
 // ----- the documents' edits, the same in both systems ------------------------------------------
 
@@ -186,13 +191,15 @@ async function amDay(day) {
   })
   await repo.flush()
   const started = now()
+  const cpu = process.cpuUsage()
   repo.networkSubsystem.addNetworkAdapter(countedAdapter(counts))
   const storageId = await serverStorageId(repo)
   // Every document it holds: the device cannot know which changed on the server.
   await Promise.all([...handles.values()].map(h => serverHas(h, storageId)))
   const wall = now() - started
+  const device_cpu_ms = cpuMs(cpu)
   await repo.shutdown()
-  return { wall_ms: wall, messages_up: counts.sent, messages_down: counts.received }
+  return { wall_ms: wall, device_cpu_ms, messages_up: counts.sent, messages_down: counts.received }
 }
 
 async function amSetup(n) {
@@ -296,9 +303,15 @@ async function pdDay(day) {
     await local.put(doc)
   }
   const started = now()
+  const cpu = process.cpuUsage()
   const result = await local.sync(remoteDb())
   const wall = now() - started
-  return { wall_ms: wall, pushed: result.push.docs_written, pulled: result.pull.docs_written }
+  return {
+    wall_ms: wall,
+    device_cpu_ms: cpuMs(cpu),
+    pushed: result.push.docs_written,
+    pulled: result.pull.docs_written,
+  }
 }
 
 async function pdSetup(n) {

@@ -588,6 +588,11 @@ fn with_messages(mut m: Measure, answer: &Value) -> Measure {
     m.messages_up = answer["messages_up"].as_u64().unwrap_or(0);
     m.messages_down = answer["messages_down"].as_u64().unwrap_or(0);
     m.resets = answer["resets"].as_u64().unwrap_or(0);
+    // A day's command also reopens the device and makes the edits: the device times the CPU
+    // of the sync alone, as Gridlink's figure is taken around `sync` only.
+    if let Some(ms) = answer["device_cpu_ms"].as_f64() {
+        m.client_ticks = (ms * clock_ticks_per_second() as f64 / 1000.0).round() as u64;
+    }
     m
 }
 
