@@ -49,8 +49,9 @@ fn a_street_moves_from_sqlite_to_postgresql_and_its_phones_carry_on_without_enro
     serving.stop();
     let out = server_ok(&["migrate", "--data", data, "--to", url]);
     assert!(out.contains("all equal"), "{out}");
-    // The e-link's requests are copied now; the console's tables are not yet.
-    assert!(out.contains("  elink_requests: ") && out.contains("web console is not yet served"), "{out}");
+    // The e-link's requests and the console's tables are copied too.
+    assert!(out.contains("  elink_requests: ") && out.contains("  console_sessions: "), "{out}");
+    assert!(!out.contains("not yet served"), "{out}");
     assert!(out.contains("migrated "), "{out}");
     // Twice is refused: the database holds the street now.
     let stderr = server_refused(&["migrate", "--data", data, "--to", url]);

@@ -92,7 +92,7 @@ fn a_bad_database_url_or_an_unreachable_socket_is_a_clear_error_not_a_panic() {
         args.extend(["--database", &unreachable]);
         assert_clear_failure(&server(&args), "cannot connect to PostgreSQL");
     }
-    // Commands not on PostgreSQL yet say so without touching the database.
+    // Ledger export runs on PostgreSQL too, and says so when it cannot reach it.
     let out = server(&[
         "export",
         "--what",
@@ -102,7 +102,7 @@ fn a_bad_database_url_or_an_unreachable_socket_is_a_clear_error_not_a_panic() {
         "--database",
         "postgresql:///nowhere?host=/nonexistent",
     ]);
-    assert_clear_failure(&out, "not yet available on PostgreSQL");
+    assert_clear_failure(&out, "cannot connect to PostgreSQL");
     // Exactly one of --data and --database.
     let out = server(&["user", "list", "--data", "/tmp/x", "--database", "postgresql:///x"]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
