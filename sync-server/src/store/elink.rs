@@ -14,8 +14,8 @@
 //! and the form's one-time nonce to the reference, so a double tap files one case.
 //!
 //! What both backends share lives here as plain functions: the outcome of a replayed nonce
-//! ([`replayed`]), the help case and the sync request that pushes it ([`help_case_push`]), the
-//! refusal among the acks ([`refusal`]), the resident's view of the case ([`status_of`]) and
+//! (`replayed`), the help case and the sync request that pushes it (`help_case_push`), the
+//! refusal among the acks (`refusal`), the resident's view of the case (`status_of`) and
 //! the e-link account's identity. Each backend keeps only its SQL and its locking: SQLite here
 //! (one `BEGIN IMMEDIATE` transaction excludes every other writer), PostgreSQL in
 //! `postgres/elink.rs` (advisory locks, so several server processes file one case per nonce

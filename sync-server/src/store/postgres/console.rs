@@ -161,7 +161,7 @@ impl PgStore {
         Ok(Some(until))
     }
 
-    /// Starts a session for `user`, ending their oldest past [`SESSIONS_PER_USER`]; returns
+    /// Starts a session for `user`, ending their oldest past `SESSIONS_PER_USER`; returns
     /// the cookie token and the CSRF token (only the token's hash is stored).
     pub fn create_session(&self, user: UserId, now: Millis, policy: &ConsolePolicy) -> Result<NewSession, StoreError> {
         let session = NewSession { token: secrets::new_token(), csrf: secrets::new_token() };
