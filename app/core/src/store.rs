@@ -330,21 +330,11 @@ pub(crate) fn save_pulled_doc(
 }
 
 /// Saves a document that arrived whole (a snapshot into an empty slot): `bytes` are what was
-/// received and already loaded into `doc`, so they are stored as they are, without saving the
-/// document again and proving the save loads (a first sync stores tens of thousands).
+/// received and already loaded into `doc` (hydrating to `value`, `None` when it does not
+/// hydrate; the caller may have done both on another thread), so they are stored as they are,
+/// without saving the document again and proving the save loads (a first sync stores tens of
+/// thousands).
 pub(crate) fn save_pulled_snapshot(
-    tx: &Transaction<'_>,
-    id: DocId,
-    doc: &mut AutoCommit,
-    bytes: &[u8],
-    policy: &PolicyConfig,
-) -> Result<Option<AnyDoc>> {
-    write_saved(tx, id, doc, bytes, policy)
-}
-
-/// [`save_pulled_snapshot`] for a document already loaded from `bytes` and hydrated (`value`,
-/// `None` when it does not hydrate) on another thread.
-pub(crate) fn save_decoded_snapshot(
     tx: &Transaction<'_>,
     id: DocId,
     doc: &mut AutoCommit,
@@ -366,19 +356,8 @@ fn write_doc(
     if check_loads {
         guarded(|| Ok(doc::load(&bytes)?))?;
     }
-    write_saved(tx, id, doc, &bytes, policy)
-}
-
-/// Stores `bytes` (which load to `doc`) and rewrites the document's query rows.
-fn write_saved(
-    tx: &Transaction<'_>,
-    id: DocId,
-    doc: &mut AutoCommit,
-    bytes: &[u8],
-    policy: &PolicyConfig,
-) -> Result<Option<AnyDoc>> {
     let value = guarded(|| Ok(doc::read_any(doc).ok()))?;
-    write_rows(tx, id, doc, bytes, value, policy)
+    write_rows(tx, id, doc, &bytes, value, policy)
 }
 
 /// Stores `bytes` (which load to `doc`, hydrating to `value`) and rewrites the query rows.

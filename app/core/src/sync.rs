@@ -414,7 +414,10 @@ fn apply_pulled(
             tx.execute("INSERT OR IGNORE INTO repair_wanted (doc) VALUES (?1)", [id.to_string()])?;
         }
         match whole {
-            Some(bytes) => store::save_pulled_snapshot(tx, id, &mut automerge_doc, bytes, policy)?,
+            Some(bytes) => {
+                let value = quarantine::guarded(|| Ok(doc::read_any(&automerge_doc).ok()))?;
+                store::save_pulled_snapshot(tx, id, &mut automerge_doc, bytes, value, policy)?
+            }
             None => store::save_pulled_doc(tx, id, &mut automerge_doc, policy)?,
         };
     }
@@ -588,9 +591,8 @@ fn perform(
                 if !loaded.get_missing_deps(&[]).is_empty() {
                     tx.execute("INSERT OR IGNORE INTO repair_wanted (doc) VALUES (?1)", [id.to_string()])?;
                 }
-                match quarantine::attempt(tx, || {
-                    store::save_decoded_snapshot(tx, id, &mut loaded, bytes, value, policy)
-                }) {
+                match quarantine::attempt(tx, || store::save_pulled_snapshot(tx, id, &mut loaded, bytes, value, policy))
+                {
                     Ok(_) => report.pulled_snapshots += 1,
                     Err(e) if quarantine::is_damage(&e) => {
                         quarantine::set_aside(tx, id, bytes, &format!("pulled: {e}"), now)?;
