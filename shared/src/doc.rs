@@ -11,6 +11,7 @@ use crate::codes::code_enum;
 use crate::household::HouseholdFile;
 use crate::ids::DocId;
 use crate::org::{Placement, Scope};
+use crate::prefetch::Prefetched;
 use crate::time::Millis;
 
 /// Version of the document schema written by this build. A document with a higher version
@@ -172,6 +173,10 @@ pub fn doc_type_of(doc: &impl ReadDoc) -> Result<DocType, DocError> {
 
 /// Reads a typed document.
 pub fn read<T: GridDocument>(doc: &impl ReadDoc) -> Result<T, DocError> {
+    read_prefetched(&Prefetched::new(doc))
+}
+
+fn read_prefetched<T: GridDocument>(doc: &Prefetched<'_, impl ReadDoc>) -> Result<T, DocError> {
     let found = doc_type_of(doc)?;
     if found != T::TYPE {
         return Err(DocError::Shape { expected: T::TYPE.code(), detail: format!("it is a {found} document") });
@@ -181,10 +186,11 @@ pub fn read<T: GridDocument>(doc: &impl ReadDoc) -> Result<T, DocError> {
 
 /// Reads a document of either kind.
 pub fn read_any(doc: &impl ReadDoc) -> Result<AnyDoc, DocError> {
-    Ok(match doc_type_of(doc)? {
-        DocType::Household => AnyDoc::Household(read(doc)?),
-        DocType::Case => AnyDoc::Case(read(doc)?),
-        DocType::Activity => AnyDoc::Activity(read(doc)?),
+    let doc = Prefetched::new(doc);
+    Ok(match doc_type_of(&doc)? {
+        DocType::Household => AnyDoc::Household(read_prefetched(&doc)?),
+        DocType::Case => AnyDoc::Case(read_prefetched(&doc)?),
+        DocType::Activity => AnyDoc::Activity(read_prefetched(&doc)?),
     })
 }
 

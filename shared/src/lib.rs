@@ -55,6 +55,7 @@ pub mod ids;
 pub mod org;
 pub mod party;
 pub mod policy;
+pub mod prefetch;
 pub mod protocol;
 pub mod search;
 pub mod sync_core;

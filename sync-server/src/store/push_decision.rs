@@ -103,6 +103,30 @@ pub(super) fn reject(code: RejectCode, message: impl Into<String>) -> AckStatus 
     AckStatus::Rejected { code, message: message.into() }
 }
 
+/// Whether a fresh phone can load a saved document: [`doc::load`] in production; tests put
+/// a loader that fails on purpose in its place.
+pub(super) type LoadCheck = fn(&[u8]) -> Result<(), DocError>;
+
+/// A fresh phone's load of a saved document.
+pub(super) fn phone_loads(bytes: &[u8]) -> Result<(), DocError> {
+    doc::load(bytes).map(drop)
+}
+
+/// Where the executor proves that a fresh phone can load what it stores.
+#[derive(Clone, Copy)]
+pub(super) enum Proof {
+    /// Once per document, on the bytes about to be stored (by the executor, not [`decide`]).
+    PerDocument(LoadCheck),
+    /// After every change, in [`decide`], so that a change that breaks loading is refused
+    /// alone: the executor's second pass when a per-document proof failed.
+    PerChange(LoadCheck),
+}
+
+/// The refusal of a change with which the document would not load.
+pub(super) fn not_loadable(e: &DocError) -> AckStatus {
+    reject(RejectCode::CorruptChange, format!("the document would not load with this change: {e}"))
+}
+
 /// The message of a refusal for a stored document that does not load.
 pub(super) const DAMAGED: &str = "the server's copy of this record is damaged; an administrator must repair it";
 
@@ -171,6 +195,7 @@ pub(super) fn decide(
     header: ChangeHeader,
     work: Result<&Working, &DocError>,
     pusher: &Pusher<'_>,
+    proof: Proof,
 ) -> Verdict {
     let hash = header.hash.to_string();
     let refuse = |status: AckStatus| Verdict::Refuse { hash: hash.clone(), status };
@@ -226,8 +251,12 @@ pub(super) fn decide(
     }
     // What a fresh phone will do with this document: save it and load the saved bytes. A
     // change that survives the apply but breaks that is refused here, before it is stored.
-    if let Err(e) = doc::guarded("saving and reloading the document", || doc::load(&candidate.save()).map(drop)) {
-        return refuse(reject(RejectCode::CorruptChange, format!("the document would not load with this change: {e}")));
+    // Usually the executor proves this once per document, on the bytes it stores, and decides
+    // again change by change only when that fails (`push::execute`).
+    if let Proof::PerChange(loads) = proof
+        && let Err(e) = doc::guarded("saving and reloading the document", || loads(&candidate.save()))
+    {
+        return refuse(not_loadable(&e));
     }
     // Log the change wherever the document was or now is, so devices that lose sight of a
     // document still see the change that moved it.
@@ -307,7 +336,8 @@ mod tests {
         assert_eq!(pusher.with_grace(1_001), None);
 
         let (pushed, header) = a_change(900);
-        let verdict = decide(&pushed, header.clone(), Ok(&Working::new_document()), &pusher);
+        let verdict =
+            decide(&pushed, header.clone(), Ok(&Working::new_document()), &pusher, Proof::PerChange(phone_loads));
         match verdict {
             Verdict::Accept(accepted) => assert!(accepted.log_scopes.contains(&grid), "logged in the lost grid"),
             Verdict::Refuse { status, .. } => panic!("written before the move, yet refused: {status:?}"),
@@ -316,7 +346,7 @@ mod tests {
         let (late, late_header) = a_change(1_100);
         let none = Pusher { principal: &principal, lost: &[] };
         assert!(matches!(
-            decide(&late, late_header, Ok(&Working::new_document()), &none),
+            decide(&late, late_header, Ok(&Working::new_document()), &none, Proof::PerChange(phone_loads)),
             Verdict::Refuse { status: AckStatus::Rejected { code: RejectCode::OutOfScope, .. }, .. }
         ));
     }

@@ -313,6 +313,11 @@ CREATE INDEX IF NOT EXISTS security_audit_by_user ON security_audit(user_id, at)
 CREATE INDEX IF NOT EXISTS security_audit_by_device ON security_audit(device_id, at);
 "#;
 
+/// Prepared statements kept per connection. One sync runs some 40 distinct statements
+/// (push, log, rows, facts, digest, pull); rusqlite's default of 16 made most of them miss the
+/// cache and be compiled again on every sync, a quarter of the server's CPU per sync.
+pub(super) const STATEMENT_CACHE: usize = 128;
+
 /// Opens (creating if asked) the database in `data_dir` with the durability settings.
 pub fn open(data_dir: &Path, create: bool) -> Result<Connection, StoreError> {
     let path = data_dir.join(super::DB_FILE);
@@ -334,6 +339,7 @@ pub fn open(data_dir: &Path, create: bool) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // 64 MiB of page cache: a street-sized import is one large transaction.
     conn.pragma_update(None, "cache_size", -65536)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute_batch(SCHEMA)?;
     conn.execute_batch(super::roster::PARTY_SCHEMA)?;
     add_missing_columns(&conn)?;

@@ -57,6 +57,7 @@ impl Readers {
                 let conn = Connection::open_with_flags(&self.path, flags)?;
                 // WAL readers rarely see SQLITE_BUSY (a checkpoint's recovery), but may.
                 conn.busy_timeout(Duration::from_secs(10))?;
+                conn.set_prepared_statement_cache_capacity(schema::STATEMENT_CACHE);
                 conn
             }
         };

@@ -196,6 +196,21 @@ impl PushTarget for PgPush<'_, '_> {
         Ok(())
     }
 
+    fn mark(&mut self) -> Result<(), StoreError> {
+        Ok(self.tx.batch_execute("SAVEPOINT gridlink_push")?)
+    }
+
+    fn undo_to_mark(&mut self) -> Result<(), StoreError> {
+        // Also undoes this push's facts generation (`SET LOCAL` is undone with the savepoint).
+        self.tx.batch_execute("ROLLBACK TO SAVEPOINT gridlink_push")?;
+        self.queue.clear();
+        Ok(())
+    }
+
+    fn release_mark(&mut self) -> Result<(), StoreError> {
+        Ok(self.tx.batch_execute("RELEASE SAVEPOINT gridlink_push")?)
+    }
+
     fn finish_changes(&mut self) -> Result<(), StoreError> {
         self.number_queued_entries()
     }
