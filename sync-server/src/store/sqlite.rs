@@ -87,21 +87,19 @@ impl Seen {
     }
 
     fn write(&self, conn: &Connection, device: DeviceId) -> Result<(), StoreError> {
-        conn.execute(
-            "UPDATE devices SET last_sync_at = ?1, last_device_time = ?2 WHERE id = ?3",
-            params![self.at, self.device_time, device.to_string()],
-        )?;
+        conn.prepare_cached("UPDATE devices SET last_sync_at = ?1, last_device_time = ?2 WHERE id = ?3")?
+            .execute(params![self.at, self.device_time, device.to_string()])?;
         if let Some(health) = &self.health {
-            conn.execute(
+            conn.prepare_cached(
                 "UPDATE devices SET app_version = ?1, unsent = ?2, rejected = ?3, quarantined = ?4 WHERE id = ?5",
-                params![
-                    super::reported_app_version(&health.app_version),
-                    health.unsent.min(i64::MAX as u64) as i64,
-                    health.rejected.min(i64::MAX as u64) as i64,
-                    health.quarantined.min(i64::MAX as u64) as i64,
-                    device.to_string()
-                ],
-            )?;
+            )?
+            .execute(params![
+                super::reported_app_version(&health.app_version),
+                health.unsent.min(i64::MAX as u64) as i64,
+                health.rejected.min(i64::MAX as u64) as i64,
+                health.quarantined.min(i64::MAX as u64) as i64,
+                device.to_string()
+            ])?;
         }
         Ok(())
     }
@@ -656,7 +654,8 @@ pub(super) fn parse_code<T: std::str::FromStr>(raw: &str) -> Result<T, StoreErro
 /// A staff member as the roster says now.
 pub(super) fn load_staff(conn: &Connection, user: UserId) -> Result<Option<Staff>, StoreError> {
     let row = conn
-        .query_row("SELECT name, role, phone, pledge, scopes FROM users WHERE id = ?1", [user.to_string()], |r| {
+        .prepare_cached("SELECT name, role, phone, pledge, scopes FROM users WHERE id = ?1")?
+        .query_row([user.to_string()], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
@@ -676,14 +675,13 @@ pub(super) fn load_staff(conn: &Connection, user: UserId) -> Result<Option<Staff
 pub(super) fn load_device(conn: &Connection, device: DeviceId) -> Result<AuthedDevice, StoreError> {
     // A wipe outranks a revocation: a revoked phone marked for wipe must still wipe.
     let row: Option<(String, String, Millis, String)> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT user_id, actor, created_at,
                     CASE WHEN wipe_requested_at IS NOT NULL THEN 'wiped'
                          WHEN revoked_at IS NOT NULL THEN 'revoked' ELSE 'active' END
              FROM devices WHERE id = ?1",
-            [device.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
+        )?
+        .query_row([device.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?;
     let (user, actor, enrolled_at, state) = row.ok_or(StoreError::Unauthorized)?;
     match state.as_str() {
@@ -703,11 +701,8 @@ impl Store for SqliteStore {
         let hash = secrets::sha256_hex(token);
         let (device, wiped) = self.readers.with(|conn| {
             let found: Option<(String, bool)> = conn
-                .query_row(
-                    "SELECT id, wipe_requested_at IS NOT NULL FROM devices WHERE token_hash = ?1",
-                    [&hash],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
+                .prepare_cached("SELECT id, wipe_requested_at IS NOT NULL FROM devices WHERE token_hash = ?1")?
+                .query_row([&hash], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
             found.ok_or(StoreError::Unauthorized)
         })?;

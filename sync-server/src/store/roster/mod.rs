@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS volunteers (
 "#;
 
 pub(super) fn reference_version(conn: &Connection) -> Result<u64, StoreError> {
-    let raw: String = conn.query_row("SELECT value FROM meta WHERE key = 'reference_version'", [], |r| r.get(0))?;
+    let raw: String =
+        conn.prepare_cached("SELECT value FROM meta WHERE key = 'reference_version'")?.query_row([], |r| r.get(0))?;
     raw.parse().map_err(|_| StoreError::Backend(format!("reference_version '{raw}' is not a number")))
 }
 
