@@ -117,6 +117,14 @@ fn limit_sql(page: Option<Page>) -> String {
     page.map(|p| format!(" LIMIT {} OFFSET {}", clamp(p.limit), clamp(p.offset))).unwrap_or_default()
 }
 
+fn cases_sql(where_sql: &str, page: Option<Page>) -> String {
+    format!(
+        "SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN households h ON h.id = c.household WHERE {where_sql}
+         ORDER BY c.completion_deadline, c.id{}",
+        limit_sql(page)
+    )
+}
+
 /// Case rows matching `where_sql`, by completion deadline then id (the order the indexes
 /// `cases_deadline`, `cases_open_deadline`, `cases_responsible` and `cases_status` hold).
 fn query_cases(
@@ -126,11 +134,7 @@ fn query_cases(
     page: Option<Page>,
     now: Millis,
 ) -> Result<Vec<CaseRow>> {
-    let sql = format!(
-        "SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN households h ON h.id = c.household WHERE {where_sql}
-         ORDER BY c.completion_deadline, c.id{}",
-        limit_sql(page)
-    );
+    let sql = cases_sql(where_sql, page);
     let mut roster = LazyRoster { conn, roster: None };
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), |r| case_row(r, now, &mut roster))?;
@@ -272,6 +276,20 @@ fn last_due_day(now: Millis, config: &policy::PolicyConfig) -> String {
 /// 1101), then id; the index `households_order` holds it.
 const HOUSEHOLD_ORDER: &str = "h.building_name, h.unit, CAST(h.room AS INTEGER), h.room, h.id";
 
+fn households_sql(where_sql: &str, page: Option<Page>) -> String {
+    format!(
+        "SELECT h.id, h.building_id, h.building_name, h.grid_id, h.unit, h.room, h.address, h.head, h.phone,
+             h.moved_out, h.next_due, h.tags
+         FROM households h WHERE {where_sql} ORDER BY {HOUSEHOLD_ORDER}{}",
+        limit_sql(page)
+    )
+}
+
+/// The ids of the households matching `where_sql`, in list order (a search's one pass).
+fn household_ids_sql(where_sql: &str) -> String {
+    format!("SELECT h.id FROM households h WHERE {where_sql} ORDER BY {HOUSEHOLD_ORDER}")
+}
+
 fn query_households(
     conn: &Connection,
     where_sql: &str,
@@ -280,13 +298,7 @@ fn query_households(
     now: Millis,
     config: &policy::PolicyConfig,
 ) -> Result<Vec<HouseholdRow>> {
-    let sql = format!(
-        "SELECT h.id, h.building_id, h.building_name, h.grid_id, h.unit, h.room, h.address, h.head, h.phone,
-             h.moved_out, h.next_due, h.tags
-         FROM households h WHERE {where_sql} ORDER BY {HOUSEHOLD_ORDER}{}",
-        limit_sql(page)
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut stmt = conn.prepare_cached(&households_sql(where_sql, page))?;
     let rows = stmt.query_map(params_from_iter(args), |r| {
         Ok((
             (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?),
@@ -347,8 +359,7 @@ pub(crate) fn households_page(
     // A search reads every search text: once, in list order, from the index `households_order`
     // that holds them (no row is read), giving the count and the page's ids together.
     let ids: Vec<String> = {
-        let sql = format!("SELECT h.id FROM households h WHERE {where_sql} ORDER BY {HOUSEHOLD_ORDER}");
-        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut stmt = conn.prepare_cached(&household_ids_sql(&where_sql))?;
         stmt.query_map(params_from_iter(&args), |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
     };
     let shown: Vec<&String> = ids.iter().skip(page.offset).take(page.limit).collect();
@@ -751,4 +762,72 @@ pub(crate) fn export(client: &Client) -> Result<serde_json::Value> {
         }
     }
     Ok(serde_json::json!({ "households": households, "cases": cases, "activities": activities }))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The list queries' plans (`EXPLAIN QUERY PLAN`) on a real store: every table is reached
+    //! through an index, and the lists that page through the whole street (all households, a
+    //! search, a building, every case filter) come out of an index already in order, so a page
+    //! never sorts the street.
+
+    use gridlink_shared::Role;
+
+    use super::*;
+    use crate::fixtures::{DEMO_NOW, demo_client};
+
+    fn plan(conn: &Connection, sql: &str, args: &[Value]) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        stmt.query_map(params_from_iter(args), |r| r.get::<_, String>(3)).unwrap().map(|r| r.unwrap()).collect()
+    }
+
+    fn assert_indexed(what: &str, plan: &[String], sorted_by_index: bool) {
+        for step in plan {
+            let full_scan = step.starts_with("SCAN ") && !step.contains("INDEX");
+            assert!(!full_scan, "{what}: a table is read without an index: {plan:?}");
+        }
+        if sorted_by_index {
+            assert!(
+                !plan.iter().any(|s| s.contains("TEMP B-TREE")),
+                "{what}: the rows are sorted after reading: {plan:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn list_queries_use_their_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, demo) = demo_client(dir.path(), Role::GridWorker, DEMO_NOW).unwrap();
+        let building = demo.households[0].placement.building;
+        let conn = client.db();
+        let config = client.policy();
+        let household_filters = [
+            ("all households", HouseholdFilter::default(), true),
+            ("a building", HouseholdFilter { building, ..Default::default() }, true),
+            ("due only", HouseholdFilter { due_only: true, ..Default::default() }, false),
+            ("a tag", HouseholdFilter { tag: Some(MustVisitTag::ALL[0]), ..Default::default() }, false),
+        ];
+        for (what, filter, in_order) in household_filters {
+            let (where_sql, args) = household_where(&filter, DEMO_NOW, config);
+            assert_indexed(what, &plan(&conn, &households_sql(&where_sql, Some(Page::default())), &args), in_order);
+            let count = format!("SELECT count(*) FROM households h WHERE {where_sql}");
+            assert_indexed(what, &plan(&conn, &count, &args), false);
+        }
+        let search = HouseholdFilter { search: Some("zs".into()), ..Default::default() };
+        let (where_sql, args) = household_where(&search, DEMO_NOW, config);
+        let ids = plan(&conn, &household_ids_sql(&where_sql), &args);
+        assert!(ids.iter().any(|s| s.contains("COVERING INDEX households_order")), "a search reads one index: {ids:?}");
+        assert_indexed("search", &ids, true);
+
+        for filter in [CaseFilter::All, CaseFilter::Open, CaseFilter::Overdue, CaseFilter::Mine, CaseFilter::Resolved] {
+            let (where_sql, args) = case_where(&conn, filter, DEMO_NOW).unwrap();
+            let what = format!("cases {filter:?}");
+            assert_indexed(&what, &plan(&conn, &cases_sql(where_sql, Some(Page::default())), &args), true);
+            assert_indexed(
+                &what,
+                &plan(&conn, &format!("SELECT count(*) FROM cases c WHERE {where_sql}"), &args),
+                true,
+            );
+        }
+    }
 }
