@@ -17,7 +17,9 @@
 //!   `activities`, `activity_people` (see [`crate::activities`]),
 //!   rewritten from the document in the same transaction as every document write
 //!   ([`save_doc`]), so lists never disagree with documents; `household_conflicts` marks the
-//!   household files holding concurrent values the same way (see [`crate::conflicts`]).
+//!   household files holding concurrent values the same way (see [`crate::conflicts`]). A
+//!   household row carries its next due date and tags, and the list indexes follow the
+//!   screens' orders, so the lists filter, order and page in SQL (schema 5, `LIST_MIGRATION`).
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -1,5 +1,6 @@
-//! 事件 Cases: mine / open / overdue lists, a case with its timeline and the actions the role
-//! and status allow, opening a case of any kind, and the building leader's one-tap report.
+//! 事件 Cases: mine / open / overdue / all lists (a page at a time, with the total), a case
+//! with its timeline and the actions the role and status allow, opening a case of any kind,
+//! and the building leader's one-tap report.
 //! A supervisor's list starts at the resolved cases waiting for them (待核实), and on a case
 //! their verification actions (核实办结, reopen) come first.
 

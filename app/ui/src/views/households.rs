@@ -1,4 +1,5 @@
-//! 住户 Households: the list by building and unit with tag badges, search and filters; the
+//! 住户 Households: the list by building and unit with tag badges, search and filters, a page
+//! at a time with the total and "加载更多" ([`LoadMore`], shared with the case list); the
 //! household file (一户一档); recording a visit; editing the file; filing a new arrival and
 //! editing a resident (`new_arrival`).
 //!
