@@ -111,17 +111,22 @@ fn case_row(row: &Row<'_>, now: Millis, roster: &mut LazyRoster<'_>) -> rusqlite
     })())
 }
 
-/// `LIMIT .. OFFSET ..` of a page (SQLite takes signed 64-bit counts; larger ones saturate).
-fn limit_sql(page: Option<Page>) -> String {
-    let clamp = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-    page.map(|p| format!(" LIMIT {} OFFSET {}", clamp(p.limit), clamp(p.offset))).unwrap_or_default()
+/// `args` with a page's row count and offset appended, and the ` LIMIT ?n OFFSET ?m` that
+/// binds them: bound rather than written into the SQL, so every page of a list reuses one
+/// cached statement (SQLite takes signed 64-bit counts; larger ones saturate).
+fn with_page(args: &[Value], page: Option<Page>) -> (String, Vec<Value>) {
+    let mut all = args.to_vec();
+    let Some(page) = page else { return (String::new(), all) };
+    let clamp = |n: usize| Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+    all.push(clamp(page.limit));
+    all.push(clamp(page.offset));
+    (format!(" LIMIT ?{} OFFSET ?{}", all.len() - 1, all.len()), all)
 }
 
-fn cases_sql(where_sql: &str, page: Option<Page>) -> String {
+fn cases_sql(where_sql: &str, limit_sql: &str) -> String {
     format!(
         "SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN households h ON h.id = c.household WHERE {where_sql}
-         ORDER BY c.completion_deadline, c.id{}",
-        limit_sql(page)
+         ORDER BY c.completion_deadline, c.id{limit_sql}"
     )
 }
 
@@ -134,10 +139,10 @@ fn query_cases(
     page: Option<Page>,
     now: Millis,
 ) -> Result<Vec<CaseRow>> {
-    let sql = cases_sql(where_sql, page);
+    let (limit_sql, args) = with_page(args, page);
     let mut roster = LazyRoster { conn, roster: None };
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), |r| case_row(r, now, &mut roster))?;
+    let mut stmt = conn.prepare_cached(&cases_sql(where_sql, &limit_sql))?;
+    let rows = stmt.query_map(params_from_iter(&args), |r| case_row(r, now, &mut roster))?;
     rows.map(|r| r?).collect()
 }
 
@@ -276,12 +281,11 @@ fn last_due_day(now: Millis, config: &policy::PolicyConfig) -> String {
 /// 1101), then id; the index `households_order` holds it.
 const HOUSEHOLD_ORDER: &str = "h.building_name, h.unit, CAST(h.room AS INTEGER), h.room, h.id";
 
-fn households_sql(where_sql: &str, page: Option<Page>) -> String {
+fn households_sql(where_sql: &str, limit_sql: &str) -> String {
     format!(
         "SELECT h.id, h.building_id, h.building_name, h.grid_id, h.unit, h.room, h.address, h.head, h.phone,
              h.moved_out, h.next_due, h.tags
-         FROM households h WHERE {where_sql} ORDER BY {HOUSEHOLD_ORDER}{}",
-        limit_sql(page)
+         FROM households h WHERE {where_sql} ORDER BY {HOUSEHOLD_ORDER}{limit_sql}"
     )
 }
 
@@ -298,8 +302,9 @@ fn query_households(
     now: Millis,
     config: &policy::PolicyConfig,
 ) -> Result<Vec<HouseholdRow>> {
-    let mut stmt = conn.prepare_cached(&households_sql(where_sql, page))?;
-    let rows = stmt.query_map(params_from_iter(args), |r| {
+    let (limit_sql, args) = with_page(args, page);
+    let mut stmt = conn.prepare_cached(&households_sql(where_sql, &limit_sql))?;
+    let rows = stmt.query_map(params_from_iter(&args), |r| {
         Ok((
             (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?),
             (r.get::<_, String>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?),
@@ -809,7 +814,8 @@ mod tests {
         ];
         for (what, filter, in_order) in household_filters {
             let (where_sql, args) = household_where(&filter, DEMO_NOW, config);
-            assert_indexed(what, &plan(&conn, &households_sql(&where_sql, Some(Page::default())), &args), in_order);
+            let (limit_sql, paged) = with_page(&args, Some(Page::default()));
+            assert_indexed(what, &plan(&conn, &households_sql(&where_sql, &limit_sql), &paged), in_order);
             let count = format!("SELECT count(*) FROM households h WHERE {where_sql}");
             assert_indexed(what, &plan(&conn, &count, &args), false);
         }
@@ -822,7 +828,8 @@ mod tests {
         for filter in [CaseFilter::All, CaseFilter::Open, CaseFilter::Overdue, CaseFilter::Mine, CaseFilter::Resolved] {
             let (where_sql, args) = case_where(&conn, filter, DEMO_NOW).unwrap();
             let what = format!("cases {filter:?}");
-            assert_indexed(&what, &plan(&conn, &cases_sql(where_sql, Some(Page::default())), &args), true);
+            let (limit_sql, paged) = with_page(&args, Some(Page::default()));
+            assert_indexed(&what, &plan(&conn, &cases_sql(where_sql, &limit_sql), &paged), true);
             assert_indexed(
                 &what,
                 &plan(&conn, &format!("SELECT count(*) FROM cases c WHERE {where_sql}"), &args),
