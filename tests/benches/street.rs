@@ -6,7 +6,8 @@
 //! Run: `cargo bench -p gridlink-tests --bench street` (about a few minutes on 2 cores);
 //! `GRIDLINK_BENCH_SIZE=small cargo bench -p gridlink-tests --bench street` (or the argument
 //! `small`) runs the one-community demo in seconds. `GRIDLINK_BENCH_ONLY=first-sync` stops
-//! after the first syncs (section 2).
+//! after the first syncs (section 2); `GRIDLINK_BENCH_ONLY=latencies` runs sections 1, 2 and
+//! 5 (the phone-side latencies on the stores the first syncs left) and stops.
 //!
 //! Set-up: a real `gridlink-sync-server` (SQLite in a tempdir) served on 127.0.0.1:0 inside
 //! this process, and real `gridlink-client` stores (SQLCipher files in tempdirs) talking to
@@ -30,7 +31,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use gridlink_client::{CaseAction, CaseFilter, Client, HouseholdFilter, NewCase, NewVisit};
+use gridlink_client::{CaseAction, CaseFilter, Client, HouseholdFilter, NewCase, NewVisit, Page};
 use gridlink_shared::automerge::sync::{Message, State, SyncDoc};
 use gridlink_shared::automerge::{ActorId, AutoCommit};
 use gridlink_shared::demo::DemoSize;
@@ -55,6 +56,12 @@ const THROUGHPUT_CYCLES: usize = 25;
 const LATENCY_REPEATS: usize = 60;
 /// The street supervisor's first sync is skipped past this wall time (the rest still runs).
 const STREET_SUPERVISOR_BUDGET: Duration = Duration::from_secs(240);
+const LATENCY_COLUMNS: &[&str] = &["phone operation", "store", "cold", "p50", "p99", "max", "n", "result"];
+const LATENCY_TITLE: &str = "5. Phone-side latencies (SQLCipher store, release build)";
+const LATENCY_NOTE: &str =
+    "cold: the first call on a freshly opened store; p50/p99/max over the repeated calls after it.
+pages: the first 100 rows in list order and the total the filter matches (\"100 of 25000\"); the
+\"every row\" reads are what the CLI and exports read, the baseline for the pages.";
 /// Above this many documents, the baseline is run on an even sample and scaled up.
 const BASELINE_FULL_LIMIT: usize = 6_000;
 
@@ -225,6 +232,27 @@ async fn run(size: DemoSize) -> Result<()> {
         return Ok(());
     }
 
+    let only_latencies = std::env::var("GRIDLINK_BENCH_ONLY").as_deref() == Ok("latencies");
+    if only_latencies {
+        // Sections 1, 2 and 5 (the phone-side reads on the stores the first syncs left).
+        progress("phone-side latencies only (GRIDLINK_BENCH_ONLY=latencies)");
+        let mut latencies = Table::new(LATENCY_COLUMNS);
+        let (worker_dir, supervisor_dir) = (worker_client.dir().to_path_buf(), supervisor_client.dir().to_path_buf());
+        drop((worker_client, supervisor_client));
+        phone_latencies(&mut latencies, "grid worker", &worker_dir, true, LATENCY_REPEATS)?;
+        phone_latencies(&mut latencies, "community supervisor", &supervisor_dir, false, LATENCY_REPEATS)?;
+        if let Some(dir) = &street_dir {
+            progress("phone-side latencies: street supervisor");
+            phone_latencies(&mut latencies, "street supervisor", dir, false, LATENCY_REPEATS / 3)?;
+        }
+        latencies.print(LATENCY_TITLE);
+        println!("{LATENCY_NOTE}");
+        let _ = stop_server.send(());
+        server.await??;
+        proxy.abort();
+        return Ok(());
+    }
+
     // ----- 3. incremental sync --------------------------------------------------------------
     let mut incremental = Table::new(&[
         "offline visits, then one sync",
@@ -295,7 +323,7 @@ async fn run(size: DemoSize) -> Result<()> {
     // ----- 5. phone-side latencies ----------------------------------------------------------
     // Before the throughput run, so the stores are as the first sync left them.
     progress("phone-side latencies: grid worker");
-    let mut latencies = Table::new(&["phone operation", "store", "cold", "p50", "p99", "max", "n", "result"]);
+    let mut latencies = Table::new(LATENCY_COLUMNS);
     let worker_dir = worker_client.dir().to_path_buf();
     drop(worker_client);
     phone_latencies(&mut latencies, "grid worker", &worker_dir, true, LATENCY_REPEATS)?;
@@ -418,8 +446,8 @@ async fn run(size: DemoSize) -> Result<()> {
     println!("Each sync pushes visits signed with the device's actor (validated, stored, logged) and pulls");
     println!("the page after the device's cursor; SQLite in WAL mode, synchronous=FULL.");
 
-    latencies.print("5. Phone-side latencies (SQLCipher store, release build)");
-    println!("cold: the first call on a freshly opened store; p50/p99/max over the repeated calls after it.");
+    latencies.print(LATENCY_TITLE);
+    println!("{LATENCY_NOTE}");
 
     let _ = stop_server.send(());
     server.await??;
@@ -992,25 +1020,48 @@ fn phone_latencies(table: &mut Table, who: &str, dir: &Path, writes: bool, repea
             today.my_cases.len()
         ))
     })?;
-    op("households(all)", &mut |c, _| Ok(format!("{} rows", c.households(&HouseholdFilter::default(), now)?.len())))?;
-    op(&format!("households(search \"{name}\")"), &mut |c, _| {
-        let filter = HouseholdFilter { search: Some(name.clone()), ..Default::default() };
-        Ok(format!("{} rows", c.households(&filter, now)?.len()))
+    // The list screens read one page (the first 100 rows) and the total the filter matches.
+    let page = Page::default();
+    let paged = |filter: HouseholdFilter| {
+        move |c: &Client, _: usize| -> Result<String> {
+            let got = c.households_page(&filter, page, now)?;
+            Ok(format!("{} of {}", got.rows.len(), got.total))
+        }
+    };
+    op("households page (all)", &mut paged(HouseholdFilter::default()))?;
+    op(&format!("households page (search \"{name}\")"), &mut paged(search(&name)))?;
+    op("households page (search \"zs\")", &mut paged(search("zs")))?;
+    op("households page (due only)", &mut paged(HouseholdFilter { due_only: true, ..Default::default() }))?;
+    let tag = households.iter().find_map(|h| h.tags.first().copied());
+    op("households page (tag)", &mut paged(HouseholdFilter { tag, ..Default::default() }))?;
+    let building = Some(household.building_id);
+    op("households page (building)", &mut paged(HouseholdFilter { building, ..Default::default() }))?;
+    let last = Page { offset: households.len().saturating_sub(page.limit), limit: page.limit };
+    op("households page (all, last page)", &mut |c, _| {
+        let got = c.households_page(&HouseholdFilter::default(), last, now)?;
+        Ok(format!("{} of {}", got.rows.len(), got.total))
     })?;
-    op("households(search \"zs\")", &mut |c, _| {
-        let filter = HouseholdFilter { search: Some("zs".into()), ..Default::default() };
-        Ok(format!("{} rows", c.households(&filter, now)?.len()))
-    })?;
-    op("households(due only)", &mut |c, _| {
-        let filter = HouseholdFilter { due_only: true, ..Default::default() };
-        Ok(format!("{} rows", c.households(&filter, now)?.len()))
+    // Every row, as the CLI and exports read them: the baseline for the pages above.
+    op("households(all), every row", &mut |c, _| {
+        Ok(format!("{} rows", c.households(&HouseholdFilter::default(), now)?.len()))
     })?;
     op("household(id) detail", &mut |c, _| {
         let detail = c.household(household.id, now)?;
         Ok(format!("{} residents, {} visits", detail.residents.len(), detail.visits.len()))
     })?;
-    op("cases(open)", &mut |c, _| Ok(format!("{} rows", c.cases(CaseFilter::Open, now)?.len())))?;
-    op("cases(all)", &mut |c, _| Ok(format!("{} rows", c.cases(CaseFilter::All, now)?.len())))?;
+    for (label, filter) in [
+        ("cases page (mine)", CaseFilter::Mine),
+        ("cases page (open)", CaseFilter::Open),
+        ("cases page (overdue)", CaseFilter::Overdue),
+        ("cases page (resolved, to verify)", CaseFilter::Resolved),
+        ("cases page (all)", CaseFilter::All),
+    ] {
+        op(label, &mut |c, _| {
+            let got = c.cases_page(filter, page, now)?;
+            Ok(format!("{} of {}", got.rows.len(), got.total))
+        })?;
+    }
+    op("cases(all), every row", &mut |c, _| Ok(format!("{} rows", c.cases(CaseFilter::All, now)?.len())))?;
     op("case(id) detail", &mut |c, _| Ok(format!("{} actions", c.case(open_case.id, now)?.timeline.len())))?;
     if writes {
         op("record_visit", &mut |c, i| {
@@ -1053,6 +1104,10 @@ fn phone_latencies(table: &mut Table, who: &str, dir: &Path, writes: bool, repea
         Ok("ok".into())
     })?;
     Ok(())
+}
+
+fn search(text: &str) -> HouseholdFilter {
+    HouseholdFilter { search: Some(text.into()), ..Default::default() }
 }
 
 fn visit_input(household: HouseholdId, i: usize, now: Millis) -> NewVisit {

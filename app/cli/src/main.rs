@@ -104,7 +104,7 @@ enum Command {
     },
     /// List cases with their timelines.
     Cases {
-        /// mine, open, overdue or all.
+        /// mine, open, overdue, resolved (waiting for verification) or all.
         #[arg(long, default_value = "all")]
         filter: String,
     },
@@ -664,8 +664,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             CaseCommand::Show { id } => print_json(&client.case(id, now)?)?,
         },
         Command::Cases { filter } => {
-            let filter: CaseFilter = serde_json::from_value(serde_json::Value::String(filter.clone()))
-                .map_err(|_| anyhow::anyhow!("unknown filter '{filter}': expected mine, open, overdue or all"))?;
+            let filter: CaseFilter =
+                serde_json::from_value(serde_json::Value::String(filter.clone())).map_err(|_| {
+                    anyhow::anyhow!("unknown filter '{filter}': expected mine, open, overdue, resolved or all")
+                })?;
             let mut rows = client.cases(filter, now)?;
             rows.sort_by_key(|r| r.id);
             if json {

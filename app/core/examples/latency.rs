@@ -8,9 +8,13 @@
 use std::time::Instant;
 
 use gridlink_client::fixtures::{DEMO_NOW, DEMO_SEED, documents_for};
-use gridlink_client::{CaseAction, CaseFilter, Client, HouseholdFilter, NewCase, NewVisit};
+use gridlink_client::{CaseAction, CaseFilter, Client, HouseholdFilter, NewCase, NewVisit, Page};
 use gridlink_shared::demo::{DemoSize, generate};
-use gridlink_shared::{ActionKind, CaseKind, MustArriveKind, Role, VisitOutcome};
+use gridlink_shared::{ActionKind, CaseKind, MustArriveKind, Role, Scope, VisitOutcome};
+
+fn search(text: &str) -> HouseholdFilter {
+    HouseholdFilter { search: Some(text.into()), ..Default::default() }
+}
 
 fn time<T>(label: &str, runs: usize, mut f: impl FnMut(usize) -> T) -> T {
     let started = Instant::now();
@@ -33,7 +37,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed().as_millis()
     );
     for role in [Role::GridWorker, Role::Supervisor] {
-        let staff = data.staff_with_role(role).next().expect("staff of the role").clone();
+        // The supervisor of the whole street: the largest phone (every household and case).
+        let staff = data
+            .staff_with_role(role)
+            .find(|s| role != Role::Supervisor || s.scopes.iter().any(|x| matches!(x, Scope::Street(_))))
+            .expect("staff of the role")
+            .clone();
         let principal = staff.principal();
         let docs = documents_for(&data, &principal);
         let dir = tempfile::tempdir()?;
@@ -56,6 +65,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         time("households(due only)", 20, |_| {
             client.households(&HouseholdFilter { due_only: true, ..Default::default() }, now)
         })?;
+        let page = Page::default();
+        let client_ref = &client;
+        let paged = |filter: HouseholdFilter| move |_| client_ref.households_page(&filter, page, now);
+        let first = time("households_page(all, first 100)", 20, paged(HouseholdFilter::default()))?;
+        println!("    {} of {}", first.rows.len(), first.total);
+        let last = Page { offset: first.total.saturating_sub(100), limit: 100 };
+        time("households_page(all, last 100)", 20, |_| client.households_page(&HouseholdFilter::default(), last, now))?;
+        let found = time("households_page(search \"zs\")", 20, paged(search("zs")))?;
+        println!("    {} of {}", found.rows.len(), found.total);
+        let name = all[all.len() / 3].head.clone();
+        time(&format!("households_page(search \"{name}\")"), 20, paged(search(&name)))?;
+        let due =
+            time("households_page(due only)", 20, paged(HouseholdFilter { due_only: true, ..Default::default() }))?;
+        println!("    {} of {}", due.rows.len(), due.total);
+        let tag = gridlink_shared::MustVisitTag::ALL[0];
+        let tagged = time("households_page(tag)", 20, paged(HouseholdFilter { tag: Some(tag), ..Default::default() }))?;
+        println!("    {} of {}", tagged.rows.len(), tagged.total);
+        let building = Some(all[all.len() / 2].building_id);
+        time("households_page(building)", 20, paged(HouseholdFilter { building, ..Default::default() }))?;
+        for filter in [CaseFilter::All, CaseFilter::Open, CaseFilter::Overdue, CaseFilter::Mine, CaseFilter::Resolved] {
+            let cases = time(&format!("cases_page({filter:?})"), 20, |_| client.cases_page(filter, page, now))?;
+            println!("    {} of {}", cases.rows.len(), cases.total);
+        }
+        time("cases(all), every row", 5, |_| client.cases(CaseFilter::All, now))?;
         let target = all[all.len() / 2].id;
         time("household(id) detail", 20, |_| client.household(target, now))?;
         time("cases(open)", 20, |_| client.cases(CaseFilter::Open, now))?;

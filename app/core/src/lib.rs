@@ -411,9 +411,17 @@ impl Client {
         reads::today(self, now)
     }
 
-    /// Households held locally, sorted by building, unit and room.
+    /// Households held locally, sorted by building, unit and room: every row the filter
+    /// matches (exports, the CLI). Screens read [`Client::households_page`].
     pub fn households(&self, filter: &HouseholdFilter, now: Millis) -> Result<Vec<HouseholdRow>> {
         reads::households(self, filter, now)
+    }
+
+    /// One page of [`Client::households`], with the number of households the filter matches.
+    /// Filtering, ordering and paging run in SQL, so a page costs about the same with 250
+    /// households or 25,000.
+    pub fn households_page(&self, filter: &HouseholdFilter, page: Page, now: Millis) -> Result<Paged<HouseholdRow>> {
+        reads::households_page(self, filter, page, now)
     }
 
     pub fn household(&self, id: HouseholdId, now: Millis) -> Result<HouseholdDetail> {
@@ -424,8 +432,15 @@ impl Client {
         reads::buildings(self)
     }
 
+    /// Cases the filter matches, by completion deadline: every row (exports, the CLI).
+    /// Screens read [`Client::cases_page`].
     pub fn cases(&self, filter: CaseFilter, now: Millis) -> Result<Vec<CaseRow>> {
         reads::cases(self, filter, now)
+    }
+
+    /// One page of [`Client::cases`], with the number of cases the filter matches.
+    pub fn cases_page(&self, filter: CaseFilter, page: Page, now: Millis) -> Result<Paged<CaseRow>> {
+        reads::cases_page(self, filter, page, now)
     }
 
     pub fn case(&self, id: CaseId, now: Millis) -> Result<CaseDetail> {

@@ -11,7 +11,8 @@ use gridlink_shared::{
     ActionKind, BuildingId, CaseFile, CaseId, CaseKind, CaseStatus, DocId, GridId, HouseholdFile, HouseholdId,
     MustVisitTag, Role, Roster, Scope, ServiceCategory, Staff, doc, mask_id_number,
 };
-use rusqlite::{Connection, Row};
+use rusqlite::types::Value;
+use rusqlite::{Connection, Row, params_from_iter};
 
 use crate::error::{Error, Result};
 use crate::views::*;
@@ -63,7 +64,24 @@ pub fn allowed_actions(case: &CaseFile, role: Role) -> Vec<ActionKind> {
 const CASE_COLUMNS: &str = "c.id, c.kind, c.title, c.status, c.responsible, c.responsible_name, c.reported_at,
     c.completion_deadline, c.is_open, c.household, c.building_id, h.address";
 
-fn case_row(row: &Row<'_>, now: Millis, roster: &Roster) -> rusqlite::Result<Result<CaseRow>> {
+/// The roster, read once per list and only when a row needs a building's name (a case filed on
+/// a building rather than a household): most pages never parse it.
+struct LazyRoster<'c> {
+    conn: &'c Connection,
+    roster: Option<Roster>,
+}
+
+impl LazyRoster<'_> {
+    fn building_name(&mut self, building: BuildingId) -> Result<Option<String>> {
+        if self.roster.is_none() {
+            self.roster = Some(store::roster(self.conn)?);
+        }
+        let roster = self.roster.as_ref().map(|r| &r.buildings);
+        Ok(roster.and_then(|b| b.iter().find(|x| x.id == building)).map(|x| x.name.clone()))
+    }
+}
+
+fn case_row(row: &Row<'_>, now: Millis, roster: &mut LazyRoster<'_>) -> rusqlite::Result<Result<CaseRow>> {
     let (id, kind, title, status, responsible, responsible_name): (String, String, String, String, String, String) =
         (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?);
     let (reported_at, deadline, is_open): (i64, i64, bool) = (row.get(6)?, row.get(7)?, row.get(8)?);
@@ -71,9 +89,11 @@ fn case_row(row: &Row<'_>, now: Millis, roster: &Roster) -> rusqlite::Result<Res
         (row.get(9)?, row.get(10)?, row.get(11)?);
     Ok((|| {
         let building: Option<BuildingId> = building.map(|b| parse(&b, "building id")).transpose()?;
-        let place = address
-            .or_else(|| building.and_then(|b| roster.buildings.iter().find(|x| x.id == b).map(|x| x.name.clone())))
-            .unwrap_or_default();
+        let place = match (address, building) {
+            (Some(address), _) => address,
+            (None, Some(b)) => roster.building_name(b)?.unwrap_or_default(),
+            (None, None) => String::new(),
+        };
         Ok(CaseRow {
             id: parse(&id, "case id")?,
             kind: parse::<CaseKind>(&kind, "case kind")?,
@@ -91,28 +111,73 @@ fn case_row(row: &Row<'_>, now: Millis, roster: &Roster) -> rusqlite::Result<Res
     })())
 }
 
-fn query_cases(conn: &Connection, where_sql: &str, args: &[&dyn rusqlite::ToSql], now: Millis) -> Result<Vec<CaseRow>> {
-    let roster = store::roster(conn)?;
-    let sql = format!(
+/// `args` with a page's row count and offset appended, and the ` LIMIT ?n OFFSET ?m` that
+/// binds them: bound rather than written into the SQL, so every page of a list reuses one
+/// cached statement (SQLite takes signed 64-bit counts; larger ones saturate).
+fn with_page(args: &[Value], page: Option<Page>) -> (String, Vec<Value>) {
+    let mut all = args.to_vec();
+    let Some(page) = page else { return (String::new(), all) };
+    let clamp = |n: usize| Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+    all.push(clamp(page.limit));
+    all.push(clamp(page.offset));
+    (format!(" LIMIT ?{} OFFSET ?{}", all.len() - 1, all.len()), all)
+}
+
+fn cases_sql(where_sql: &str, limit_sql: &str) -> String {
+    format!(
         "SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN households h ON h.id = c.household WHERE {where_sql}
-         ORDER BY c.completion_deadline, c.id"
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(args, |r| case_row(r, now, &roster))?;
+         ORDER BY c.completion_deadline, c.id{limit_sql}"
+    )
+}
+
+/// Case rows matching `where_sql`, by completion deadline then id (the order the indexes
+/// `cases_deadline`, `cases_open_deadline`, `cases_responsible` and `cases_status` hold).
+fn query_cases(
+    conn: &Connection,
+    where_sql: &str,
+    args: &[Value],
+    page: Option<Page>,
+    now: Millis,
+) -> Result<Vec<CaseRow>> {
+    let (limit_sql, args) = with_page(args, page);
+    let mut roster = LazyRoster { conn, roster: None };
+    let mut stmt = conn.prepare_cached(&cases_sql(where_sql, &limit_sql))?;
+    let rows = stmt.query_map(params_from_iter(&args), |r| case_row(r, now, &mut roster))?;
     rows.map(|r| r?).collect()
+}
+
+/// The SQL condition of a case filter and its arguments.
+fn case_where(conn: &Connection, filter: CaseFilter, now: Millis) -> Result<(&'static str, Vec<Value>)> {
+    Ok(match filter {
+        CaseFilter::All => ("1", Vec::new()),
+        // `is_open = 1`, not `is_open`: only an equality lets SQLite use the index.
+        CaseFilter::Open => ("c.is_open = 1", Vec::new()),
+        CaseFilter::Overdue => ("c.is_open = 1 AND c.completion_deadline < ?1", vec![Value::Integer(now)]),
+        CaseFilter::Resolved => ("c.status = ?1", vec![Value::Text(CaseStatus::Resolved.code().to_string())]),
+        CaseFilter::Mine => {
+            let me = store::principal(conn)?.user.to_string();
+            ("c.responsible = ?1 AND c.is_open = 1", vec![Value::Text(me)])
+        }
+    })
 }
 
 pub(crate) fn cases(client: &Client, filter: CaseFilter, now: Millis) -> Result<Vec<CaseRow>> {
     let conn = client.db();
-    match filter {
-        CaseFilter::All => query_cases(&conn, "1", &[], now),
-        CaseFilter::Open => query_cases(&conn, "c.is_open", &[], now),
-        CaseFilter::Overdue => query_cases(&conn, "c.is_open AND c.completion_deadline < ?1", &[&now], now),
-        CaseFilter::Mine => {
-            let me = store::principal(&conn)?.user.to_string();
-            query_cases(&conn, "c.is_open AND c.responsible = ?1", &[&me], now)
-        }
-    }
+    let (where_sql, args) = case_where(&conn, filter, now)?;
+    query_cases(&conn, where_sql, &args, None, now)
+}
+
+pub(crate) fn cases_page(client: &Client, filter: CaseFilter, page: Page, now: Millis) -> Result<Paged<CaseRow>> {
+    let conn = client.db();
+    let (where_sql, args) = case_where(&conn, filter, now)?;
+    let total = count(&conn, &format!("SELECT count(*) FROM cases c WHERE {where_sql}"), &args)?;
+    let rows = query_cases(&conn, where_sql, &args, Some(page), now)?;
+    Ok(Paged { rows, offset: page.offset, total })
+}
+
+fn count(conn: &Connection, sql: &str, args: &[Value]) -> Result<usize> {
+    let n: i64 = conn.prepare_cached(sql)?.query_row(params_from_iter(args), |r| r.get(0))?;
+    Ok(usize::try_from(n).unwrap_or(0))
 }
 
 /// A case, hydrated; [`Error::Quarantined`] when its data is damaged (see [`quarantine`]).
@@ -129,7 +194,7 @@ pub(crate) fn case(client: &Client, id: CaseId, now: Millis) -> Result<CaseDetai
     let conn = client.db();
     let principal = store::principal(&conn)?;
     let case = load_case(&conn, id)?;
-    let row = query_cases(&conn, "c.id = ?1", &[&id.to_string()], now)?
+    let row = query_cases(&conn, "c.id = ?1", &[Value::Text(id.to_string())], None, now)?
         .pop()
         .ok_or_else(|| Error::NotFound { what: "case", id: id.to_string() })?;
     let config = client.policy();
@@ -169,77 +234,96 @@ pub(crate) fn case(client: &Client, id: CaseId, now: Millis) -> Result<CaseDetai
 
 // ----- households ---------------------------------------------------------------------------
 
-struct TagRow {
-    household: String,
-    tag: MustVisitTag,
-    due_on: Option<NaiveDate>,
+/// The SQL condition of a household filter and its arguments. The due filter compares the
+/// stored next due date (`YYYY-MM-DD`, so text order is date order) with the last day that
+/// [`due_state`] calls due soon: overdue, due today and due soon are exactly the dates up to it.
+fn household_where(filter: &HouseholdFilter, now: Millis, config: &policy::PolicyConfig) -> (String, Vec<Value>) {
+    let mut conditions = Vec::new();
+    let mut args = Vec::new();
+    let mut arg = |condition: &str, value: Value, conditions: &mut Vec<String>| {
+        args.push(value);
+        conditions.push(condition.replace('?', &format!("?{}", args.len())));
+    };
+    if let Some(query) = filter.search.as_deref().map(search::normalize_query).filter(|q| !q.is_empty()) {
+        // instr() is a plain substring test, as the search text is built for: no LIKE
+        // wildcards or case folding to escape from what a user typed.
+        arg("instr(h.search, ?) > 0", Value::Text(query), &mut conditions);
+    }
+    if let Some(building) = filter.building {
+        arg("h.building_id = ?", Value::Text(building.to_string()), &mut conditions);
+    }
+    if let Some(tag) = filter.tag {
+        arg(
+            "h.id IN (SELECT t.household FROM household_tags t WHERE t.tag = ?)",
+            Value::Text(tag.code().to_string()),
+            &mut conditions,
+        );
+    }
+    if filter.due_only {
+        arg("h.next_due <= ?", Value::Text(last_due_day(now, config)), &mut conditions);
+    }
+    let where_sql = if conditions.is_empty() { "1".to_string() } else { conditions.join(" AND ") };
+    (where_sql, args)
 }
 
-fn tag_rows(conn: &Connection) -> Result<Vec<TagRow>> {
-    let mut stmt = conn.prepare("SELECT household, tag, due_on FROM household_tags ORDER BY household, tag")?;
-    let rows =
-        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (household, tag, due_on) = row?;
-        out.push(TagRow {
-            household,
-            tag: parse(&tag, "tag")?,
-            due_on: due_on.map(|d| parse(&d, "date")).transpose()?,
-        });
+/// The last due date [`due_state`] calls due (overdue, today or soon) at `now`, as stored text.
+fn last_due_day(now: Millis, config: &policy::PolicyConfig) -> String {
+    let today = local_date(now);
+    match chrono::TimeDelta::try_days(config.due_soon_days).and_then(|d| today.checked_add_signed(d)) {
+        Some(day) => day.to_string(),
+        // A window past the calendar's range: every date or none.
+        None if config.due_soon_days > 0 => "9999-12-31".into(),
+        None => String::new(),
     }
-    Ok(out)
 }
 
-pub(crate) fn households(client: &Client, filter: &HouseholdFilter, now: Millis) -> Result<Vec<HouseholdRow>> {
-    let conn = client.db();
-    let config = client.policy();
-    let mut tags: BTreeMap<String, Vec<TagRow>> = BTreeMap::new();
-    for t in tag_rows(&conn)? {
-        tags.entry(t.household.clone()).or_default().push(t);
-    }
-    let mut stmt = conn.prepare(
-        "SELECT id, building_id, building_name, grid_id, unit, room, address, head, phone, moved_out, search
-         FROM households ORDER BY building_name, unit, CAST(room AS INTEGER), room, id",
-    )?;
-    let query = filter.search.as_deref().map(search::normalize_query).filter(|q| !q.is_empty());
-    let rows = stmt.query_map([], |r| {
+/// The households list's order: building, unit, room (as a number first, so 302 comes before
+/// 1101), then id; the index `households_order` holds it.
+const HOUSEHOLD_ORDER: &str = "h.building_name, h.unit, CAST(h.room AS INTEGER), h.room, h.id";
+
+fn households_sql(where_sql: &str, limit_sql: &str) -> String {
+    format!(
+        "SELECT h.id, h.building_id, h.building_name, h.grid_id, h.unit, h.room, h.address, h.head, h.phone,
+             h.moved_out, h.next_due, h.tags
+         FROM households h WHERE {where_sql} ORDER BY {HOUSEHOLD_ORDER}{limit_sql}"
+    )
+}
+
+/// The ids of the households matching `where_sql`, in list order (a search's one pass).
+fn household_ids_sql(where_sql: &str) -> String {
+    format!("SELECT h.id FROM households h WHERE {where_sql} ORDER BY {HOUSEHOLD_ORDER}")
+}
+
+fn query_households(
+    conn: &Connection,
+    where_sql: &str,
+    args: &[Value],
+    page: Option<Page>,
+    now: Millis,
+    config: &policy::PolicyConfig,
+) -> Result<Vec<HouseholdRow>> {
+    let (limit_sql, args) = with_page(args, page);
+    let mut stmt = conn.prepare_cached(&households_sql(where_sql, &limit_sql))?;
+    let rows = stmt.query_map(params_from_iter(&args), |r| {
         Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, String>(6)?,
-            r.get::<_, String>(7)?,
-            r.get::<_, String>(8)?,
-            r.get::<_, bool>(9)?,
-            r.get::<_, String>(10)?,
+            (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?),
+            (r.get::<_, String>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?),
+            (r.get::<_, String>(7)?, r.get::<_, String>(8)?, r.get::<_, bool>(9)?),
+            (r.get::<_, Option<String>>(10)?, r.get::<_, String>(11)?),
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, building_id, building_name, grid_id, unit, room, address, head, phone, moved_out, search_text) = row?;
-        if query.as_ref().is_some_and(|q| !search_text.contains(q.as_str())) {
-            continue;
-        }
-        let building_id: BuildingId = parse(&building_id, "building id")?;
-        if filter.building.is_some_and(|b| b != building_id) {
-            continue;
-        }
-        let own_tags = tags.get(&id).map(Vec::as_slice).unwrap_or_default();
-        if filter.tag.is_some_and(|t| !own_tags.iter().any(|x| x.tag == t)) {
-            continue;
-        }
-        let next_due = if moved_out { None } else { own_tags.iter().filter_map(|t| t.due_on).min() };
-        let next_due_state = next_due.map(|d| due_state(d, now, config));
-        if filter.due_only && !matches!(next_due_state, Some(s) if !matches!(s, DueState::NotDue { .. })) {
-            continue;
-        }
+        let ((id, building_id, building_name, grid_id), (unit, room, address), (head, phone, moved_out), (due, tags)) =
+            row?;
+        let next_due: Option<NaiveDate> = due.map(|d| parse(&d, "date")).transpose()?;
+        let mut tags: Vec<MustVisitTag> =
+            tags.split(',').filter(|t| !t.is_empty()).map(|t| parse(t, "tag")).collect::<Result<_>>()?;
+        // In the order of their codes, as the rows have always listed them.
+        tags.sort_by_key(|t| t.code());
         out.push(HouseholdRow {
             id: parse(&id, "household id")?,
-            building_id,
+            building_id: parse(&building_id, "building id")?,
             building_name,
             grid_id: parse::<GridId>(&grid_id, "grid id")?,
             unit,
@@ -247,19 +331,54 @@ pub(crate) fn households(client: &Client, filter: &HouseholdFilter, now: Millis)
             address,
             head,
             phone,
-            tags: own_tags.iter().map(|t| t.tag).collect(),
+            tags,
             next_due,
-            next_due_state,
+            next_due_state: next_due.map(|d| due_state(d, now, config)),
             moved_out,
         });
     }
     Ok(out)
 }
 
+pub(crate) fn households(client: &Client, filter: &HouseholdFilter, now: Millis) -> Result<Vec<HouseholdRow>> {
+    let conn = client.db();
+    let (where_sql, args) = household_where(filter, now, client.policy());
+    query_households(&conn, &where_sql, &args, None, now, client.policy())
+}
+
+pub(crate) fn households_page(
+    client: &Client,
+    filter: &HouseholdFilter,
+    page: Page,
+    now: Millis,
+) -> Result<Paged<HouseholdRow>> {
+    let conn = client.db();
+    let config = client.policy();
+    let (where_sql, args) = household_where(filter, now, config);
+    let searching = filter.search.as_deref().is_some_and(|q| !search::normalize_query(q).is_empty());
+    if !searching {
+        let total = count(&conn, &format!("SELECT count(*) FROM households h WHERE {where_sql}"), &args)?;
+        let rows = query_households(&conn, &where_sql, &args, Some(page), now, config)?;
+        return Ok(Paged { rows, offset: page.offset, total });
+    }
+    // A search reads every search text: once, in list order, from the index `households_order`
+    // that holds them (no row is read), giving the count and the page's ids together.
+    let ids: Vec<String> = {
+        let mut stmt = conn.prepare_cached(&household_ids_sql(&where_sql))?;
+        stmt.query_map(params_from_iter(&args), |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+    };
+    let shown: Vec<&String> = ids.iter().skip(page.offset).take(page.limit).collect();
+    let shown = serde_json::to_string(&shown).map_err(|e| Error::Encode(e.to_string()))?;
+    let rows =
+        query_households(&conn, "h.id IN (SELECT value FROM json_each(?1))", &[Value::Text(shown)], None, now, config)?;
+    Ok(Paged { rows, offset: page.offset, total: ids.len() })
+}
+
 pub(crate) fn household(client: &Client, id: HouseholdId, now: Millis) -> Result<HouseholdDetail> {
     let conn = client.db();
     let h = load_household(&conn, id)?;
-    let open_cases = query_cases(&conn, "c.household = ?1 AND c.is_open", &[&id.to_string()], now)?;
+    let open_cases =
+        query_cases(&conn, "c.household = ?1 AND c.is_open = 1", &[Value::Text(id.to_string())], None, now)?;
     let residents = h
         .residents
         .values()
@@ -325,12 +444,14 @@ pub(crate) fn today(client: &Client, now: Millis) -> Result<TodayView> {
     let conn = client.db();
     let mut due_visits = Vec::new();
     {
-        let mut stmt = conn.prepare(
+        // Only the obligations due by the end of the due-soon window are read (index
+        // `household_tags_due`); the rest are not due at `now`.
+        let mut stmt = conn.prepare_cached(
             "SELECT t.household, h.address, h.head, t.tag, t.due_on, t.last_met
              FROM household_tags t JOIN households h ON h.id = t.household
-             WHERE t.due_on IS NOT NULL AND NOT h.moved_out",
+             WHERE t.due_on IS NOT NULL AND t.due_on <= ?1 AND h.moved_out = 0",
         )?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map([last_due_day(now, config)], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
@@ -360,34 +481,41 @@ pub(crate) fn today(client: &Client, now: Millis) -> Result<TodayView> {
     }
     due_visits.sort_by(|a, b| (a.due_on, &a.address, a.tag).cmp(&(b.due_on, &b.address, b.tag)));
 
+    // Must-arrive events from their query rows (arrival deadline and first arrival are
+    // materialized with the case), without loading each case document.
     let mut must_arrive = Vec::new();
-    let arrive_ids: Vec<String> = {
-        let mut stmt = conn.prepare(
-            "SELECT id FROM cases WHERE is_open AND kind LIKE 'must-arrive:%' ORDER BY arrival_deadline, id",
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT c.id, c.title, c.kind, c.arrival_deadline, c.first_arrival, h.address
+             FROM cases c LEFT JOIN households h ON h.id = c.household
+             WHERE c.is_open = 1 AND c.kind LIKE 'must-arrive:%' AND c.arrival_deadline IS NOT NULL
+             ORDER BY c.arrival_deadline, c.id",
         )?;
-        stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
-    };
-    for id in arrive_ids {
-        let case = match load_case(&conn, parse(&id, "case id")?) {
-            // A damaged case is set aside; today's list shows the rest.
-            Err(Error::Quarantined { .. }) => continue,
-            other => other?,
-        };
-        let (CaseKind::MustArrive(kind), Some(state), Some(deadline)) =
-            (case.kind, policy::arrival_state(&case, now, config), policy::arrival_deadline(&case, config))
-        else {
-            continue;
-        };
-        let address = match case.household {
-            Some(h) => {
-                conn.query_row("SELECT address FROM households WHERE id = ?1", [h.to_string()], |r| r.get(0)).ok()
-            }
-            None => None,
-        };
-        must_arrive.push(MustArriveRow { case: case.id, title: case.title.clone(), kind, deadline, state, address });
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, title, kind, deadline, first_arrival, address) = row?;
+            let CaseKind::MustArrive(kind) = parse::<CaseKind>(&kind, "case kind")? else { continue };
+            must_arrive.push(MustArriveRow {
+                case: parse(&id, "case id")?,
+                title,
+                kind,
+                deadline,
+                state: policy::arrival_state_at(deadline, first_arrival, now),
+                address,
+            });
+        }
     }
-    drop(conn);
-    let my_cases = cases(client, CaseFilter::Mine, now)?;
+    let (where_sql, args) = case_where(&conn, CaseFilter::Mine, now)?;
+    let my_cases = query_cases(&conn, where_sql, &args, None, now)?;
     Ok(TodayView { date: local_date(now), due_visits, must_arrive, my_cases })
 }
 
@@ -639,4 +767,74 @@ pub(crate) fn export(client: &Client) -> Result<serde_json::Value> {
         }
     }
     Ok(serde_json::json!({ "households": households, "cases": cases, "activities": activities }))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The list queries' plans (`EXPLAIN QUERY PLAN`) on a real store: every table is reached
+    //! through an index, and the lists that page through the whole street (all households, a
+    //! search, a building, every case filter) come out of an index already in order, so a page
+    //! never sorts the street.
+
+    use gridlink_shared::Role;
+
+    use super::*;
+    use crate::fixtures::{DEMO_NOW, demo_client};
+
+    fn plan(conn: &Connection, sql: &str, args: &[Value]) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        stmt.query_map(params_from_iter(args), |r| r.get::<_, String>(3)).unwrap().map(|r| r.unwrap()).collect()
+    }
+
+    fn assert_indexed(what: &str, plan: &[String], sorted_by_index: bool) {
+        for step in plan {
+            let full_scan = step.starts_with("SCAN ") && !step.contains("INDEX");
+            assert!(!full_scan, "{what}: a table is read without an index: {plan:?}");
+        }
+        if sorted_by_index {
+            assert!(
+                !plan.iter().any(|s| s.contains("TEMP B-TREE")),
+                "{what}: the rows are sorted after reading: {plan:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn list_queries_use_their_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, demo) = demo_client(dir.path(), Role::GridWorker, DEMO_NOW).unwrap();
+        let building = demo.households[0].placement.building;
+        let conn = client.db();
+        let config = client.policy();
+        let household_filters = [
+            ("all households", HouseholdFilter::default(), true),
+            ("a building", HouseholdFilter { building, ..Default::default() }, true),
+            ("due only", HouseholdFilter { due_only: true, ..Default::default() }, false),
+            ("a tag", HouseholdFilter { tag: Some(MustVisitTag::ALL[0]), ..Default::default() }, false),
+        ];
+        for (what, filter, in_order) in household_filters {
+            let (where_sql, args) = household_where(&filter, DEMO_NOW, config);
+            let (limit_sql, paged) = with_page(&args, Some(Page::default()));
+            assert_indexed(what, &plan(&conn, &households_sql(&where_sql, &limit_sql), &paged), in_order);
+            let count = format!("SELECT count(*) FROM households h WHERE {where_sql}");
+            assert_indexed(what, &plan(&conn, &count, &args), false);
+        }
+        let search = HouseholdFilter { search: Some("zs".into()), ..Default::default() };
+        let (where_sql, args) = household_where(&search, DEMO_NOW, config);
+        let ids = plan(&conn, &household_ids_sql(&where_sql), &args);
+        assert!(ids.iter().any(|s| s.contains("COVERING INDEX households_order")), "a search reads one index: {ids:?}");
+        assert_indexed("search", &ids, true);
+
+        for filter in [CaseFilter::All, CaseFilter::Open, CaseFilter::Overdue, CaseFilter::Mine, CaseFilter::Resolved] {
+            let (where_sql, args) = case_where(&conn, filter, DEMO_NOW).unwrap();
+            let what = format!("cases {filter:?}");
+            let (limit_sql, paged) = with_page(&args, Some(Page::default()));
+            assert_indexed(&what, &plan(&conn, &cases_sql(where_sql, &limit_sql), &paged), true);
+            assert_indexed(
+                &what,
+                &plan(&conn, &format!("SELECT count(*) FROM cases c WHERE {where_sql}"), &args),
+                true,
+            );
+        }
+    }
 }

@@ -102,6 +102,52 @@ pub struct HouseholdFilter {
     pub building: Option<BuildingId>,
 }
 
+/// Rows a list screen shows at first and adds on each "load more" (加载更多).
+pub const PAGE_ROWS: usize = 100;
+
+/// A window onto a list: at most `limit` rows after skipping `offset` (in the list's order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Page {
+    pub offset: usize,
+    pub limit: usize,
+}
+
+impl Page {
+    /// The first `limit` rows.
+    pub const fn first(limit: usize) -> Page {
+        Page { offset: 0, limit }
+    }
+
+    /// The page after this one, of the same size.
+    pub const fn next(self) -> Page {
+        Page { offset: self.offset.saturating_add(self.limit), limit: self.limit }
+    }
+}
+
+impl Default for Page {
+    fn default() -> Page {
+        Page::first(PAGE_ROWS)
+    }
+}
+
+/// One page of a list and how many rows the filter matches in all, so a screen can say
+/// "共 25,000 户，显示 1–100".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Paged<T> {
+    pub rows: Vec<T>,
+    /// Position of the first row in the whole list.
+    pub offset: usize,
+    /// Rows the filter matches, over all pages.
+    pub total: usize,
+}
+
+impl<T> Paged<T> {
+    /// Whether rows follow this page.
+    pub fn has_more(&self) -> bool {
+        self.offset + self.rows.len() < self.total
+    }
+}
+
 /// One household's file as the detail screen shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HouseholdDetail {
@@ -229,6 +275,8 @@ pub enum CaseFilter {
     Open,
     /// Open cases past their completion deadline.
     Overdue,
+    /// Cases resolved and waiting for a supervisor's verification (待核实).
+    Resolved,
     #[default]
     All,
 }

@@ -61,6 +61,10 @@ pub struct Text {
     pub room_suffix: &'static str,
     pub no_households: &'static str,
     pub no_match: &'static str,
+    /// Above a paged household list: the rows shown and how many match.
+    pub households_shown: fn(usize, usize) -> String,
+    /// Below a paged list with more rows to show.
+    pub load_more: &'static str,
     // Household file.
     pub household_file: &'static str,
     pub head: &'static str,
@@ -135,6 +139,8 @@ pub struct Text {
     pub cases_overdue: &'static str,
     pub new_case: &'static str,
     pub no_cases: &'static str,
+    /// Above a paged case list: the rows shown and how many match.
+    pub cases_shown: fn(usize, usize) -> String,
     pub case_detail: &'static str,
     pub timeline: &'static str,
     pub reported_by: &'static str,
@@ -219,6 +225,19 @@ pub struct Text {
     pub retry: &'static str,
 }
 
+/// A count with thousands separators, as both languages write it on a phone: 25,000.
+pub fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The table for a language.
 pub fn tr(lang: Lang) -> &'static Text {
     match lang {
@@ -274,6 +293,8 @@ pub static ZH: Text = Text {
     room_suffix: "室",
     no_households: "本网格还没有住户档案。同步后即可看到。",
     no_match: "没有符合条件的住户",
+    households_shown: |shown, total| format!("共 {} 户，显示 1–{}", grouped(total), grouped(shown)),
+    load_more: "加载更多",
     household_file: "住户档案",
     head: "户主",
     phone: "电话",
@@ -344,6 +365,7 @@ pub static ZH: Text = Text {
     cases_overdue: "已超时",
     new_case: "新建事件",
     no_cases: "这里没有事件",
+    cases_shown: |shown, total| format!("共 {} 件，显示 1–{}", grouped(total), grouped(shown)),
     case_detail: "事件详情",
     timeline: "办理过程",
     reported_by: "上报人",
@@ -471,6 +493,8 @@ pub static EN: Text = Text {
     room_suffix: "",
     no_households: "No household files in your grid yet. They arrive with the first sync.",
     no_match: "No households match",
+    households_shown: |shown, total| format!("{} households, showing 1–{}", grouped(total), grouped(shown)),
+    load_more: "Load more",
     household_file: "Household file",
     head: "Head",
     phone: "Phone",
@@ -541,6 +565,7 @@ pub static EN: Text = Text {
     cases_overdue: "Overdue",
     new_case: "New case",
     no_cases: "No cases here",
+    cases_shown: |shown, total| format!("{} cases, showing 1–{}", grouped(total), grouped(shown)),
     case_detail: "Case",
     timeline: "Timeline",
     reported_by: "Reported by",

@@ -125,7 +125,9 @@ fn households_are_grouped_by_building_and_unit_with_tag_badges() {
     assert!(rows.len() > 10);
     let html = render(&demo.client, "/households", Lang::Zh);
     assert_has(&html, "姓名、地址、电话或拼音首字母");
-    for row in &rows {
+    // The first page of the list (tests/paging.rs loads the rest).
+    let rows = &rows[..rows.len().min(gridlink_client::PAGE_ROWS)];
+    for row in rows {
         assert_has(&html, &row.head);
         assert_has(&html, &format!("{} {}单元", row.building_name, row.unit));
     }

@@ -1,11 +1,12 @@
-//! 事件 Cases: mine / open / overdue lists, a case with its timeline and the actions the role
-//! and status allow, opening a case of any kind, and the building leader's one-tap report.
+//! 事件 Cases: mine / open / overdue / all lists (a page at a time, with the total), a case
+//! with its timeline and the actions the role and status allow, opening a case of any kind,
+//! and the building leader's one-tap report.
 //! A supervisor's list starts at the resolved cases waiting for them (待核实), and on a case
 //! their verification actions (核实办结, reopen) come first.
 
 use dioxus::prelude::*;
 use gridlink_client::figures::has_supervisor_home;
-use gridlink_client::{CaseDetail, CaseFilter};
+use gridlink_client::{CaseDetail, CaseFilter, PAGE_ROWS, Page};
 use gridlink_shared::policy::{ArrivalState, CompletionState};
 use gridlink_shared::{
     ActionKind, BuildingId, CaseId, CaseKind, CaseStatus, ClaimantId, HouseholdId, Lang, OutletId, Role, UserId,
@@ -20,10 +21,11 @@ use crate::i18n::{tr, wish_words};
 use crate::route::{KindSlug, Route};
 use crate::state::use_ctx;
 use crate::views::actions::{self, CaseForm};
+use crate::views::households::LoadMore;
 use crate::views::supervisor;
 
 /// A segment of the case list: one of the core's filters, or the resolved cases waiting for a
-/// supervisor's verification.
+/// supervisor's verification ([`CaseFilter::Resolved`] under the supervisor's own label).
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Segment {
     Filter(CaseFilter),
@@ -39,13 +41,13 @@ pub fn Cases() -> Element {
     // A supervisor is rarely the responsible person: "mine" gives way to what waits for them.
     let supervisor = has_supervisor_home(ctx.role());
     let mut filter = use_signal(|| if supervisor { Segment::ToVerify } else { Segment::Filter(CaseFilter::Mine) });
-    let rows = match filter() {
-        Segment::Filter(chosen) => ctx.client.cases(chosen, ctx.minute()),
-        Segment::ToVerify => ctx
-            .client
-            .cases(CaseFilter::All, ctx.minute())
-            .map(|rows| rows.into_iter().filter(|row| row.status == CaseStatus::Resolved).collect()),
+    // Rows shown; another segment starts again at the first page.
+    let mut shown = use_signal(|| PAGE_ROWS);
+    let chosen = match filter() {
+        Segment::Filter(chosen) => chosen,
+        Segment::ToVerify => CaseFilter::Resolved,
     };
+    let page = ctx.client.cases_page(chosen, Page::first(shown()), ctx.minute());
     let first = if supervisor {
         (Segment::ToVerify, supervisor::words(lang).segment_to_verify)
     } else {
@@ -66,17 +68,24 @@ pub fn Cases() -> Element {
                 button {
                     key: "{label}",
                     class: if filter() == choice { "on" } else { "" },
-                    onclick: move |_| filter.set(choice),
+                    onclick: move |_| {
+                        filter.set(choice);
+                        shown.set(PAGE_ROWS);
+                    },
                     {label}
                 }
             }
         }
-        match rows {
+        match page {
             Err(error) => rsx! { ErrorState { text: ctx.words(&error) } },
-            Ok(rows) if rows.is_empty() => rsx! { Empty { text: t.no_cases.to_string() } },
-            Ok(rows) => rsx! {
-                for row in rows {
+            Ok(page) if page.rows.is_empty() => rsx! { Empty { text: t.no_cases.to_string() } },
+            Ok(page) => rsx! {
+                div { class: "muted list-count", id: "list-count", {(t.cases_shown)(page.rows.len(), page.total)} }
+                for row in page.rows.iter().cloned() {
                     CaseRowCard { key: "{row.id}", row }
+                }
+                if page.has_more() {
+                    LoadMore { shown, lang }
                 }
             },
         }

@@ -1,4 +1,5 @@
-//! 住户 Households: the list by building and unit with tag badges, search and filters; the
+//! 住户 Households: the list by building and unit with tag badges, search and filters, a page
+//! at a time with the total and "加载更多" ([`LoadMore`], shared with the case list); the
 //! household file (一户一档); recording a visit; editing the file; filing a new arrival and
 //! editing a resident (`new_arrival`).
 //!
@@ -11,7 +12,7 @@ mod new_arrival;
 pub use new_arrival::{EditResident, HouseholdDraft, NewArrival, ResidentDraft, draft_problems, file_draft};
 
 use dioxus::prelude::*;
-use gridlink_client::{HouseholdDetail, HouseholdEdit, HouseholdFilter, HouseholdRow};
+use gridlink_client::{HouseholdDetail, HouseholdEdit, HouseholdFilter, HouseholdRow, PAGE_ROWS, Page};
 use gridlink_shared::time::{Millis, local_date, start_of_local_day};
 use gridlink_shared::{HelpNeed, HouseholdId, HouseholdStatus, Lang, MustVisitTag, ResidentId, Role, VisitOutcome};
 
@@ -36,7 +37,9 @@ fn may_edit(ctx: &Ctx) -> bool {
     may_edit_households(ctx.role())
 }
 
-/// The list: search box, tag and overdue filters, households grouped by building and unit.
+/// The list: search box, tag and overdue filters, households grouped by building and unit,
+/// read a page at a time: the first [`PAGE_ROWS`], then as many more per "加载更多", with the
+/// total the filter matches (a street supervisor's phone holds 25,000 households).
 #[component]
 pub fn Households() -> Element {
     let ctx = use_ctx();
@@ -46,6 +49,8 @@ pub fn Households() -> Element {
     let mut search = use_signal(String::new);
     let mut due_only = use_signal(|| false);
     let mut tag = use_signal(|| None::<MustVisitTag>);
+    // Rows shown; a changed filter starts again at the first page.
+    let mut shown = use_signal(|| PAGE_ROWS);
     let filter = HouseholdFilter {
         search: Some(search()).filter(|s| !s.trim().is_empty()),
         due_only: due_only(),
@@ -53,7 +58,7 @@ pub fn Households() -> Element {
         building: None,
     };
     let filtering = filter != HouseholdFilter::default();
-    let rows = ctx.client.households(&filter, ctx.minute());
+    let page = ctx.client.households_page(&filter, Page::first(shown()), ctx.minute());
     let editor = may_edit(&ctx);
     rsx! {
         PageTitle { title: t.households_title.to_string() }
@@ -72,37 +77,66 @@ pub fn Households() -> Element {
                 r#type: "search",
                 placeholder: t.search_placeholder,
                 initial_value: search(),
-                oninput: move |e| search.set(e.value()),
+                oninput: move |e| {
+                    search.set(e.value());
+                    shown.set(PAGE_ROWS);
+                },
             }
         }
         div { class: "chips",
             button {
                 class: if !due_only() && tag().is_none() { "chip on" } else { "chip" },
-                onclick: move |_| { due_only.set(false); tag.set(None); },
+                onclick: move |_| {
+                    due_only.set(false);
+                    tag.set(None);
+                    shown.set(PAGE_ROWS);
+                },
                 {t.filter_all}
             }
             button {
                 class: if due_only() { "chip on" } else { "chip" },
                 id: "filter-overdue",
-                onclick: move |_| due_only.set(!due_only()),
+                onclick: move |_| {
+                    due_only.set(!due_only());
+                    shown.set(PAGE_ROWS);
+                },
                 {t.filter_overdue}
             }
             for each in MustVisitTag::ALL.iter().copied() {
                 button {
                     key: "{each.code()}",
                     class: if tag() == Some(each) { "chip on" } else { "chip" },
-                    onclick: move |_| tag.set(if tag() == Some(each) { None } else { Some(each) }),
+                    onclick: move |_| {
+                        tag.set(if tag() == Some(each) { None } else { Some(each) });
+                        shown.set(PAGE_ROWS);
+                    },
                     {each.label(lang)}
                 }
             }
         }
-        match rows {
+        match page {
             Err(error) => rsx! { ErrorState { text: ctx.words(&error) } },
-            Ok(rows) if rows.is_empty() => rsx! {
+            Ok(page) if page.rows.is_empty() => rsx! {
                 Empty { text: if filtering { t.no_match.to_string() } else { t.no_households.to_string() } }
             },
-            Ok(rows) => rsx! { HouseholdGroups { rows, lang } },
+            Ok(page) => rsx! {
+                div { class: "muted list-count", id: "list-count", {(t.households_shown)(page.rows.len(), page.total)} }
+                HouseholdGroups { rows: page.rows.clone(), lang }
+                if page.has_more() {
+                    LoadMore { shown, lang }
+                }
+            },
         }
+    }
+}
+
+/// "加载更多": one more page of a list whose length is in `shown`.
+#[component]
+pub fn LoadMore(shown: Signal<usize>, lang: Lang) -> Element {
+    // A dynamic id, so tests find the button among the page's listeners.
+    let id = "load-more";
+    rsx! {
+        button { class: "btn block", id, onclick: move |_| shown += PAGE_ROWS, {tr(lang).load_more} }
     }
 }
 
