@@ -202,7 +202,7 @@ pub enum AckStatus {
 
 /// The acks of one request in a few bytes: the device already knows which change each ack
 /// is for (acks follow request order), so the document id and the 64-hex-digit hash of a
-/// full [`Ack`] (~137 bytes of CBOR) shrink to one status byte ([`AckByte`]). Only refusals
+/// full [`Ack`] (~117 bytes of CBOR) shrink to one status byte ([`AckByte`]). Only refusals
 /// carry more: their code and message.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompactAcks {

@@ -723,7 +723,7 @@ async fn sync(State(state): State<AppState>, device: AuthedDevice, Cbor(body): C
     let mut response = state.blocking(move |store| store.sync(device_id, &request, &limits, now_millis())).await?;
     let rejected = response.acks.iter().filter(|a| matches!(a.status, protocol::AckStatus::Rejected { .. })).count();
     if compact_acks {
-        // The device knows which change each ack is for: one status byte each, not ~137.
+        // The device knows which change each ack is for: one status byte each, not ~117.
         response.compact_acks = Some(CompactAcks::from_acks(&response.acks, pushed));
         response.acks = Vec::new();
     }
