@@ -308,6 +308,24 @@ impl ChangeIndex {
 }
 
 /// automerge's change hash: SHA-256 over the chunk type, the LEB128 data length and the data.
+/// The hash of a change chunk from its header alone: magic bytes, chunk type and length, no
+/// limits and no reading of its operations. The device names the changes it pushed by it when
+/// the server's acks carry only their place in the request (`protocol::CompactAcks`); `None`
+/// for bytes that are not an uncompressed change chunk of exactly their length.
+pub fn chunk_hash(bytes: &[u8]) -> Option<ChangeHash> {
+    let mut r = Reader::new(bytes);
+    if r.take(4).ok()? != MAGIC {
+        return None;
+    }
+    r.take(4).ok()?; // checksum: the hash is what matters here
+    if r.byte().ok()? != CHUNK_CHANGE {
+        return None;
+    }
+    let data_len = r.uleb().ok()?;
+    let data = &bytes[r.pos..];
+    (data_len == data.len() as u64).then(|| change_hash(CHUNK_CHANGE, data))
+}
+
 fn change_hash(chunk_type: u8, data: &[u8]) -> ChangeHash {
     let mut hasher = Sha256::new();
     hasher.update([chunk_type]);
@@ -528,6 +546,21 @@ mod tests {
             assert_eq!(header.time, change.timestamp());
             assert_eq!(header.deps, change.deps());
         }
+    }
+
+    #[test]
+    fn the_header_hash_is_automerges_and_anything_else_has_none() {
+        for ops in [1, 300] {
+            let change = sample_change(ops);
+            assert_eq!(chunk_hash(change.raw_bytes()), Some(change.hash()));
+            let bytes = change.raw_bytes();
+            assert_eq!(chunk_hash(&bytes[..bytes.len() - 1]), None, "a cut chunk");
+            let mut longer = bytes.to_vec();
+            longer.push(0);
+            assert_eq!(chunk_hash(&longer), None, "trailing bytes");
+        }
+        assert_eq!(chunk_hash(b""), None);
+        assert_eq!(chunk_hash(b"\x85\x6f\x4a\x83\0\0\0\0\x00\x00"), None, "a document chunk");
     }
 
     #[test]

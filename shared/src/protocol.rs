@@ -6,6 +6,9 @@
 //! * The server validates and stores each change (idempotent by change hash), then answers
 //!   with one [`Ack`] per change, the changes in the client's scopes after its cursors (a
 //!   page capped in bytes, with `more`), the new cursors, and the scopes added and removed.
+//!   A client that says so (`compact_acks`) gets [`CompactAcks`] instead: one status byte per
+//!   pushed change, plus the reasons of the refused ones; it checks them against what it
+//!   pushed ([`check_acks`]) and names each change by its own copy ([`resolve_acks`]).
 //! * A scope the client has never synced, or whose cursor is older than the server's
 //!   compaction point, is sent as one snapshot per document instead of history.
 
@@ -13,6 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::change_bytes::chunk_hash;
 use crate::codes::code_enum;
 use crate::digest::{DocEntry, ScopeDigest};
 use crate::doc::DocType;
@@ -68,6 +72,10 @@ pub struct SyncRequest {
     /// with its entry, so the server can send back only what differs. Absent from older apps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verify: Vec<VerifyScope>,
+    /// The device reads [`CompactAcks`]: the server answers with those and an empty `acks`.
+    /// Absent from older apps, which get full acks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub compact_acks: bool,
 }
 
 /// Documents in one verify list at most, over all scopes of a request. The server refuses a
@@ -166,6 +174,10 @@ pub struct SyncResponse {
     /// sent), so older apps and servers keep working.
     #[serde(default, skip_serializing_if = "Integrity::is_empty")]
     pub integrity: Integrity,
+    /// The acks in a few bytes, for a request that asked for them (`acks` is then empty).
+    /// Absent from older servers, which send full acks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compact_acks: Option<CompactAcks>,
 }
 
 /// The fate of one pushed change.
@@ -186,6 +198,146 @@ pub enum AckStatus {
     Duplicate,
     /// Refused; the client keeps it aside and shows the reason.
     Rejected { code: RejectCode, message: String },
+}
+
+/// The acks of one request in a few bytes: the device already knows which change each ack
+/// is for (acks follow request order), so the document id and the 64-hex-digit hash of a
+/// full [`Ack`] (~117 bytes of CBOR) shrink to one status byte ([`AckByte`]). Only refusals
+/// carry more: their code and message.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompactAcks {
+    /// One [`AckByte`] per pushed change, in request order: exactly as many as were pushed.
+    #[serde(with = "serde_bytes")]
+    pub status: Vec<u8>,
+    /// The reason for every change whose byte is [`AckByte::Rejected`], once each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<Rejection>,
+}
+
+/// Why the change at `index` of the request was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub index: u32,
+    pub code: RejectCode,
+    pub message: String,
+}
+
+/// The fate of one pushed change as one byte of [`CompactAcks::status`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum AckByte {
+    /// Stored durably now.
+    Accepted = 0,
+    /// Already stored earlier (a retried request).
+    Duplicate = 1,
+    /// Refused: its reason is in [`CompactAcks::rejected`].
+    Rejected = 2,
+    /// Not looked at in this request (over the request's work budget): still unsent, the
+    /// device sends it again. A full-ack answer leaves these changes without an ack.
+    Deferred = 3,
+}
+
+impl AckByte {
+    pub fn from_byte(byte: u8) -> Option<AckByte> {
+        [AckByte::Accepted, AckByte::Duplicate, AckByte::Rejected, AckByte::Deferred]
+            .into_iter()
+            .find(|b| *b as u8 == byte)
+    }
+}
+
+impl CompactAcks {
+    /// The server's side: `acks` answer the first changes of a request of `pushed` changes,
+    /// in order (the push stops at the first change over its work budget); the rest are
+    /// [`AckByte::Deferred`].
+    pub fn from_acks(acks: &[Ack], pushed: usize) -> CompactAcks {
+        let mut compact = CompactAcks { status: Vec::with_capacity(pushed.max(acks.len())), rejected: Vec::new() };
+        for (index, ack) in acks.iter().enumerate() {
+            let byte = match &ack.status {
+                AckStatus::Accepted => AckByte::Accepted,
+                AckStatus::Duplicate => AckByte::Duplicate,
+                AckStatus::Rejected { code, message } => {
+                    // A request's changes are counted by the server's push limits, far below this.
+                    let index = u32::try_from(index).unwrap_or(u32::MAX);
+                    compact.rejected.push(Rejection { index, code: *code, message: message.clone() });
+                    AckByte::Rejected
+                }
+            };
+            compact.status.push(byte as u8);
+        }
+        compact.status.resize(pushed.max(acks.len()), AckByte::Deferred as u8);
+        compact
+    }
+
+    /// The device's side: one outcome per pushed change (`None`: deferred, still unsent),
+    /// after checking the acks against the `pushed` changes: as many status bytes, every byte
+    /// known, and exactly one reason per refused change, none outside the request.
+    pub fn outcomes(&self, pushed: usize) -> Result<Vec<Option<AckStatus>>, ProtocolError> {
+        if self.status.len() != pushed {
+            return Err(ProtocolError::AckCount { pushed, got: self.status.len() });
+        }
+        let mut outcomes = Vec::with_capacity(pushed);
+        for (index, &byte) in self.status.iter().enumerate() {
+            outcomes.push(match AckByte::from_byte(byte) {
+                Some(AckByte::Accepted) => Some(AckStatus::Accepted),
+                Some(AckByte::Duplicate) => Some(AckStatus::Duplicate),
+                Some(AckByte::Rejected) => None, // filled from its reason below
+                Some(AckByte::Deferred) => None,
+                None => return Err(ProtocolError::UnknownAckStatus { index, byte }),
+            });
+        }
+        for rejection in &self.rejected {
+            let index = rejection.index as usize;
+            if index >= pushed {
+                return Err(ProtocolError::RejectionOutOfRange { index: rejection.index, pushed });
+            }
+            if self.status[index] != AckByte::Rejected as u8 {
+                return Err(ProtocolError::RejectionOfUnrejected { index });
+            }
+            if outcomes[index].is_some() {
+                return Err(ProtocolError::RejectionRepeated { index });
+            }
+            outcomes[index] = Some(AckStatus::Rejected { code: rejection.code, message: rejection.message.clone() });
+        }
+        if let Some(index) = (0..pushed).find(|&i| self.status[i] == AckByte::Rejected as u8 && outcomes[i].is_none()) {
+            return Err(ProtocolError::RejectionWithoutReason { index });
+        }
+        Ok(outcomes)
+    }
+}
+
+/// Checks the acks of `response` against the changes `request` pushed: compact acks as
+/// [`CompactAcks::outcomes`] does, and never both forms at once. Full acks (older servers)
+/// name their change by hash, so one that matches no unsent change does nothing; they are
+/// taken as before. Pure and cheap, so the client runs it with [`check_page`] before opening
+/// its transaction: a bad answer changes nothing.
+pub fn check_acks(request: &SyncRequest, response: &SyncResponse) -> Result<(), ProtocolError> {
+    let pushed = request.changes.len();
+    match &response.compact_acks {
+        Some(_) if !response.acks.is_empty() => Err(ProtocolError::MixedAcks),
+        Some(compact) => compact.outcomes(pushed).map(drop),
+        None => Ok(()),
+    }
+}
+
+/// The acks of `response` as full [`Ack`]s, checked with [`check_acks`], deferred changes
+/// left out. A compact ack is named by the device's own copy of the change it answers: its
+/// document and its hash ([`chunk_hash`]; empty for bytes that are not a change chunk, which
+/// then match no unsent change and stay where they are).
+pub fn resolve_acks(request: &SyncRequest, response: &SyncResponse) -> Result<Vec<Ack>, ProtocolError> {
+    check_acks(request, response)?;
+    let Some(compact) = &response.compact_acks else {
+        return Ok(response.acks.clone());
+    };
+    let outcomes = compact.outcomes(request.changes.len())?;
+    Ok(request
+        .changes
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(change, outcome)| {
+            let hash = chunk_hash(&change.bytes).map(|h| h.to_string()).unwrap_or_default();
+            outcome.map(|status| Ack { doc: change.doc, hash, status })
+        })
+        .collect())
 }
 
 /// One item of a pull page.
@@ -327,6 +479,20 @@ pub enum ProtocolError {
     UnknownScope(Scope),
     #[error("cursor of scope {scope} went backwards")]
     CursorBackwards { scope: Scope },
+    #[error("the server sent {got} acks for {pushed} pushed changes")]
+    AckCount { pushed: usize, got: usize },
+    #[error("ack {index} has the unknown status byte {byte}")]
+    UnknownAckStatus { index: usize, byte: u8 },
+    #[error("a rejection names change {index}, but only {pushed} were pushed")]
+    RejectionOutOfRange { index: u32, pushed: usize },
+    #[error("change {index} is rejected more than once")]
+    RejectionRepeated { index: usize },
+    #[error("a rejection names change {index}, whose ack is not a rejection")]
+    RejectionOfUnrejected { index: usize },
+    #[error("change {index} is rejected without a reason")]
+    RejectionWithoutReason { index: usize },
+    #[error("the server sent both full and compact acks")]
+    MixedAcks,
 }
 
 /// Encodes a message as CBOR.
@@ -410,6 +576,7 @@ mod tests {
             repairs: vec![],
             reference: None,
             integrity: Integrity::default(),
+            compact_acks: None,
         }
     }
 
@@ -445,6 +612,96 @@ mod tests {
         let sent = BTreeMap::from([(grid, Cursor::Start)]);
         let page = response(vec![change(stranger, 1)], BTreeMap::new());
         assert_eq!(check_page(&sent, &page), Err(ProtocolError::UnknownScope(stranger)));
+    }
+
+    fn pushed(n: usize) -> SyncRequest {
+        SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            cursors: BTreeMap::new(),
+            changes: (0..n)
+                .map(|i| PushChange { doc: DocId::from_u128(i as u128 + 1), bytes: vec![i as u8] })
+                .collect(),
+            page_bytes: None,
+            repair: vec![],
+            reference_version: None,
+            device_time: 0,
+            health: None,
+            verify: vec![],
+            compact_acks: true,
+        }
+    }
+
+    fn refused(message: &str) -> AckStatus {
+        AckStatus::Rejected { code: RejectCode::OutOfScope, message: message.into() }
+    }
+
+    #[test]
+    fn compact_acks_carry_every_outcome_and_defer_the_unanswered_tail() {
+        let full: Vec<Ack> = [AckStatus::Accepted, AckStatus::Duplicate, refused("不在您的网格"), AckStatus::Accepted]
+            .into_iter()
+            .enumerate()
+            .map(|(i, status)| Ack { doc: DocId::from_u128(i as u128 + 1), hash: "ab".repeat(32), status })
+            .collect();
+        let compact = CompactAcks::from_acks(&full, 6);
+        assert_eq!(compact.status, [0, 1, 2, 0, 3, 3]);
+        assert_eq!(compact.rejected.len(), 1);
+        let outcomes = compact.outcomes(6).unwrap();
+        let want: Vec<Option<AckStatus>> = full.iter().map(|a| Some(a.status.clone())).chain([None, None]).collect();
+        assert_eq!(outcomes, want);
+
+        let mut response = response(vec![], BTreeMap::new());
+        response.compact_acks = Some(compact.clone());
+        let decoded: SyncResponse = decode(&encode(&response)).unwrap();
+        assert_eq!(decoded.compact_acks, Some(compact), "through CBOR");
+        let resolved = resolve_acks(&pushed(6), &decoded).unwrap();
+        assert_eq!(resolved.len(), 4, "deferred changes get no ack");
+        assert_eq!(resolved[2].doc, DocId::from_u128(3), "named by the request's own change");
+        assert_eq!(resolved[2].status, refused("不在您的网格"));
+    }
+
+    #[test]
+    fn compact_acks_that_do_not_fit_the_request_are_refused() {
+        let ok = CompactAcks {
+            status: vec![0, 2],
+            rejected: vec![Rejection { index: 1, code: RejectCode::OutOfScope, message: "x".into() }],
+        };
+        assert!(ok.outcomes(2).is_ok());
+        let bad = |f: &dyn Fn(&mut CompactAcks)| {
+            let mut acks = ok.clone();
+            f(&mut acks);
+            acks.outcomes(2).unwrap_err()
+        };
+        assert_eq!(bad(&|a| a.status.push(0)), ProtocolError::AckCount { pushed: 2, got: 3 });
+        assert_eq!(bad(&|a| a.status.truncate(1)), ProtocolError::AckCount { pushed: 2, got: 1 });
+        assert_eq!(bad(&|a| a.status[0] = 9), ProtocolError::UnknownAckStatus { index: 0, byte: 9 });
+        assert_eq!(bad(&|a| a.rejected[0].index = 2), ProtocolError::RejectionOutOfRange { index: 2, pushed: 2 });
+        assert_eq!(
+            bad(&|a| a.rejected[0].index = u32::MAX),
+            ProtocolError::RejectionOutOfRange { index: u32::MAX, pushed: 2 }
+        );
+        assert_eq!(bad(&|a| a.rejected.push(a.rejected[0].clone())), ProtocolError::RejectionRepeated { index: 1 });
+        assert_eq!(bad(&|a| a.rejected[0].index = 0), ProtocolError::RejectionOfUnrejected { index: 0 });
+        assert_eq!(bad(&|a| a.rejected.clear()), ProtocolError::RejectionWithoutReason { index: 1 });
+
+        let mut mixed = response(vec![], BTreeMap::new());
+        mixed.compact_acks = Some(ok.clone());
+        mixed.acks = vec![Ack { doc: DocId::from_u128(1), hash: String::new(), status: AckStatus::Accepted }];
+        assert_eq!(check_acks(&pushed(2), &mixed), Err(ProtocolError::MixedAcks));
+        mixed.compact_acks = None;
+        assert_eq!(check_acks(&pushed(2), &mixed), Ok(()), "an older server may ack only the first changes");
+    }
+
+    #[test]
+    fn the_flag_and_the_compact_form_are_absent_unless_used() {
+        let mut request = pushed(1);
+        request.compact_acks = false;
+        let old_style = encode(&request);
+        assert_eq!(decode::<SyncRequest>(&old_style).unwrap(), request, "an older app's request still decodes");
+        request.compact_acks = true;
+        assert!(encode(&request).len() > old_style.len());
+        let plain = response(vec![], BTreeMap::new());
+        let decoded: SyncResponse = decode(&encode(&plain)).unwrap();
+        assert_eq!(decoded.compact_acks, None);
     }
 
     #[test]

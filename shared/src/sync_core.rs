@@ -18,7 +18,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::digest::ScopeDigest;
 use crate::ids::DocId;
 use crate::org::{Principal, Scope};
-use crate::protocol::{AckStatus, Cursor, ProtocolError, PullItem, SyncRequest, SyncResponse, check_page};
+use crate::protocol::{
+    AckStatus, Cursor, ProtocolError, PullItem, SyncRequest, SyncResponse, check_page, resolve_acks,
+};
 use crate::validate::RejectCode;
 
 /// What the decisions need to know about the device.
@@ -93,20 +95,21 @@ pub struct RoundPlan {
     pub scopes_removed: Vec<Scope>,
 }
 
-/// Decides what one response does to the device. The page is checked first
-/// ([`check_page`]): a page with a gap or a foreign scope is refused whole and nothing is
-/// applied.
+/// Decides what one response does to the device. The page and the acks are checked first
+/// ([`check_page`], [`resolve_acks`]): a page with a gap or a foreign scope, or acks that do
+/// not fit the changes pushed, are refused whole and nothing is applied.
 pub fn plan_apply(
     device: DeviceView<'_>,
     request: &SyncRequest,
     response: &SyncResponse,
 ) -> Result<RoundPlan, ProtocolError> {
     check_page(&request.cursors, response)?;
+    let acks = resolve_acks(request, response)?;
     let mut plan = RoundPlan { pushed: request.changes.len(), ..RoundPlan::default() };
     let effects = &mut plan.effects;
 
     let mut rejected_docs: BTreeSet<DocId> = BTreeSet::new();
-    for ack in &response.acks {
+    for ack in &acks {
         match &ack.status {
             AckStatus::Accepted => {
                 plan.accepted += 1;
@@ -282,7 +285,10 @@ mod tests {
     use crate::digest::DocEntry;
     use crate::doc::DocType;
     use crate::ids::{GridId, UserId};
-    use crate::protocol::{Ack, DocSnapshot, Integrity, PROTOCOL_VERSION, VerifyAnswer, VerifyDoc, VerifyScope};
+    use crate::protocol::{
+        Ack, AckByte, CompactAcks, DocSnapshot, Integrity, PROTOCOL_VERSION, PushChange, Rejection, VerifyAnswer,
+        VerifyDoc, VerifyScope,
+    };
 
     fn principal(scopes: Vec<Scope>) -> Principal {
         Principal { user: UserId::from_u128(7), name: "王秀英".into(), role: Role::GridWorker, scopes }
@@ -299,6 +305,7 @@ mod tests {
             device_time: 0,
             health: None,
             verify: vec![],
+            compact_acks: false,
         }
     }
 
@@ -315,6 +322,7 @@ mod tests {
             repairs: vec![],
             reference: None,
             integrity: Integrity::default(),
+            compact_acks: None,
         }
     }
 
@@ -363,7 +371,8 @@ mod tests {
         let grid = Scope::Grid(GridId::from_u128(3));
         let me = principal(vec![grid]);
         let view = DeviceView { quarantined: &BTreeSet::new(), principal: &me, purge_pending: false };
-        let sent = request(BTreeMap::from([(grid, Cursor::Start)]));
+        let mut sent = request(BTreeMap::from([(grid, Cursor::Start)]));
+        sent.changes = (1..=3).map(|doc| PushChange { doc: DocId::from_u128(doc), bytes: vec![] }).collect();
         let mut page = response(vec![], BTreeMap::new());
         let refused = |doc: u128, hash: &str| Ack {
             doc: DocId::from_u128(doc),
@@ -382,6 +391,53 @@ mod tests {
         assert!(!plan.effects.contains(&Effect::WantRepair { doc: DocId::from_u128(2) }));
         assert!(plan.effects.contains(&Effect::Restore { doc: DocId::from_u128(2), repair: 0 }));
         assert!(plan.effects.contains(&Effect::Sent { hash: "cc".into(), accepted: true }));
+    }
+
+    #[test]
+    fn compact_acks_name_each_change_by_the_devices_own_copy_and_bad_ones_change_nothing() {
+        use automerge::transaction::Transactable;
+        let grid = Scope::Grid(GridId::from_u128(3));
+        let me = principal(vec![grid]);
+        let view = DeviceView { quarantined: &BTreeSet::new(), principal: &me, purge_pending: false };
+        let mut doc = automerge::AutoCommit::new();
+        let mut changes = Vec::new();
+        for (i, notes) in ["独居老人，已上门", "家属在场", "需跟进低保申请"].into_iter().enumerate()
+        {
+            doc.put(automerge::ROOT, "notes", notes).unwrap();
+            doc.commit();
+            let change = doc.get_last_local_change().unwrap();
+            changes.push((
+                change.hash().to_string(),
+                PushChange { doc: DocId::from_u128(i as u128 + 1), bytes: change.raw_bytes().to_vec() },
+            ));
+        }
+        let mut sent = request(BTreeMap::from([(grid, Cursor::Start)]));
+        sent.compact_acks = true;
+        sent.changes = changes.iter().map(|(_, c)| c.clone()).collect();
+        let mut page = response(vec![], BTreeMap::new());
+        page.compact_acks = Some(CompactAcks {
+            status: vec![AckByte::Duplicate as u8, AckByte::Rejected as u8, AckByte::Deferred as u8],
+            rejected: vec![Rejection { index: 1, code: RejectCode::OutOfScope, message: "不在您的网格".into() }],
+        });
+        let plan = plan_apply(view, &sent, &page).unwrap();
+        assert_eq!((plan.pushed, plan.accepted, plan.duplicates, plan.rejected), (3, 0, 1, 1));
+        assert!(plan.effects.contains(&Effect::Sent { hash: changes[0].0.clone(), accepted: false }));
+        assert!(plan.effects.contains(&Effect::KeepAside {
+            hash: changes[1].0.clone(),
+            doc: DocId::from_u128(2),
+            code: RejectCode::OutOfScope,
+            message: "不在您的网格".into()
+        }));
+        assert!(plan.effects.contains(&Effect::WantRepair { doc: DocId::from_u128(2) }));
+        let touched = |hash: &str| {
+            plan.effects
+                .iter()
+                .any(|e| matches!(e, Effect::Sent { hash: h, .. } | Effect::KeepAside { hash: h, .. } if h == hash))
+        };
+        assert!(!touched(&changes[2].0), "a deferred change stays unsent");
+
+        page.compact_acks.as_mut().unwrap().status.pop();
+        assert_eq!(plan_apply(view, &sent, &page), Err(ProtocolError::AckCount { pushed: 3, got: 2 }));
     }
 
     #[test]

@@ -49,6 +49,7 @@ async fn sync(http: &reqwest::Client, base: &str, phone: &mut Phone, changes: Ve
         device_time: now_millis(),
         health: None,
         verify: Vec::new(),
+        compact_acks: false,
     };
     let waiting = Instant::now();
     let response = http

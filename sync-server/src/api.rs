@@ -5,7 +5,8 @@
 //! timeout and an idle timeout -> router. Request path: trace -> gzip response
 //! compression -> error envelope for bare statuses -> timeout -> gzip request decompression ->
 //! body limit (on inflated bytes) -> handler. A handler authenticates (extractor), decodes,
-//! hands the work to the [`Store`] on a blocking thread, and encodes.
+//! hands the work to the [`Store`] on a blocking thread, and encodes (a sync's acks as one
+//! status byte per change when the device asks for compact acks).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -25,7 +26,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use gridlink_shared::protocol::{
-    self, CONTENT_TYPE as CBOR, EnrollRequest, EnrollResponse, ErrorCode, MeResponse, PROTOCOL_VERSION, SyncRequest,
+    self, CONTENT_TYPE as CBOR, CompactAcks, EnrollRequest, EnrollResponse, ErrorCode, MeResponse, PROTOCOL_VERSION,
+    SyncRequest,
 };
 use gridlink_shared::time::now_millis;
 use hyper::body::Incoming;
@@ -717,8 +719,14 @@ async fn sync(State(state): State<AppState>, device: AuthedDevice, Cbor(body): C
         ));
     }
     let limits = state.limits.push;
-    let response = state.blocking(move |store| store.sync(device_id, &request, &limits, now_millis())).await?;
+    let compact_acks = request.compact_acks;
+    let mut response = state.blocking(move |store| store.sync(device_id, &request, &limits, now_millis())).await?;
     let rejected = response.acks.iter().filter(|a| matches!(a.status, protocol::AckStatus::Rejected { .. })).count();
+    if compact_acks {
+        // The device knows which change each ack is for: one status byte each, not ~117.
+        response.compact_acks = Some(CompactAcks::from_acks(&response.acks, pushed));
+        response.acks = Vec::new();
+    }
     tracing::info!(
         device = %device_id,
         user = %device.principal.user,

@@ -62,6 +62,7 @@ fn empty_sync() -> Vec<u8> {
         device_time: 0,
         health: None,
         verify: Vec::new(),
+        compact_acks: false,
     })
 }
 

@@ -308,6 +308,7 @@ impl Phone {
             device_time: now_millis(),
             health: None,
             verify: Vec::new(),
+            compact_acks: false,
         }
     }
 }

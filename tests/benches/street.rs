@@ -562,6 +562,7 @@ impl StorePusher {
                 device_time: now_millis(),
                 health: None,
                 verify: Vec::new(),
+                compact_acks: false,
             };
             let started = Instant::now();
             let response = store.sync(self.device, &request, &PushLimits::default(), now_millis())?;

@@ -171,6 +171,7 @@ mod server_side {
             device_time: now_millis(),
             health: None,
             verify,
+            compact_acks: false,
         }
     }
 

@@ -137,6 +137,7 @@ fn unchanged(request: &SyncRequest) -> SyncResponse {
         repairs: vec![],
         reference: None,
         integrity: Default::default(),
+        compact_acks: None,
     }
 }
 

@@ -1,10 +1,13 @@
 //! The sync engine: one `POST /v1/sync` per round, CBOR bodies, gzip both ways.
 //!
 //! A round: read cursors, the oldest unsent changes (bounded batch) and repair requests from
-//! the store ([`plan_request`], pure); send; check the page with
-//! [`gridlink_shared::protocol::check_page`] before touching the store; apply acks, repairs,
-//! pulled items, cursors, scope changes and reference data in ONE SQLite transaction
-//! (`apply_response`). Rounds repeat while the server says `more` (or while a batch-limited
+//! the store ([`plan_request`], pure); send; check the page and the acks with
+//! [`gridlink_shared::protocol::check_page`] and [`gridlink_shared::protocol::check_acks`]
+//! before touching the store; apply acks, repairs, pulled items, cursors, scope changes and
+//! reference data in ONE SQLite transaction (`apply_response`). The device asks for compact
+//! acks (a status byte per pushed change, in request order) and names each change by its own
+//! outbox copy; acks that do not fit what it pushed are refused like a bad page, and an older
+//! server's full acks are read as before. Rounds repeat while the server says `more` (or while a batch-limited
 //! outbox still shrinks). Transient failures (connection, timeout, 5xx, 429, a garbled body)
 //! are retried with exponential backoff and full jitter; pushes are idempotent by change
 //! hash, so a lost reply costs only a retry and an acknowledged change is never re-sent
@@ -124,6 +127,8 @@ pub fn plan_request(
         device_time,
         health: None,
         verify: Vec::new(),
+        // This device reads compact acks; an older server ignores the flag and sends full ones.
+        compact_acks: true,
     }
 }
 
@@ -293,6 +298,7 @@ async fn post_sync(
     let bytes = response.bytes().await.map_err(http_error)?;
     let decoded: SyncResponse = protocol::decode(&bytes).map_err(|e| Error::Protocol(e.to_string()))?;
     protocol::check_page(&request.cursors, &decoded).map_err(|e| Error::Protocol(e.to_string()))?;
+    protocol::check_acks(request, &decoded).map_err(|e| Error::Protocol(e.to_string()))?;
     Ok((decoded, sent, bytes.len()))
 }
 
@@ -1235,6 +1241,7 @@ mod tests {
             repairs: vec![],
             reference: None,
             integrity: Default::default(),
+            compact_acks: None,
         }
     }
 

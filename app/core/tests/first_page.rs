@@ -58,6 +58,7 @@ fn a_page_of_snapshots_shows_what_the_ordinary_save_path_shows_and_a_bad_one_is_
         repairs: vec![],
         reference: None,
         integrity: Default::default(),
+        compact_acks: None,
     };
     let phone_dir = tempfile::tempdir().unwrap();
     let phone = Client::open_with_documents(phone_dir.path(), principal, data.roster.clone(), Vec::new()).unwrap();

@@ -81,6 +81,7 @@ fn a_pulled_op_bomb_is_set_aside_before_automerge_parses_it() {
         repairs: vec![],
         reference: None,
         integrity: Default::default(),
+        compact_acks: None,
     };
     assert!(matches!(scope, Scope::Grid(_)));
     let started = Instant::now();

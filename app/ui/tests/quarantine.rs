@@ -29,6 +29,7 @@ fn page(scope: Scope, items: Vec<PullItem>, seq: u64) -> SyncResponse {
         repairs: vec![],
         reference: None,
         integrity: Default::default(),
+        compact_acks: None,
     }
 }
 

@@ -234,6 +234,7 @@ pub(super) fn act_on_case(
         device_time: now,
         health: None,
         verify: Vec::new(),
+        compact_acks: false,
     };
     let pushed = execute(target, &device, &request, &PushLimits::default(), now)?;
     let ack =

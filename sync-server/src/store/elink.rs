@@ -362,6 +362,7 @@ pub(super) fn help_case_push(
         device_time: now,
         health: None,
         verify: Vec::new(),
+        compact_acks: false,
     };
     Ok((case_id, sync_request))
 }

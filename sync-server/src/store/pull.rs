@@ -277,6 +277,7 @@ pub(super) fn respond_from(
         repairs,
         reference,
         integrity,
+        compact_acks: None,
     })
 }
 

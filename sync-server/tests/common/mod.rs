@@ -219,6 +219,7 @@ impl Device {
             device_time: gridlink_shared::time::now_millis(),
             health: None,
             verify: Vec::new(),
+            compact_acks: false,
         }
     }
 
