@@ -146,6 +146,7 @@ fn main() -> Result<()> {
                 device_time: now,
                 health: None,
                 verify: Vec::new(),
+                compact_acks: false,
             };
             let started = thread_cpu();
             let response = store.sync(phone.device, &request, &PushLimits::default(), now)?;

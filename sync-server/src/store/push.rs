@@ -581,6 +581,7 @@ mod tests {
             device_time: now,
             health: None,
             verify: Vec::new(),
+            compact_acks: false,
         };
         let head_before = scope_head(&conn, scope).unwrap();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).unwrap();
