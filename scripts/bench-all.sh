@@ -8,7 +8,8 @@
 #
 # Names: street (sections 1-5: load, first syncs, incremental, throughput, phone latencies),
 # phone_growth, push_cpu (server CPU per pushed change), hydrate (one household's hydration),
-# acks (bytes per ack), push_checks (4c), baselines (automerge-repo and PouchDB side by side;
+# acks (bytes per ack), push_checks (4c), ledger (4d: the ledger writer alone), figures (4d: the
+# dashboard's figures over a street's rows), baselines (automerge-repo and PouchDB side by side;
 # needs Node.js 20+ and npm), district (PostgreSQL and nginx behind several server processes;
 # needs the packages scripts/setup.sh installs). Servers listen on 127.0.0.1 only; each
 # benchmark stops by itself and removes its temporary directories.
@@ -18,7 +19,7 @@ set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out="$root/target/bench-all"
 mkdir -p "$out"
-all=(street phone_growth push_cpu hydrate acks push_checks baselines district)
+all=(street phone_growth push_cpu hydrate acks push_checks ledger figures baselines district)
 wanted=("$@")
 ((${#wanted[@]})) || wanted=("${all[@]}")
 for name in "${wanted[@]}"; do
@@ -47,6 +48,8 @@ for name in "${wanted[@]}"; do
     hydrate) run hydrate cargo run --release -q -p gridlink-shared --example hydrate_bench ;;
     acks) run acks cargo run --release -q -p gridlink-sync-server --example ack_bytes ;;
     push_checks) run push_checks cargo run --release -q -p gridlink-sync-server --example push_checks ;;
+    ledger) run ledger cargo run --release -q -p gridlink-sync-server --example ledger_bench ;;
+    figures) run figures cargo run --release -q -p gridlink-shared --example figures_street ;;
     baselines) GRIDLINK_BASELINES_OUT="$out/baselines.md" run baselines-run scripts/bench-baselines.sh ;;
     district) run district cargo bench -p gridlink-tests --bench district ;;
     esac || failed+=("$name")
