@@ -11,7 +11,7 @@ use crate::codes::code_enum;
 use crate::household::HouseholdFile;
 use crate::ids::DocId;
 use crate::org::{Placement, Scope};
-use crate::prefetch::Prefetched;
+use crate::prefetch::{Prefetched, PrefetchedMut};
 use crate::time::Millis;
 
 /// Version of the document schema written by this build. A document with a higher version
@@ -207,7 +207,7 @@ pub fn parse_change(bytes: &[u8]) -> Result<Change, DocError> {
 /// Starts a new document for `value`, authored by `actor`, committed at `at`.
 pub fn create<T: GridDocument>(value: &T, actor: ActorId, at: Millis) -> Result<AutoCommit, DocError> {
     let mut doc = AutoCommit::new().with_actor(actor);
-    autosurgeon::reconcile(&mut doc, value)?;
+    autosurgeon::reconcile(&mut PrefetchedMut::new(&mut doc), value)?;
     doc.commit_with(CommitOptions::default().with_time(at).with_message(format!("create {}", T::TYPE)));
     Ok(doc)
 }
@@ -220,7 +220,7 @@ pub fn update<T: GridDocument>(
     message: &str,
     at: Millis,
 ) -> Result<Option<ChangeHash>, DocError> {
-    autosurgeon::reconcile(doc, value)?;
+    autosurgeon::reconcile(&mut PrefetchedMut::new(doc), value)?;
     Ok(doc.commit_with(CommitOptions::default().with_time(at).with_message(message)))
 }
 
